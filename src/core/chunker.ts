@@ -1,0 +1,109 @@
+/**
+ * Content-defined chunking (FastCDC with normalized chunking, gear hash).
+ * Cut points depend only on the bytes near them, so inserting bytes in the middle of a file
+ * moves at most the block boundaries around the edit; every other block keeps its hash.
+ */
+export interface ChunkParams {
+  min: number;
+  avg: number;
+  max: number;
+}
+
+export const DEFAULT_CHUNKING: ChunkParams = { min: 64 * 1024, avg: 256 * 1024, max: 1024 * 1024 };
+
+/** Fixed pseudo-random table (xorshift32 from a constant seed): every replica must cut identically. */
+const GEAR = (() => {
+  const table = new Uint32Array(256);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < 256; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    table[i] = x >>> 0;
+  }
+  return table;
+})();
+
+/** The top `bits` bits: bit k of the gear hash depends on the last k+1 bytes, so high bits see the widest window. */
+function topMask(bits: number): number {
+  return (0xffffffff << (32 - bits)) >>> 0;
+}
+
+interface Masks {
+  small: number;
+  large: number;
+}
+
+function masksFor(p: ChunkParams): Masks {
+  const bits = Math.round(Math.log2(p.avg));
+  return { small: topMask(bits + 2), large: topMask(bits - 2) };
+}
+
+/** Length of the chunk starting at `start`, looking at no more than `end - start` bytes. */
+function cutLength(buf: Uint8Array, start: number, end: number, p: ChunkParams, m: Masks): number {
+  const n = end - start;
+  if (n <= p.min) return n;
+  const limit = Math.min(n, p.max);
+  const normal = Math.min(limit, p.avg);
+  let h = 0;
+  let i = p.min;
+  for (; i < normal; i++) {
+    h = ((h << 1) + GEAR[buf[start + i]!]!) | 0;
+    if ((h & m.small) === 0) return i + 1;
+  }
+  for (; i < limit; i++) {
+    h = ((h << 1) + GEAR[buf[start + i]!]!) | 0;
+    if ((h & m.large) === 0) return i + 1;
+  }
+  return limit;
+}
+
+/** Splits a byte stream into chunks as it arrives. Chunks returned are copies owned by the caller. */
+export class Chunker {
+  private pending = new Uint8Array(0);
+  private readonly masks: Masks;
+
+  constructor(private readonly params: ChunkParams = DEFAULT_CHUNKING) {
+    this.masks = masksFor(params);
+  }
+
+  push(data: Uint8Array): Uint8Array[] {
+    const buf = this.pending.length === 0 ? data : concat(this.pending, data);
+    const out: Uint8Array[] = [];
+    let pos = 0;
+    // A cut is final only once `max` bytes are visible or the stream has ended.
+    while (buf.length - pos >= this.params.max) {
+      const len = cutLength(buf, pos, buf.length, this.params, this.masks);
+      out.push(buf.slice(pos, pos + len));
+      pos += len;
+    }
+    this.pending = buf.slice(pos);
+    return out;
+  }
+
+  finish(): Uint8Array[] {
+    const buf = this.pending;
+    this.pending = new Uint8Array(0);
+    const out: Uint8Array[] = [];
+    let pos = 0;
+    while (pos < buf.length) {
+      const len = cutLength(buf, pos, buf.length, this.params, this.masks);
+      out.push(buf.slice(pos, pos + len));
+      pos += len;
+    }
+    return out;
+  }
+}
+
+/** Chunks a whole in-memory buffer; for tests and tiny files. */
+export function chunkBytes(data: Uint8Array, params: ChunkParams = DEFAULT_CHUNKING): Uint8Array[] {
+  const c = new Chunker(params);
+  return [...c.push(data), ...c.finish()];
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}

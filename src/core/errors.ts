@@ -1,0 +1,39 @@
+/** Every failure dropsim reports carries one of these codes; the message is for people. */
+export type ErrorCode =
+  | "bad_frame"
+  | "frame_too_large"
+  | "bad_message"
+  | "unknown_type"
+  | "bad_path"
+  | "bad_block"
+  | "missing_blocks"
+  | "protocol_mismatch"
+  | "not_ready"
+  | "parent_not_dir"
+  | "not_found"
+  | "disk_full"
+  | "io"
+  | "closed"
+  | "timeout"
+  | "internal";
+
+export class DropsimError extends Error {
+  override readonly name = "DropsimError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isDropsimError(e: unknown, code?: ErrorCode): e is DropsimError {
+  return e instanceof DropsimError && (code === undefined || e.code === code);
+}
+
+/** A one-line human description of anything thrown, for log lines and error replies. */
+export function describeError(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

@@ -1,0 +1,38 @@
+import ignore from "ignore";
+import { STATE_DIR } from "./wire-path.ts";
+
+/**
+ * Editor swap files, OS metadata and partial downloads of other tools: syncing them only
+ * produces conflicts and noise, so they are ignored unless a user un-ignores them.
+ */
+export const DEFAULT_IGNORES = [
+  `/${STATE_DIR}/`,
+  "*.swp",
+  "*.swo",
+  "*.swx",
+  "*~",
+  "~$*",
+  ".~lock.*#",
+  ".#*",
+  "#*#",
+  ".DS_Store",
+  "._*",
+  ".Spotlight-V100",
+  ".Trashes",
+  ".fseventsd",
+  "Thumbs.db",
+  "ehthumbs.db",
+  "desktop.ini",
+  "*.tmp",
+  "*.part",
+  "*.crdownload",
+  ".dropsim-tmp-*",
+];
+
+export type IgnoreRules = (path: string, isDir: boolean) => boolean;
+
+/** Builds the ignore predicate from the defaults plus a `.dropsimignore` (gitignore syntax). */
+export function makeIgnoreRules(extra = ""): IgnoreRules {
+  const ig = ignore().add(DEFAULT_IGNORES).add(extra);
+  return (path, isDir) => ig.ignores(isDir ? `${path}/` : path);
+}

@@ -1,0 +1,56 @@
+import { randomUUID } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+
+export const TEMP_PREFIX = ".dropsim-tmp-";
+
+/**
+ * A file being written under a temporary name. Its bytes become visible at `target` only
+ * through `commit` (fsync, then rename), so no reader ever sees a partial file.
+ */
+export class TempFile {
+  private constructor(
+    readonly path: string,
+    private readonly handle: fs.FileHandle,
+  ) {}
+
+  static async create(dir: string): Promise<TempFile> {
+    await fs.mkdir(dir, { recursive: true });
+    const p = path.join(dir, `${TEMP_PREFIX}${randomUUID()}`);
+    return new TempFile(p, await fs.open(p, "wx", 0o600));
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, offset, bytes.length - offset);
+      offset += bytesWritten;
+    }
+  }
+
+  async commit(target: string, mode?: number): Promise<void> {
+    try {
+      await this.handle.sync();
+      if (mode !== undefined) await this.handle.chmod(mode);
+    } finally {
+      await this.handle.close();
+    }
+    await fs.rename(this.path, target);
+  }
+
+  async abort(): Promise<void> {
+    await this.handle.close().catch(() => {});
+    await fs.rm(this.path, { force: true });
+  }
+}
+
+export async function writeFileAtomic(target: string, tmpDir: string, bytes: Uint8Array, mode?: number): Promise<void> {
+  const tmp = await TempFile.create(tmpDir);
+  try {
+    await tmp.write(bytes);
+    await tmp.commit(target, mode);
+  } catch (e) {
+    await tmp.abort();
+    throw e;
+  }
+}

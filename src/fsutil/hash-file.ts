@@ -1,0 +1,53 @@
+import * as fs from "node:fs/promises";
+import { hashBlock, hashBlockList } from "../core/block-hash.ts";
+import { Chunker } from "../core/chunker.ts";
+import type { BlockRef } from "../core/entry.ts";
+
+const READ_SIZE = 1024 * 1024;
+
+export interface FileDigest {
+  size: number;
+  hash: string;
+  blocks: BlockRef[];
+}
+
+/** Reads a file once, cutting and hashing blocks as it goes; memory stays at a few MiB. */
+export async function hashFile(abs: string): Promise<FileDigest> {
+  const handle = await fs.open(abs, "r");
+  try {
+    const chunker = new Chunker();
+    const blocks: BlockRef[] = [];
+    const take = (chunks: Uint8Array[]) => {
+      for (const c of chunks) blocks.push([hashBlock(c), c.length]);
+    };
+    let size = 0;
+    for (;;) {
+      const buf = new Uint8Array(READ_SIZE);
+      const { bytesRead } = await handle.read(buf, 0, READ_SIZE, null);
+      if (bytesRead === 0) break;
+      size += bytesRead;
+      take(chunker.push(buf.subarray(0, bytesRead)));
+    }
+    take(chunker.finish());
+    return { size, hash: hashBlockList(blocks.map((b) => b[0])), blocks };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Reads `length` bytes at `offset`; fewer if the file has shrunk. */
+export async function readRange(abs: string, offset: number, length: number): Promise<Uint8Array> {
+  const handle = await fs.open(abs, "r");
+  try {
+    const buf = new Uint8Array(length);
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,38 @@
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { DropsimError } from "../core/errors.ts";
+import { assertWirePath } from "../core/wire-path.ts";
+
+/** The absolute local path of a wire path; refuses anything that would land outside `root`. */
+export function resolveInside(root: string, wirePath: string): string {
+  assertWirePath(wirePath);
+  const abs = path.resolve(root, ...wirePath.split("/"));
+  if (!abs.startsWith(root + path.sep)) {
+    throw new DropsimError("bad_path", `Refusing path "${wirePath}": it resolves outside ${root}`);
+  }
+  return abs;
+}
+
+/**
+ * Makes sure every folder above `wirePath` exists and is a real folder, not a symlink that
+ * could carry a write outside the root. Creates missing ones.
+ */
+export async function ensureParents(root: string, wirePath: string): Promise<void> {
+  const segments = wirePath.split("/").slice(0, -1);
+  let current = root;
+  for (const segment of segments) {
+    current = path.join(current, segment);
+    let st;
+    try {
+      st = await fs.lstat(current);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      await fs.mkdir(current).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "EEXIST") throw err;
+      });
+      continue;
+    }
+    if (st.isSymbolicLink()) throw new DropsimError("bad_path", `Refusing to write "${wirePath}": ${current} is a symbolic link`);
+    if (!st.isDirectory()) throw new DropsimError("parent_not_dir", `Cannot write "${wirePath}": ${current} is not a folder`);
+  }
+}

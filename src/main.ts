@@ -1,0 +1,13 @@
+#!/usr/bin/env bun
+import { defineCommand, runMain } from "citty";
+import { VERSION_LINE } from "./cli/version.ts";
+
+const main = defineCommand({
+  meta: { name: "dropsim", version: VERSION_LINE, description: "Self-hosted file sync: one server, any number of synced folders." },
+  subCommands: {
+    serve: () => import("./cli/serve.ts").then((m) => m.default),
+    sync: () => import("./cli/sync.ts").then((m) => m.default),
+  },
+});
+
+void runMain(main);

@@ -1,0 +1,148 @@
+import { z } from "zod";
+import { HASH_HEX } from "../core/block-hash.ts";
+import { DropsimError } from "../core/errors.ts";
+import { wirePathProblem } from "../core/wire-path.ts";
+
+/**
+ * One schema per control message, shared by both sides. Objects are strict: an unexpected
+ * field is as much a protocol error as a missing one. Array lengths are capped so that a
+ * single message can never ask for unbounded work.
+ */
+export const PROTOCOL_VERSION = 1;
+export const MAX_LIST = 10_000;
+
+const id = z.number().int().nonnegative();
+const seq = z.number().int().nonnegative();
+const hash = z.string().regex(HASH_HEX, "expected a 64-digit lowercase hex SHA-256");
+const wirePath = z.string().superRefine((p, ctx) => {
+  const problem = wirePathProblem(p);
+  if (problem) ctx.addIssue({ code: "custom", message: `invalid path: ${problem}` });
+});
+const kind = z.enum(["file", "dir"]);
+const mode = z.number().int().min(0).max(0o7777);
+const size = z.number().int().nonnegative();
+const blockRef = z.tuple([hash, z.number().int().positive()]);
+const blocks = z.array(blockRef).max(MAX_LIST * 10);
+
+export const entrySchema = z.strictObject({
+  path: wirePath,
+  kind,
+  size,
+  mode,
+  hash: z.union([hash, z.literal("")]),
+  blocks,
+  version: seq,
+  deleted: z.boolean(),
+  mtime: z.number(),
+  movedFrom: wirePath.optional(),
+});
+
+const putOp = z.strictObject({
+  op: z.literal("put"),
+  path: wirePath,
+  kind,
+  baseVersion: seq,
+  size,
+  mode,
+  hash: z.union([hash, z.literal("")]),
+  blocks,
+  mtime: z.number(),
+});
+const deleteOp = z.strictObject({ op: z.literal("delete"), path: wirePath, baseVersion: seq });
+const moveOp = z.strictObject({ op: z.literal("move"), from: wirePath, to: wirePath, baseVersion: seq });
+export const opSchema = z.discriminatedUnion("op", [putOp, deleteOp, moveOp]);
+
+const errorCode = z.string().max(64);
+
+const opResult = z.discriminatedUnion("status", [
+  z.strictObject({ status: z.literal("ok"), entries: z.array(entrySchema) }),
+  z.strictObject({ status: z.literal("conflict"), current: entrySchema.nullable() }),
+  z.strictObject({ status: z.literal("error"), code: errorCode, message: z.string() }),
+]);
+
+/** Messages a client sends. */
+export const clientMessages = {
+  hello: z.strictObject({
+    type: z.literal("hello"),
+    id,
+    protocol: z.number().int(),
+    clientId: z.string().min(1).max(128),
+    host: z.string().max(255).optional(),
+  }),
+  changes: z.strictObject({ type: z.literal("changes"), id, since: seq, limit: z.number().int().min(1).max(MAX_LIST).optional() }),
+  has_blocks: z.strictObject({ type: z.literal("has_blocks"), id, hashes: z.array(hash).max(MAX_LIST) }),
+  get_blocks: z.strictObject({ type: z.literal("get_blocks"), id, hashes: z.array(hash).max(MAX_LIST) }),
+  apply: z.strictObject({ type: z.literal("apply"), id, ops: z.array(opSchema).min(1).max(MAX_LIST) }),
+  bye: z.strictObject({ type: z.literal("bye") }),
+};
+
+/** Messages a server sends. */
+export const serverMessages = {
+  welcome: z.strictObject({ type: z.literal("welcome"), id, protocol: z.number().int(), serverId: z.string(), head: seq }),
+  changes_result: z.strictObject({
+    type: z.literal("changes_result"),
+    id,
+    head: seq,
+    entries: z.array(entrySchema).max(MAX_LIST),
+    more: z.boolean(),
+  }),
+  missing: z.strictObject({ type: z.literal("missing"), id, hashes: z.array(hash).max(MAX_LIST) }),
+  blocks_done: z.strictObject({ type: z.literal("blocks_done"), id, missing: z.array(hash).max(MAX_LIST) }),
+  applied: z.strictObject({ type: z.literal("applied"), id, head: seq, results: z.array(opResult).max(MAX_LIST) }),
+  changed: z.strictObject({ type: z.literal("changed"), from: seq, head: seq, entries: z.array(entrySchema) }),
+  error: z.strictObject({ type: z.literal("error"), id: id.optional(), code: errorCode, message: z.string() }),
+};
+
+type Infer<T extends Record<string, z.ZodType>> = { [K in keyof T]: z.infer<T[K]> }[keyof T];
+export type ClientMessage = Infer<typeof clientMessages>;
+export type ServerMessage = Infer<typeof serverMessages>;
+export type Op = z.infer<typeof opSchema>;
+export type OpResult = z.infer<typeof opResult>;
+export type MessageOf<M, T> = Extract<M, { type: T }>;
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+export function encodeMessage(message: ClientMessage | ServerMessage): Uint8Array {
+  return encoder.encode(JSON.stringify(message));
+}
+
+/** Parses and validates one control frame body against the schemas of one direction. */
+export function decodeMessage<S extends Record<string, z.ZodType>>(schemas: S, body: Uint8Array): Infer<S> {
+  let text: string;
+  try {
+    text = decoder.decode(body);
+  } catch {
+    throw new DropsimError("bad_message", "Received a control message that is not valid UTF-8");
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new DropsimError("bad_message", `Received a control message that is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new DropsimError("bad_message", "Received a control message that is not a JSON object");
+  }
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== "string") throw new DropsimError("bad_message", 'Received a control message without a string "type" field');
+  const schema = Object.hasOwn(schemas, type) ? schemas[type] : undefined;
+  if (!schema) throw new DropsimError("unknown_type", `Received a message of unknown type "${type.slice(0, 64)}"`);
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length ? ` at ${issue.path.join(".")}` : "";
+    throw new DropsimError("bad_message", `Received an invalid "${type}" message${where}: ${issue.message}`);
+  }
+  return parsed.data as Infer<S>;
+}
+
+/** The id of a request, if a malformed message still carried one: lets error replies be matched. */
+export function salvageId(body: Uint8Array): number | undefined {
+  try {
+    const v = JSON.parse(decoder.decode(body)) as { id?: unknown };
+    return typeof v.id === "number" && Number.isSafeInteger(v.id) && v.id >= 0 ? v.id : undefined;
+  } catch {
+    return undefined;
+  }
+}

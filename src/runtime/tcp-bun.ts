@@ -1,0 +1,99 @@
+import type { Socket } from "bun";
+import type { Connection, ConnectionEvents, Listener, Tcp } from "./types.ts";
+import { WriteQueue } from "./write-queue.ts";
+
+interface State {
+  conn: BunConnection;
+  events?: ConnectionEvents;
+}
+
+class BunConnection implements Connection {
+  readonly queue: WriteQueue;
+  closed = false;
+
+  constructor(
+    private readonly socket: Socket<State>,
+    readonly remote: string,
+  ) {
+    // Bun's write is unbuffered: it returns how much the kernel took, which may be a part.
+    this.queue = new WriteQueue((bytes) => socket.write(bytes));
+  }
+  write(bytes: Uint8Array): void {
+    this.queue.write(bytes);
+  }
+  get queuedBytes(): number {
+    return this.queue.bytes;
+  }
+  drained(bytes = 0): Promise<void> {
+    return this.queue.drained(bytes);
+  }
+  pause(): void {
+    this.socket.pause();
+  }
+  resume(): void {
+    this.socket.resume();
+  }
+  close(): void {
+    if (this.closed) return;
+    this.socket.end();
+  }
+}
+
+function handlers() {
+  return {
+    binaryType: "uint8array" as const,
+    data(socket: Socket<State>, data: Uint8Array) {
+      // The receive buffer may be reused after this callback returns; frames outlive it.
+      socket.data.events?.data(data.slice());
+    },
+    drain(socket: Socket<State>) {
+      socket.data.conn.queue.flush();
+    },
+    close(socket: Socket<State>, error?: Error) {
+      const { conn, events } = socket.data;
+      if (conn.closed) return;
+      conn.closed = true;
+      conn.queue.end();
+      events?.close(error);
+    },
+    error(socket: Socket<State>, error: Error) {
+      socket.data.events?.close(error);
+    },
+  };
+}
+
+export const bunTcp: Tcp = {
+  async listen(host, port, accept): Promise<Listener> {
+    const server = Bun.listen<State>({
+      hostname: host,
+      port,
+      socket: {
+        ...handlers(),
+        open(socket) {
+          const conn = new BunConnection(socket, `${socket.remoteAddress}`);
+          socket.data = { conn };
+          socket.data.events = accept(conn);
+        },
+      },
+    });
+    return { port: server.port, close: () => server.stop(true) };
+  },
+
+  async connect(host, port, attach): Promise<Connection> {
+    let made: BunConnection | undefined;
+    const socket = await Bun.connect<State>({
+      hostname: host,
+      port,
+      socket: {
+        ...handlers(),
+        open(socket) {
+          made = new BunConnection(socket, `${host}:${port}`);
+          socket.data = { conn: made };
+          socket.data.events = attach(made);
+        },
+      },
+    });
+    void socket;
+    return made!;
+  },
+};

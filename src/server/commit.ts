@@ -1,0 +1,110 @@
+import { type Entry, normalMode, sameContent } from "../core/entry.ts";
+import { ancestorsOf, depthOf, isInside } from "../core/wire-path.ts";
+import type { Op, OpResult } from "../protocol/messages.ts";
+import type { EntryDraft, MetaStore } from "../store/meta-store.ts";
+
+/**
+ * Applies a batch of changes in one transaction, each checked against the version it was
+ * made on (optimistic concurrency). A stale change is answered `conflict` with the current
+ * entry; it never overwrites. `missingBlocks` lists hashes that are not in the block store.
+ */
+export function applyOps(store: MetaStore, ops: readonly Op[], missingBlocks: ReadonlySet<string>, now: number): OpResult[] {
+  return store.transaction(() => ops.map((op) => applyOne(store, op, missingBlocks, now)));
+}
+
+function live(e: Entry | undefined): Entry | undefined {
+  return e && !e.deleted ? e : undefined;
+}
+
+function conflict(current: Entry | undefined): OpResult {
+  return { status: "conflict", current: current ?? null };
+}
+
+function applyOne(store: MetaStore, op: Op, missing: ReadonlySet<string>, now: number): OpResult {
+  switch (op.op) {
+    case "put":
+      return put(store, op, missing, now);
+    case "delete":
+      return remove(store, op.path, op.baseVersion, now);
+    case "move":
+      return move(store, op.from, op.to, op.baseVersion, now);
+  }
+}
+
+/** Every folder above `path` must be a live folder; missing ones are created. */
+function parentsProblem(store: MetaStore, path: string): OpResult | undefined {
+  for (const a of ancestorsOf(path)) {
+    const e = live(store.get(a));
+    if (e && e.kind !== "dir") return { status: "error", code: "parent_not_dir", message: `Cannot write "${path}": "${a}" is a file` };
+  }
+  return undefined;
+}
+
+function createParents(store: MetaStore, path: string, now: number): Entry[] {
+  const made: Entry[] = [];
+  for (const a of ancestorsOf(path)) {
+    if (live(store.get(a))) continue;
+    made.push(store.append({ path: a, kind: "dir", size: 0, mode: normalMode("dir", 0), hash: "", blocks: [], deleted: false, mtime: now }));
+  }
+  return made;
+}
+
+function put(store: MetaStore, op: Extract<Op, { op: "put" }>, missing: ReadonlySet<string>, now: number): OpResult {
+  const current = store.get(op.path);
+  const cur = live(current);
+  const content = { kind: op.kind, size: op.size, mode: normalMode(op.kind, op.mode), hash: op.kind === "dir" ? "" : op.hash, blocks: op.kind === "dir" ? [] : op.blocks };
+  // The same bytes arriving twice (two replicas uploading one file) is agreement, not conflict.
+  if (cur && sameContent(cur, content)) return { status: "ok", entries: [cur] };
+  const expected = cur ? cur.version : op.baseVersion === 0 ? 0 : (current?.version ?? 0);
+  if (op.baseVersion !== expected) return conflict(current);
+  if (cur?.kind === "dir" && store.liveChildren(op.path).length > 0) return conflict(cur);
+  const absent = op.kind === "file" ? op.blocks.filter(([h]) => missing.has(h)) : [];
+  if (absent.length > 0) {
+    return { status: "error", code: "missing_blocks", message: `Cannot commit "${op.path}": ${absent.length} block(s) were never uploaded` };
+  }
+  const size = op.blocks.reduce((n, [, s]) => n + s, 0);
+  if (op.kind === "file" && size !== op.size) {
+    return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": blocks add up to ${size} bytes, not ${op.size}` };
+  }
+  const problem = parentsProblem(store, op.path);
+  if (problem) return problem;
+  const entries = createParents(store, op.path, now);
+  entries.push(store.append({ path: op.path, ...content, deleted: false, mtime: op.mtime }));
+  return { status: "ok", entries };
+}
+
+function tombstone(e: Entry, now: number): EntryDraft {
+  return { path: e.path, kind: e.kind, size: 0, mode: e.mode, hash: "", blocks: [], deleted: true, mtime: now };
+}
+
+function remove(store: MetaStore, path: string, baseVersion: number, now: number): OpResult {
+  const cur = live(store.get(path));
+  if (!cur) return { status: "ok", entries: [] };
+  if (cur.version !== baseVersion) return conflict(cur);
+  // A folder is deleted only once its children are: a file someone else added meanwhile survives.
+  if (cur.kind === "dir" && store.liveChildren(path).length > 0) return conflict(cur);
+  return { status: "ok", entries: [store.append(tombstone(cur, now))] };
+}
+
+function move(store: MetaStore, from: string, to: string, baseVersion: number, now: number): OpResult {
+  const src = live(store.get(from));
+  if (!src || src.version !== baseVersion) return conflict(store.get(from));
+  if (to === from || isInside(to, from)) {
+    return { status: "error", code: "bad_path", message: `Cannot move "${from}" into itself ("${to}")` };
+  }
+  const dst = live(store.get(to));
+  if (dst) return conflict(dst);
+  const problem = parentsProblem(store, to);
+  if (problem) return problem;
+  const children = src.kind === "dir" ? store.liveChildren(from) : [];
+  const entries = createParents(store, to, now);
+  // New paths first (parents before children), then tombstones (children before parents):
+  // a replica applying them in order never holds a child without its folder.
+  for (const e of [src, ...children]) {
+    const newPath = to + e.path.slice(from.length);
+    entries.push(store.append({ ...e, path: newPath, movedFrom: e.path, deleted: false }));
+  }
+  const gone = [src, ...children].sort((a, b) => depthOf(b.path) - depthOf(a.path));
+  for (const e of gone) entries.push(store.append(tombstone(e, now)));
+  return { status: "ok", entries };
+}

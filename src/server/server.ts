@@ -1,0 +1,64 @@
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { encodeFrame, FrameType } from "../protocol/frame-codec.ts";
+import { encodeMessage } from "../protocol/messages.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { FsBlockStore } from "../store/fs-block-store.ts";
+import { SqlMetaStore } from "../store/sql-meta-store.ts";
+import type { Log } from "./log.ts";
+import { Session } from "./session.ts";
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  runtime: Runtime;
+  log: Log;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  readonly sessions: ReadonlySet<Session>;
+  close(): Promise<void>;
+}
+
+/** Opens the data dir, listens, and fans every commit out to all connected sessions. */
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const dataDir = path.resolve(opts.dataDir);
+  await fs.mkdir(dataDir, { recursive: true });
+  const meta = new SqlMetaStore(opts.runtime.openDatabase(path.join(dataDir, "meta.db")));
+  const blocks = new FsBlockStore(path.join(dataDir, "blocks"));
+  await blocks.init();
+  const sessions = new Set<Session>();
+
+  const host = {
+    meta,
+    blocks,
+    log: opts.log,
+    published(from: number, head: number) {
+      const entries = meta.journalRange(from, head);
+      // Encoded once, the same bytes go to every session.
+      const frame = encodeFrame(FrameType.control, encodeMessage({ type: "changed", from, head, entries }));
+      for (const s of sessions) if (s.ready) s.sendRaw(frame);
+    },
+    ended(session: Session) {
+      if (sessions.delete(session) && session.ready) opts.log.info(`Client ${session.name} disconnected`);
+    },
+  };
+
+  const listener = await opts.runtime.tcp.listen(opts.host, opts.port, (conn) => {
+    const session = new Session(conn, host);
+    sessions.add(session);
+    return session.events;
+  });
+
+  return {
+    port: listener.port,
+    sessions,
+    async close() {
+      listener.close();
+      for (const s of sessions) s.peer.close();
+      meta.close();
+    },
+  };
+}

@@ -1,0 +1,201 @@
+import { hashBlock } from "../core/block-hash.ts";
+import { DropsimError, describeError } from "../core/errors.ts";
+import { type ClientMessage, clientMessages, type MessageOf, PROTOCOL_VERSION, type ServerMessage } from "../protocol/messages.ts";
+import { Peer } from "../protocol/peer.ts";
+import type { Connection, ConnectionEvents } from "../runtime/types.ts";
+import type { BlockStore } from "../store/block-store.ts";
+import type { MetaStore } from "../store/meta-store.ts";
+import { applyOps } from "./commit.ts";
+import type { Log } from "./log.ts";
+
+export const DEFAULT_PAGE = 1000;
+/** Unprocessed input beyond this pauses reading from the socket (TCP pushes back on the sender). */
+const INBOUND_HIGH_WATER = 32 * 1024 * 1024;
+/** Output we let pile up for a peer that does not read before we hang up on it. */
+const OUTBOUND_LIMIT = 64 * 1024 * 1024;
+const BLOCK_SEND_WINDOW = 8 * 1024 * 1024;
+
+export interface SessionHost {
+  meta: MetaStore;
+  blocks: BlockStore;
+  log: Log;
+  /** Called after a commit so every session hears of it. */
+  published(from: number, head: number): void;
+  ended(session: Session): void;
+}
+
+type Work = { kind: "message"; message: ClientMessage; size: number } | { kind: "block"; hash: string; bytes: Uint8Array };
+
+/** One client connection. Its frames are handled strictly in order, one at a time. */
+export class Session {
+  readonly peer: Peer<ClientMessage, ServerMessage>;
+  readonly events: ConnectionEvents;
+  clientId = "";
+  private queue: Work[] = [];
+  private queuedBytes = 0;
+  private running = false;
+  private paused = false;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly host: SessionHost,
+  ) {
+    this.peer = new Peer(conn, clientMessages, {
+      message: (message) => this.enqueue({ kind: "message", message, size: 256 }),
+      block: (hash, bytes) => this.enqueue({ kind: "block", hash, bytes }),
+      protocolError: (error, id) => this.reject(error, id),
+      closed: () => host.ended(this),
+    });
+    this.events = {
+      data: (bytes) => {
+        this.bytesIn += bytes.length;
+        this.peer.events.data(bytes);
+      },
+      close: (error) => this.peer.events.close(error),
+    };
+  }
+
+  get name(): string {
+    return this.clientId ? `${this.clientId.slice(0, 8)} (${this.conn.remote})` : this.conn.remote;
+  }
+
+  get ready(): boolean {
+    return this.clientId !== "";
+  }
+
+  /** Writes bytes already framed (a push encoded once for every session). */
+  sendRaw(frame: Uint8Array): void {
+    if (this.conn.queuedBytes > OUTBOUND_LIMIT) {
+      this.host.log.warn(`Closing session ${this.name}: it has not read ${this.conn.queuedBytes} bytes of pending output`);
+      this.conn.close();
+      return;
+    }
+    this.bytesOut += frame.length;
+    this.conn.write(frame);
+  }
+
+  private send(message: ServerMessage): void {
+    this.peer.send(message);
+  }
+
+  private reject(error: DropsimError, id: number | undefined): void {
+    this.host.log.warn(`Session ${this.name}: ${error.message}`);
+    this.send({ type: "error", ...(id === undefined ? {} : { id }), code: error.code, message: error.message });
+  }
+
+  private enqueue(work: Work): void {
+    const size = work.kind === "block" ? work.bytes.length : work.size;
+    this.queue.push(work);
+    this.queuedBytes += size;
+    if (!this.paused && this.queuedBytes > INBOUND_HIGH_WATER) {
+      this.paused = true;
+      this.conn.pause();
+    }
+    if (!this.running) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    while (this.queue.length > 0 && !this.conn.closed) {
+      const work = this.queue.shift()!;
+      this.queuedBytes -= work.kind === "block" ? work.bytes.length : work.size;
+      if (this.paused && this.queuedBytes < INBOUND_HIGH_WATER / 2) {
+        this.paused = false;
+        this.conn.resume();
+      }
+      try {
+        if (work.kind === "block") await this.receiveBlock(work.hash, work.bytes);
+        else await this.handle(work.message);
+      } catch (e) {
+        const error = e instanceof DropsimError ? e : new DropsimError("internal", describeError(e), { cause: e });
+        if (error.code === "internal") this.host.log.error(`Session ${this.name}:`, e);
+        this.reject(error, work.kind === "message" ? (work.message as { id?: number }).id : undefined);
+      }
+    }
+    this.queue = [];
+    this.running = false;
+  }
+
+  private async receiveBlock(hash: string, bytes: Uint8Array): Promise<void> {
+    if (!this.ready) throw new DropsimError("not_ready", "Send hello before anything else");
+    if (hashBlock(bytes) !== hash) {
+      throw new DropsimError("bad_block", `Rejected block ${hash.slice(0, 12)}…: its bytes do not match its hash`);
+    }
+    await this.host.blocks.put(hash, bytes);
+  }
+
+  private async handle(m: ClientMessage): Promise<void> {
+    if (m.type === "hello") return this.hello(m);
+    if (!this.ready) throw new DropsimError("not_ready", "Send hello before anything else");
+    switch (m.type) {
+      case "changes":
+        return this.changes(m);
+      case "has_blocks":
+        return this.hasBlocks(m);
+      case "get_blocks":
+        return this.getBlocks(m);
+      case "apply":
+        return this.apply(m);
+      case "bye":
+        this.conn.close();
+        return;
+    }
+  }
+
+  private hello(m: MessageOf<ClientMessage, "hello">): void {
+    if (m.protocol !== PROTOCOL_VERSION) {
+      throw new DropsimError(
+        "protocol_mismatch",
+        `This server speaks protocol ${PROTOCOL_VERSION}, the client speaks ${m.protocol}: upgrade the older side`,
+      );
+    }
+    this.clientId = m.clientId;
+    this.host.log.info(`Client ${this.name} connected${m.host ? ` from ${m.host}` : ""}`);
+    this.send({ type: "welcome", id: m.id, protocol: PROTOCOL_VERSION, serverId: this.host.meta.serverId, head: this.host.meta.head() });
+  }
+
+  private changes(m: MessageOf<ClientMessage, "changes">): void {
+    const limit = m.limit ?? DEFAULT_PAGE;
+    const { meta } = this.host;
+    const head = meta.head();
+    const entries = meta.changesSince(m.since, limit);
+    this.send({ type: "changes_result", id: m.id, head, entries, more: entries.length === limit });
+  }
+
+  private async hasBlocks(m: MessageOf<ClientMessage, "has_blocks">): Promise<void> {
+    const have = await Promise.all(m.hashes.map((h) => this.host.blocks.has(h)));
+    this.send({ type: "missing", id: m.id, hashes: m.hashes.filter((_, i) => !have[i]) });
+  }
+
+  private async getBlocks(m: MessageOf<ClientMessage, "get_blocks">): Promise<void> {
+    const missing: string[] = [];
+    for (const hash of m.hashes) {
+      const bytes = await this.host.blocks.get(hash);
+      if (!bytes) {
+        missing.push(hash);
+        continue;
+      }
+      this.bytesOut += bytes.length;
+      this.peer.sendBlock(hash, bytes);
+      // Backpressure: never queue more than a window of block bytes for this peer.
+      await this.conn.drained(BLOCK_SEND_WINDOW);
+      if (this.conn.closed) return;
+    }
+    this.send({ type: "blocks_done", id: m.id, missing });
+  }
+
+  private async apply(m: MessageOf<ClientMessage, "apply">): Promise<void> {
+    const wanted = new Set<string>();
+    for (const op of m.ops) if (op.op === "put" && op.kind === "file") for (const [h] of op.blocks) wanted.add(h);
+    const missing = new Set<string>();
+    await Promise.all([...wanted].map(async (h) => (await this.host.blocks.has(h)) || missing.add(h)));
+    const { meta } = this.host;
+    const from = meta.head();
+    const results = applyOps(meta, m.ops, missing, Date.now());
+    const head = meta.head();
+    this.send({ type: "applied", id: m.id, head, results });
+    if (head > from) this.host.published(from, head);
+  }
+}

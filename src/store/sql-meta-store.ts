@@ -1,0 +1,142 @@
+import type { Entry } from "../core/entry.ts";
+import type { SqlDatabase } from "../runtime/types.ts";
+import type { EntryDraft, MetaStore } from "./meta-store.ts";
+
+const SCHEMA = `
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = FULL;
+CREATE TABLE IF NOT EXISTS journal (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  path TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  mode INTEGER NOT NULL,
+  hash TEXT NOT NULL,
+  blocks TEXT NOT NULL,
+  deleted INTEGER NOT NULL,
+  mtime REAL NOT NULL,
+  moved_from TEXT
+);
+CREATE TABLE IF NOT EXISTS entries (path TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_by_seq ON entries(seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+interface Row {
+  seq: number;
+  path: string;
+  kind: "file" | "dir";
+  size: number;
+  mode: number;
+  hash: string;
+  blocks: string;
+  deleted: number;
+  mtime: number;
+  moved_from: string | null;
+}
+
+function toEntry(r: Row): Entry {
+  const e: Entry = {
+    path: r.path,
+    kind: r.kind,
+    size: r.size,
+    mode: r.mode,
+    hash: r.hash,
+    blocks: JSON.parse(r.blocks),
+    version: r.seq,
+    deleted: r.deleted === 1,
+    mtime: r.mtime,
+  };
+  if (r.moved_from !== null) e.movedFrom = r.moved_from;
+  return e;
+}
+
+const CURRENT = "SELECT j.* FROM entries e JOIN journal j ON j.seq = e.seq";
+
+/** The embedded MetaStore: SQLite in WAL mode, every statement prepared once. */
+export class SqlMetaStore implements MetaStore {
+  readonly serverId: string;
+  private readonly q;
+  private depth = 0;
+
+  constructor(private readonly db: SqlDatabase) {
+    db.exec(SCHEMA);
+    this.q = {
+      head: db.prepare("SELECT COALESCE(MAX(seq), 0) AS head FROM journal"),
+      get: db.prepare(`${CURRENT} WHERE e.path = ?`),
+      children: db.prepare(`${CURRENT} WHERE e.path > ? AND e.path < ? AND j.deleted = 0 ORDER BY e.path`),
+      insert: db.prepare(
+        "INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime, moved_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+      ),
+      point: db.prepare("INSERT INTO entries (path, seq) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET seq = excluded.seq"),
+      since: db.prepare(`${CURRENT} WHERE e.seq > ? ORDER BY e.seq LIMIT ?`),
+      range: db.prepare("SELECT * FROM journal WHERE seq > ? AND seq <= ? ORDER BY seq"),
+      getMeta: db.prepare("SELECT value FROM meta WHERE key = ?"),
+      setMeta: db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)"),
+    };
+    let id = this.q.getMeta.get<{ value: string }>("server_id")?.value;
+    if (!id) {
+      id = crypto.randomUUID();
+      this.q.setMeta.run("server_id", id);
+    }
+    this.serverId = id;
+  }
+
+  head(): number {
+    return this.q.head.get<{ head: number }>()!.head;
+  }
+
+  transaction<T>(fn: () => T): T {
+    if (this.depth > 0) return fn();
+    this.db.exec("BEGIN IMMEDIATE");
+    this.depth++;
+    try {
+      const result = fn();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (e) {
+      this.db.exec("ROLLBACK");
+      throw e;
+    } finally {
+      this.depth--;
+    }
+  }
+
+  get(path: string): Entry | undefined {
+    const row = this.q.get.get<Row>(path);
+    return row && toEntry(row);
+  }
+
+  liveChildren(folder: string): Entry[] {
+    // Paths inside `folder` sort between "folder/" and "folder0" ("0" follows "/").
+    return this.q.children.all<Row>(`${folder}/`, `${folder}0`).map(toEntry);
+  }
+
+  append(d: EntryDraft): Entry {
+    const { seq } = this.q.insert.get<{ seq: number }>(
+      d.path,
+      d.kind,
+      d.size,
+      d.mode,
+      d.hash,
+      JSON.stringify(d.blocks),
+      d.deleted ? 1 : 0,
+      d.mtime,
+      d.movedFrom ?? null,
+    )!;
+    this.q.point.run(d.path, seq);
+    return { ...d, version: seq };
+  }
+
+  changesSince(since: number, limit: number): Entry[] {
+    return this.q.since.all<Row>(since, limit).map(toEntry);
+  }
+
+  journalRange(from: number, to: number): Entry[] {
+    return this.q.range.all<Row>(from, to).map(toEntry);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
