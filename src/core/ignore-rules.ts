@@ -14,7 +14,7 @@ export const DEFAULT_IGNORES = [
   "~$*",
   ".~lock.*#",
   ".#*",
-  "#*#",
+  "\\#*#", // a leading "#" would make the line a comment
   ".DS_Store",
   "._*",
   ".Spotlight-V100",

@@ -1,0 +1,211 @@
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { hashBlock } from "../core/block-hash.ts";
+import { conflictName } from "../core/conflict-name.ts";
+import { describeError } from "../core/errors.ts";
+import type { BlockRef, Entry } from "../core/entry.ts";
+import { TempFile } from "../fsutil/atomic-write.ts";
+import { readRange } from "../fsutil/hash-file.ts";
+import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
+import { type LocalStat, statLocal } from "../fsutil/scan.ts";
+import type { SyncContext } from "./context.ts";
+import { sameStat } from "./local-index.ts";
+import type { ServerPeer } from "./server-link.ts";
+
+/** A remote entry to materialise, and the local stat the decision was based on (undefined = absent). */
+export interface Download {
+  entry: Entry;
+  expect: LocalStat | undefined;
+}
+
+/** True when the path still holds what the plan saw: otherwise a local write raced us and wins. */
+async function unchangedSincePlan(abs: string, expect: LocalStat | undefined): Promise<boolean> {
+  const now = await statLocal(abs);
+  if (!now || !expect) return now === expect;
+  return sameStat(now, expect);
+}
+
+function fileMode(entry: Entry): number {
+  return entry.mode & 0o111 ? 0o755 : 0o644;
+}
+
+async function recordWritten(ctx: SyncContext, entry: Entry, abs: string): Promise<void> {
+  const st = await statLocal(abs);
+  if (st) ctx.index.put(entry, st);
+}
+
+export async function makeFolder(ctx: SyncContext, entry: Entry): Promise<boolean> {
+  const abs = resolveInside(ctx.root, entry.path);
+  await ensureParents(ctx.root, entry.path);
+  const st = await statLocal(abs);
+  if (st && st.kind !== "dir") return false; // a file appeared meanwhile: the next pass decides
+  if (!st) await fs.mkdir(abs).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== "EEXIST") throw e;
+  });
+  await recordWritten(ctx, entry, abs);
+  return true;
+}
+
+/** Removes a path the server deleted, unless it changed locally since it was last synced. */
+export async function removeLocal(ctx: SyncContext, entry: Entry, expect: LocalStat | undefined): Promise<boolean> {
+  const abs = resolveInside(ctx.root, entry.path);
+  if (!(await unchangedSincePlan(abs, expect))) return false;
+  if (expect?.kind === "dir") {
+    try {
+      await fs.rmdir(abs);
+    } catch (e) {
+      // Files the server never saw are still inside: keep the folder, they will be uploaded.
+      if ((e as NodeJS.ErrnoException).code === "ENOTEMPTY") {
+        ctx.index.remove(entry.path);
+        ctx.markDirty(entry.path);
+        return true;
+      }
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+  } else if (expect) {
+    await fs.rm(abs, { force: true });
+  }
+  ctx.index.remove(entry.path);
+  return true;
+}
+
+/** Moves local bytes aside under a conflict name; the next pass uploads them as a new file. */
+export async function moveAside(ctx: SyncContext, wirePath: string, date: Date): Promise<string> {
+  const taken = new Set<string>();
+  const name = conflictName(wirePath, ctx.hostName, date, (p) => taken.has(p) || ctx.index.get(p) !== undefined);
+  const target = resolveInside(ctx.root, name);
+  if (await statLocal(target)) {
+    taken.add(name);
+    return moveAside(ctx, wirePath, date);
+  }
+  await fs.rename(resolveInside(ctx.root, wirePath), target);
+  ctx.markDirty(name);
+  ctx.log.warn(`Conflict on "${wirePath}": kept your version as "${name}"`);
+  return name;
+}
+
+/** Where a block's bytes can be read locally: an earlier file of this batch, or a synced file. */
+interface Source {
+  abs: string;
+  offset: number;
+}
+
+/**
+ * Writes the files of a batch. Blocks the folder already holds (the old version of the file,
+ * other files, earlier files of this batch) are copied locally; the rest stream from the server
+ * in one pipelined fetch. Each file is written to `.dropsim/tmp`, verified, fsynced, renamed.
+ * Returns the entries that could not be applied (to retry later).
+ */
+export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: Download[]): Promise<Download[]> {
+  const failed: Download[] = [];
+  const pending: Download[] = [];
+  for (const d of downloads) {
+    if (d.entry.movedFrom && (await renameMoved(ctx, d))) continue;
+    pending.push(d);
+  }
+  if (pending.length === 0) return failed;
+
+  const written = new Map<string, Source>();
+  const fetchList: BlockRef[] = [];
+  const willFetch = new Set<string>();
+  for (const d of pending) {
+    for (const ref of d.entry.blocks) {
+      if (willFetch.has(ref[0]) || ctx.index.findBlock(ref[0]).length > 0) continue;
+      willFetch.add(ref[0]);
+      fetchList.push(ref);
+    }
+  }
+  const stream = ctx.fetcher.fetch(peer, fetchList);
+  const fetched = new Set<string>();
+
+  const nextFetched = async (hash: string): Promise<Uint8Array> => {
+    const r = await stream.next();
+    if (r.done) throw new Error(`block stream ended before ${hash.slice(0, 12)}…`);
+    fetched.add(hash);
+    return r.value;
+  };
+
+  const readLocal = async (hash: string, size: number): Promise<Uint8Array | undefined> => {
+    const candidates: Source[] = [];
+    const w = written.get(hash);
+    if (w) candidates.push(w);
+    for (const s of ctx.index.findBlock(hash)) candidates.push({ abs: path.join(ctx.root, ...s.path.split("/")), offset: s.offset });
+    for (const c of candidates) {
+      const bytes = await readRange(c.abs, c.offset, size).catch(() => undefined);
+      if (bytes && bytes.length === size && hashBlock(bytes) === hash) return bytes;
+    }
+    return undefined;
+  };
+
+  const fetchOne = async (ref: BlockRef): Promise<Uint8Array> => {
+    for await (const bytes of ctx.fetcher.fetch(peer, [ref])) return bytes;
+    throw new Error(`block ${ref[0].slice(0, 12)}… did not arrive`);
+  };
+
+  try {
+    for (const d of pending) {
+      const { entry } = d;
+      const abs = resolveInside(ctx.root, entry.path);
+      const tmp = await TempFile.create(ctx.tmpDir);
+      const mine: [string, Source][] = [];
+      let offset = 0;
+      let error: unknown;
+      for (const ref of entry.blocks) {
+        const [hash, size] = ref;
+        // Blocks of the batch stream must be consumed in order even after this file failed.
+        const bytes =
+          willFetch.has(hash) && !fetched.has(hash)
+            ? await nextFetched(hash)
+            : error === undefined
+              ? ((await readLocal(hash, size)) ?? (await fetchOne(ref)))
+              : undefined;
+        if (bytes && error === undefined) await tmp.write(bytes).catch((e) => (error = e));
+        mine.push([hash, { abs, offset }]);
+        offset += size;
+      }
+      if (error === undefined && offset !== entry.size) error = new Error(`blocks add up to ${offset} bytes, expected ${entry.size}`);
+      let ok = false;
+      if (error === undefined) {
+        try {
+          await ensureParents(ctx.root, entry.path);
+          if (await unchangedSincePlan(abs, d.expect)) {
+            await tmp.commit(abs, fileMode(entry));
+            await recordWritten(ctx, entry, abs);
+            for (const [h, s] of mine) if (!written.has(h)) written.set(h, s);
+            ok = true;
+            ctx.log.debug(`Downloaded "${entry.path}" (${entry.size} bytes)`);
+          } else ctx.markDirty(entry.path);
+        } catch (e) {
+          error = e;
+        }
+      }
+      if (error !== undefined) ctx.log.warn(`Cannot write "${entry.path}": ${describeError(error)}`);
+      if (!ok) {
+        await tmp.abort();
+        failed.push(d);
+      }
+    }
+  } finally {
+    await stream.return(undefined);
+  }
+  return failed;
+}
+
+/** A move on another replica: rename our copy if it is still what was synced. */
+async function renameMoved(ctx: SyncContext, d: Download): Promise<boolean> {
+  const from = d.entry.movedFrom!;
+  const known = ctx.index.get(from);
+  if (!known || known.entry.kind !== "file" || known.entry.hash !== d.entry.hash || d.expect) return false;
+  const src = resolveInside(ctx.root, from);
+  const st = await statLocal(src);
+  if (!st || !sameStat(st, known.stat)) return false;
+  const dst = resolveInside(ctx.root, d.entry.path);
+  await ensureParents(ctx.root, d.entry.path);
+  await fs.rename(src, dst);
+  ctx.index.transaction(() => {
+    ctx.index.remove(from);
+    ctx.index.put(d.entry, st);
+  });
+  ctx.log.debug(`Moved "${from}" to "${d.entry.path}"`);
+  return true;
+}

@@ -1,0 +1,17 @@
+import type { IgnoreRules } from "../core/ignore-rules.ts";
+import type { Log } from "../server/log.ts";
+import type { BlockFetcher } from "./block-fetcher.ts";
+import type { LocalIndex } from "./local-index.ts";
+
+/** What every step of a sync pass needs; built once per client. */
+export interface SyncContext {
+  root: string;
+  tmpDir: string;
+  hostName: string;
+  index: LocalIndex;
+  ignored: IgnoreRules;
+  fetcher: BlockFetcher;
+  log: Log;
+  /** Asks for `path` (and everything below it) to be looked at again in a later pass. */
+  markDirty(path: string): void;
+}

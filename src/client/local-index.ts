@@ -1,0 +1,191 @@
+import type { BlockRef, Entry } from "../core/entry.ts";
+import type { SqlDatabase } from "../runtime/types.ts";
+import type { LocalStat } from "../fsutil/scan.ts";
+
+/**
+ * The client's memory, in `.dropsim/state.db`: for each path the entry both sides last agreed
+ * on (the merge base) and the stat fingerprint the file had then, plus the journal cursor.
+ * A path whose stat still matches its fingerprint is unchanged and is not read again.
+ */
+export interface Synced {
+  entry: Entry;
+  stat: LocalStat;
+}
+
+export interface BlockSource {
+  path: string;
+  offset: number;
+  size: number;
+}
+
+const SCHEMA = `
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS files (
+  path TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  mode INTEGER NOT NULL,
+  hash TEXT NOT NULL,
+  blocks TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  mtime REAL NOT NULL,
+  st_size INTEGER NOT NULL,
+  st_mtime REAL NOT NULL,
+  st_ino INTEGER NOT NULL,
+  st_mode INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS local_blocks (hash TEXT NOT NULL, path TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (hash, path, offset)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS local_blocks_by_path ON local_blocks(path);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+interface Row {
+  path: string;
+  kind: "file" | "dir";
+  size: number;
+  mode: number;
+  hash: string;
+  blocks: string;
+  version: number;
+  mtime: number;
+  st_size: number;
+  st_mtime: number;
+  st_ino: number;
+  st_mode: number;
+}
+
+function toSynced(r: Row): Synced {
+  return {
+    entry: {
+      path: r.path,
+      kind: r.kind,
+      size: r.size,
+      mode: r.mode,
+      hash: r.hash,
+      blocks: JSON.parse(r.blocks) as BlockRef[],
+      version: r.version,
+      deleted: false,
+      mtime: r.mtime,
+    },
+    stat: { kind: r.kind, size: r.st_size, mtimeMs: r.st_mtime, ino: r.st_ino, mode: r.st_mode },
+  };
+}
+
+export class LocalIndex {
+  private readonly q;
+  private depth = 0;
+
+  constructor(private readonly db: SqlDatabase) {
+    db.exec(SCHEMA);
+    this.q = {
+      get: db.prepare("SELECT * FROM files WHERE path = ?"),
+      all: db.prepare("SELECT * FROM files"),
+      under: db.prepare("SELECT * FROM files WHERE path > ? AND path < ?"),
+      put: db.prepare(
+        `INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET
+         kind = excluded.kind, size = excluded.size, mode = excluded.mode, hash = excluded.hash, blocks = excluded.blocks,
+         version = excluded.version, mtime = excluded.mtime, st_size = excluded.st_size, st_mtime = excluded.st_mtime,
+         st_ino = excluded.st_ino, st_mode = excluded.st_mode`,
+      ),
+      remove: db.prepare("DELETE FROM files WHERE path = ?"),
+      dropBlocks: db.prepare("DELETE FROM local_blocks WHERE path = ?"),
+      addBlock: db.prepare("INSERT OR IGNORE INTO local_blocks VALUES (?, ?, ?, ?)"),
+      findBlock: db.prepare("SELECT path, offset, size FROM local_blocks WHERE hash = ? LIMIT 4"),
+      getMeta: db.prepare("SELECT value FROM meta WHERE key = ?"),
+      setMeta: db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+      count: db.prepare("SELECT COUNT(*) AS n FROM files"),
+    };
+  }
+
+  transaction<T>(fn: () => T): T {
+    if (this.depth > 0) return fn();
+    this.db.exec("BEGIN");
+    this.depth++;
+    try {
+      const r = fn();
+      this.db.exec("COMMIT");
+      return r;
+    } catch (e) {
+      this.db.exec("ROLLBACK");
+      throw e;
+    } finally {
+      this.depth--;
+    }
+  }
+
+  get(path: string): Synced | undefined {
+    const r = this.q.get.get<Row>(path);
+    return r && toSynced(r);
+  }
+
+  all(): Synced[] {
+    return this.q.all.all<Row>().map(toSynced);
+  }
+
+  count(): number {
+    return this.q.count.get<{ n: number }>()!.n;
+  }
+
+  /** Entries strictly inside `folder` ("" = everything). */
+  under(folder: string): Synced[] {
+    if (folder === "") return this.all();
+    return this.q.under.all<Row>(`${folder}/`, `${folder}0`).map(toSynced);
+  }
+
+  put(entry: Entry, stat: LocalStat): void {
+    this.transaction(() => {
+      this.q.put.run(
+        entry.path,
+        entry.kind,
+        entry.size,
+        entry.mode,
+        entry.hash,
+        JSON.stringify(entry.blocks),
+        entry.version,
+        entry.mtime,
+        stat.size,
+        stat.mtimeMs,
+        stat.ino,
+        stat.mode,
+      );
+      this.q.dropBlocks.run(entry.path);
+      let offset = 0;
+      for (const [hash, size] of entry.blocks) {
+        this.q.addBlock.run(hash, entry.path, offset, size);
+        offset += size;
+      }
+    });
+  }
+
+  remove(path: string): void {
+    this.transaction(() => {
+      this.q.remove.run(path);
+      this.q.dropBlocks.run(path);
+    });
+  }
+
+  /** Local files that held this block when they were last synced (callers re-verify). */
+  findBlock(hash: string): BlockSource[] {
+    return this.q.findBlock.all<BlockSource>(hash);
+  }
+
+  getMeta(key: string): string | undefined {
+    return this.q.getMeta.get<{ value: string }>(key)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.q.setMeta.run(key, value);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+/** Same file, untouched since the fingerprint was taken (inode, size, mtime, kind, exec bit). */
+export function sameStat(a: LocalStat, b: LocalStat): boolean {
+  if (a.kind !== b.kind || a.ino !== b.ino) return false;
+  // A folder's mtime moves with every child; only its identity matters.
+  return a.kind === "dir" || (a.mtimeMs === b.mtimeMs && a.size === b.size && (a.mode & 0o111) === (b.mode & 0o111));
+}

@@ -1,0 +1,73 @@
+import * as path from "node:path";
+import { type Content, normalMode } from "../core/entry.ts";
+import { hashFile } from "../fsutil/hash-file.ts";
+import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
+import type { SyncContext } from "./context.ts";
+import { sameStat, type Synced } from "./local-index.ts";
+
+/** The local side of a pass: what each looked-at path holds now, with the stat it was read at. */
+export interface LocalView {
+  content: Map<string, Content>;
+  stat: Map<string, LocalStat>;
+  synced: Map<string, Synced>;
+  /** Paths that could not be read now (locked, permission denied): left alone this pass. */
+  unreadable: Set<string>;
+}
+
+export function absPath(root: string, wirePath: string): string {
+  return path.join(root, ...wirePath.split("/"));
+}
+
+/**
+ * Looks at `dirty` paths (with their subtrees) and `single` paths (just themselves). A file is
+ * read only when its stat differs from the fingerprint taken when it was last synced, or when
+ * it is new and no vanished file with the same inode (a move) can vouch for its content.
+ */
+export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, single: Iterable<string>): Promise<LocalView> {
+  const view: LocalView = { content: new Map(), stat: new Map(), synced: new Map(), unreadable: new Set() };
+  for (const p of dirty) {
+    for (const [rel, st] of await scanTree(ctx.root, p, ctx.ignored)) view.stat.set(rel, st);
+    const known = ctx.index.get(p);
+    if (known) view.synced.set(p, known);
+    for (const s of ctx.index.under(p)) view.synced.set(s.entry.path, s);
+  }
+  for (const p of single) {
+    if (view.stat.has(p) || view.synced.has(p)) continue;
+    const st = await statLocal(absPath(ctx.root, p));
+    if (st && !ctx.ignored(p, st.kind === "dir")) view.stat.set(p, st);
+    const known = ctx.index.get(p);
+    if (known) view.synced.set(p, known);
+  }
+  for (const p of view.stat.keys()) if (!view.synced.has(p)) {
+    const known = ctx.index.get(p);
+    if (known) view.synced.set(p, known);
+  }
+
+  // Synced files that vanished, by inode: a new path with the same inode and stat was moved.
+  const vanished = new Map<number, Synced>();
+  for (const [p, s] of view.synced) if (!view.stat.has(p)) vanished.set(s.stat.ino, s);
+
+  for (const [p, st] of view.stat) {
+    const known = view.synced.get(p) ?? vanished.get(st.ino);
+    if (st.kind === "dir") {
+      view.content.set(p, { kind: "dir", size: 0, mode: normalMode("dir", st.mode), hash: "", blocks: [] });
+    } else if (known && known.entry.kind === "file" && sameStat(known.stat, st)) {
+      view.content.set(p, { ...known.entry, mode: normalMode("file", st.mode) });
+    } else {
+      try {
+        const digest = await hashFile(absPath(ctx.root, p));
+        view.content.set(p, { kind: "file", mode: normalMode("file", st.mode), ...digest });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") {
+          view.stat.delete(p);
+          continue;
+        }
+        // Never mistake a file we cannot read for a deleted one.
+        view.unreadable.add(p);
+        ctx.log.warn(`Cannot read "${p}" now (${code ?? (e as Error).message}); will retry`);
+      }
+    }
+  }
+  return view;
+}

@@ -1,0 +1,117 @@
+import { DropsimError, describeError } from "../core/errors.ts";
+import { type ClientMessage, type MessageOf, PROTOCOL_VERSION, type ServerMessage, serverMessages } from "../protocol/messages.ts";
+import { Peer } from "../protocol/peer.ts";
+import type { Runtime } from "../runtime/types.ts";
+import type { Log } from "../server/log.ts";
+
+export type ServerPeer = Peer<ServerMessage, ClientMessage>;
+export type Changed = MessageOf<ServerMessage, "changed">;
+
+export interface LinkHandlers {
+  connected(peer: ServerPeer, head: number): void;
+  changed(message: Changed): void;
+  block(hash: string, bytes: Uint8Array): void;
+  disconnected(error: Error): void;
+}
+
+export const BACKOFF_MIN_MS = 250;
+export const BACKOFF_MAX_MS = 15_000;
+
+/** Exponential backoff with jitter: spreads reconnecting clients so a restarted server is not stampeded. */
+export function backoffDelay(attempt: number, random = Math.random): number {
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+
+/** Keeps one connection to the server alive: connect, hello, and reconnect when it drops. */
+export class ServerLink {
+  private peer: ServerPeer | undefined;
+  private stopped = false;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private wasConnected = false;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly address: { host: string; port: number },
+    private readonly hello: { clientId: string; host: string },
+    private readonly log: Log,
+    private readonly handlers: LinkHandlers,
+  ) {}
+
+  get current(): ServerPeer | undefined {
+    return this.peer;
+  }
+
+  start(): void {
+    void this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.peer && !this.peer.isClosed) {
+      this.peer.send({ type: "bye" });
+      this.peer.close();
+    }
+  }
+
+  private get label(): string {
+    return `${this.address.host}:${this.address.port}`;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    let peer: ServerPeer | undefined;
+    try {
+      await this.runtime.tcp.connect(this.address.host, this.address.port, (conn) => {
+        peer = new Peer(conn, serverMessages, {
+          message: (m) => {
+            if (m.type === "changed") this.handlers.changed(m);
+            else if (m.type === "error") this.log.warn(`Server reported: ${m.message}`);
+          },
+          block: (hash, bytes) => this.handlers.block(hash, bytes),
+          protocolError: (e) => this.log.warn(`Server sent something invalid: ${e.message}`),
+          closed: (error) => this.lost(peer!, error ?? new DropsimError("closed", "Connection closed")),
+        });
+        return peer.events;
+      });
+      const welcome = await peer!.request<MessageOf<ServerMessage, "welcome">>({
+        type: "hello",
+        protocol: PROTOCOL_VERSION,
+        clientId: this.hello.clientId,
+        host: this.hello.host,
+      });
+      if (this.stopped) return peer!.close();
+      this.attempt = 0;
+      this.peer = peer;
+      this.log.info(`${this.wasConnected ? "Reconnected" : "Connected"} to ${this.label} (server head ${welcome.head})`);
+      this.wasConnected = true;
+      this.handlers.connected(peer!, welcome.head);
+    } catch (e) {
+      peer?.close();
+      if (e instanceof DropsimError && e.code === "protocol_mismatch") {
+        this.log.error(e.message);
+        return;
+      }
+      this.retry(e);
+    }
+  }
+
+  private lost(peer: ServerPeer, error: Error): void {
+    if (this.peer !== peer) return;
+    this.peer = undefined;
+    this.handlers.disconnected(error);
+    if (this.stopped) return;
+    this.log.warn(`Lost connection to ${this.label}: ${describeError(error)}; reconnecting`);
+    this.retry(error);
+  }
+
+  private retry(error: unknown): void {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt++);
+    const say = this.attempt === 1 ? this.log.warn : this.log.debug;
+    say.call(this.log, `Cannot reach server ${this.label}: ${describeError(error)}; retrying in ${(delay / 1000).toFixed(1)} s`);
+    this.timer = setTimeout(() => void this.connect(), delay);
+  }
+}

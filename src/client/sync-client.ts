@@ -1,0 +1,148 @@
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describeError, DropsimError } from "../core/errors.ts";
+import { makeIgnoreRules } from "../core/ignore-rules.ts";
+import { STATE_DIR } from "../core/wire-path.ts";
+import type { WatchSubscription } from "../runtime/watcher.ts";
+import type { Runtime } from "../runtime/types.ts";
+import type { Log } from "../server/log.ts";
+import { BlockFetcher } from "./block-fetcher.ts";
+import type { SyncContext } from "./context.ts";
+import { LocalIndex } from "./local-index.ts";
+import { ServerLink, backoffDelay } from "./server-link.ts";
+import { SyncEngine } from "./sync-engine.ts";
+import { watchFolder } from "./watch.ts";
+
+export interface SyncOptions {
+  root: string;
+  server: { host: string; port: number };
+  runtime: Runtime;
+  log: Log;
+  rescanIntervalMs: number;
+}
+
+export interface RunningClient {
+  close(): Promise<void>;
+}
+
+/**
+ * Keeps `root` in sync with the server: a watcher and a periodic rescan mark paths dirty,
+ * pushes bring news, and one worker runs sync passes one at a time, so local and remote
+ * changes are never applied concurrently.
+ */
+export async function startSyncClient(opts: SyncOptions): Promise<RunningClient> {
+  const root = path.resolve(opts.root);
+  const stateDir = path.join(root, STATE_DIR);
+  const tmpDir = path.join(stateDir, "tmp");
+  await fs.mkdir(tmpDir, { recursive: true });
+  // Partial downloads of a previous run were never renamed into place: drop them.
+  for (const name of await fs.readdir(tmpDir)) await fs.rm(path.join(tmpDir, name), { recursive: true, force: true });
+
+  const index = new LocalIndex(opts.runtime.openDatabase(path.join(stateDir, "state.db")));
+  let clientId = index.getMeta("client_id");
+  if (!clientId) {
+    clientId = crypto.randomUUID();
+    index.setMeta("client_id", clientId);
+  }
+  const ignoreFile = await fs.readFile(path.join(root, ".dropsimignore"), "utf8").catch(() => "");
+  const fetcher = new BlockFetcher();
+  let wake: () => void = () => {};
+  const ctx: SyncContext = {
+    root,
+    tmpDir,
+    hostName: os.hostname(),
+    index,
+    ignored: makeIgnoreRules(ignoreFile),
+    fetcher,
+    log: opts.log,
+    markDirty: (p) => {
+      engine.markDirty(p);
+      wake();
+    },
+  };
+  const engine = new SyncEngine(ctx);
+  engine.markDirty("");
+
+  const link = new ServerLink(opts.runtime, opts.server, { clientId, host: ctx.hostName }, opts.log, {
+    connected: () => {
+      engine.connected();
+      engine.markDirty("");
+      wake();
+    },
+    changed: (m) => {
+      engine.changed(m);
+      wake();
+    },
+    block: (hash, bytes) => fetcher.deliver(hash, bytes),
+    disconnected: (e) => fetcher.failAll(e),
+  });
+
+  let stopped = false;
+  let failures = 0;
+  const loop = (async () => {
+    while (!stopped) {
+      const peer = link.current;
+      if (!peer || !engine.hasWork) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      try {
+        await assertRootIntact(root, stateDir);
+        await engine.pass(peer);
+        failures = 0;
+        if (!engine.hasWork) opts.log.debug("Idle: folder and server agree");
+      } catch (e) {
+        if (stopped) break;
+        const lost = e instanceof DropsimError && e.code === "closed";
+        if (!lost) opts.log.error(`Sync pass failed: ${describeError(e)}`);
+        // Retry after a pause (the link reconnects on its own when the connection is gone).
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, backoffDelay(failures++));
+        });
+      }
+    }
+  })();
+
+  let subscription: WatchSubscription | undefined;
+  subscription = await watchFolder(
+    root,
+    (paths) => {
+      for (const p of paths) engine.markDirty(p);
+      wake();
+    },
+    (error) => {
+      opts.log.warn(`File watcher error: ${error.message}; rescanning`);
+      ctx.markDirty("");
+    },
+  );
+  const rescan = setInterval(() => ctx.markDirty(""), opts.rescanIntervalMs);
+  link.start();
+
+  return {
+    async close() {
+      stopped = true;
+      clearInterval(rescan);
+      await subscription?.unsubscribe();
+      subscription = undefined;
+      wake();
+      // The pass in flight finishes its current step; every write it makes is atomic anyway.
+      await Promise.race([loop, new Promise((r) => setTimeout(r, 10_000))]);
+      link.stop();
+      index.close();
+    },
+  };
+}
+
+/**
+ * A folder that vanished (an unmounted disk) or lost its state dir must never read as
+ * "everything was deleted": stop and say so instead.
+ */
+async function assertRootIntact(root: string, stateDir: string): Promise<void> {
+  try {
+    await fs.access(stateDir);
+  } catch {
+    throw new DropsimError("io", `Sync folder ${root} or its ${STATE_DIR}/ folder is gone; not syncing until it is back`);
+  }
+}

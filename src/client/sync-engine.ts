@@ -1,0 +1,252 @@
+import type { Content, Entry } from "../core/entry.ts";
+import { type Action, reconcile } from "../core/reconcile.ts";
+import { isInside } from "../core/wire-path.ts";
+import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
+import { statLocal } from "../fsutil/scan.ts";
+import { type Download, makeFolder, moveAside, removeLocal, writeFiles } from "./apply-remote.ts";
+import type { SyncContext } from "./context.ts";
+import type { Synced } from "./local-index.ts";
+import { absPath, type LocalView, readLocalView } from "./local-view.ts";
+import type { Changed, ServerPeer } from "./server-link.ts";
+import { type PlannedOp, uploadBatch } from "./upload.ts";
+
+const PAGE = 1000;
+
+/**
+ * The sync loop's state between passes: remote news not yet applied, local paths to look at,
+ * and the journal cursor. A pass plans with the pure reconciler and carries the plan out.
+ *
+ * Invariant: `cursor` (persisted) ≤ `remoteHead`; every journal change in (cursor, remoteHead]
+ * is either applied or waiting in `remote`. The cursor moves only after a pass applied all of it.
+ */
+export class SyncEngine {
+  private remote = new Map<string, Entry>();
+  private remoteHead: number;
+  private needPull = true;
+  private dirty = new Set<string>();
+
+  constructor(private readonly ctx: SyncContext) {
+    this.remoteHead = this.cursor;
+  }
+
+  get cursor(): number {
+    return Number(this.ctx.index.getMeta("cursor") ?? 0);
+  }
+
+  get hasWork(): boolean {
+    return this.needPull || this.dirty.size > 0 || this.remote.size > 0;
+  }
+
+  markDirty(path: string): void {
+    if (path === "" || this.dirty.has("")) {
+      this.dirty = new Set([""]);
+      return;
+    }
+    this.dirty.add(path);
+  }
+
+  connected(): void {
+    this.needPull = true;
+  }
+
+  /** A push from the server: applied directly when it continues what we have, else we pull. */
+  changed(m: Changed): void {
+    if (m.from > this.remoteHead) {
+      this.needPull = true;
+      return;
+    }
+    for (const e of m.entries) if (e.version > this.remoteHead) this.remote.set(e.path, e);
+    this.remoteHead = Math.max(this.remoteHead, m.head);
+  }
+
+  private async pull(peer: ServerPeer): Promise<void> {
+    for (;;) {
+      const page = await peer.request<MessageOf<ServerMessage, "changes_result">>({ type: "changes", since: this.remoteHead, limit: PAGE });
+      for (const e of page.entries) this.remote.set(e.path, e);
+      const last = page.entries.at(-1)?.version ?? this.remoteHead;
+      this.remoteHead = page.more ? last : Math.max(last, page.head, this.remoteHead);
+      if (!page.more) break;
+    }
+    this.needPull = false;
+  }
+
+  /** One round: take the news, look at the folder, plan, apply. Throws if the connection fails. */
+  async pass(peer: ServerPeer): Promise<void> {
+    if (this.needPull) await this.pull(peer);
+    const remote = this.remote;
+    const passHead = this.remoteHead;
+    const dirty = this.dirty;
+    this.remote = new Map();
+    this.dirty = new Set();
+    let remoteFailed: Entry[] = [];
+    try {
+      const view = await readLocalView(this.ctx, dirty, remote.keys());
+      remoteFailed = await this.execute(peer, remote, view);
+    } catch (e) {
+      // Nothing is lost: the news and the dirty paths go back for the next pass.
+      for (const [p, e2] of remote) if (!this.remote.has(p)) this.remote.set(p, e2);
+      for (const p of dirty) this.markDirty(p);
+      throw e;
+    }
+    for (const e of remoteFailed) if (!this.remote.has(e.path)) this.remote.set(e.path, e);
+    if (remoteFailed.length === 0 && this.remote.size === 0 && passHead > this.cursor) {
+      this.ctx.index.setMeta("cursor", String(passHead));
+    }
+  }
+
+  private async execute(peer: ServerPeer, remote: Map<string, Entry>, view: LocalView): Promise<Entry[]> {
+    const { ctx } = this;
+    for (const p of view.unreadable) {
+      view.stat.delete(p);
+      remote.delete(p);
+      view.synced.delete(p);
+    }
+    const synced = new Map<string, Entry>();
+    for (const [p, s] of view.synced) synced.set(p, s.entry);
+    // A remote entry for an ignored path stays remote: we never plan for what we cannot see.
+    const planned = reconcile(remote, view.content, synced).filter((a) => !isIgnoredAction(ctx, a, view));
+
+    const failed: Entry[] = [];
+    const downloads: Download[] = [];
+    const ops: PlannedOp[] = [];
+    const now = new Date();
+    const moves = findMoves(planned, view);
+
+    for (const a of planned) {
+      if (moves.covered.has(a.path)) continue;
+      switch (a.type) {
+        case "record":
+          if (a.entry.deleted) ctx.index.remove(a.path);
+          else {
+            const st = view.stat.get(a.path);
+            if (st) ctx.index.put(a.entry, st);
+          }
+          break;
+        case "download":
+          if (a.entry.kind === "dir") {
+            if (!(await makeFolder(ctx, a.entry))) failed.push(a.entry);
+          } else downloads.push({ entry: a.entry, expect: view.stat.get(a.path) });
+          break;
+        case "conflict_copy":
+          await moveAside(ctx, a.path, now);
+          if (a.entry.kind === "dir") {
+            if (!(await makeFolder(ctx, a.entry))) failed.push(a.entry);
+          } else downloads.push({ entry: a.entry, expect: undefined });
+          break;
+        case "upload": {
+          const content = view.content.get(a.path)!;
+          const st = view.stat.get(a.path)!;
+          ops.push({
+            op: { op: "put", path: a.path, kind: content.kind, baseVersion: a.baseVersion, size: content.size, mode: content.mode, hash: content.hash, blocks: content.blocks, mtime: st.mtimeMs },
+            content: content.kind === "file" ? content : undefined,
+          });
+          break;
+        }
+        case "delete_remote":
+          ops.push({ op: { op: "delete", path: a.path, baseVersion: a.baseVersion } });
+          break;
+        case "delete_local":
+        case "none":
+          break;
+      }
+    }
+    failed.push(...(await writeFiles(ctx, peer, downloads)).map((d) => d.entry));
+    for (const a of planned) {
+      if (a.type === "delete_local" && !(await removeLocal(ctx, a.entry, view.stat.get(a.path)))) {
+        ctx.markDirty(a.path);
+        failed.push(a.entry);
+      }
+    }
+
+    const allOps = [...moves.ops, ...ops];
+    if (allOps.length > 0) {
+      const results = await uploadBatch(ctx, peer, allOps);
+      for (let i = 0; i < allOps.length; i++) await this.settle(allOps[i]!, results[i], view);
+    }
+    return failed;
+  }
+
+  /** Records what the server answered for one of our ops. */
+  private async settle(p: PlannedOp, result: OpResult | undefined, view: LocalView): Promise<void> {
+    const { ctx } = this;
+    const op = p.op;
+    const path = op.op === "move" ? op.to : op.path;
+    if (!result) return;
+    if (result.status === "error") {
+      ctx.log.warn(`Server refused ${op.op} of "${path}": ${result.message}`);
+      return;
+    }
+    if (result.status === "conflict") {
+      // Someone else changed it first: their entry becomes news, and the planner decides again.
+      const current = result.current;
+      if (op.op === "move") {
+        ctx.index.remove(op.from);
+        this.markDirty(op.from);
+        this.markDirty(op.to);
+      } else this.markDirty(path);
+      if (current) this.remote.set(current.path, current);
+      return;
+    }
+    for (const e of result.entries) {
+      if (e.deleted) {
+        ctx.index.remove(e.path);
+        continue;
+      }
+      const st = view.stat.get(e.path) ?? (await statLocal(absPath(ctx.root, e.path)));
+      if (!st || st.kind !== e.kind) {
+        this.markDirty(e.path);
+        continue;
+      }
+      const old = e.movedFrom ? view.synced.get(e.movedFrom) : undefined;
+      // A moved file keeps its fingerprint only if it was not touched on the way.
+      if (old && e.kind === "file" && (old.stat.ino !== st.ino || old.stat.mtimeMs !== st.mtimeMs || old.stat.size !== st.size)) {
+        ctx.index.put(e, { ...st, mtimeMs: -1 });
+        this.markDirty(e.path);
+      } else ctx.index.put(e, st);
+    }
+    if (op.op === "move") this.markDirty(op.to);
+    ctx.log.debug(`Uploaded ${op.op} "${path}" → version ${result.entries.at(-1)?.version ?? "-"}`);
+  }
+}
+
+function isIgnoredAction(ctx: SyncContext, a: Action, view: LocalView): boolean {
+  if (a.type !== "delete_remote" && a.type !== "upload") return false;
+  const st = view.stat.get(a.path);
+  return ctx.ignored(a.path, (st?.kind ?? view.synced.get(a.path)?.entry.kind) === "dir");
+}
+
+/**
+ * Pairs a vanished synced path with a new local path holding the same inode: that is a move,
+ * sent as one op so no byte is uploaded again. For folders, everything below both paths is
+ * covered by the move (the next pass re-checks the new folder's contents).
+ */
+function findMoves(actions: Action[], view: LocalView): { ops: PlannedOp[]; covered: Set<string> } {
+  const gone = new Map<number, Synced>();
+  for (const a of actions) {
+    if (a.type !== "delete_remote") continue;
+    const s = view.synced.get(a.path);
+    if (s) gone.set(s.stat.ino, s);
+  }
+  const ops: PlannedOp[] = [];
+  const covered = new Set<string>();
+  const movedDirs: [string, string][] = [];
+  for (const a of actions) {
+    if (a.type !== "upload" || a.baseVersion !== 0 || view.synced.has(a.path)) continue;
+    if (movedDirs.some(([, to]) => isInside(a.path, to))) continue;
+    const st = view.stat.get(a.path);
+    const was = st && gone.get(st.ino);
+    if (!was || was.entry.kind !== st.kind) continue;
+    const content: Content | undefined = view.content.get(a.path);
+    if (st.kind === "file" && content?.hash !== was.entry.hash) continue;
+    gone.delete(st.ino);
+    ops.push({ op: { op: "move", from: was.entry.path, to: a.path, baseVersion: was.entry.version } });
+    covered.add(a.path);
+    covered.add(was.entry.path);
+    if (st.kind === "dir") movedDirs.push([was.entry.path, a.path]);
+  }
+  for (const a of actions) {
+    if (movedDirs.some(([from, to]) => isInside(a.path, from) || isInside(a.path, to))) covered.add(a.path);
+  }
+  return { ops, covered };
+}
+

@@ -1,0 +1,81 @@
+import * as fs from "node:fs/promises";
+import { hashBlock } from "../core/block-hash.ts";
+import type { Content } from "../core/entry.ts";
+import { MAX_LIST, type MessageOf, type Op, type OpResult, type ServerMessage } from "../protocol/messages.ts";
+import type { SyncContext } from "./context.ts";
+import { absPath } from "./local-view.ts";
+import type { ServerPeer } from "./server-link.ts";
+
+/** Block bytes we let queue on the socket before waiting for it to drain. */
+const SEND_WINDOW = 8 * 1024 * 1024;
+/** Ops per apply request: keeps every message far below the frame limit. */
+const OPS_PER_APPLY = 500;
+
+export interface PlannedOp {
+  op: Op;
+  /** For puts of files: the content read locally, whose blocks must reach the server first. */
+  content?: Content;
+}
+
+/**
+ * Sends a batch of local changes: one has_blocks round trip for all of their blocks, the
+ * missing block bytes (re-read and re-verified, with backpressure), then the ops in as few
+ * apply requests as fit. Returns one result per op, in order; an op whose file changed while
+ * it was being sent is answered `undefined` (the file is marked dirty for the next pass).
+ */
+export async function uploadBatch(ctx: SyncContext, peer: ServerPeer, planned: PlannedOp[]): Promise<(OpResult | undefined)[]> {
+  const all = new Set<string>();
+  for (const p of planned) for (const [h] of p.content?.blocks ?? []) all.add(h);
+  const missing = new Set<string>();
+  const hashes = [...all];
+  for (let i = 0; i < hashes.length; i += MAX_LIST) {
+    const reply = await peer.request<MessageOf<ServerMessage, "missing">>({ type: "has_blocks", hashes: hashes.slice(i, i + MAX_LIST) });
+    for (const h of reply.hashes) missing.add(h);
+  }
+
+  const sendable: boolean[] = [];
+  for (const p of planned) sendable.push(!p.content || missing.size === 0 || (await sendBlocks(ctx, peer, p, missing)));
+
+  const results: (OpResult | undefined)[] = planned.map(() => undefined);
+  const ready = planned.map((p, i) => ({ p, i })).filter(({ i }) => sendable[i]);
+  for (let start = 0; start < ready.length; start += OPS_PER_APPLY) {
+    const slice = ready.slice(start, start + OPS_PER_APPLY);
+    const reply = await peer.request<MessageOf<ServerMessage, "applied">>({ type: "apply", ops: slice.map(({ p }) => p.op) });
+    reply.results.forEach((r, k) => (results[slice[k]!.i] = r));
+  }
+  return results;
+}
+
+/** Streams the blocks of one file the server lacks; false if the file no longer matches its plan. */
+async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, missing: Set<string>): Promise<boolean> {
+  const path = p.op.op === "put" ? p.op.path : "";
+  const blocks = p.content!.blocks;
+  if (!blocks.some(([h]) => missing.has(h))) return true;
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(absPath(ctx.root, path), "r");
+  } catch {
+    ctx.markDirty(path);
+    return false;
+  }
+  try {
+    let offset = 0;
+    for (const [hash, size] of blocks) {
+      if (missing.has(hash)) {
+        const buf = new Uint8Array(size);
+        const { bytesRead } = await handle.read(buf, 0, size, offset);
+        if (bytesRead !== size || hashBlock(buf) !== hash) {
+          ctx.markDirty(path);
+          return false;
+        }
+        peer.sendBlock(hash, buf);
+        missing.delete(hash);
+        await peer.conn.drained(SEND_WINDOW);
+      }
+      offset += size;
+    }
+    return true;
+  } finally {
+    await handle.close();
+  }
+}
