@@ -26,6 +26,9 @@ export class Peer<In extends Message, Out extends Message> {
   private readonly pending = new Map<number, { resolve(m: In): void; reject(e: Error): void }>();
   private nextId = 1;
   private dead = false;
+  /** Bytes on the wire in each direction, frames included. */
+  bytesIn = 0;
+  bytesOut = 0;
 
   constructor(
     readonly conn: Connection,
@@ -43,11 +46,17 @@ export class Peer<In extends Message, Out extends Message> {
   }
 
   send(message: Out): void {
-    this.conn.write(encodeFrame(FrameType.control, encodeMessage(message)));
+    this.sendFrame(encodeFrame(FrameType.control, encodeMessage(message)));
   }
 
   sendBlock(hash: string, bytes: Uint8Array): void {
-    this.conn.write(encodeFrame(FrameType.block, hexToBytes(hash), bytes));
+    this.sendFrame(encodeFrame(FrameType.block, hexToBytes(hash), bytes));
+  }
+
+  /** Writes an already encoded frame (a push encoded once for many peers). */
+  sendFrame(frame: Uint8Array): void {
+    this.bytesOut += frame.length;
+    this.conn.write(frame);
   }
 
   /** Sends a request and resolves with its reply; an `error` reply rejects with its code. */
@@ -66,6 +75,7 @@ export class Peer<In extends Message, Out extends Message> {
 
   private receive(bytes: Uint8Array): void {
     if (this.dead) return;
+    this.bytesIn += bytes.length;
     let frames: Frame[];
     try {
       frames = this.decoder.push(bytes);

@@ -19,7 +19,15 @@ export interface ServerOptions {
 export interface RunningServer {
   readonly port: number;
   readonly sessions: ReadonlySet<Session>;
+  /** Bytes on the wire so far, for benchmarks: per connected session and in total since start. */
+  traffic(): Traffic;
   close(): Promise<void>;
+}
+
+export interface Traffic {
+  bytesIn: number;
+  bytesOut: number;
+  sessions: { clientId: string; bytesIn: number; bytesOut: number }[];
 }
 
 /** Opens the data dir, listens, and fans every commit out to all connected sessions. */
@@ -30,6 +38,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const blocks = new FsBlockStore(path.join(dataDir, "blocks"));
   await blocks.init();
   const sessions = new Set<Session>();
+  // Traffic of sessions that already ended, so totals survive disconnects.
+  const ended = { bytesIn: 0, bytesOut: 0 };
 
   const host = {
     meta,
@@ -42,6 +52,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       for (const s of sessions) if (s.ready) s.sendRaw(frame);
     },
     ended(session: Session) {
+      ended.bytesIn += session.peer.bytesIn;
+      ended.bytesOut += session.peer.bytesOut;
       if (sessions.delete(session) && session.ready) opts.log.info(`Client ${session.name} disconnected`);
     },
   };
@@ -55,6 +67,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   return {
     port: listener.port,
     sessions,
+    traffic() {
+      const list = [...sessions].map((s) => ({ clientId: s.clientId, bytesIn: s.peer.bytesIn, bytesOut: s.peer.bytesOut }));
+      return {
+        bytesIn: list.reduce((n, s) => n + s.bytesIn, ended.bytesIn),
+        bytesOut: list.reduce((n, s) => n + s.bytesOut, ended.bytesOut),
+        sessions: list,
+      };
+    },
     async close() {
       listener.close();
       for (const s of sessions) s.peer.close();

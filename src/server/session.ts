@@ -35,8 +35,6 @@ export class Session {
   private queuedBytes = 0;
   private running = false;
   private paused = false;
-  bytesIn = 0;
-  bytesOut = 0;
 
   constructor(
     private readonly conn: Connection,
@@ -48,13 +46,7 @@ export class Session {
       protocolError: (error, id) => this.reject(error, id),
       closed: () => host.ended(this),
     });
-    this.events = {
-      data: (bytes) => {
-        this.bytesIn += bytes.length;
-        this.peer.events.data(bytes);
-      },
-      close: (error) => this.peer.events.close(error),
-    };
+    this.events = this.peer.events;
   }
 
   get name(): string {
@@ -72,8 +64,7 @@ export class Session {
       this.conn.close();
       return;
     }
-    this.bytesOut += frame.length;
-    this.conn.write(frame);
+    this.peer.sendFrame(frame);
   }
 
   private send(message: ServerMessage): void {
@@ -177,7 +168,6 @@ export class Session {
         missing.push(hash);
         continue;
       }
-      this.bytesOut += bytes.length;
       this.peer.sendBlock(hash, bytes);
       // Backpressure: never queue more than a window of block bytes for this peer.
       await this.conn.drained(BLOCK_SEND_WINDOW);
