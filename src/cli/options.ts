@@ -22,3 +22,9 @@ export function parseDuration(value: string): number {
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "s"]!;
   return Number(m[1]) * unit;
 }
+
+export function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new DropsimError("bad_message", `Invalid count "${value}": expected a whole number`);
+  return n;
+}

@@ -3,7 +3,8 @@ import * as path from "node:path";
 import { startSyncClient } from "../client/sync-client.ts";
 import { loadRuntime } from "../runtime/index.ts";
 import { logArgs, onShutdown, setupLog } from "./log.ts";
-import { parseDuration, parseServerAddress } from "./options.ts";
+import { DEFAULT_MASS_DELETE_LIMIT } from "../core/mass-delete.ts";
+import { parseCount, parseDuration, parseServerAddress } from "./options.ts";
 
 export default defineCommand({
   meta: { name: "sync", description: "Keep a local folder in sync with a dropsim server, both ways" },
@@ -11,6 +12,8 @@ export default defineCommand({
     dir: { type: "positional", description: "Folder to sync (created if missing)", required: true },
     server: { type: "string", description: "Server address host:port", default: "127.0.0.1:7070" },
     "rescan-interval": { type: "string", description: "Full rescan as a safety net for missed events", default: "1h" },
+    "allow-mass-delete": { type: "boolean", description: "Send a deletion of more than half of the folder without holding it", default: false },
+    "mass-delete-limit": { type: "string", description: "Hold local deletions of more than this many paths (and over half the folder)", default: String(DEFAULT_MASS_DELETE_LIMIT) },
     ...logArgs,
   },
   async run({ args }) {
@@ -18,7 +21,9 @@ export default defineCommand({
     const server = parseServerAddress(args.server);
     const root = path.resolve(args.dir);
     const runtime = await loadRuntime();
-    const client = await startSyncClient({ root, server, runtime, log, rescanIntervalMs: parseDuration(args["rescan-interval"]) });
+    const massDeleteLimit = args["allow-mass-delete"] ? Number.POSITIVE_INFINITY : parseCount(args["mass-delete-limit"]);
+    const rescanIntervalMs = parseDuration(args["rescan-interval"]);
+    const client = await startSyncClient({ root, server, runtime, log, rescanIntervalMs, massDeleteLimit });
     log.success(`Syncing ${root} with ${server.host}:${server.port}`);
     onShutdown(() => client.close(), log);
   },

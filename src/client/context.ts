@@ -12,6 +12,8 @@ export interface SyncContext {
   ignored: IgnoreRules;
   fetcher: BlockFetcher;
   log: Log;
+  /** Local deletions above this many (and over half the folder) wait for confirmation. */
+  massDeleteLimit: number;
   /** Asks for `path` (and everything below it) to be looked at again in a later pass. */
   markDirty(path: string): void;
 }

@@ -20,6 +20,8 @@ export interface SyncOptions {
   runtime: Runtime;
   log: Log;
   rescanIntervalMs: number;
+  /** Infinity once the user confirmed (--allow-mass-delete). */
+  massDeleteLimit: number;
 }
 
 export interface RunningClient {
@@ -56,6 +58,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     ignored: makeIgnoreRules(ignoreFile),
     fetcher,
     log: opts.log,
+    massDeleteLimit: opts.massDeleteLimit,
     markDirty: (p) => {
       engine.markDirty(p);
       wake();

@@ -1,5 +1,6 @@
 import type { Content, Entry } from "../core/entry.ts";
 import { type Action, reconcile } from "../core/reconcile.ts";
+import { isMassDelete } from "../core/mass-delete.ts";
 import { isInside } from "../core/wire-path.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
 import { statLocal } from "../fsutil/scan.ts";
@@ -11,6 +12,7 @@ import type { Changed, ServerPeer } from "./server-link.ts";
 import { type PlannedOp, uploadBatch } from "./upload.ts";
 
 const PAGE = 1000;
+const UNREADABLE_RETRY_MS = 5000;
 
 /**
  * The sync loop's state between passes: remote news not yet applied, local paths to look at,
@@ -97,6 +99,7 @@ export class SyncEngine {
   private async execute(peer: ServerPeer, remote: Map<string, Entry>, view: LocalView): Promise<Entry[]> {
     const { ctx } = this;
     for (const p of view.unreadable) {
+      setTimeout(() => ctx.markDirty(p), UNREADABLE_RETRY_MS).unref();
       view.stat.delete(p);
       remote.delete(p);
       view.synced.delete(p);
@@ -104,7 +107,16 @@ export class SyncEngine {
     const synced = new Map<string, Entry>();
     for (const [p, s] of view.synced) synced.set(p, s.entry);
     // A remote entry for an ignored path stays remote: we never plan for what we cannot see.
-    const planned = reconcile(remote, view.content, synced).filter((a) => !isIgnoredAction(ctx, a, view));
+    let planned = reconcile(remote, view.content, synced).filter((a) => !isIgnoredAction(ctx, a, view));
+    const deletions = planned.filter((a) => a.type === "delete_remote").length;
+    if (isMassDelete(deletions, ctx.index.count(), ctx.massDeleteLimit)) {
+      // Held, not dropped: the next full rescan finds them again, and a confirmed run sends them.
+      ctx.log.warn(
+        `Holding ${deletions} local deletions (more than half of the folder): not deleting them on the server. ` +
+          "If they are intended, restart with --allow-mass-delete",
+      );
+      planned = planned.filter((a) => a.type !== "delete_remote");
+    }
 
     const failed: Entry[] = [];
     const downloads: Download[] = [];
