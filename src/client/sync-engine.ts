@@ -13,6 +13,9 @@ import { type PlannedOp, uploadBatch } from "./upload.ts";
 
 const PAGE = 1000;
 const UNREADABLE_RETRY_MS = 5000;
+/** Server-side failures that can clear up (disk space freed, blocks lost in a crash re-sent). */
+const RETRYABLE = new Set(["missing_blocks", "disk_full", "io", "internal"]);
+const RETRY_MS = 2000;
 
 /**
  * The sync loop's state between passes: remote news not yet applied, local paths to look at,
@@ -185,7 +188,9 @@ export class SyncEngine {
     const path = op.op === "move" ? op.to : op.path;
     if (!result) return;
     if (result.status === "error") {
-      ctx.log.warn(`Server refused ${op.op} of "${path}": ${result.message}`);
+      const retry = RETRYABLE.has(result.code);
+      ctx.log.warn(`Server refused ${op.op} of "${path}": ${result.message}${retry ? "; will retry" : ""}`);
+      if (retry) setTimeout(() => ctx.markDirty(path), RETRY_MS).unref();
       return;
     }
     if (result.status === "conflict") {

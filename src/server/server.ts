@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { encodeFrame, FrameType } from "../protocol/frame-codec.ts";
 import { encodeMessage } from "../protocol/messages.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { FsBlockStore } from "../store/fs-block-store.ts";
+import { PackBlockStore } from "../store/pack-block-store.ts";
 import { SqlMetaStore } from "../store/sql-meta-store.ts";
 import type { Log } from "./log.ts";
 import { Session } from "./session.ts";
@@ -35,8 +35,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const dataDir = path.resolve(opts.dataDir);
   await fs.mkdir(dataDir, { recursive: true });
   const meta = new SqlMetaStore(opts.runtime.openDatabase(path.join(dataDir, "meta.db")));
-  const blocks = new FsBlockStore(path.join(dataDir, "blocks"));
-  await blocks.init();
+  const blocksDir = path.join(dataDir, "blocks");
+  await fs.mkdir(blocksDir, { recursive: true });
+  const blocks = await PackBlockStore.open(blocksDir, opts.runtime.openDatabase(path.join(blocksDir, "index.db")));
   const sessions = new Set<Session>();
   // Traffic of sessions that already ended, so totals survive disconnects.
   const ended = { bytesIn: 0, bytesOut: 0 };
@@ -78,6 +79,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     async close() {
       listener.close();
       for (const s of sessions) s.peer.close();
+      await blocks.close();
       meta.close();
     },
   };

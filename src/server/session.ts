@@ -181,6 +181,8 @@ export class Session {
     for (const op of m.ops) if (op.op === "put" && op.kind === "file") for (const [h] of op.blocks) wanted.add(h);
     const missing = new Set<string>();
     await Promise.all([...wanted].map(async (h) => (await this.host.blocks.has(h)) || missing.add(h)));
+    // The journal may only refer to blocks whose bytes are on disk.
+    await this.host.blocks.sync();
     const { meta } = this.host;
     const from = meta.head();
     const results = applyOps(meta, m.ops, missing, Date.now());
