@@ -7,6 +7,7 @@ const main = defineCommand({
   subCommands: {
     serve: () => import("./cli/serve.ts").then((m) => m.default),
     sync: () => import("./cli/sync.ts").then((m) => m.default),
+    fsck: () => import("./cli/fsck.ts").then((m) => m.default),
   },
 });
 
