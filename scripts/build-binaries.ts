@@ -29,7 +29,7 @@ const ROOT = path.resolve(import.meta.dir, "..");
 const CACHE = path.join(ROOT, "node_modules", ".cache", "dropsim-watchers");
 const WATCHER_DIR = path.join(ROOT, "node_modules", "@parcel", "watcher");
 
-interface Target {
+export interface Target {
   /** Our name for it, used by --build-only and in the file name. */
   name: string;
   bun: Bun.Build.CompileTarget;
@@ -54,7 +54,12 @@ export const TARGETS: readonly Target[] = [
   { name: "windows-x64", bun: "bun-windows-x64", watcherPackage: "@parcel/watcher-win32-x64", file: "dropsim-windows-x64.exe", magic: pe, platform: "win32", arch: "x64" },
 ];
 
-class BuildError extends Error {
+/** The target this machine can run, if it is one we build. */
+export function hostTarget(): Target | undefined {
+  return TARGETS.find((t) => t.platform === process.platform && t.arch === process.arch);
+}
+
+export class BuildError extends Error {
   override readonly name = "BuildError";
 }
 
@@ -150,6 +155,11 @@ export function watcherPlugin(shimFile: string): BunPlugin {
   };
 }
 
+/** The version of @parcel/watcher installed: the prebuilt addons fetched must match it. */
+export async function installedWatcherVersion(): Promise<string> {
+  return (await readJson<{ version: string }>(path.join(WATCHER_DIR, "package.json"))).version;
+}
+
 export interface BuildOptions {
   entry: string;
   outdir: string;
@@ -229,7 +239,7 @@ async function main(): Promise<void> {
   const targets = pickTargets(values["build-only"]);
   const outdir = path.resolve(values.outdir);
   const pkg = await readJson<{ version: string }>(path.join(ROOT, "package.json"));
-  const watcherVersion = (await readJson<{ version: string }>(path.join(WATCHER_DIR, "package.json"))).version;
+  const watcherVersion = await installedWatcherVersion();
   const opts: BuildOptions = { entry: path.resolve(values.entry), outdir, commit: gitCommit(), watcherVersion };
   await fs.mkdir(outdir, { recursive: true });
   console.log(`dropsim ${pkg.version} (${opts.commit}), bun ${Bun.version}, @parcel/watcher ${watcherVersion} → ${outdir}`);
@@ -247,7 +257,7 @@ async function main(): Promise<void> {
   await Bun.write(path.join(outdir, "SHA256SUMS"), sums);
   console.log(`  SHA256SUMS (${built.length} file${built.length === 1 ? "" : "s"})`);
 
-  const host = built.find((b) => b.target.platform === process.platform && b.target.arch === process.arch);
+  const host = built.find((b) => b.target === hostTarget());
   if (host && opts.entry === path.join(ROOT, "src", "main.ts")) {
     const { output, firstMs, medianMs } = await timeVersion(host.file);
     const expected = `${pkg.version} (${opts.commit})`;
