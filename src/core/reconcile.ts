@@ -1,5 +1,5 @@
 import { type Content, type Entry, sameContent } from "./entry.ts";
-import { depthOf } from "./wire-path.ts";
+import { depthOf, parentOf } from "./wire-path.ts";
 
 /**
  * The three-tree planner. For one path it sees:
@@ -44,7 +44,8 @@ export function planPath(path: string, remote: Entry | undefined, local: Content
 
 /**
  * Plans every path in the union of the three trees. Order keeps the structural invariants:
- * folders are created before their children, children are deleted before their folder.
+ * children are deleted before their folder (and before a file replaces it), folders are
+ * created before their children.
  */
 export function reconcile(
   remote: ReadonlyMap<string, Entry>,
@@ -52,9 +53,21 @@ export function reconcile(
   synced: ReadonlyMap<string, Entry>,
 ): Action[] {
   const paths = new Set([...remote.keys(), ...local.keys(), ...synced.keys()]);
+  const planned = new Map<string, Action>();
+  for (const path of paths) planned.set(path, planPath(path, remote.get(path), local.get(path), synced.get(path)));
+  // A local folder that still holds something this plan keeps can be neither removed nor
+  // replaced by a file: it is re-created remotely (edit beats delete) or moved aside.
+  const holds = new Set<string>();
+  for (const p of local.keys()) {
+    if (planned.get(p)!.type === "delete_local") continue;
+    for (let q = parentOf(p); q !== "" && !holds.has(q); q = parentOf(q)) holds.add(q);
+  }
   const actions: Action[] = [];
-  for (const path of paths) {
-    const action = planPath(path, remote.get(path), local.get(path), synced.get(path));
+  for (let action of planned.values()) {
+    if (holds.has(action.path) && local.get(action.path)?.kind === "dir") {
+      if (action.type === "delete_local") action = { type: "upload", path: action.path, baseVersion: action.entry.version };
+      else if (action.type === "download" && action.entry.kind !== "dir") action = { type: "conflict_copy", path: action.path, entry: action.entry };
+    }
     if (action.type !== "none") actions.push(action);
   }
   return actions.sort(compareActions);
@@ -67,7 +80,8 @@ function isRemoval(a: Action): boolean {
 function compareActions(a: Action, b: Action): number {
   const ra = isRemoval(a);
   const rb = isRemoval(b);
-  if (ra !== rb) return ra ? 1 : -1;
+  // Removals first, deepest first: a folder is emptied before it is removed or replaced by a file.
+  if (ra !== rb) return ra ? -1 : 1;
   const d = depthOf(a.path) - depthOf(b.path);
   if (d !== 0) return ra ? -d : d;
   return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;

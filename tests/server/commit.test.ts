@@ -1,0 +1,427 @@
+import { describe, expect, test } from "bun:test";
+import { hashBlock, hashBlockList } from "../../src/core/block-hash.ts";
+import type { BlockRef, Entry } from "../../src/core/entry.ts";
+import { depthOf, isInside } from "../../src/core/wire-path.ts";
+import type { Op, OpResult } from "../../src/protocol/messages.ts";
+import { openBunDatabase } from "../../src/runtime/sqlite-bun.ts";
+import { applyOps } from "../../src/server/commit.ts";
+import type { MetaStore } from "../../src/store/meta-store.ts";
+import { SqlMetaStore } from "../../src/store/sql-meta-store.ts";
+
+const NOW = 1_700_000_000_000;
+const NONE: ReadonlySet<string> = new Set();
+
+function newStore(): SqlMetaStore {
+  return new SqlMetaStore(openBunDatabase(":memory:"));
+}
+
+interface Bytes {
+  hash: string;
+  blocks: BlockRef[];
+  size: number;
+}
+
+function bytes(...chunks: string[]): Bytes {
+  const blocks = chunks.map((c): BlockRef => [hashBlock(new TextEncoder().encode(c)), c.length]);
+  return { hash: hashBlockList(blocks.map(([h]) => h)), blocks, size: chunks.reduce((n, c) => n + c.length, 0) };
+}
+
+const A = bytes("hello ", "world");
+const B = bytes("goodbye");
+
+type PutOp = Extract<Op, { op: "put" }>;
+
+function putFile(path: string, baseVersion: number, b: Bytes = A, mode = 0o644): PutOp {
+  return { op: "put", path, kind: "file", baseVersion, size: b.size, mode, hash: b.hash, blocks: b.blocks, mtime: 5 };
+}
+function putDir(path: string, baseVersion: number): PutOp {
+  return { op: "put", path, kind: "dir", baseVersion, size: 0, mode: 0o755, hash: "", blocks: [], mtime: 5 };
+}
+const del = (path: string, baseVersion: number): Op => ({ op: "delete", path, baseVersion });
+const move = (from: string, to: string, baseVersion: number): Op => ({ op: "move", from, to, baseVersion });
+
+function apply(store: MetaStore, ops: Op[], missing: ReadonlySet<string> = NONE): OpResult[] {
+  return applyOps(store, ops, missing, NOW);
+}
+
+/** Applies one op and insists that it succeeded. */
+function ok(store: MetaStore, op: Op): Entry[] {
+  const [r] = apply(store, [op]);
+  if (r?.status !== "ok") throw new Error(`expected ok for ${JSON.stringify(op)}, got ${JSON.stringify(r)}`);
+  return r.entries as Entry[];
+}
+
+const paths = (entries: readonly Entry[]) => entries.map((e) => `${e.deleted ? "-" : "+"}${e.path}`);
+
+describe("applyOps put", () => {
+  test("applyOps creates a file and its missing parent folders", () => {
+    const store = newStore();
+    const entries = ok(store, putFile("a/b/c.txt", 0));
+    expect(paths(entries)).toEqual(["+a", "+a/b", "+a/b/c.txt"]);
+    expect(entries.map((e) => e.version)).toEqual([1, 2, 3]);
+    expect(entries[0]).toMatchObject({ kind: "dir", mode: 0o755, hash: "", blocks: [], deleted: false, mtime: NOW });
+    expect(entries[2]).toMatchObject({ kind: "file", size: A.size, hash: A.hash, blocks: A.blocks, mode: 0o644, mtime: 5 });
+    expect(store.get("a/b")).toMatchObject({ kind: "dir", version: 2, deleted: false });
+    expect(store.get("a/b/c.txt")).toEqual(entries[2]!);
+    expect(store.head()).toBe(3);
+  });
+
+  test("applyOps creates only the parents that are missing", () => {
+    const store = newStore();
+    ok(store, putFile("a/x", 0));
+    expect(paths(ok(store, putFile("a/b/y", 0)))).toEqual(["+a/b", "+a/b/y"]);
+  });
+
+  test("applyOps recreates a deleted parent folder", () => {
+    const store = newStore();
+    const [dir] = ok(store, putDir("a", 0));
+    ok(store, del("a", dir!.version));
+    expect(paths(ok(store, putFile("a/x", 0)))).toEqual(["+a", "+a/x"]);
+    expect(store.get("a")!.deleted).toBe(false);
+  });
+
+  test("applyOps updates a file made on its current version", () => {
+    const store = newStore();
+    const [v1] = ok(store, putFile("f", 0));
+    const [v2] = ok(store, putFile("f", v1!.version, B));
+    expect(v2!.version).toBeGreaterThan(v1!.version);
+    expect(store.get("f")).toMatchObject({ hash: B.hash, version: v2!.version });
+  });
+
+  test("applyOps answers a stale baseVersion with conflict and the current entry", () => {
+    const store = newStore();
+    const [v1] = ok(store, putFile("f", 0));
+    const [v2] = ok(store, putFile("f", v1!.version, B));
+    const head = store.head();
+    const [r] = apply(store, [putFile("f", v1!.version, bytes("third"))]);
+    expect(r).toEqual({ status: "conflict", current: v2! });
+    expect(store.head()).toBe(head);
+    expect(store.get("f")!.hash).toBe(B.hash);
+  });
+
+  test("applyOps answers a create over an existing file with conflict", () => {
+    const store = newStore();
+    const [v1] = ok(store, putFile("f", 0));
+    expect(apply(store, [putFile("f", 0, B)])).toEqual([{ status: "conflict", current: v1! }]);
+  });
+
+  test("applyOps accepts identical content with a stale base without a new journal row", () => {
+    const store = newStore();
+    const [v1] = ok(store, putFile("f", 0));
+    const head = store.head();
+    expect(apply(store, [putFile("f", 0)])).toEqual([{ status: "ok", entries: [v1!] }]);
+    expect(apply(store, [putFile("f", 999)])).toEqual([{ status: "ok", entries: [v1!] }]);
+    expect(store.head()).toBe(head);
+    expect(store.journalRange(0, 100)).toHaveLength(1);
+  });
+
+  test("applyOps treats a non-executable mode change as identical content", () => {
+    const store = newStore();
+    const [v1] = ok(store, putFile("f", 0, A, 0o644));
+    expect(apply(store, [putFile("f", 0, A, 0o600)])).toEqual([{ status: "ok", entries: [v1!] }]);
+  });
+
+  test("applyOps records an executable bit change as a new version", () => {
+    const store = newStore();
+    const [v1] = ok(store, putFile("f", 0, A, 0o644));
+    const [v2] = ok(store, putFile("f", v1!.version, A, 0o700));
+    expect(v2!.mode).toBe(0o755);
+    expect(v2!.version).toBeGreaterThan(v1!.version);
+  });
+
+  test("applyOps keeps only the executable bit of a file mode and stores folders as 0755", () => {
+    const store = newStore();
+    expect(ok(store, putFile("plain", 0, A, 0o600))[0]!.mode).toBe(0o644);
+    expect(ok(store, putFile("exec", 0, A, 0o4711))[0]!.mode).toBe(0o755);
+    expect(ok(store, { ...putDir("d", 0), mode: 0o700 })[0]!.mode).toBe(0o755);
+  });
+
+  test("applyOps stores a folder without hash or blocks", () => {
+    const store = newStore();
+    const [d] = ok(store, { ...putDir("d", 0), hash: A.hash, blocks: A.blocks });
+    expect(d).toMatchObject({ kind: "dir", hash: "", blocks: [] });
+  });
+
+  test("applyOps recreates a deleted file from base 0 or from the tombstone's version", () => {
+    const store = newStore();
+    const [v1] = ok(store, putFile("f", 0));
+    const [t] = ok(store, del("f", v1!.version));
+    ok(store, putFile("f", 0, B));
+    const [v3] = ok(store, del("f", store.get("f")!.version));
+    ok(store, putFile("f", v3!.version, A));
+    expect(store.get("f")).toMatchObject({ deleted: false, hash: A.hash });
+    // Any other version is stale, and the conflict carries the tombstone.
+    const [t2] = ok(store, del("f", store.get("f")!.version));
+    expect(apply(store, [putFile("f", t!.version, B)])).toEqual([{ status: "conflict", current: t2! }]);
+  });
+
+  test("applyOps refuses a file over a folder that has live children", () => {
+    const store = newStore();
+    ok(store, putFile("d/x", 0));
+    const d = store.get("d")!;
+    expect(apply(store, [putFile("d", d.version)])).toEqual([{ status: "conflict", current: d }]);
+  });
+
+  test("applyOps replaces an empty folder by a file", () => {
+    const store = newStore();
+    const [d] = ok(store, putDir("d", 0));
+    const [f] = ok(store, putFile("d", d!.version));
+    expect(f).toMatchObject({ kind: "file", path: "d", hash: A.hash });
+  });
+
+  test("applyOps refuses a path under a file with parent_not_dir", () => {
+    const store = newStore();
+    ok(store, putFile("f", 0));
+    const head = store.head();
+    const [r] = apply(store, [putFile("f/x", 0)]);
+    expect(r).toMatchObject({ status: "error", code: "parent_not_dir" });
+    expect((r as { message: string }).message).toContain('"f" is a file');
+    const [deep] = apply(store, [putFile("f/y/z", 0)]);
+    expect(deep).toMatchObject({ status: "error", code: "parent_not_dir" });
+    expect(store.head()).toBe(head);
+    expect(store.get("f/y")).toBeUndefined();
+  });
+
+  test("applyOps refuses a file whose blocks were never uploaded with missing_blocks", () => {
+    const store = newStore();
+    const c = bytes("one", "two", "three");
+    const [r] = apply(store, [putFile("a/f", 0, c)], new Set([c.blocks[0]![0], c.blocks[2]![0]]));
+    expect(r).toMatchObject({ status: "error", code: "missing_blocks" });
+    expect((r as { message: string }).message).toContain("2 block(s)");
+    expect(store.head()).toBe(0);
+    expect(store.get("a")).toBeUndefined();
+  });
+
+  test("applyOps ignores missing blocks that the file does not use", () => {
+    const store = newStore();
+    ok(store, { ...putFile("f", 0) });
+    expect(apply(store, [putFile("g", 0, B)], new Set([A.blocks[0]![0]]))[0]!.status).toBe("ok");
+  });
+
+  test("applyOps refuses a file whose blocks do not add up to its size", () => {
+    const store = newStore();
+    const [r] = apply(store, [{ ...putFile("f", 0), size: A.size + 1 }]);
+    expect(r).toMatchObject({ status: "error", code: "bad_message" });
+    expect(store.head()).toBe(0);
+  });
+
+  test("applyOps accepts an empty file", () => {
+    const store = newStore();
+    const empty = bytes();
+    expect(ok(store, putFile("empty", 0, empty))[0]).toMatchObject({ size: 0, blocks: [], hash: empty.hash });
+  });
+});
+
+describe("applyOps delete", () => {
+  test("applyOps deletes a file made on its current version", () => {
+    const store = newStore();
+    const [f] = ok(store, putFile("a/f", 0)).slice(-1);
+    const [t] = ok(store, del("a/f", f!.version));
+    expect(t).toMatchObject({ path: "a/f", kind: "file", deleted: true, size: 0, hash: "", blocks: [], mtime: NOW });
+    expect(store.get("a/f")).toEqual(t!);
+    expect(store.liveChildren("a")).toEqual([]);
+    expect(store.get("a")!.deleted).toBe(false);
+  });
+
+  test("applyOps answers a stale delete with conflict", () => {
+    const store = newStore();
+    const [v1] = ok(store, putFile("f", 0));
+    const [v2] = ok(store, putFile("f", v1!.version, B));
+    expect(apply(store, [del("f", v1!.version)])).toEqual([{ status: "conflict", current: v2! }]);
+    expect(store.get("f")!.deleted).toBe(false);
+  });
+
+  test("applyOps treats deleting something already gone as done, without a journal row", () => {
+    const store = newStore();
+    const [v1] = ok(store, putFile("f", 0));
+    ok(store, del("f", v1!.version));
+    const head = store.head();
+    expect(apply(store, [del("f", v1!.version), del("never", 0)])).toEqual([
+      { status: "ok", entries: [] },
+      { status: "ok", entries: [] },
+    ]);
+    expect(store.head()).toBe(head);
+  });
+
+  test("applyOps refuses to delete a folder with live children", () => {
+    const store = newStore();
+    ok(store, putFile("d/x", 0));
+    const d = store.get("d")!;
+    expect(apply(store, [del("d", d.version)])).toEqual([{ status: "conflict", current: d }]);
+    expect(store.get("d/x")!.deleted).toBe(false);
+  });
+
+  test("applyOps deletes children then their folder in one batch", () => {
+    const store = newStore();
+    ok(store, putFile("d/e/x", 0));
+    ok(store, putFile("d/y", 0));
+    const v = (p: string) => store.get(p)!.version;
+    const results = apply(store, [del("d/e/x", v("d/e/x")), del("d/y", v("d/y")), del("d/e", v("d/e")), del("d", v("d"))]);
+    expect(results.map((r) => r.status)).toEqual(["ok", "ok", "ok", "ok"]);
+    for (const p of ["d", "d/e", "d/e/x", "d/y"]) expect(store.get(p)!.deleted).toBe(true);
+  });
+
+  test("applyOps answers each op of a batch in order, accepting some and refusing others", () => {
+    const store = newStore();
+    ok(store, putFile("d/x", 0));
+    const [d, x] = [store.get("d")!, store.get("d/x")!];
+    const results = apply(store, [del("d", d.version), putFile("f", 0), del("d/x", x.version + 100)]);
+    expect(results.map((r) => r.status)).toEqual(["conflict", "ok", "conflict"]);
+  });
+});
+
+describe("applyOps move", () => {
+  test("applyOps moves a file, creating parents and leaving a tombstone", () => {
+    const store = newStore();
+    const [f] = ok(store, putFile("a/f", 0)).slice(-1);
+    const entries = ok(store, move("a/f", "b/c/g", f!.version));
+    expect(paths(entries)).toEqual(["+b", "+b/c", "+b/c/g", "-a/f"]);
+    expect(entries[2]).toMatchObject({ path: "b/c/g", movedFrom: "a/f", kind: "file", hash: A.hash, blocks: A.blocks, size: A.size, deleted: false });
+    expect(store.get("b/c/g")).toMatchObject({ movedFrom: "a/f", hash: A.hash });
+    expect(store.get("a/f")!.deleted).toBe(true);
+    // Versions grow along the batch.
+    const versions = entries.map((e) => e.version);
+    expect([...versions].sort((x, y) => x - y)).toEqual(versions);
+  });
+
+  test("applyOps moves a folder with its children: new paths parents first, tombstones children first", () => {
+    const store = newStore();
+    for (const p of ["d/x", "d/e/y", "d/e/f/z", "d2/keep"]) ok(store, putFile(p, 0));
+    const d = store.get("d")!;
+    const entries = ok(store, move("d", "n", d.version));
+    const created = entries.filter((e) => !e.deleted);
+    const gone = entries.filter((e) => e.deleted);
+    expect(created.map((e) => e.path).sort()).toEqual(["n", "n/e", "n/e/f", "n/e/f/z", "n/e/y", "n/x"]);
+    expect(gone.map((e) => e.path).sort()).toEqual(["d", "d/e", "d/e/f", "d/e/f/z", "d/e/y", "d/x"]);
+    // Every new path comes before every tombstone, parents before children...
+    expect(entries.findIndex((e) => e.deleted)).toBe(created.length);
+    for (const e of created) expect(e.movedFrom).toBe(`d${e.path.slice(1)}`);
+    for (let i = 0; i < created.length; i++)
+      for (let j = i + 1; j < created.length; j++) expect(isInside(created[i]!.path, created[j]!.path)).toBe(false);
+    // ...and tombstones go children before parents.
+    const depths = gone.map((e) => depthOf(e.path));
+    expect([...depths].sort((a, b) => b - a)).toEqual(depths);
+    expect(gone.at(-1)!.path).toBe("d");
+    // The sibling whose name shares a prefix is untouched.
+    expect(store.get("d2/keep")!.deleted).toBe(false);
+    expect(store.liveChildren("d")).toEqual([]);
+    expect(store.liveChildren("n").map((e) => e.path)).toEqual(["n/e", "n/e/f", "n/e/f/z", "n/e/y", "n/x"]);
+    expect(store.get("n/e/f/z")).toMatchObject({ hash: A.hash, blocks: A.blocks });
+  });
+
+  test("applyOps refuses to move a folder into itself", () => {
+    const store = newStore();
+    ok(store, putFile("d/x", 0));
+    const d = store.get("d")!;
+    const head = store.head();
+    for (const to of ["d/sub", "d/x/deeper", "d"]) {
+      const [r] = apply(store, [move("d", to, d.version)]);
+      expect(r).toMatchObject({ status: "error", code: "bad_path" });
+      expect((r as { message: string }).message).toContain("into itself");
+    }
+    expect(store.head()).toBe(head);
+  });
+
+  test("applyOps moves a folder to a sibling whose name starts with the folder's", () => {
+    const store = newStore();
+    ok(store, putFile("d/x", 0));
+    expect(paths(ok(store, move("d", "d2", store.get("d")!.version)))).toEqual(["+d2", "+d2/x", "-d/x", "-d"]);
+  });
+
+  test("applyOps answers a stale move with conflict", () => {
+    const store = newStore();
+    const [v1] = ok(store, putFile("f", 0));
+    const [v2] = ok(store, putFile("f", v1!.version, B));
+    expect(apply(store, [move("f", "g", v1!.version)])).toEqual([{ status: "conflict", current: v2! }]);
+    expect(store.get("g")).toBeUndefined();
+  });
+
+  test("applyOps answers a move of a missing path with conflict", () => {
+    const store = newStore();
+    expect(apply(store, [move("nope", "g", 1)])).toEqual([{ status: "conflict", current: null }]);
+  });
+
+  test("applyOps refuses to move onto an existing path", () => {
+    const store = newStore();
+    const [f] = ok(store, putFile("f", 0));
+    const [g] = ok(store, putFile("g", 0, B));
+    expect(apply(store, [move("f", "g", f!.version)])).toEqual([{ status: "conflict", current: g! }]);
+    expect(store.get("f")!.deleted).toBe(false);
+  });
+
+  test("applyOps refuses to move under a file with parent_not_dir", () => {
+    const store = newStore();
+    const [f] = ok(store, putFile("f", 0));
+    ok(store, putFile("g", 0, B));
+    expect(apply(store, [move("f", "g/f", f!.version)])[0]).toMatchObject({ status: "error", code: "parent_not_dir" });
+  });
+});
+
+describe("applyOps journal", () => {
+  test("changesSince returns the current entry of each changed path, oldest first", () => {
+    const store = newStore();
+    ok(store, putFile("a/f", 0)); // 1 a, 2 a/f
+    ok(store, putFile("g", 0)); // 3
+    ok(store, putFile("a/f", 2, B)); // 4
+    ok(store, del("g", 3)); // 5
+    expect(store.head()).toBe(5);
+    const all = store.changesSince(0, 100);
+    expect(all.map((e) => [e.path, e.version, e.deleted])).toEqual([
+      ["a", 1, false],
+      ["a/f", 4, false],
+      ["g", 5, true],
+    ]);
+    expect(store.changesSince(1, 100).map((e) => e.path)).toEqual(["a/f", "g"]);
+    expect(store.changesSince(4, 100).map((e) => e.path)).toEqual(["g"]);
+    expect(store.changesSince(5, 100)).toEqual([]);
+    expect(store.changesSince(0, 2).map((e) => e.path)).toEqual(["a", "a/f"]);
+  });
+
+  test("journalRange returns every row in (from, to], including superseded ones", () => {
+    const store = newStore();
+    ok(store, putFile("f", 0)); // 1
+    ok(store, putFile("f", 1, B)); // 2
+    ok(store, del("f", 2)); // 3
+    expect(store.journalRange(0, 3).map((e) => [e.version, e.hash, e.deleted])).toEqual([
+      [1, A.hash, false],
+      [2, B.hash, false],
+      [3, "", true],
+    ]);
+    expect(store.journalRange(1, 2).map((e) => e.version)).toEqual([2]);
+    expect(store.journalRange(3, 10)).toEqual([]);
+  });
+
+  test("journalRange keeps movedFrom on moved entries", () => {
+    const store = newStore();
+    ok(store, putFile("f", 0));
+    ok(store, move("f", "g", 1));
+    expect(store.journalRange(1, 3).map((e) => [e.path, e.movedFrom, e.deleted])).toEqual([
+      ["g", "f", false],
+      ["f", undefined, true],
+    ]);
+  });
+
+  test("head starts at 0 and grows by one per journal row", () => {
+    const store = newStore();
+    expect(store.head()).toBe(0);
+    ok(store, putFile("a/b/c", 0));
+    expect(store.head()).toBe(3);
+  });
+
+  test("applyOps rolls back the whole batch when the store fails part-way", () => {
+    const store = newStore();
+    let appends = 0;
+    const failing: MetaStore = Object.create(store, {
+      append: {
+        value: (d: Parameters<MetaStore["append"]>[0]) => {
+          if (++appends === 3) throw new Error("disk on fire");
+          return store.append(d);
+        },
+      },
+    });
+    expect(() => applyOps(failing, [putFile("x", 0), putFile("y/z", 0)], NONE, NOW)).toThrow("disk on fire");
+    expect(store.head()).toBe(0);
+    expect(store.get("x")).toBeUndefined();
+    expect(applyOps(store, [putFile("x", 0)], NONE, NOW)[0]!.status).toBe("ok");
+  });
+});
