@@ -2,33 +2,39 @@ import * as net from "node:net";
 import type { Connection, ConnectionEvents, Listener, Tcp } from "./types.ts";
 
 /**
- * `node:net` transport, used under Deno (and Node). node:net buffers writes itself, so
- * backpressure is its `writableLength` and `drain` event.
+ * `node:net` transport, used under Deno (and Node). node:net buffers writes itself; what it
+ * has not handed to the kernel yet is counted here from each write's completion callback.
+ * (Its `drain` event is no substitute: it fires only after a write crossed the high-water
+ * mark, so a wait for "at most N bytes queued" below that mark would never wake.)
  */
+const CLOSE_GRACE_MS = 2_000;
+
 class NodeConnection implements Connection {
   closed = false;
+  private pending = 0;
+  private waiters: { below: number; resolve: () => void }[] = [];
 
   constructor(
     private readonly socket: net.Socket,
     readonly remote: string,
   ) {}
   write(bytes: Uint8Array): void {
-    if (!this.closed) this.socket.write(bytes);
+    if (this.closed) return;
+    const n = bytes.length;
+    this.pending += n;
+    this.socket.write(bytes, () => {
+      // After a close the count is already 0: late callbacks (with errors) change nothing.
+      if (this.closed) return;
+      this.pending -= n;
+      this.wake();
+    });
   }
   get queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.pending;
   }
   drained(bytes = 0): Promise<void> {
-    return new Promise((resolve) => {
-      const check = () => {
-        if (this.closed || this.socket.writableLength <= bytes) {
-          this.socket.off("close", check);
-          resolve();
-        } else this.socket.once("drain", check);
-      };
-      this.socket.once("close", check);
-      check();
-    });
+    if (this.closed || this.pending <= bytes) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ below: bytes, resolve }));
   }
   pause(): void {
     this.socket.pause();
@@ -36,8 +42,27 @@ class NodeConnection implements Connection {
   resume(): void {
     this.socket.resume();
   }
+  /**
+   * Ends after what is queued has been sent (a final error frame gets through), but a peer
+   * that reads nothing must not hold the socket open forever: after a grace period it is
+   * destroyed. (Bun's adapter drops its queue on close for the same reason.)
+   */
   close(): void {
+    if (this.closed) return;
     this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+  }
+  /** Called on close: nothing queued will be sent any more. */
+  ended(): void {
+    this.closed = true;
+    this.pending = 0;
+    this.wake();
+  }
+  private wake(): void {
+    if (this.waiters.length === 0) return;
+    const still: typeof this.waiters = [];
+    for (const w of this.waiters) (this.closed || this.pending <= w.below ? w.resolve() : still.push(w));
+    this.waiters = still;
   }
 }
 
@@ -47,7 +72,7 @@ function wire(socket: net.Socket, conn: NodeConnection, events: ConnectionEvents
   let lastError: Error | undefined;
   socket.on("error", (e) => (lastError = e));
   socket.on("close", () => {
-    conn.closed = true;
+    conn.ended();
     events.close(lastError);
   });
 }
