@@ -1,10 +1,24 @@
 import type * as ParcelWatcher from "@parcel/watcher";
+import * as os from "node:os";
 
 export type Watcher = typeof ParcelWatcher;
 export type WatchEvent = ParcelWatcher.Event;
 export type WatchSubscription = ParcelWatcher.AsyncSubscription;
 
-/** Loaded lazily so that commands which never watch (serve) never load the native addon. */
+/**
+ * Loaded lazily so that commands which never watch (serve) never load the native addon.
+ *
+ * From sources (Bun or Deno) this is the npm package, which picks its platform's prebuilt
+ * addon at run time with a computed `require` — which `bun build --compile` cannot follow.
+ * So in a standalone binary, scripts/build-binaries.ts resolves this very import to a
+ * generated module that requires the target's `watcher.node` by a literal path (embedding
+ * it) and wraps it with the package's own wrapper.js: the same API either way.
+ */
 export async function loadWatcher(): Promise<Watcher> {
-  return (await import("@parcel/watcher")) as Watcher;
+  try {
+    return (await import("@parcel/watcher")) as Watcher;
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new Error(`Cannot load the file watcher (@parcel/watcher) on ${os.platform()}-${os.arch()}: ${why}`, { cause: e });
+  }
 }
