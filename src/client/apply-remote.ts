@@ -49,8 +49,13 @@ export async function makeFolder(ctx: SyncContext, entry: Entry): Promise<boolea
 /** Removes a path the server deleted, unless it changed locally since it was last synced. */
 export async function removeLocal(ctx: SyncContext, entry: Entry, expect: LocalStat | undefined): Promise<boolean> {
   const abs = resolveInside(ctx.root, entry.path);
-  if (!(await unchangedSincePlan(abs, expect))) return false;
-  if (expect?.kind === "dir") {
+  const now = await statLocal(abs);
+  if (!now) {
+    ctx.index.remove(entry.path);
+    return true;
+  }
+  if (!expect || !sameStat(now, expect)) return false;
+  if (expect.kind === "dir") {
     try {
       await fs.rmdir(abs);
     } catch (e) {
@@ -62,7 +67,7 @@ export async function removeLocal(ctx: SyncContext, entry: Entry, expect: LocalS
       }
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }
-  } else if (expect) {
+  } else {
     await fs.rm(abs, { force: true });
   }
   ctx.index.remove(entry.path);
@@ -98,11 +103,7 @@ interface Source {
  */
 export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: Download[]): Promise<Download[]> {
   const failed: Download[] = [];
-  const pending: Download[] = [];
-  for (const d of downloads) {
-    if (d.entry.movedFrom && (await renameMoved(ctx, d))) continue;
-    pending.push(d);
-  }
+  const pending = downloads;
   if (pending.length === 0) return failed;
 
   const written = new Map<string, Source>();
@@ -192,8 +193,9 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
 }
 
 /** A move on another replica: rename our copy if it is still what was synced. */
-async function renameMoved(ctx: SyncContext, d: Download): Promise<boolean> {
-  const from = d.entry.movedFrom!;
+export async function renameMoved(ctx: SyncContext, d: Download): Promise<boolean> {
+  const from = d.entry.movedFrom;
+  if (!from) return false;
   const known = ctx.index.get(from);
   if (!known || known.entry.kind !== "file" || known.entry.hash !== d.entry.hash || d.expect) return false;
   const src = resolveInside(ctx.root, from);

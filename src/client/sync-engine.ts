@@ -4,7 +4,7 @@ import { isMassDelete } from "../core/mass-delete.ts";
 import { isInside } from "../core/wire-path.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
 import { statLocal } from "../fsutil/scan.ts";
-import { type Download, makeFolder, moveAside, removeLocal, writeFiles } from "./apply-remote.ts";
+import { type Download, makeFolder, moveAside, removeLocal, renameMoved, writeFiles } from "./apply-remote.ts";
 import type { SyncContext } from "./context.ts";
 import type { Synced } from "./local-index.ts";
 import { absPath, type LocalView, readLocalView } from "./local-view.ts";
@@ -101,8 +101,11 @@ export class SyncEngine {
 
   private async execute(peer: ServerPeer, remote: Map<string, Entry>, view: LocalView): Promise<Entry[]> {
     const { ctx } = this;
+    const failed: Entry[] = [];
     for (const p of view.unreadable) {
       setTimeout(() => ctx.markDirty(p), UNREADABLE_RETRY_MS).unref();
+      const news = remote.get(p);
+      if (news) failed.push(news); // kept for later: the cursor must not pass it
       view.stat.delete(p);
       remote.delete(p);
       view.synced.delete(p);
@@ -121,15 +124,29 @@ export class SyncEngine {
       planned = planned.filter((a) => a.type !== "delete_remote");
     }
 
-    const failed: Entry[] = [];
     const downloads: Download[] = [];
     const ops: PlannedOp[] = [];
     const now = new Date();
     const moves = findMoves(planned, view);
 
+    // Moves made elsewhere are renames here, done first: the tombstones of their old paths
+    // (removals below) would otherwise delete the bytes the rename can reuse.
+    const renamed = new Set<string>();
     for (const a of planned) {
-      if (moves.covered.has(a.path)) continue;
+      if (a.type === "download" && a.entry.kind === "file" && (await renameMoved(ctx, { entry: a.entry, expect: view.stat.get(a.path) }))) {
+        renamed.add(a.path);
+      }
+    }
+    // `planned` lists removals (deepest first) before writes (shallowest first).
+    for (const a of planned) {
+      if (moves.covered.has(a.path) || renamed.has(a.path)) continue;
       switch (a.type) {
+        case "delete_local":
+          if (!(await removeLocal(ctx, a.entry, view.stat.get(a.path)))) {
+            ctx.markDirty(a.path);
+            failed.push(a.entry);
+          }
+          break;
         case "record":
           if (a.entry.deleted) ctx.index.remove(a.path);
           else {
@@ -160,18 +177,11 @@ export class SyncEngine {
         case "delete_remote":
           ops.push({ op: { op: "delete", path: a.path, baseVersion: a.baseVersion } });
           break;
-        case "delete_local":
         case "none":
           break;
       }
     }
     failed.push(...(await writeFiles(ctx, peer, downloads)).map((d) => d.entry));
-    for (const a of planned) {
-      if (a.type === "delete_local" && !(await removeLocal(ctx, a.entry, view.stat.get(a.path)))) {
-        ctx.markDirty(a.path);
-        failed.push(a.entry);
-      }
-    }
 
     const allOps = [...moves.ops, ...ops];
     if (allOps.length > 0) {

@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 
 /** Blocks are addressed by the SHA-256 of their bytes, written as 64 lowercase hex digits. */

@@ -1,3 +1,4 @@
+import { hashBlockList } from "../core/block-hash.ts";
 import { type Entry, normalMode, sameContent } from "../core/entry.ts";
 import { ancestorsOf, depthOf, isInside } from "../core/wire-path.ts";
 import type { Op, OpResult } from "../protocol/messages.ts";
@@ -49,7 +50,22 @@ function createParents(store: MetaStore, path: string, now: number): Entry[] {
   return made;
 }
 
+/** A file's size and hash must follow from its block list; "same content" is decided by that hash. */
+function contentProblem(op: Extract<Op, { op: "put" }>): OpResult | undefined {
+  if (op.kind !== "file") return undefined;
+  const size = op.blocks.reduce((n, [, s]) => n + s, 0);
+  if (size !== op.size) {
+    return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": blocks add up to ${size} bytes, not ${op.size}` };
+  }
+  if (op.hash !== hashBlockList(op.blocks.map(([h]) => h))) {
+    return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": its hash does not match its block list` };
+  }
+  return undefined;
+}
+
 function put(store: MetaStore, op: Extract<Op, { op: "put" }>, missing: ReadonlySet<string>, now: number): OpResult {
+  const invalid = contentProblem(op);
+  if (invalid) return invalid;
   const current = store.get(op.path);
   const cur = live(current);
   const content = { kind: op.kind, size: op.size, mode: normalMode(op.kind, op.mode), hash: op.kind === "dir" ? "" : op.hash, blocks: op.kind === "dir" ? [] : op.blocks };
@@ -61,10 +77,6 @@ function put(store: MetaStore, op: Extract<Op, { op: "put" }>, missing: Readonly
   const absent = op.kind === "file" ? op.blocks.filter(([h]) => missing.has(h)) : [];
   if (absent.length > 0) {
     return { status: "error", code: "missing_blocks", message: `Cannot commit "${op.path}": ${absent.length} block(s) were never uploaded` };
-  }
-  const size = op.blocks.reduce((n, [, s]) => n + s, 0);
-  if (op.kind === "file" && size !== op.size) {
-    return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": blocks add up to ${size} bytes, not ${op.size}` };
   }
   const problem = parentsProblem(store, op.path);
   if (problem) return problem;
