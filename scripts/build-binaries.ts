@@ -23,6 +23,7 @@ import type { BunPlugin } from "bun";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
+import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 
 const ROOT = path.resolve(import.meta.dir, "..");
@@ -184,8 +185,12 @@ export async function buildTarget(target: Target, opts: BuildOptions): Promise<s
   if (!result.success) {
     throw new BuildError(`Cannot build ${target.name}:\n${result.logs.map((l) => `  ${l.message}`).join("\n")}`);
   }
-  await fs.rm(`${outfile}.map`, { force: true });
+  const stem = outfile.replace(/\.exe$/, "");
+  await Promise.all([fs.rm(`${outfile}.map`, { force: true }), fs.rm(`${stem}.map`, { force: true })]);
   await checkEmbedded(outfile, addonFile);
+  if (target.platform === "darwin" && (await ensureAdhocSignature(outfile)) === "re-signed") {
+    console.log(`  ${target.file}: bun left a stale code signature; replaced it with an ad-hoc one`);
+  }
   return outfile;
 }
 
@@ -196,6 +201,103 @@ async function checkEmbedded(binary: string, addonFile: string): Promise<void> {
   const probe = addon.subarray(middle, middle + 4096);
   const exe = Buffer.from(await Bun.file(binary).bytes());
   if (exe.indexOf(probe) < 0) throw new BuildError(`Cannot find the watcher addon inside "${binary}": the bundler did not embed it`);
+}
+
+/**
+ * macOS kills an arm64 program whose code signature does not match its pages, and a signed
+ * x64 one as soon as it touches a page that does not match. Bun re-signs what it compiles
+ * ad hoc, but (1.4.5) not when cross-compiling darwin-x64: that binary keeps the signature
+ * of the stock runtime, which no longer covers the appended program. So each darwin binary's
+ * page hashes are checked here, and a stale signature is replaced in place by the same kind
+ * of ad-hoc signature Bun writes for darwin-arm64 (code directory only, SHA-256, 4 KiB pages).
+ */
+export async function ensureAdhocSignature(file: string): Promise<"valid" | "re-signed"> {
+  const bytes = Buffer.from(await Bun.file(file).bytes());
+  const macho = parseMachO(bytes, file);
+  if (signatureProblem(bytes, macho) === undefined) return "valid";
+  writeAdhocSignature(bytes, macho);
+  const problem = signatureProblem(bytes, macho);
+  if (problem) throw new BuildError(`Cannot sign "${file}": ${problem}`);
+  await Bun.write(file, bytes);
+  return "re-signed";
+}
+
+interface MachO {
+  /** Where the signature blob starts (LC_CODE_SIGNATURE dataoff): everything before it is signed. */
+  sigOffset: number;
+  sigSize: number;
+  textSize: number;
+}
+
+function parseMachO(b: Buffer, file: string): MachO {
+  if (b.readUInt32LE(0) !== 0xfeedfacf) throw new BuildError(`Cannot check the signature of "${file}": not a thin 64-bit Mach-O file`);
+  let sig: { sigOffset: number; sigSize: number } | undefined;
+  let textSize = 0;
+  for (let i = 0, off = 32; i < b.readUInt32LE(16); i++, off += b.readUInt32LE(off + 4)) {
+    const cmd = b.readUInt32LE(off);
+    if (cmd === 0x1d) sig = { sigOffset: b.readUInt32LE(off + 8), sigSize: b.readUInt32LE(off + 12) };
+    if (cmd === 0x19 && b.toString("latin1", off + 8, off + 24).replace(/\0+$/, "") === "__TEXT") textSize = Number(b.readBigUInt64LE(off + 48));
+  }
+  if (!sig) throw new BuildError(`Cannot check the signature of "${file}": it has no LC_CODE_SIGNATURE`);
+  return { ...sig, textSize };
+}
+
+const PAGE = 4096;
+
+function pageHash(b: Buffer, page: number, limit: number): Buffer {
+  return createHash("sha256")
+    .update(b.subarray(page * PAGE, Math.min((page + 1) * PAGE, limit)))
+    .digest();
+}
+
+/** Why the code directory does not sign this file, or undefined when it does. */
+function signatureProblem(b: Buffer, m: MachO): string | undefined {
+  if (b.readUInt32BE(m.sigOffset) !== 0xfade0cc0) return "no signature superblob";
+  const cd = m.sigOffset + b.readUInt32BE(m.sigOffset + 16);
+  if (b.readUInt32BE(m.sigOffset + 12) !== 0 || b.readUInt32BE(cd) !== 0xfade0c02) return "no code directory in slot 0";
+  const hashOffset = b.readUInt32BE(cd + 16);
+  const pages = b.readUInt32BE(cd + 28);
+  const codeLimit = b.readUInt32BE(cd + 32);
+  if (codeLimit !== m.sigOffset) return `the signature covers ${codeLimit} bytes, the code is ${m.sigOffset}`;
+  if (b[cd + 36] !== 32 || b[cd + 37] !== 2 || b[cd + 39] !== 12) return "not SHA-256 over 4 KiB pages";
+  for (let p = 0; p < pages; p++) {
+    const at = cd + hashOffset + p * 32;
+    if (!pageHash(b, p, codeLimit).equals(b.subarray(at, at + 32))) return `page ${p} of ${pages} does not match its hash`;
+  }
+  return undefined;
+}
+
+function writeAdhocSignature(b: Buffer, m: MachO): void {
+  const ident = Buffer.from("a.out\0");
+  const pages = Math.ceil(m.sigOffset / PAGE);
+  const header = 88;
+  const cdLength = header + ident.length + pages * 32;
+  const total = 20 + cdLength;
+  if (total > m.sigSize) throw new BuildError(`Cannot sign: the signature needs ${total} bytes, the file has room for ${m.sigSize}`);
+  const sig = Buffer.alloc(m.sigSize);
+  sig.writeUInt32BE(0xfade0cc0, 0); // superblob: one blob, the code directory
+  sig.writeUInt32BE(total, 4);
+  sig.writeUInt32BE(1, 8);
+  sig.writeUInt32BE(0, 12);
+  sig.writeUInt32BE(20, 16);
+  const cd = sig.subarray(20);
+  cd.writeUInt32BE(0xfade0c02, 0);
+  cd.writeUInt32BE(cdLength, 4);
+  cd.writeUInt32BE(0x20400, 8); // version with exec segment fields
+  cd.writeUInt32BE(0x20002, 12); // ad hoc, linker-signed
+  cd.writeUInt32BE(header + ident.length, 16); // hashOffset
+  cd.writeUInt32BE(header, 20); // identOffset
+  cd.writeUInt32BE(0, 24); // special slots
+  cd.writeUInt32BE(pages, 28);
+  cd.writeUInt32BE(m.sigOffset, 32); // codeLimit
+  cd.writeUInt8(32, 36); // hash size
+  cd.writeUInt8(2, 37); // SHA-256
+  cd.writeUInt8(12, 39); // 2^12-byte pages
+  cd.writeBigUInt64BE(BigInt(m.textSize), 72); // execSegLimit (execSegBase 0)
+  cd.writeBigUInt64BE(1n, 80); // CS_EXECSEG_MAIN_BINARY
+  ident.copy(cd, header);
+  for (let p = 0; p < pages; p++) pageHash(b, p, m.sigOffset).copy(cd, header + ident.length + p * 32);
+  sig.copy(b, m.sigOffset);
 }
 
 async function sha256(file: string): Promise<string> {
