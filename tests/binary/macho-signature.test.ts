@@ -55,7 +55,7 @@ test("ensureAdhocSignature re-signs a Mach-O whose code changed after signing", 
   await Bun.write(file, fakeMachO());
   await ensureAdhocSignature(file);
   const b = Buffer.from(await Bun.file(file).bytes());
-  b[5000] ^= 0xff;
+  b[5000] = b[5000]! ^ 0xff;
   await Bun.write(file, b);
   expect(await ensureAdhocSignature(file)).toBe("re-signed");
   expect(await ensureAdhocSignature(file)).toBe("valid");
