@@ -1,0 +1,217 @@
+import type { Socket, TCPSocketListener } from "bun";
+import { createHash } from "node:crypto";
+import { controlFrame, FRAME_BLOCK, FRAME_CONTROL, frame } from "../helpers/raw-client.ts";
+
+/**
+ * A dropsim server impostor for client tests: it parses the client's frames and lets each
+ * test script what comes back — valid replies, lies, garbage, or a hang-up mid-frame.
+ * The framing code here is written independently of src/.
+ */
+export interface ClientFrame {
+  type: number;
+  body: Uint8Array;
+  json?: Record<string, unknown>;
+}
+
+export interface FakeConn {
+  readonly id: number;
+  /** Every frame this connection sent, in order. */
+  readonly received: ClientFrame[];
+  write(bytes: Uint8Array): void;
+  send(message: Record<string, unknown>): void;
+  sendBlock(hash: string, bytes: Uint8Array): void;
+  close(): void;
+  readonly closed: boolean;
+}
+
+export type Script = (conn: FakeConn, f: ClientFrame) => void;
+
+interface State {
+  conn?: ConnImpl;
+}
+
+class ConnImpl implements FakeConn {
+  readonly received: ClientFrame[] = [];
+  closed = false;
+  private inbox = new Uint8Array(0);
+  private outbox: Uint8Array[] = [];
+  constructor(
+    readonly id: number,
+    private readonly socket: Socket<State>,
+    private readonly script: Script,
+  ) {}
+
+  write(bytes: Uint8Array): void {
+    this.outbox.push(bytes);
+    this.flush();
+  }
+  send(message: Record<string, unknown>): void {
+    this.write(controlFrame(message));
+  }
+  sendBlock(hash: string, bytes: Uint8Array): void {
+    const body = new Uint8Array(32 + bytes.length);
+    body.set(Buffer.from(hash, "hex"));
+    body.set(bytes, 32);
+    this.write(frame(FRAME_BLOCK, body));
+  }
+  close(): void {
+    if (!this.closed) this.socket.end();
+    this.closed = true;
+  }
+  flush(): void {
+    while (this.outbox.length > 0 && !this.closed) {
+      const next = this.outbox[0]!;
+      const n = this.socket.write(next);
+      if (n < next.length) {
+        this.outbox[0] = next.subarray(Math.max(0, n));
+        return;
+      }
+      this.outbox.shift();
+    }
+  }
+  receive(data: Uint8Array): void {
+    const merged = new Uint8Array(this.inbox.length + data.length);
+    merged.set(this.inbox);
+    merged.set(data, this.inbox.length);
+    this.inbox = merged;
+    while (this.inbox.length >= 8 && !this.closed) {
+      const length = Number(new DataView(this.inbox.buffer, this.inbox.byteOffset, 8).getBigUint64(0));
+      if (this.inbox.length < 8 + length) break;
+      const type = this.inbox[8]!;
+      const body = this.inbox.slice(9, 8 + length);
+      this.inbox = this.inbox.slice(8 + length);
+      let json: Record<string, unknown> | undefined;
+      if (type === FRAME_CONTROL) {
+        try {
+          json = JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
+        } catch {}
+      }
+      const f = { type, body, json };
+      this.received.push(f);
+      this.script(this, f);
+    }
+  }
+}
+
+export class FakeServer implements Disposable {
+  readonly conns: ConnImpl[] = [];
+  private listener: TCPSocketListener<State>;
+
+  constructor(script: Script) {
+    let next = 1;
+    this.listener = Bun.listen<State>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        binaryType: "uint8array",
+        open: (socket) => {
+          const conn = new ConnImpl(next++, socket, (c, f) => this.script(c, f));
+          socket.data = { conn };
+          this.conns.push(conn);
+        },
+        data: (socket, data) => socket.data.conn?.receive(data.slice()),
+        drain: (socket) => socket.data.conn?.flush(),
+        close: (socket) => {
+          if (socket.data.conn) socket.data.conn.closed = true;
+        },
+        error: (socket) => {
+          if (socket.data.conn) socket.data.conn.closed = true;
+        },
+      },
+    });
+    this.script = script;
+  }
+
+  script: Script;
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Every control message of `type` received on any connection. */
+  messages(type: string): Record<string, unknown>[] {
+    return this.conns.flatMap((c) => c.received.filter((f) => f.json?.type === type).map((f) => f.json!));
+  }
+
+  [Symbol.dispose](): void {
+    for (const c of this.conns) c.close();
+    this.listener.stop(true);
+  }
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+export function hashBlockList(hashes: string[]): string {
+  const h = createHash("sha256");
+  for (const x of hashes) h.update(Buffer.from(x, "hex"));
+  return h.digest("hex");
+}
+
+/** A file entry as the server would send it, for `bytes` cut into blocks of `blockSize`. */
+export function fileEntry(path: string, bytes: Uint8Array, version: number, blockSize = 64 * 1024): { entry: Record<string, unknown>; blocks: Map<string, Uint8Array> } {
+  const blocks = new Map<string, Uint8Array>();
+  const refs: [string, number][] = [];
+  for (let off = 0; off < bytes.length; off += blockSize) {
+    const b = bytes.subarray(off, Math.min(bytes.length, off + blockSize));
+    const h = sha256Hex(b);
+    blocks.set(h, b);
+    refs.push([h, b.length]);
+  }
+  return {
+    entry: { path, kind: "file", size: bytes.length, mode: 0o644, hash: hashBlockList(refs.map(([h]) => h)), blocks: refs, version, deleted: false, mtime: 0 },
+    blocks,
+  };
+}
+
+export function dirEntry(path: string, version: number): Record<string, unknown> {
+  return { path, kind: "dir", size: 0, mode: 0o755, hash: "", blocks: [], version, deleted: false, mtime: 0 };
+}
+
+/** Answers hello with welcome (head `head`), and lets `rest` handle everything else. */
+export function withHandshake(head: number, rest: Script): Script {
+  return (conn, f) => {
+    if (f.json?.type === "hello") {
+      conn.send({ type: "welcome", id: f.json.id, protocol: 1, serverId: "fake-server", head });
+      return;
+    }
+    rest(conn, f);
+  };
+}
+
+/** What an honest server with these entries and blocks would answer; `lie` may take over any frame first. */
+export function honest(state: { head: number; entries: Record<string, unknown>[]; blocks: Map<string, Uint8Array> }, lie?: (conn: FakeConn, f: ClientFrame) => boolean): Script {
+  return withHandshake(state.head, (conn, f) => {
+    if (lie?.(conn, f)) return;
+    const m = f.json;
+    if (!m) return;
+    switch (m.type) {
+      case "changes": {
+        const since = m.since as number;
+        conn.send({ type: "changes_result", id: m.id, head: state.head, entries: state.entries.filter((e) => (e.version as number) > since), more: false });
+        break;
+      }
+      case "get_blocks": {
+        const missing: string[] = [];
+        for (const h of m.hashes as string[]) {
+          const b = state.blocks.get(h);
+          if (b) conn.sendBlock(h, b);
+          else missing.push(h);
+        }
+        conn.send({ type: "blocks_done", id: m.id, missing });
+        break;
+      }
+      case "has_blocks":
+        conn.send({ type: "missing", id: m.id, hashes: m.hashes });
+        break;
+      case "apply":
+        conn.send({ type: "error", id: m.id, code: "io", message: "This fake server accepts nothing" });
+        break;
+    }
+  });
+}
