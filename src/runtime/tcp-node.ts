@@ -1,4 +1,5 @@
 import * as net from "node:net";
+import { setTimeout } from "node:timers";
 import type { Connection, ConnectionEvents, Listener, Tcp } from "./types.ts";
 
 /**
