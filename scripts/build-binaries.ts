@@ -1,7 +1,9 @@
 #!/usr/bin/env bun
 /**
  * Builds the standalone dropsim executables with `bun build --compile` into dist/, one per
- * target, and writes dist/SHA256SUMS for the ones built.
+ * target, and writes dist/SHA256SUMS for the ones built in this run. Prints each size and the
+ * `--version` wall time of the binary this machine can run (which must name the git commit:
+ * passed in as the DROPSIM_COMMIT define that src/cli/version.ts reads).
  *
  *   bun scripts/build-binaries.ts                          every target
  *   bun scripts/build-binaries.ts --build-only linux-x64   one (or a comma-separated list)
@@ -16,14 +18,16 @@
  * bundler plugin resolves `@parcel/watcher` to it. Sources run by `bun` or `deno` are
  * untouched: they still load the package itself.
  *
- * The addon of the host platform comes from node_modules; the others are fetched with
- * `npm pack` (same version as the installed @parcel/watcher) into node_modules/.cache, once.
+ * The addon of the host platform comes from node_modules (so building linux-x64 on linux-x64
+ * needs no network); the others are fetched with `npm pack` (same version as the installed
+ * @parcel/watcher) into node_modules/.cache/dropsim-watchers, once. darwin binaries also get
+ * their code signature checked, and repaired if bun left it stale (see ensureAdhocSignature).
  */
 import type { BunPlugin } from "bun";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 
 const ROOT = path.resolve(import.meta.dir, "..");
