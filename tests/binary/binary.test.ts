@@ -41,8 +41,10 @@ beforeAll(async () => {
   if (!HOST) return;
   work = await tempDir("dropsim-binary-");
   const opts = { outdir: work.join("build"), commit: gitCommit(), watcherVersion: await installedWatcherVersion() };
-  if (process.env.DROPSIM_BIN) {
-    binary = await isolate(path.resolve(process.env.DROPSIM_BIN), "dropsim");
+  // A DROPSIM_BIN that is a script (tests/deno/dropsim-deno) is not a standalone binary.
+  const given = process.env.DROPSIM_BIN ? path.resolve(process.env.DROPSIM_BIN) : undefined;
+  if (given && (await Bun.file(given).slice(0, 2).text()) !== "#!") {
+    binary = await isolate(given, "dropsim");
   } else {
     binary = await isolate(await buildTarget(HOST, { ...opts, entry: path.join(REPO_ROOT, "src", "main.ts") }), "dropsim");
     expectedCommit = opts.commit;
