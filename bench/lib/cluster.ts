@@ -1,0 +1,142 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Proc } from "./proc.ts";
+import { waitFor } from "./wait.ts";
+
+/**
+ * A server and its clients, started fresh for a run. `close()` stops all of them; callers use
+ * it in `finally` (or `await using`) so that nothing outlives a failed run.
+ */
+const LISTENING = /listening on 127\.0\.0\.1:(\d+)/;
+const CONNECTED = /Connected to /;
+export const IDLE = /Idle: folder and server agree/;
+const START_TIMEOUT = 30_000;
+
+export interface Traffic {
+  bytesIn: number;
+  bytesOut: number;
+  sessions: { clientId: string; bytesIn: number; bytesOut: number }[];
+}
+
+export class Server {
+  private constructor(
+    readonly proc: Proc,
+    readonly port: number,
+    readonly statsFile: string,
+  ) {}
+
+  static async start(dir: string): Promise<Server> {
+    const data = path.join(dir, "server-data");
+    const statsFile = path.join(dir, "server-stats.json");
+    const proc = new Proc("server", ["serve", "--host", "127.0.0.1", "--port", "0", "--data", data, "--stats-file", statsFile], dir);
+    try {
+      const line = await proc.waitForLine(LISTENING, { timeout: START_TIMEOUT });
+      return new Server(proc, Number(line.match[1]), statsFile);
+    } catch (e) {
+      await proc.stop(1_000);
+      throw e;
+    }
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** The server's byte counters as last written (undefined before the first write). */
+  traffic(): Traffic | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(this.statsFile, "utf8")) as Traffic;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Counters once the stats file has stopped changing for `quietMs` (it is rewritten every ~100 ms on change). */
+  async settledTraffic(quietMs = 350, timeout = 30_000): Promise<Traffic> {
+    let last = "";
+    let since = performance.now();
+    await waitFor(
+      "the server's byte counters to settle",
+      () => {
+        let text = "";
+        try {
+          text = fs.readFileSync(this.statsFile, "utf8");
+        } catch {
+          return "no stats file yet";
+        }
+        if (text !== last) {
+          last = text;
+          since = performance.now();
+        }
+        return performance.now() - since >= quietMs ? true : "still changing";
+      },
+      { timeout, interval: 25 },
+    );
+    return JSON.parse(last) as Traffic;
+  }
+}
+
+export interface ClientOptions {
+  /** `--verbose`: needed to see "Idle" lines. */
+  verbose?: boolean;
+}
+
+export function clientArgs(folder: string, server: Server, opts: ClientOptions): string[] {
+  return ["sync", folder, "--server", server.address, "--rescan-interval", "1h", ...(opts.verbose ? ["--verbose"] : [])];
+}
+
+/** Starts `dropsim sync` and waits until it is connected. */
+export async function startClient(name: string, folder: string, server: Server, opts: ClientOptions = {}): Promise<Proc> {
+  fs.mkdirSync(folder, { recursive: true });
+  const proc = new Proc(name, clientArgs(folder, server, opts), path.dirname(folder));
+  try {
+    await proc.waitForLine(CONNECTED, { timeout: START_TIMEOUT });
+    return proc;
+  } catch (e) {
+    await proc.stop(1_000);
+    throw e;
+  }
+}
+
+/**
+ * Waits until every (verbose) client's last line says it is idle and none has printed
+ * anything for `quietMs`: the watcher's own echo of a write arrives some 50 ms after it.
+ */
+export async function waitIdle(procs: readonly Proc[], opts: { quietMs?: number; timeout?: number } = {}): Promise<void> {
+  const quietMs = opts.quietMs ?? 150;
+  await waitFor(
+    `${procs.map((p) => p.name).join(", ")} to be idle`,
+    () => {
+      const now = performance.now();
+      for (const p of procs) {
+        if (!IDLE.test(p.lastLine)) return `${p.name}: last line "${p.lastLine}"`;
+        if (now - p.lastOutputAt < quietMs) return `${p.name}: printed ${(now - p.lastOutputAt).toFixed(0)} ms ago`;
+      }
+      return true;
+    },
+    {
+      timeout: opts.timeout ?? 60_000,
+      interval: 10,
+      abortIf: () => procs.map((p) => p.exitReason()).find((r) => r !== undefined),
+    },
+  );
+}
+
+/** Stops processes in parallel, ignoring failures: used in `finally`. */
+export async function stopAll(procs: readonly (Proc | undefined)[]): Promise<void> {
+  await Promise.allSettled(procs.filter((p): p is Proc => p !== undefined).map((p) => p.stop()));
+}
+
+export function rmrf(target: string): void {
+  fs.rmSync(target, { recursive: true, force: true });
+}
+
+/** Flushes dirty pages so that a timed section does not pay for the writeback of its setup. */
+export function syncDisks(): void {
+  Bun.spawnSync(["sync"]);
+}
+
+export function freeBytes(dir: string): number {
+  const st = fs.statfsSync(dir);
+  return Number(st.bavail) * Number(st.bsize);
+}

@@ -1,0 +1,102 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { freeBytes, Server, rmrf, startClient, stopAll, syncDisks } from "../lib/cluster.ts";
+import { hashFile, writeRandomFile } from "../lib/data.ts";
+import type { Proc } from "../lib/proc.ts";
+import { RSYNC, RSYNC_HAS_FSYNC, timeRsync } from "../lib/rsync.ts";
+import { waitFor } from "../lib/wait.ts";
+import { absentFigure, type BenchContext, figure, type Figure, GiB, MiB, mib, runDir, Samples, type Workload } from "../lib/workload.ts";
+
+/**
+ * W2: one big file appears in A (renamed in from a staging folder on the same disk); the clock
+ * stops when B holds it byte-identical. Baseline: `rsync -a` of the same file, same run.
+ */
+export const w2: Workload = {
+  id: "W2",
+  title: "one 512 MiB file, A → server → B",
+  async run(ctx: BenchContext): Promise<Figure[]> {
+    const size = ctx.quick ? 16 * MiB : 512 * MiB;
+    // Staging (becomes A's copy), the server's blocks, B's copy, rsync's copy, and room to spare.
+    const need = 4 * size + GiB;
+    if (freeBytes(ctx.dir) < need) throw new Error(`W2 needs ${(need / GiB).toFixed(1)} GiB free in ${ctx.dir}`);
+    const s = new Samples();
+    for (let run = 1; run <= ctx.runs; run++) {
+      const dir = runDir(ctx, run);
+      const stage = path.join(dir, "stage");
+      fs.mkdirSync(stage);
+      const a = path.join(dir, "A");
+      const b = path.join(dir, "B");
+      const staged = path.join(stage, "big.bin");
+      const hash = writeRandomFile(staged, size, `w2-${run}`);
+      syncDisks();
+      let rsyncMs: number | undefined;
+      let rsyncFsyncMs: number | undefined;
+      if (RSYNC) {
+        const dst = path.join(dir, "rsync-dst");
+        rsyncMs = await timeRsync([staged, `${dst}/`]);
+        rmrf(dst);
+        syncDisks();
+        if (RSYNC_HAS_FSYNC) {
+          rsyncFsyncMs = await timeRsync(["--fsync", staged, `${dst}/`]);
+          rmrf(dst);
+          syncDisks();
+        }
+      }
+
+      let server: Server | undefined;
+      let clientA: Proc | undefined;
+      let clientB: Proc | undefined;
+      try {
+        server = await Server.start(dir);
+        [clientA, clientB] = await Promise.all([startClient("A", a, server), startClient("B", b, server)]);
+        const procs = [server.proc, clientA, clientB];
+        const target = path.join(b, "big.bin");
+        const cpu0 = procs.map((p) => p.cpuSeconds() ?? Number.NaN);
+        const t0 = performance.now();
+        fs.renameSync(staged, path.join(a, "big.bin"));
+        const done = await waitFor(
+          "B to hold the file",
+          () => {
+            const st = fs.statSync(target, { throwIfNoEntry: false });
+            return st?.size === size ? true : `B has ${st ? `${st.size} bytes` : "nothing"}`;
+          },
+          { timeout: ctx.quick ? 60_000 : 300_000, interval: 5, abortIf: () => procs.map((p) => p.exitReason()).find(Boolean) },
+        );
+        const ms = done - t0;
+        const [cpuServer, cpuA, cpuB] = procs.map((p, i) => (p.cpuSeconds() ?? Number.NaN) - cpu0[i]!);
+        const peaks = { serverRss: server.proc.statusKiB("VmHWM"), aRss: clientA.statusKiB("VmHWM"), bRss: clientB.statusKiB("VmHWM") };
+        if (hashFile(target) !== hash) throw new Error("B's copy of big.bin differs from A's");
+        s.add({ ms, rsyncMs, rsyncFsyncMs, cpuServer, cpuA, cpuB, ratio: rsyncMs ? ms / rsyncMs : undefined, mbps: size / MiB / (ms / 1000), ...mib(peaks) });
+        ctx.progress(
+          `run ${run}: dropsim ${(ms / 1000).toFixed(2)} s (${(size / MiB / (ms / 1000)).toFixed(0)} MiB/s)` +
+            (rsyncMs ? `, rsync ${(rsyncMs / 1000).toFixed(2)} s, ratio ${(ms / rsyncMs).toFixed(2)}` : ", rsync not installed"),
+        );
+      } catch (e) {
+        for (const p of [server?.proc, clientA, clientB]) if (p) ctx.progress(`log of ${p.name}:\n${p.logs()}`);
+        throw e;
+      } finally {
+        await stopAll([clientA, clientB, server?.proc]);
+        rmrf(dir);
+      }
+    }
+    const ratioTarget = { op: "<=", value: 2, text: "≤ 2× rsync" } as const;
+    return [
+      figure("W2", `dropsim, ${size / MiB} MiB`, "ms", s.get("ms")),
+      figure("W2", "dropsim throughput", "MiB/s", s.get("mbps")),
+      ...(RSYNC
+        ? [
+            figure("W2", "rsync -a, same file", "ms", s.get("rsyncMs")),
+            figure("W2", "ratio to rsync", "×", s.get("ratio"), ratioTarget, ctx.quick),
+            ...(RSYNC_HAS_FSYNC ? [figure("W2", "rsync -a --fsync (durable, like dropsim)", "ms", s.get("rsyncFsyncMs"))] : []),
+          ]
+        : [absentFigure("W2", "ratio to rsync", "rsync not installed", ratioTarget)]),
+      figure("W2", "CPU time server", "s", s.get("cpuServer")),
+      figure("W2", "CPU time client A (sender)", "s", s.get("cpuA")),
+      figure("W2", "CPU time client B (receiver)", "s", s.get("cpuB")),
+      figure("W2", "peak RSS server", "MiB", s.get("serverRss")),
+      figure("W2", "peak RSS client A", "MiB", s.get("aRss")),
+      figure("W2", "peak RSS client B", "MiB", s.get("bRss")),
+    ];
+  },
+};
+

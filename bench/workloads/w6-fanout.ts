@@ -1,0 +1,83 @@
+import { Server, rmrf } from "../lib/cluster.ts";
+import { RandomBytes } from "../lib/data.ts";
+import { percentile } from "../lib/stats.ts";
+import { oneBlockFile, type Received, WireSession } from "../lib/wire.ts";
+import { withTimeout } from "../lib/wait.ts";
+import { type BenchContext, figure, type Figure, KiB, runDir, Samples, type Workload } from "../lib/workload.ts";
+
+/**
+ * W6: this process opens many raw protocol sessions to one server; a separate session commits
+ * one file (its block first, confirmed with has_blocks, then the apply: the clock starts as the
+ * apply is written) and every session's arrival time of the `changed` push is recorded.
+ * Memory: server VmRSS before and after the idle sessions said hello.
+ */
+const CONNECT_BATCH = 100;
+const PUSH_TIMEOUT = 30_000;
+
+export const w6: Workload = {
+  id: "W6",
+  title: "1,000 connected sessions, one commit, fan-out",
+  async run(ctx: BenchContext): Promise<Figure[]> {
+    const count = ctx.quick ? 50 : 1000;
+    const s = new Samples();
+    for (let run = 1; run <= ctx.runs; run++) {
+      const dir = runDir(ctx, run);
+      let server: Server | undefined;
+      const sessions: WireSession[] = [];
+      try {
+        server = await Server.start(dir);
+        const committer = await WireSession.open(server.port);
+        sessions.push(committer);
+        await committer.hello(`bench-w6-committer-${run}`);
+        const rssBefore = server.proc.statusKiB("VmRSS")!;
+
+        const listeners: WireSession[] = [];
+        for (let i = 0; i < count; i += CONNECT_BATCH) {
+          const batch = await Promise.all(Array.from({ length: Math.min(CONNECT_BATCH, count - i) }, () => WireSession.open(server!.port)));
+          sessions.push(...batch);
+          listeners.push(...batch);
+        }
+        const welcomes = await withTimeout(
+          Promise.all(listeners.map((l, i) => l.hello(`bench-w6-${run}-${i}`))),
+          PUSH_TIMEOUT,
+          "every session's welcome",
+        );
+        if (welcomes.some((w) => w.message.type !== "welcome")) throw new Error("A session was not welcomed");
+        const rssAfter = server.proc.statusKiB("VmRSS")!;
+
+        const bytes = new RandomBytes(`w6-${run}`).next(KiB);
+        const { rawHash, op } = oneBlockFile(`fanout-${run}.bin`, bytes);
+        committer.sendBlock(rawHash, bytes);
+        const has = await committer.request({ type: "has_blocks", hashes: [Buffer.from(rawHash).toString("hex")] });
+        if ((has.message.hashes as unknown[] | undefined)?.length !== 0) throw new Error(`The server did not store the block: ${JSON.stringify(has.message)}`);
+
+        const pushes = listeners.map((l) => l.next((m) => m.type === "changed"));
+        const t0 = performance.now();
+        const applied = committer.request({ type: "apply", ops: [op] });
+        const arrived: Received[] = await withTimeout(Promise.all(pushes), PUSH_TIMEOUT, "every session's changed push");
+        const reply = (await applied).message as { results?: { status: string }[] };
+        if (reply.results?.[0]?.status !== "ok") throw new Error(`The commit failed: ${JSON.stringify(reply)}`);
+        const latencies = arrived.map((r) => r.at - t0);
+        const growth = (rssAfter - rssBefore) / count;
+        s.add({ p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), growth, rssAfter: rssAfter / 1024 });
+        ctx.progress(
+          `run ${run}: push p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms; ` +
+            `server RSS ${(rssBefore / 1024).toFixed(1)} → ${(rssAfter / 1024).toFixed(1)} MiB (${growth.toFixed(1)} KiB per session)`,
+        );
+      } catch (e) {
+        if (server) ctx.progress(`log of server:\n${server.proc.logs()}`);
+        throw e;
+      } finally {
+        for (const session of sessions) session.close();
+        await server?.proc.stop();
+        rmrf(dir);
+      }
+    }
+    return [
+      figure("W6", `push p99 over ${count} sessions`, "ms", s.get("p99"), { op: "<=", value: 500, text: "≤ 500 ms" }, ctx.quick),
+      figure("W6", `push p50 over ${count} sessions`, "ms", s.get("p50")),
+      figure("W6", "server RSS growth per idle session", "KiB", s.get("growth"), { op: "<=", value: 64, text: "≤ 64 KiB" }, ctx.quick),
+      figure("W6", `server RSS with ${count} sessions`, "MiB", s.get("rssAfter")),
+    ];
+  },
+};
