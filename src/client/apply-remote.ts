@@ -143,48 +143,58 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     throw new Error(`block ${ref[0].slice(0, 12)}… did not arrive`);
   };
 
+  /** Fills `tmp` with the entry's blocks and renames it into place; false if it must wait. */
+  const writeOne = async (d: Download, abs: string, tmp: TempFile): Promise<boolean> => {
+    const { entry } = d;
+    const mine: [string, Source][] = [];
+    let offset = 0;
+    let error: unknown;
+    for (const ref of entry.blocks) {
+      const [hash, size] = ref;
+      // Blocks of the batch stream must be consumed in order even after this file failed.
+      const bytes =
+        willFetch.has(hash) && !fetched.has(hash)
+          ? await nextFetched(hash)
+          : error === undefined
+            ? ((await readLocal(hash, size)) ?? (await fetchOne(ref)))
+            : undefined;
+      if (bytes && error === undefined) await tmp.write(bytes).catch((e) => (error = e));
+      mine.push([hash, { abs, offset }]);
+      offset += size;
+    }
+    if (error === undefined && offset !== entry.size) error = new Error(`blocks add up to ${offset} bytes, expected ${entry.size}`);
+    if (error === undefined) {
+      try {
+        await ensureParents(ctx.root, entry.path);
+        if (await unchangedSincePlan(abs, d.expect)) {
+          await tmp.commit(abs, fileMode(entry));
+          await recordWritten(ctx, entry, abs);
+          for (const [h, s] of mine) if (!written.has(h)) written.set(h, s);
+          ctx.log.debug(`Downloaded "${entry.path}" (${entry.size} bytes)`);
+          return true;
+        }
+        ctx.markDirty(entry.path);
+        return false;
+      } catch (e) {
+        error = e;
+      }
+    }
+    ctx.log.warn(`Cannot write "${entry.path}": ${describeError(error)}`);
+    return false;
+  };
+
   try {
     for (const d of pending) {
-      const { entry } = d;
-      const abs = resolveInside(ctx.root, entry.path);
+      const abs = resolveInside(ctx.root, d.entry.path);
       const tmp = await TempFile.create(ctx.tmpDir);
-      const mine: [string, Source][] = [];
-      let offset = 0;
-      let error: unknown;
-      for (const ref of entry.blocks) {
-        const [hash, size] = ref;
-        // Blocks of the batch stream must be consumed in order even after this file failed.
-        const bytes =
-          willFetch.has(hash) && !fetched.has(hash)
-            ? await nextFetched(hash)
-            : error === undefined
-              ? ((await readLocal(hash, size)) ?? (await fetchOne(ref)))
-              : undefined;
-        if (bytes && error === undefined) await tmp.write(bytes).catch((e) => (error = e));
-        mine.push([hash, { abs, offset }]);
-        offset += size;
-      }
-      if (error === undefined && offset !== entry.size) error = new Error(`blocks add up to ${offset} bytes, expected ${entry.size}`);
       let ok = false;
-      if (error === undefined) {
-        try {
-          await ensureParents(ctx.root, entry.path);
-          if (await unchangedSincePlan(abs, d.expect)) {
-            await tmp.commit(abs, fileMode(entry));
-            await recordWritten(ctx, entry, abs);
-            for (const [h, s] of mine) if (!written.has(h)) written.set(h, s);
-            ok = true;
-            ctx.log.debug(`Downloaded "${entry.path}" (${entry.size} bytes)`);
-          } else ctx.markDirty(entry.path);
-        } catch (e) {
-          error = e;
-        }
+      try {
+        ok = await writeOne(d, abs, tmp);
+      } finally {
+        // Whatever happened (even a lost connection mid-block), no partial file stays behind.
+        if (!ok) await tmp.abort();
       }
-      if (error !== undefined) ctx.log.warn(`Cannot write "${entry.path}": ${describeError(error)}`);
-      if (!ok) {
-        await tmp.abort();
-        failed.push(d);
-      }
+      if (!ok) failed.push(d);
     }
   } finally {
     await stream.return(undefined);

@@ -94,7 +94,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
         await assertRootIntact(root, stateDir);
         await engine.pass(peer);
         failures = 0;
-        if (!engine.hasWork) opts.log.debug("Idle: folder and server agree");
+        if (engine.idle) opts.log.debug("Idle: folder and server agree");
       } catch (e) {
         if (stopped) break;
         const lost = e instanceof DropsimError && e.code === "closed";
@@ -127,6 +127,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     async close() {
       stopped = true;
       clearInterval(rescan);
+      engine.stop();
       await subscription?.unsubscribe();
       subscription = undefined;
       wake();

@@ -1,4 +1,5 @@
 import type { Content, Entry } from "../core/entry.ts";
+import { describeError } from "../core/errors.ts";
 import { type Action, reconcile } from "../core/reconcile.ts";
 import { isMassDelete } from "../core/mass-delete.ts";
 import { isInside } from "../core/wire-path.ts";
@@ -16,6 +17,8 @@ const UNREADABLE_RETRY_MS = 5000;
 /** Server-side failures that can clear up (disk space freed, blocks lost in a crash re-sent). */
 const RETRYABLE = new Set(["missing_blocks", "disk_full", "io", "internal"]);
 const RETRY_MS = 2000;
+/** Longer than the watcher's own latency (~50 ms on Linux), short enough to feel immediate. */
+const RECHECK_MS = 300;
 
 /**
  * The sync loop's state between passes: remote news not yet applied, local paths to look at,
@@ -29,6 +32,9 @@ export class SyncEngine {
   private remoteHead: number;
   private needPull = true;
   private dirty = new Set<string>();
+  /** Remote news that could not be applied; retried after a pause, and the cursor waits for it. */
+  private deferred = new Map<string, Entry>();
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly ctx: SyncContext) {
     this.remoteHead = this.cursor;
@@ -40,6 +46,11 @@ export class SyncEngine {
 
   get hasWork(): boolean {
     return this.needPull || this.dirty.size > 0 || this.remote.size > 0;
+  }
+
+  /** Nothing known left to do, nothing waiting for a retry. */
+  get idle(): boolean {
+    return !this.hasWork && this.deferred.size === 0;
   }
 
   markDirty(path: string): void {
@@ -93,17 +104,39 @@ export class SyncEngine {
       for (const p of dirty) this.markDirty(p);
       throw e;
     }
-    for (const e of remoteFailed) if (!this.remote.has(e.path)) this.remote.set(e.path, e);
-    if (remoteFailed.length === 0 && this.remote.size === 0 && passHead > this.cursor) {
+    for (const e of remoteFailed) this.defer(e);
+    if (this.remote.size === 0 && this.deferred.size === 0 && passHead > this.cursor) {
       this.ctx.index.setMeta("cursor", String(passHead));
     }
+  }
+
+  /** Retrying at once would spin on an entry that cannot be written (a symlinked folder, a full disk). */
+  private defer(e: Entry): void {
+    const newer = this.remote.get(e.path) ?? this.deferred.get(e.path);
+    if (newer && newer.version > e.version) return;
+    this.deferred.set(e.path, e);
+    this.retryTimer ??= setTimeout(() => {
+      this.retryTimer = undefined;
+      const due = this.deferred;
+      this.deferred = new Map();
+      for (const [p, d] of due) {
+        const newer = this.remote.get(p);
+        if (!newer || newer.version < d.version) this.remote.set(p, d);
+        this.ctx.markDirty(p);
+      }
+    }, RETRY_MS);
+    this.retryTimer.unref?.();
+  }
+
+  stop(): void {
+    clearTimeout(this.retryTimer);
   }
 
   private async execute(peer: ServerPeer, remote: Map<string, Entry>, view: LocalView): Promise<Entry[]> {
     const { ctx } = this;
     const failed: Entry[] = [];
     for (const p of view.unreadable) {
-      setTimeout(() => ctx.markDirty(p), UNREADABLE_RETRY_MS).unref();
+        setTimeout(() => ctx.markDirty(p), UNREADABLE_RETRY_MS).unref?.();
       const news = remote.get(p);
       if (news) failed.push(news); // kept for later: the cursor must not pass it
       view.stat.delete(p);
@@ -140,48 +173,18 @@ export class SyncEngine {
     // `planned` lists removals (deepest first) before writes (shallowest first).
     for (const a of planned) {
       if (moves.covered.has(a.path) || renamed.has(a.path)) continue;
-      switch (a.type) {
-        case "delete_local":
-          if (!(await removeLocal(ctx, a.entry, view.stat.get(a.path)))) {
-            ctx.markDirty(a.path);
-            failed.push(a.entry);
-          }
-          break;
-        case "record":
-          if (a.entry.deleted) ctx.index.remove(a.path);
-          else {
-            const st = view.stat.get(a.path);
-            if (st) ctx.index.put(a.entry, st);
-          }
-          break;
-        case "download":
-          if (a.entry.kind === "dir") {
-            if (!(await makeFolder(ctx, a.entry))) failed.push(a.entry);
-          } else downloads.push({ entry: a.entry, expect: view.stat.get(a.path) });
-          break;
-        case "conflict_copy":
-          await moveAside(ctx, a.path, now);
-          if (a.entry.kind === "dir") {
-            if (!(await makeFolder(ctx, a.entry))) failed.push(a.entry);
-          } else downloads.push({ entry: a.entry, expect: undefined });
-          break;
-        case "upload": {
-          const content = view.content.get(a.path)!;
-          const st = view.stat.get(a.path)!;
-          ops.push({
-            op: { op: "put", path: a.path, kind: content.kind, baseVersion: a.baseVersion, size: content.size, mode: content.mode, hash: content.hash, blocks: content.blocks, mtime: st.mtimeMs },
-            content: content.kind === "file" ? content : undefined,
-          });
-          break;
-        }
-        case "delete_remote":
-          ops.push({ op: { op: "delete", path: a.path, baseVersion: a.baseVersion } });
-          break;
-        case "none":
-          break;
+      try {
+        await this.applyLocal(a, view, now, downloads, ops, failed);
+      } catch (e) {
+        // One path we cannot touch (a symlinked folder, permissions) must not stop the rest.
+        ctx.log.warn(`Cannot apply ${a.type.replace("_", " ")} of "${a.path}": ${describeError(e)}`);
+        if ("entry" in a) failed.push(a.entry);
+        else this.retryLater(a.path);
       }
     }
     failed.push(...(await writeFiles(ctx, peer, downloads)).map((d) => d.entry));
+    const written = downloads.filter((d) => !failed.includes(d.entry)).map((d) => d.entry.path);
+    this.recheckSoon(written);
 
     const allOps = [...moves.ops, ...ops];
     if (allOps.length > 0) {
@@ -189,6 +192,66 @@ export class SyncEngine {
       for (let i = 0; i < allOps.length; i++) await this.settle(allOps[i]!, results[i], view);
     }
     return failed;
+  }
+
+  private retryLater(path: string): void {
+    setTimeout(() => this.ctx.markDirty(path), RETRY_MS).unref?.();
+  }
+
+  /**
+   * The watcher coalesces events: a file we just wrote and the user deleted within its
+   * latency window can produce no event at all. Looking at what we wrote once more, a moment
+   * later, closes that gap for the price of a stat.
+   */
+  private recheckSoon(paths: string[]): void {
+    if (paths.length === 0) return;
+    setTimeout(() => {
+      for (const p of paths) this.ctx.markDirty(p);
+    }, RECHECK_MS).unref?.();
+  }
+
+  private async applyLocal(a: Action, view: LocalView, now: Date, downloads: Download[], ops: PlannedOp[], failed: Entry[]): Promise<void> {
+    const { ctx } = this;
+    switch (a.type) {
+      case "delete_local":
+        if (!(await removeLocal(ctx, a.entry, view.stat.get(a.path)))) {
+          ctx.markDirty(a.path);
+          failed.push(a.entry);
+        }
+        break;
+      case "record":
+        if (a.entry.deleted) ctx.index.remove(a.path);
+        else {
+          const st = view.stat.get(a.path);
+          if (st) ctx.index.put(a.entry, st);
+        }
+        break;
+      case "download":
+        if (a.entry.kind === "dir") {
+          if (!(await makeFolder(ctx, a.entry))) failed.push(a.entry);
+        } else downloads.push({ entry: a.entry, expect: view.stat.get(a.path) });
+        break;
+      case "conflict_copy":
+        await moveAside(ctx, a.path, now);
+        if (a.entry.kind === "dir") {
+          if (!(await makeFolder(ctx, a.entry))) failed.push(a.entry);
+        } else downloads.push({ entry: a.entry, expect: undefined });
+        break;
+      case "upload": {
+        const content = view.content.get(a.path)!;
+        const st = view.stat.get(a.path)!;
+        ops.push({
+          op: { op: "put", path: a.path, kind: content.kind, baseVersion: a.baseVersion, size: content.size, mode: content.mode, hash: content.hash, blocks: content.blocks, mtime: st.mtimeMs },
+          content: content.kind === "file" ? content : undefined,
+        });
+        break;
+      }
+      case "delete_remote":
+        ops.push({ op: { op: "delete", path: a.path, baseVersion: a.baseVersion } });
+        break;
+      case "none":
+        break;
+    }
   }
 
   /** Records what the server answered for one of our ops. */
@@ -200,7 +263,7 @@ export class SyncEngine {
     if (result.status === "error") {
       const retry = RETRYABLE.has(result.code);
       ctx.log.warn(`Server refused ${op.op} of "${path}": ${result.message}${retry ? "; will retry" : ""}`);
-      if (retry) setTimeout(() => ctx.markDirty(path), RETRY_MS).unref();
+      if (retry) this.retryLater(path);
       return;
     }
     if (result.status === "conflict") {

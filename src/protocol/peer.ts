@@ -9,8 +9,8 @@ type Message = ClientMessage | ServerMessage;
 type WithoutId<M> = M extends unknown ? Omit<M, "id"> : never;
 
 export interface PeerHandlers<In> {
-  /** A control message that is not the reply to one of our requests. */
-  message(message: In): void;
+  /** A control message that is not the reply to one of our requests; `size` is its frame's. */
+  message(message: In, size: number): void;
   block(hash: string, bytes: Uint8Array): void;
   /** The peer broke the protocol; `id` is the request it was answering or making, if known. */
   protocolError(error: DropsimError, id: number | undefined): void;
@@ -114,7 +114,7 @@ export class Peer<In extends Message, Out extends Message> {
     }
     const id = (message as { id?: number }).id;
     const waiting = id === undefined ? undefined : this.pending.get(id);
-    if (!waiting) return this.handlers.message(message);
+    if (!waiting) return this.handlers.message(message, frame.body.length);
     this.pending.delete(id!);
     if (message.type === "error") {
       const { code, message: text } = message as Extract<ServerMessage, { type: "error" }>;

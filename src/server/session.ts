@@ -14,6 +14,7 @@ const INBOUND_HIGH_WATER = 32 * 1024 * 1024;
 /** Output we let pile up for a peer that does not read before we hang up on it. */
 const OUTBOUND_LIMIT = 64 * 1024 * 1024;
 const BLOCK_SEND_WINDOW = 8 * 1024 * 1024;
+const REPLY_WINDOW = 4 * 1024 * 1024;
 
 export interface SessionHost {
   meta: MetaStore;
@@ -41,7 +42,7 @@ export class Session {
     private readonly host: SessionHost,
   ) {
     this.peer = new Peer(conn, clientMessages, {
-      message: (message) => this.enqueue({ kind: "message", message, size: 256 }),
+      message: (message, size) => this.enqueue({ kind: "message", message, size }),
       block: (hash, bytes) => this.enqueue({ kind: "block", hash, bytes }),
       protocolError: (error, id) => this.reject(error, id),
       closed: () => host.ended(this),
@@ -90,6 +91,10 @@ export class Session {
   private async drain(): Promise<void> {
     this.running = true;
     while (this.queue.length > 0 && !this.conn.closed) {
+      // A peer that does not read its replies stops getting new ones; its requests then pile
+      // up to the inbound limit and reading pauses. Memory stays bounded either way.
+      await this.conn.drained(REPLY_WINDOW);
+      if (this.conn.closed) break;
       const work = this.queue.shift()!;
       this.queuedBytes -= work.kind === "block" ? work.bytes.length : work.size;
       if (this.paused && this.queuedBytes < INBOUND_HIGH_WATER / 2) {
