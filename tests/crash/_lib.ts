@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { dropsimCommand } from "../helpers/spawn-dropsim.ts";
@@ -35,4 +36,125 @@ export async function listFiles(root: string): Promise<string[]> {
     if (st?.isFile()) out.push(rel.split(path.sep).join("/"));
   }
   return out.sort();
+}
+
+/** A small seeded PRNG (mulberry32): crash moments are random but reproducible from the printed seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The seed for this run: DROPSIM_CRASH_SEED, or a fresh one. Printed so a failure can be replayed. */
+export function crashSeed(label: string): number {
+  const seed = process.env.DROPSIM_CRASH_SEED ? Number(process.env.DROPSIM_CRASH_SEED) : Math.floor(Math.random() * 2 ** 31);
+  console.error(`[${label}] seed ${seed} (replay with DROPSIM_CRASH_SEED=${seed})`);
+  return seed;
+}
+
+/** Total bytes in the server's pack files: grows as blocks arrive. */
+export async function packBytes(dataDir: string): Promise<number> {
+  const dir = path.join(dataDir, "blocks", "packs");
+  let total = 0;
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    total += (await fs.stat(path.join(dir, name)).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
+}
+
+/** Every commit a client's server acknowledged (its --verbose log): path → highest version. */
+export function acknowledgedPuts(logs: string): Map<string, number> {
+  const acked = new Map<string, number>();
+  for (const m of logs.matchAll(/Uploaded put "(.+)" → version (\d+)/g)) {
+    const v = Number(m[2]);
+    if ((acked.get(m[1]!) ?? 0) < v) acked.set(m[1]!, v);
+  }
+  return acked;
+}
+
+export interface StoredEntry {
+  version: number;
+  kind: string;
+  size: number;
+  hash: string;
+  deleted: boolean;
+}
+
+/** The current entries straight from a (stopped or killed) server's meta.db. */
+export function readStoredEntries(dataDir: string): Map<string, StoredEntry> {
+  const db = new Database(path.join(dataDir, "meta.db"));
+  try {
+    const rows = db.query("SELECT e.path, j.seq, j.kind, j.size, j.hash, j.deleted FROM entries e JOIN journal j ON j.seq = e.seq").all() as {
+      path: string;
+      seq: number;
+      kind: string;
+      size: number;
+      hash: string;
+      deleted: number;
+    }[];
+    return new Map(rows.map((r) => [r.path, { version: r.seq, kind: r.kind, size: r.size, hash: r.hash, deleted: r.deleted === 1 }]));
+  } finally {
+    db.close();
+  }
+}
+
+/** Acknowledged commits missing from (or older in) the stored entries, in words; empty when all are there. */
+export function lostAcknowledged(acked: Map<string, number>, stored: Map<string, StoredEntry>): string[] {
+  const lost: string[] = [];
+  for (const [p, v] of acked) {
+    const e = stored.get(p);
+    if (!e) lost.push(`"${p}" (acknowledged as version ${v}) has no entry`);
+    else if (e.version < v) lost.push(`"${p}" was acknowledged as version ${v} but the server holds version ${e.version}`);
+  }
+  return lost;
+}
+
+/**
+ * Watches one large file in a folder while something writes it: at every look it must be
+ * absent or complete (right size, right SHA-256). Hashing happens only when the size is right
+ * and the file (inode, mtime) changed since the last look.
+ */
+export class BigFilePatrol {
+  readonly violations: string[] = [];
+  looks = 0;
+  private running = true;
+  private readonly done: Promise<void>;
+  private lastKey = "";
+  constructor(
+    private readonly file: string,
+    private readonly size: number,
+    private readonly hash: string,
+  ) {
+    this.done = this.loop();
+  }
+  private async loop(): Promise<void> {
+    while (this.running) {
+      this.looks++;
+      const st = await fs.stat(this.file).catch(() => undefined);
+      if (st) {
+        if (st.size !== this.size) this.violations.push(`${this.file} seen with ${st.size} of ${this.size} bytes`);
+        else {
+          const key = `${st.ino}:${st.mtimeMs}`;
+          if (key !== this.lastKey) {
+            const h = new Bun.CryptoHasher("sha256");
+            for await (const chunk of Bun.file(this.file).stream()) h.update(chunk);
+            const got = h.digest("hex");
+            if (got !== this.hash) this.violations.push(`${this.file} seen complete in size but with SHA-256 ${got.slice(0, 12)}…`);
+            this.lastKey = key;
+          }
+        }
+      }
+      await Bun.sleep(10);
+    }
+  }
+  async stop(): Promise<string[]> {
+    this.running = false;
+    await this.done;
+    return this.violations;
+  }
 }

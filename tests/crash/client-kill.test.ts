@@ -1,0 +1,126 @@
+import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { Cluster } from "../helpers/cluster.ts";
+import { serverEntries } from "../helpers/raw-client.ts";
+import { dumpLogs } from "../helpers/spawn-dropsim.ts";
+import { sha256 } from "../helpers/tree.ts";
+import { BigFilePatrol, crashSeed, expectFsckClean, packBytes, prng } from "./_lib.ts";
+
+// SIGKILL a client in the middle of a large transfer (seeded random moments; the seed is
+// printed), then start it again on the same folder: no partial file ever appears in a synced
+// folder or on the server, and after the restart the transfer completes.
+
+setDefaultTimeout(240_000);
+
+const SIZE = 96 * 1024 * 1024;
+let cluster: Cluster | undefined;
+
+afterEach(async () => {
+  await cluster?.[Symbol.asyncDispose]();
+  cluster = undefined;
+});
+
+async function withLogs(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (cluster) dumpLogs(cluster.processes, 60);
+    throw e;
+  }
+}
+
+/** Bytes in the client's partial-download folder. */
+async function tmpBytes(folder: string): Promise<number> {
+  const dir = path.join(folder, ".dropsim", "tmp");
+  let total = 0;
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) total += (await fs.stat(path.join(dir, name)).catch(() => ({ size: 0 }))).size;
+  return total;
+}
+
+/** Writes `bytes` beside the folder and renames them in, so no half-written file is ever seen by the client. */
+async function placeFile(c: Cluster, client: string, rel: string, bytes: Uint8Array): Promise<void> {
+  const staging = c.root.join(`staging-${crypto.randomUUID()}`);
+  await fs.writeFile(staging, bytes);
+  await fs.rename(staging, c.path(client, rel));
+}
+
+test("SIGKILL a client three times while it downloads a large file: no partial file appears; after restart it completes", async () => {
+  await withLogs(async () => {
+    const rnd = prng(crashSeed("client-kill download"));
+    const c = (cluster = await Cluster.start({ clients: ["A", "B"] }));
+    const bytes = new Uint8Array(randomBytes(SIZE));
+    const hash = sha256(bytes);
+    const b = c.client("B");
+    const patrol = new BigFilePatrol(c.path("B", "big.bin"), SIZE, hash);
+    try {
+      await placeFile(c, "A", "big.bin", bytes);
+      await c.client("A").waitForLine(/Uploaded put "big\.bin"/, 120_000);
+      for (let k = 0; k < 3; k++) {
+        const target = Math.floor((0.1 + 0.8 * rnd()) * SIZE);
+        await c.waitFor(`B to download ${(target / 2 ** 20).toFixed(0)} MiB of big.bin (kill ${k + 1})`, async () => {
+          const now = await tmpBytes(b.folder);
+          return now >= target || `${(now / 2 ** 20).toFixed(1)} MiB in B's .dropsim/tmp`;
+        }, 120_000);
+        await b.kill();
+        expect((await fs.stat(c.path("B", "big.bin")).catch(() => undefined))?.size ?? SIZE).toBe(SIZE);
+        b.start();
+      }
+      await c.waitFor("B to hold big.bin complete", async () => (await c.snapshot("B")).get("big.bin") === hash || "not yet", 120_000);
+    } finally {
+      expect(await patrol.stop()).toEqual([]);
+    }
+    expect(patrol.looks).toBeGreaterThan(10);
+    await b.waitForLine(/Downloaded "big\.bin"/);
+    // The restarted client cleaned its partial downloads, and left none of its own.
+    await c.waitFor("B's .dropsim/tmp to be empty", async () => {
+      const left = await fs.readdir(path.join(b.folder, ".dropsim", "tmp"));
+      return left.length === 0 || `left: ${left.join(", ")}`;
+    });
+    expect([...(await c.snapshot("B")).keys()]).toEqual(["big.bin"]);
+  });
+});
+
+test("SIGKILL a client three times while it uploads a large file: the server never holds a partial entry; after restart it completes", async () => {
+  await withLogs(async () => {
+    const rnd = prng(crashSeed("client-kill upload"));
+    const c = (cluster = await Cluster.start({ clients: ["A", "B"] }));
+    const bytes = new Uint8Array(randomBytes(SIZE));
+    const hash = sha256(bytes);
+    const a = c.client("A");
+    const patrol = new BigFilePatrol(c.path("B", "big.bin"), SIZE, hash);
+    try {
+      await placeFile(c, "A", "big.bin", bytes);
+      // Blocks a killed client sent stay with the (living) server, so the upload resumes
+      // where it stopped: kill at three growing points of the total, unless it finished first.
+      const start = await packBytes(c.server.dataDir);
+      const points = [rnd(), rnd(), rnd()].map((f) => Math.floor((0.05 + 0.85 * f) * SIZE)).sort((x, y) => x - y);
+      let kills = 0;
+      for (const point of points) {
+        let finished = false;
+        await c.waitFor(`the server to hold ${(point / 2 ** 20).toFixed(0)} MiB of big.bin, or all of it (kill ${kills + 1})`, async () => {
+          const now = (await packBytes(c.server.dataDir)) - start;
+          if (now >= point) return true;
+          finished = (await serverEntries(c.server.port)).has("big.bin");
+          return finished || `${(now / 2 ** 20).toFixed(1)} MiB so far`;
+        }, 120_000);
+        if (finished) break;
+        await a.kill();
+        kills++;
+        const entry = (await serverEntries(c.server.port)).get("big.bin");
+        if (entry) expect(entry.size).toBe(SIZE);
+        a.start();
+      }
+      console.error(`[client-kill upload] killed the uploading client ${kills} time(s)`);
+      expect(kills).toBeGreaterThan(0);
+      await c.waitFor("B to hold big.bin complete", async () => (await c.snapshot("B")).get("big.bin") === hash || "not yet", 180_000);
+    } finally {
+      expect(await patrol.stop()).toEqual([]);
+    }
+    const entry = (await serverEntries(c.server.port)).get("big.bin");
+    expect(entry?.size).toBe(SIZE);
+    expect((await c.snapshot("A")).get("big.bin")).toBe(hash);
+    await expectFsckClean(c.server.dataDir);
+  });
+});
