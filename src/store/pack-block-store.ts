@@ -1,3 +1,4 @@
+import { constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
@@ -63,7 +64,9 @@ export class PackBlockStore implements BlockStore {
   private async openPack(id: number): Promise<Pack> {
     const existing = this.packs.get(id);
     if (existing) return existing;
-    const handle = await fs.open(this.packPath(id), "a+");
+    // Not "a" mode: with O_APPEND, Linux ignores the position of a write and appends, which
+    // would scramble blocks written concurrently at the offsets they claimed.
+    const handle = await fs.open(this.packPath(id), fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
     const pack = { id, handle, tail: (await handle.stat()).size, dirty: false };
     this.packs.set(id, pack);
     return pack;
