@@ -43,22 +43,28 @@ function masksFor(p: ChunkParams): Masks {
 function cutLength(buf: Uint8Array, start: number, end: number, p: ChunkParams, m: Masks): number {
   const n = end - start;
   if (n <= p.min) return n;
-  const limit = Math.min(n, p.max);
-  const normal = Math.min(limit, p.avg);
+  const limit = start + Math.min(n, p.max);
+  const normal = start + Math.min(n, p.avg);
+  const gear = GEAR;
+  const small = m.small;
+  const large = m.large;
   let h = 0;
-  let i = p.min;
+  let i = start + p.min;
   for (; i < normal; i++) {
-    h = ((h << 1) + GEAR[buf[start + i]!]!) | 0;
-    if ((h & m.small) === 0) return i + 1;
+    h = ((h << 1) + gear[buf[i]!]!) | 0;
+    if ((h & small) === 0) return i + 1 - start;
   }
   for (; i < limit; i++) {
-    h = ((h << 1) + GEAR[buf[start + i]!]!) | 0;
-    if ((h & m.large) === 0) return i + 1;
+    h = ((h << 1) + gear[buf[i]!]!) | 0;
+    if ((h & large) === 0) return i + 1 - start;
   }
-  return limit;
+  return limit - start;
 }
 
-/** Splits a byte stream into chunks as it arrives. Chunks returned are copies owned by the caller. */
+/**
+ * Splits a byte stream into chunks as it arrives. Returned chunks are views (no copy) of the
+ * pushed bytes: use them before overwriting the buffer pushed. Nothing is kept past `push`.
+ */
 export class Chunker {
   private pending = new Uint8Array(0);
   private readonly masks: Masks;
@@ -74,9 +80,10 @@ export class Chunker {
     // A cut is final only once `max` bytes are visible or the stream has ended.
     while (buf.length - pos >= this.params.max) {
       const len = cutLength(buf, pos, buf.length, this.params, this.masks);
-      out.push(buf.slice(pos, pos + len));
+      out.push(buf.subarray(pos, pos + len));
       pos += len;
     }
+    // The remainder (under `max` bytes) is copied: the caller may reuse its buffer after push.
     this.pending = buf.slice(pos);
     return out;
   }
@@ -88,7 +95,7 @@ export class Chunker {
     let pos = 0;
     while (pos < buf.length) {
       const len = cutLength(buf, pos, buf.length, this.params, this.masks);
-      out.push(buf.slice(pos, pos + len));
+      out.push(buf.subarray(pos, pos + len));
       pos += len;
     }
     return out;
