@@ -2,133 +2,157 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import * as fs from "node:fs/promises";
 import { blockStoreUsage, Cluster } from "../helpers/cluster.ts";
 import { dumpLogsOnFailure } from "../helpers/spawn-dropsim.ts";
-import { writeFile, writeRandomFile, writeRandomFiles } from "../helpers/tree.ts";
+import { type Tree, writeFile, writeRandomFile, writeRandomFiles } from "../helpers/tree.ts";
 
 // Server + three clients (A, B, C) as separate processes; a change made in one folder must
-// reach the other two. Every step waits for the three folders to equal the writer's tree.
+// reach the other two. Each test works in a folder of its own and compares only that
+// subtree, so one test's failure cannot make the next ones fail.
 setDefaultTimeout(60_000);
 
 let cluster: Cluster;
 
+/** One folder per test, made in advance and synced while idle: a test's own folders are then one level down. */
+const TEST_DIRS = ["t-file", "t-empty", "t-deep", "t-binary", "t-unicode", "t-bulk", "t-rename-file", "t-rename-folder", "t-move", "t-exec", "t-together", "t-from-b"];
+
 beforeAll(async () => {
   cluster = await Cluster.start();
+  for (const t of TEST_DIRS) await fs.mkdir(cluster.path("A", t));
+  await cluster.waitForTree(await cluster.snapshot("A"));
 }, 60_000);
 
 afterAll(async () => {
   await cluster?.[Symbol.asyncDispose]();
 }, 30_000);
 
-/** Waits until every client holds what `name`'s folder holds now. */
-async function convergeOn(name: string, modes = false): Promise<void> {
-  await cluster.waitForTree(await cluster.snapshot(name, modes), undefined, { modes });
+/** Waits until every client's `dir` holds what `name`'s `dir` holds now. */
+async function convergeOn(name: string, dir: string, modes = false): Promise<Tree> {
+  const expected = await cluster.snapshot(name, { under: dir, modes });
+  await cluster.waitForTree(expected, undefined, { under: dir, modes });
+  return expected;
+}
+
+/** `rel` inside `dir` of client `name`. */
+function at(name: string, dir: string, rel = ""): string {
+  return cluster.path(name, `${dir}/${rel}`);
 }
 
 describe("basic sync", () => {
   test(
     "a file created, updated and deleted on A is created, updated and deleted on B and C",
     dumpLogsOnFailure(async () => {
-      await writeFile(cluster.path("A"), "hello.txt", "hello, world\n");
-      await convergeOn("A");
-      expect(await Bun.file(cluster.path("C", "hello.txt")).text()).toBe("hello, world\n");
+      const t = "t-file";
+      await writeFile(at("A", t), "hello.txt", "hello, world\n");
+      await convergeOn("A", t);
+      expect(await Bun.file(at("C", t, "hello.txt")).text()).toBe("hello, world\n");
 
-      await writeFile(cluster.path("A"), "hello.txt", "hello again, a longer second version\n");
-      await convergeOn("A");
-      expect(await Bun.file(cluster.path("B", "hello.txt")).text()).toBe("hello again, a longer second version\n");
+      await writeFile(at("A", t), "hello.txt", "hello again, a longer second version\n");
+      await convergeOn("A", t);
+      expect(await Bun.file(at("B", t, "hello.txt")).text()).toBe("hello again, a longer second version\n");
 
-      await fs.rm(cluster.path("A", "hello.txt"));
-      await convergeOn("A");
-      expect(await Bun.file(cluster.path("B", "hello.txt")).exists()).toBe(false);
+      await fs.rm(at("A", t, "hello.txt"));
+      expect((await convergeOn("A", t)).size).toBe(0);
     }),
   );
 
   test(
-    "a file changed on B reaches A and C",
+    "a file created on B reaches A and C",
     dumpLogsOnFailure(async () => {
-      await writeFile(cluster.path("B"), "from-b.txt", "written on B\n");
-      await convergeOn("B");
+      await writeFile(at("B", "t-from-b"), "from-b.txt", "written on B\n");
+      await convergeOn("B", "t-from-b");
     }),
   );
 
   test(
     "an empty folder and an empty file sync, and so does deleting the folder",
     dumpLogsOnFailure(async () => {
-      await fs.mkdir(cluster.path("A", "empty-dir"));
-      await writeFile(cluster.path("A"), "empty-file", "");
-      await convergeOn("A");
-      expect((await fs.stat(cluster.path("C", "empty-dir"))).isDirectory()).toBe(true);
-      expect((await fs.stat(cluster.path("C", "empty-file"))).size).toBe(0);
+      const t = "t-empty";
+      await fs.mkdir(at("A", t, "empty-dir"));
+      await writeFile(at("A", t), "empty-file", "");
+      await convergeOn("A", t);
+      expect((await fs.stat(at("C", t, "empty-dir"))).isDirectory()).toBe(true);
+      expect((await fs.stat(at("C", t, "empty-file"))).size).toBe(0);
 
-      await fs.rmdir(cluster.path("A", "empty-dir"));
-      await convergeOn("A");
+      await fs.rmdir(at("A", t, "empty-dir"));
+      await convergeOn("A", t);
     }),
   );
 
   test(
-    "a file nested six folders deep syncs with all its folders",
+    "a file nested six folders deep syncs with all its folders, and so do later edits inside",
     dumpLogsOnFailure(async () => {
-      await writeFile(cluster.path("C"), "l1/l2/l3/l4/l5/l6/leaf.txt", "deep down\n");
-      await convergeOn("C");
-      expect(await Bun.file(cluster.path("A", "l1/l2/l3/l4/l5/l6/leaf.txt")).text()).toBe("deep down\n");
+      const t = "t-deep";
+      // The six folders are created at once (mkdir -p), like an unzip or a git checkout. On
+      // Linux a watcher must then watch folders it was never told about (parcel-bundler/watcher#97).
+      await writeFile(at("C", t), "l1/l2/l3/l4/l5/l6/leaf.txt", "deep down\n");
+      await convergeOn("C", t);
+      expect(await Bun.file(at("A", t, "l1/l2/l3/l4/l5/l6/leaf.txt")).text()).toBe("deep down\n");
+
+      // The new folders are watched too: a change inside them later is noticed.
+      await writeFile(at("C", t), "l1/l2/l3/l4/l5/l6/leaf.txt", "deep down, edited later\n");
+      await writeFile(at("C", t), "l1/l2/l3/l4/l5/l6/sibling.txt", "added later\n");
+      await convergeOn("C", t);
     }),
   );
 
   test(
     "binary content of several blocks arrives byte-identical",
     dumpLogsOnFailure(async () => {
+      const t = "t-binary";
       // 3 MiB: several blocks with the default chunking (64 KiB min, 1 MiB max).
-      await writeRandomFile(cluster.path("A"), "bin/random.bin", 3 * 1024 * 1024 + 17);
-      await writeRandomFile(cluster.path("A"), "bin/small.bin", 1000);
-      await convergeOn("A");
+      await writeRandomFile(at("A", t), "random.bin", 3 * 1024 * 1024 + 17);
+      await writeRandomFile(at("A", t), "small.bin", 1000);
+      await convergeOn("A", t);
     }),
   );
 
   test(
     "a file with a non-ASCII name syncs under the same name",
     dumpLogsOnFailure(async () => {
+      const t = "t-unicode";
       const name = "résumé 日本.txt";
-      await writeFile(cluster.path("A"), name, "ünïcödé contents ✓\n");
-      await convergeOn("A");
-      expect(await fs.readdir(cluster.path("B"))).toContain(name);
-      expect(await Bun.file(cluster.path("C", name)).text()).toBe("ünïcödé contents ✓\n");
+      await writeFile(at("A", t), name, "ünïcödé contents ✓\n");
+      await convergeOn("A", t);
+      expect(await fs.readdir(at("B", t))).toEqual([name]);
+      expect(await Bun.file(at("C", t, name)).text()).toBe("ünïcödé contents ✓\n");
     }),
   );
 
   test(
     "deleting a folder holding 200 files removes it from every replica",
     dumpLogsOnFailure(async () => {
-      await writeRandomFiles(cluster.path("A"), "bulk", 150, 2048);
-      await writeRandomFiles(cluster.path("A"), "bulk/sub", 50, 2048);
-      await convergeOn("A");
+      const t = "t-bulk";
+      await writeRandomFiles(at("A", t), "bulk", 150, 2048);
+      await writeRandomFiles(at("A", t), "bulk/sub", 50, 2048);
+      expect((await convergeOn("A", t)).size).toBe(202);
 
       // Deleted on another replica than the one that created it.
-      await fs.rm(cluster.path("B", "bulk"), { recursive: true });
-      await convergeOn("B");
-      for (const name of ["A", "B", "C"]) expect(await Bun.file(cluster.path(name, "bulk/file-000.bin")).exists()).toBe(false);
+      await fs.rm(at("B", t, "bulk"), { recursive: true });
+      expect((await convergeOn("B", t)).size).toBe(0);
     }),
   );
 
   test(
     "renaming a file renames it everywhere",
     dumpLogsOnFailure(async () => {
-      await writeFile(cluster.path("A"), "rename/old-name.txt", "same bytes, new name\n");
-      await convergeOn("A");
-      await fs.rename(cluster.path("A", "rename/old-name.txt"), cluster.path("A", "rename/new-name.txt"));
-      await convergeOn("A");
-      expect(await Bun.file(cluster.path("C", "rename/old-name.txt")).exists()).toBe(false);
+      const t = "t-rename-file";
+      await writeFile(at("A", t), "old-name.txt", "same bytes, new name\n");
+      await convergeOn("A", t);
+      await fs.rename(at("A", t, "old-name.txt"), at("A", t, "new-name.txt"));
+      expect([...(await convergeOn("A", t)).keys()]).toEqual(["new-name.txt"]);
     }),
   );
 
   test(
     "renaming a folder with files moves them everywhere without storing new blocks",
     dumpLogsOnFailure(async () => {
-      for (let i = 0; i < 5; i++) await writeRandomFile(cluster.path("A"), `photos/img-${i}.jpg`, 200_000 + i);
-      await writeRandomFile(cluster.path("A"), "photos/2024/summer.jpg", 150_000);
-      await convergeOn("A");
+      const t = "t-rename-folder";
+      for (let i = 0; i < 5; i++) await writeRandomFile(at("A", t), `photos/img-${i}.jpg`, 200_000 + i);
+      await writeRandomFile(at("A", t), "photos/2024/summer.jpg", 150_000);
+      await convergeOn("A", t);
       const before = await blockStoreUsage(cluster.server.dataDir);
 
-      await fs.rename(cluster.path("A", "photos"), cluster.path("A", "pictures"));
-      await convergeOn("A");
-      const tree = await cluster.snapshot("B");
+      await fs.rename(at("A", t, "photos"), at("A", t, "pictures"));
+      const tree = await convergeOn("A", t);
       expect([...tree.keys()].filter((p) => p.startsWith("photos"))).toEqual([]);
       expect(tree.has("pictures/2024/summer.jpg")).toBe(true);
 
@@ -142,29 +166,45 @@ describe("basic sync", () => {
   test(
     "moving a file to another folder moves it everywhere",
     dumpLogsOnFailure(async () => {
-      await writeFile(cluster.path("A"), "inbox/letter.txt", "dear B and C\n");
-      await fs.mkdir(cluster.path("A", "archive"));
-      await convergeOn("A");
-      await fs.rename(cluster.path("A", "inbox/letter.txt"), cluster.path("A", "archive/letter.txt"));
-      await convergeOn("A");
-      expect(await Bun.file(cluster.path("B", "archive/letter.txt")).text()).toBe("dear B and C\n");
+      const t = "t-move";
+      await writeFile(at("A", t), "inbox/letter.txt", "dear B and C\n");
+      await fs.mkdir(at("A", t, "archive"));
+      await convergeOn("A", t);
+      await fs.rename(at("A", t, "inbox/letter.txt"), at("A", t, "archive/letter.txt"));
+      await convergeOn("A", t);
+      expect(await Bun.file(at("B", t, "archive/letter.txt")).text()).toBe("dear B and C\n");
     }),
   );
 
   test(
     "the executable bit is preserved, for a new file and for chmod +x on a synced one",
     dumpLogsOnFailure(async () => {
-      await writeFile(cluster.path("A"), "bin/new-script.sh", "#!/bin/sh\necho new\n");
-      await fs.chmod(cluster.path("A", "bin/new-script.sh"), 0o755);
-      await writeFile(cluster.path("A"), "bin/later-script.sh", "#!/bin/sh\necho later\n");
-      await convergeOn("A", true);
+      const t = "t-exec";
+      await writeFile(at("A", t), "new-script.sh", "#!/bin/sh\necho new\n");
+      await fs.chmod(at("A", t, "new-script.sh"), 0o755);
+      await writeFile(at("A", t), "later-script.sh", "#!/bin/sh\necho later\n");
+      await convergeOn("A", t, true);
 
-      await fs.chmod(cluster.path("A", "bin/later-script.sh"), 0o755);
-      await convergeOn("A", true);
+      await fs.chmod(at("A", t, "later-script.sh"), 0o755);
+      await convergeOn("A", t, true);
       for (const name of ["B", "C"]) {
-        expect((await fs.stat(cluster.path(name, "bin/new-script.sh"))).mode & 0o111).not.toBe(0);
-        expect((await fs.stat(cluster.path(name, "bin/later-script.sh"))).mode & 0o111).not.toBe(0);
+        expect((await fs.stat(at(name, t, "new-script.sh"))).mode & 0o111).not.toBe(0);
+        expect((await fs.stat(at(name, t, "later-script.sh"))).mode & 0o111).not.toBe(0);
       }
+    }),
+  );
+
+  test(
+    "files written on A, B and C at the same moment all reach every replica intact",
+    dumpLogsOnFailure(async () => {
+      const t = "t-together";
+      // Three sessions upload blocks to the server concurrently: each block must be stored and
+      // served back with exactly its own bytes. Last in this file: a crash here would fail the rest.
+      await Promise.all(["A", "B", "C"].map((n) => writeRandomFiles(at(n, t), n, 30, 300_000)));
+      const expected: Tree = new Map();
+      for (const n of ["A", "B", "C"]) for (const [p, v] of await cluster.snapshot(n, { under: t })) if (p === n || p.startsWith(`${n}/`)) expected.set(p, v);
+      expect(expected.size).toBe(93);
+      await cluster.waitForTree(expected, undefined, { under: t });
     }),
   );
 });

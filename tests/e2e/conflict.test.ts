@@ -18,25 +18,36 @@ afterAll(async () => {
   await cluster?.[Symbol.asyncDispose]();
 }, 30_000);
 
-/** A round trip through the server from every client: whatever they had queued before is through. */
-async function barrier(tag: string): Promise<Tree> {
+/**
+ * A round trip through the server from every client: whatever they had queued before is
+ * through. Resolves with the agreed tree of `dir`.
+ */
+async function barrier(dir: string): Promise<Tree> {
   const names = cluster.clients.map((c) => c.name);
-  await Promise.all(names.map((n) => writeFile(cluster.path(n), `barrier-${tag}-${n}.txt`, `${tag} ${n}\n`)));
-  return cluster.waitForAgreement(`every barrier-${tag} file has arrived`, (t) => {
-    const missing = names.filter((n) => !t.has(`barrier-${tag}-${n}.txt`));
-    return missing.length === 0 || `barrier files missing from: ${missing.join(", ")}`;
-  });
+  await Promise.all(names.map((n) => writeFile(cluster.path(n, dir), `barrier-${n}.txt`, `barrier ${n}\n`)));
+  const tree = await cluster.waitForAgreement(
+    "every barrier file has arrived",
+    (t) => {
+      const missing = names.filter((n) => !t.has(`barrier-${n}.txt`));
+      return missing.length === 0 || `barrier files missing from: ${missing.join(", ")}`;
+    },
+    undefined,
+    { under: dir },
+  );
+  for (const n of names) tree.delete(`barrier-${n}.txt`);
+  return tree;
 }
 
 test(
   "concurrent edits of one file on A and B leave the file and exactly one conflict copy holding both",
   dumpLogsOnFailure(async () => {
-    await writeFile(cluster.path("A"), "doc.txt", "original text\n");
-    await cluster.waitForTree(await cluster.snapshot("A"));
+    const dir = "edit-edit";
+    await writeFile(cluster.path("A", dir), "doc.txt", "original text\n");
+    await cluster.waitForTree(await cluster.snapshot("A", { under: dir }), undefined, { under: dir });
 
     const fromA = "edited on A at the same time\n";
     const fromB = "edited on B at the same time, differently\n";
-    await Promise.all([fs.writeFile(cluster.path("A", "doc.txt"), fromA), fs.writeFile(cluster.path("B", "doc.txt"), fromB)]);
+    await Promise.all([fs.writeFile(cluster.path("A", `${dir}/doc.txt`), fromA), fs.writeFile(cluster.path("B", `${dir}/doc.txt`), fromB)]);
 
     const bothPresent = (t: Tree) => {
       const copies = conflictCopiesOf(t, "doc.txt");
@@ -45,31 +56,31 @@ test(
       const want = [sha256(fromA), sha256(fromB)].sort();
       return (got[0] === want[0] && got[1] === want[1]) || "doc.txt and its conflict copy do not hold A's and B's edits";
     };
-    await cluster.waitForAgreement("doc.txt and one conflict copy hold A's and B's edits", bothPresent);
+    await cluster.waitForAgreement("doc.txt and one conflict copy hold A's and B's edits", bothPresent, undefined, { under: dir });
 
     // Settled, not just passing through: after a round trip from everyone, still exactly that.
-    const settled = await barrier("edit-edit");
+    const settled = await barrier(dir);
     expect(bothPresent(settled)).toBe(true);
     expect(allConflictCopies(settled)).toHaveLength(1);
+    expect(settled.size).toBe(2);
   }),
 );
 
 test(
   "a delete on A concurrent with an edit on B keeps the edit everywhere",
   dumpLogsOnFailure(async () => {
-    await writeFile(cluster.path("A"), "notes.txt", "notes, first version\n");
-    await cluster.waitFor("notes.txt to reach B and C", async () => {
-      for (const n of ["B", "C"]) if ((await cluster.snapshot(n)).get("notes.txt") !== sha256("notes, first version\n")) return `not yet on ${n}`;
-      return true;
-    });
+    const dir = "delete-edit";
+    await writeFile(cluster.path("A", dir), "notes.txt", "notes, first version\n");
+    await cluster.waitForTree(await cluster.snapshot("A", { under: dir }), undefined, { under: dir });
 
     const edit = "notes, edited on B while A deleted them\n";
-    await Promise.all([fs.rm(cluster.path("A", "notes.txt")), fs.writeFile(cluster.path("B", "notes.txt"), edit)]);
+    await Promise.all([fs.rm(cluster.path("A", `${dir}/notes.txt`)), fs.writeFile(cluster.path("B", `${dir}/notes.txt`), edit)]);
 
-    await cluster.waitForAgreement("notes.txt holds B's edit", (t) => t.get("notes.txt") === sha256(edit) || `notes.txt is ${t.get("notes.txt") ?? "absent"}`);
-    const settled = await barrier("delete-edit");
-    expect(settled.get("notes.txt")).toBe(sha256(edit));
+    const holdsEdit = (t: Tree) => t.get("notes.txt") === sha256(edit) || `notes.txt is ${t.get("notes.txt") ?? "absent"}`;
+    await cluster.waitForAgreement("notes.txt holds B's edit", holdsEdit, undefined, { under: dir });
+    const settled = await barrier(dir);
+    expect(holdsEdit(settled)).toBe(true);
     // The edit survives under its own name; there is no second version to keep as a copy.
-    expect(conflictCopiesOf(settled, "notes.txt")).toEqual([]);
+    expect([...settled.keys()]).toEqual(["notes.txt"]);
   }),
 );

@@ -14,10 +14,15 @@ export interface ClusterOptions {
   clientArgs?: string[];
 }
 
-export interface TreeWaitOptions {
-  timeout?: number;
+export interface SnapshotOptions {
   /** Compare the executable bit too. */
   modes?: boolean;
+  /** Only the subtree under this relative folder (paths then relative to it), so one test's trouble stays its own. */
+  under?: string;
+}
+
+export interface TreeWaitOptions extends SnapshotOptions {
+  timeout?: number;
 }
 
 /** One server and N clients as separate processes, each in its own folder under one temp dir. */
@@ -73,16 +78,16 @@ export class Cluster implements AsyncDisposable {
     return waitFor(what, check, { timeout, abortIf: () => firstUnexpectedExit(this.processes) });
   }
 
-  snapshot(name: string, modes = false): Promise<Tree> {
-    return snapshotTree(this.client(name).folder, { modes });
+  snapshot(name: string, opts: SnapshotOptions = {}): Promise<Tree> {
+    return snapshotTree(path.join(this.client(name).folder, opts.under ?? ""), { modes: opts.modes });
   }
 
   /** Waits until the folder of every client in `names` holds exactly `expected`. */
   waitForTree(expected: Tree, names = this.clients.map((c) => c.name), opts: TreeWaitOptions = {}): Promise<void> {
     return this.waitFor(
-      `${names.join(", ")} to hold the expected tree (${expected.size} entries)`,
+      `${names.join(", ")} to hold the expected tree (${expected.size} entries${opts.under ? ` under ${opts.under}/` : ""})`,
       async () => {
-        const trees = await Promise.all(names.map((n) => this.snapshot(n, opts.modes)));
+        const trees = await Promise.all(names.map((n) => this.snapshot(n, opts)));
         return diffTrees([expected, ...trees], ["expected", ...names]) ?? true;
       },
       opts.timeout,
@@ -103,7 +108,7 @@ export class Cluster implements AsyncDisposable {
     await this.waitFor(
       `${names.join(", ")} to agree on a tree where ${what}`,
       async () => {
-        const trees = await Promise.all(names.map((n) => this.snapshot(n, opts.modes)));
+        const trees = await Promise.all(names.map((n) => this.snapshot(n, opts)));
         const diff = diffTrees(trees, names);
         if (diff) return diff;
         const verdict = check(trees[0]!);

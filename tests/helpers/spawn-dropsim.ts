@@ -46,6 +46,8 @@ export class DropsimProcess implements AsyncDisposable {
   /** Index in `lines` where the current run's output starts. */
   private runStart = 0;
   private runs = 0;
+  /** Lines already shown by `dumpLogs`, so repeated failures print only what is new. */
+  private dumped = 0;
   private stopping = false;
   private pumps: Promise<void>[] = [];
   /** Set when the process ended without being asked to. */
@@ -158,6 +160,16 @@ export class DropsimProcess implements AsyncDisposable {
       { timeout, abortIf: () => (this.running ? undefined : `${this.name} is not running`) },
     );
     return found!;
+  }
+
+  /** Lines not yet shown by an earlier dump (at most `tail`), marking the dump as done. */
+  takeUndumped(tail: number): string {
+    const fresh = this.lines.length - this.dumped;
+    const shown = Math.min(fresh, tail);
+    const head = this.dumped > 0 ? `  (${this.dumped} lines shown in an earlier dump)\n` : "";
+    const skipped = fresh > shown ? `  … ${fresh - shown} lines\n` : "";
+    this.dumped = this.lines.length;
+    return head + skipped + this.lines.slice(this.lines.length - shown).join("\n");
   }
 
   /** Everything printed so far, most recent `tail` lines. */
@@ -287,10 +299,10 @@ export function startClient(opts: ClientOptions): ClientProcess {
   return client;
 }
 
-/** Prints the captured output of `procs` (default: every process not yet disposed) to stderr. */
+/** Prints to stderr what `procs` (default: every process not yet disposed) printed since the last dump. */
 export function dumpLogs(procs: Iterable<DropsimProcess> = registry, tail = Number(process.env.DROPSIM_E2E_LOG_TAIL ?? 200)): void {
   for (const p of procs) {
-    console.error(`\n===== ${p.name} (${p.running ? `running, pid ${p.pid}` : "not running"}) =====\n${p.logs(tail)}`);
+    console.error(`\n===== ${p.name} (${p.running ? `running, pid ${p.pid}` : "not running"}) =====\n${p.takeUndumped(tail)}`);
   }
 }
 
