@@ -89,6 +89,9 @@ export async function moveAside(ctx: SyncContext, wirePath: string, date: Date):
   return name;
 }
 
+/** Downloads whose fsync and rename may be in flight at once. */
+const MAX_FINISHING = 32;
+
 /** Where a block's bytes can be read locally: an earlier file of this batch, or a synced file. */
 interface Source {
   abs: string;
@@ -106,7 +109,9 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   const pending = downloads;
   if (pending.length === 0) return failed;
 
+  /** Blocks written earlier in this batch; their temp path until `renamedTo` knows the final one. */
   const written = new Map<string, Source>();
+  const renamedTo = new Map<string, string>();
   const fetchList: BlockRef[] = [];
   const willFetch = new Set<string>();
   for (const d of pending) {
@@ -129,7 +134,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   const readLocal = async (hash: string, size: number): Promise<Uint8Array | undefined> => {
     const candidates: Source[] = [];
     const w = written.get(hash);
-    if (w) candidates.push(w);
+    if (w) candidates.push({ abs: renamedTo.get(w.abs) ?? w.abs, offset: w.offset });
     for (const s of ctx.index.findBlock(hash)) candidates.push({ abs: path.join(ctx.root, ...s.path.split("/")), offset: s.offset });
     for (const c of candidates) {
       const bytes = await readRange(c.abs, c.offset, size).catch(() => undefined);
@@ -143,10 +148,9 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     throw new Error(`block ${ref[0].slice(0, 12)}… did not arrive`);
   };
 
-  /** Fills `tmp` with the entry's blocks and renames it into place; false if it must wait. */
-  const writeOne = async (d: Download, abs: string, tmp: TempFile): Promise<boolean> => {
+  /** Fills `tmp` with the entry's blocks; the error that spoiled it, if any. */
+  const fill = async (d: Download, tmp: TempFile): Promise<unknown> => {
     const { entry } = d;
-    const mine: [string, Source][] = [];
     let offset = 0;
     let error: unknown;
     for (const ref of entry.blocks) {
@@ -159,44 +163,67 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
             ? ((await readLocal(hash, size)) ?? (await fetchOne(ref)))
             : undefined;
       if (bytes && error === undefined) await tmp.write(bytes).catch((e) => (error = e));
-      mine.push([hash, { abs, offset }]);
+      if (!written.has(hash)) written.set(hash, { abs: tmp.path, offset });
       offset += size;
     }
     if (error === undefined && offset !== entry.size) error = new Error(`blocks add up to ${offset} bytes, expected ${entry.size}`);
-    if (error === undefined) {
-      try {
-        await ensureParents(ctx.root, entry.path);
-        if (await unchangedSincePlan(abs, d.expect)) {
-          await tmp.commit(abs, fileMode(entry));
-          await recordWritten(ctx, entry, abs);
-          for (const [h, s] of mine) if (!written.has(h)) written.set(h, s);
-          ctx.log.debug(`Downloaded "${entry.path}" (${entry.size} bytes)`);
-          return true;
-        }
-        ctx.markDirty(entry.path);
-        return false;
-      } catch (e) {
-        error = e;
-      }
+    return error;
+  };
+
+  /** fsync and rename; false (and the temp file gone) if the path changed locally meanwhile. */
+  const finish = async (d: Download, abs: string, tmp: TempFile): Promise<boolean> => {
+    await ensureParents(ctx.root, d.entry.path);
+    if (!(await unchangedSincePlan(abs, d.expect))) {
+      await tmp.abort();
+      ctx.markDirty(d.entry.path);
+      return false;
     }
-    ctx.log.warn(`Cannot write "${entry.path}": ${describeError(error)}`);
-    return false;
+    await tmp.commit(abs, fileMode(d.entry));
+    renamedTo.set(tmp.path, abs);
+    await recordWritten(ctx, d.entry, abs);
+    ctx.log.debug(`Downloaded "${d.entry.path}" (${d.entry.size} bytes)`);
+    return true;
+  };
+
+  // Files are filled one after another (the block stream is ordered), but their fsyncs and
+  // renames overlap: concurrent fsyncs share journal commits, which is most of the cost of
+  // writing thousands of small files durably.
+  const finishing = new Set<Promise<void>>();
+  const settle = (d: Download, abs: string, tmp: TempFile) => {
+    const p: Promise<void> = finish(d, abs, tmp)
+      .then(
+        (ok) => void (ok || failed.push(d)),
+        async (e) => {
+          ctx.log.warn(`Cannot write "${d.entry.path}": ${describeError(e)}`);
+          await tmp.abort();
+          failed.push(d);
+        },
+      )
+      .finally(() => finishing.delete(p));
+    finishing.add(p);
   };
 
   try {
     for (const d of pending) {
       const abs = resolveInside(ctx.root, d.entry.path);
       const tmp = await TempFile.create(ctx.tmpDir);
-      let ok = false;
+      let error: unknown = new Error("interrupted");
       try {
-        ok = await writeOne(d, abs, tmp);
+        error = await fill(d, tmp);
       } finally {
         // Whatever happened (even a lost connection mid-block), no partial file stays behind.
-        if (!ok) await tmp.abort();
+        if (error !== undefined) await tmp.abort();
       }
-      if (!ok) failed.push(d);
+      if (error !== undefined) {
+        ctx.log.warn(`Cannot write "${d.entry.path}": ${describeError(error)}`);
+        failed.push(d);
+        continue;
+      }
+      settle(d, abs, tmp);
+      while (finishing.size >= MAX_FINISHING) await Promise.race(finishing);
     }
   } finally {
+    await Promise.all(finishing);
     await stream.return(undefined);
   }
   return failed;

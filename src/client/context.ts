@@ -16,4 +16,6 @@ export interface SyncContext {
   massDeleteLimit: number;
   /** Asks for `path` (and everything below it) to be looked at again in a later pass. */
   markDirty(path: string): void;
+  /** A folder now exists that the watcher may not be watching yet. */
+  folderAppeared(path: string): void;
 }

@@ -55,7 +55,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, s
       view.content.set(p, { ...known.entry, mode: normalMode("file", st.mode) });
     } else {
       try {
-        const digest = await hashFile(absPath(ctx.root, p));
+        const digest = await hashFile(absPath(ctx.root, p), st.size);
         view.content.set(p, { kind: "file", mode: normalMode("file", st.mode), ...digest });
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;

@@ -14,6 +14,9 @@ import { ServerLink, backoffDelay } from "./server-link.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import { watchFolder } from "./watch.ts";
 
+/** Folders appearing in one burst share one new watcher subscription. */
+const RESUBSCRIBE_MS = 100;
+
 export interface SyncOptions {
   root: string;
   server: { host: string; port: number };
@@ -63,7 +66,13 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       engine.markDirty(p);
       wake();
     },
+    folderAppeared: (p) => {
+      newFolders.push(p);
+      resubscribeTimer ??= setTimeout(() => void resubscribe(), RESUBSCRIBE_MS);
+    },
   };
+  const newFolders: string[] = [];
+  let resubscribeTimer: ReturnType<typeof setTimeout> | undefined;
   const engine = new SyncEngine(ctx);
   engine.markDirty("");
 
@@ -108,18 +117,34 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     }
   })();
 
-  let subscription: WatchSubscription | undefined;
-  subscription = await watchFolder(
-    root,
-    (paths) => {
-      for (const p of paths) engine.markDirty(p);
-      wake();
-    },
-    (error) => {
-      opts.log.warn(`File watcher error: ${error.message}; rescanning`);
-      ctx.markDirty("");
-    },
-  );
+  const watch = () =>
+    watchFolder(
+      root,
+      (paths) => {
+        for (const p of paths) engine.markDirty(p);
+        wake();
+      },
+      (error) => {
+        opts.log.warn(`File watcher error: ${error.message}; rescanning`);
+        ctx.markDirty("");
+      },
+    );
+  let subscription: WatchSubscription | undefined = await watch();
+  /**
+   * Linux's inotify watches one folder at a time: folders created in a burst (mkdir -p, an
+   * unzip, our own downloads) can end up unwatched (parcel-bundler/watcher#97). A fresh
+   * subscription watches every folder; the new folders are then rescanned for what the gap hid.
+   */
+  const resubscribe = async () => {
+    resubscribeTimer = undefined;
+    if (stopped) return;
+    const folders = newFolders.splice(0);
+    const old = subscription;
+    subscription = await watch();
+    await old?.unsubscribe();
+    for (const f of folders) engine.markDirty(f);
+    wake();
+  };
   const rescan = setInterval(() => ctx.markDirty(""), opts.rescanIntervalMs);
   link.start();
 
@@ -127,6 +152,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     async close() {
       stopped = true;
       clearInterval(rescan);
+      clearTimeout(resubscribeTimer);
       engine.stop();
       await subscription?.unsubscribe();
       subscription = undefined;

@@ -227,15 +227,13 @@ export class SyncEngine {
         }
         break;
       case "download":
-        if (a.entry.kind === "dir") {
-          if (!(await makeFolder(ctx, a.entry))) failed.push(a.entry);
-        } else downloads.push({ entry: a.entry, expect: view.stat.get(a.path) });
+        if (a.entry.kind === "dir") await this.makeFolder(a.entry, failed);
+        else downloads.push({ entry: a.entry, expect: view.stat.get(a.path) });
         break;
       case "conflict_copy":
         await moveAside(ctx, a.path, now);
-        if (a.entry.kind === "dir") {
-          if (!(await makeFolder(ctx, a.entry))) failed.push(a.entry);
-        } else downloads.push({ entry: a.entry, expect: undefined });
+        if (a.entry.kind === "dir") await this.makeFolder(a.entry, failed);
+        else downloads.push({ entry: a.entry, expect: undefined });
         break;
       case "upload": {
         const content = view.content.get(a.path)!;
@@ -252,6 +250,11 @@ export class SyncEngine {
       case "none":
         break;
     }
+  }
+
+  private async makeFolder(entry: Entry, failed: Entry[]): Promise<void> {
+    if (await makeFolder(this.ctx, entry)) this.ctx.folderAppeared(entry.path);
+    else failed.push(entry);
   }
 
   /** Records what the server answered for one of our ops. */
@@ -295,6 +298,7 @@ export class SyncEngine {
       } else ctx.index.put(e, st);
     }
     if (op.op === "move") this.markDirty(op.to);
+    if (op.op === "put" && op.kind === "dir") ctx.folderAppeared(op.path);
     ctx.log.debug(`Uploaded ${op.op} "${path}" → version ${result.entries.at(-1)?.version ?? "-"}`);
   }
 }

@@ -11,8 +11,11 @@ export interface FileDigest {
   blocks: BlockRef[];
 }
 
-/** Reads a file once, cutting and hashing blocks as it goes; memory stays at a few MiB. */
-export async function hashFile(abs: string): Promise<FileDigest> {
+/**
+ * Reads a file once, cutting and hashing blocks as it goes; memory stays at a few MiB.
+ * `sizeHint` (the size stat saw) keeps the read buffer small for small files.
+ */
+export async function hashFile(abs: string, sizeHint = READ_SIZE): Promise<FileDigest> {
   const handle = await fs.open(abs, "r");
   try {
     const chunker = new Chunker();
@@ -21,9 +24,13 @@ export async function hashFile(abs: string): Promise<FileDigest> {
       for (const c of chunks) blocks.push([hashBlock(c), c.length]);
     };
     let size = 0;
+    // One byte over the hint, so a file that is exactly its hint is read to EOF in one call.
+    let want = Math.min(READ_SIZE, Math.max(4096, sizeHint + 1));
     for (;;) {
-      const buf = new Uint8Array(READ_SIZE);
-      const { bytesRead } = await handle.read(buf, 0, READ_SIZE, null);
+      // A fresh buffer per read: the chunks handed out are views of it.
+      const buf = new Uint8Array(want);
+      const { bytesRead } = await handle.read(buf, 0, want, null);
+      want = READ_SIZE;
       if (bytesRead === 0) break;
       size += bytesRead;
       take(chunker.push(buf.subarray(0, bytesRead)));
