@@ -5,8 +5,8 @@ import type { MessageOf, ServerMessage } from "../protocol/messages.ts";
 import type { ServerPeer } from "./server-link.ts";
 
 /** Bytes asked for but not yet consumed: bounds memory while keeping the pipe full. */
-const WINDOW_BYTES = 16 * 1024 * 1024;
-const REQUEST_BYTES = 4 * 1024 * 1024;
+const WINDOW_BYTES = 4 * 1024 * 1024;
+const REQUEST_BYTES = 1024 * 1024;
 
 interface Waiter {
   owner: object;

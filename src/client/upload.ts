@@ -7,7 +7,7 @@ import { absPath } from "./local-view.ts";
 import type { ServerPeer } from "./server-link.ts";
 
 /** Block bytes we let queue on the socket before waiting for it to drain. */
-const SEND_WINDOW = 8 * 1024 * 1024;
+const SEND_WINDOW = 4 * 1024 * 1024;
 /** Ops per apply request: keeps every message far below the frame limit. */
 const OPS_PER_APPLY = 500;
 

@@ -10,10 +10,10 @@ import type { Log } from "./log.ts";
 
 export const DEFAULT_PAGE = 1000;
 /** Unprocessed input beyond this pauses reading from the socket (TCP pushes back on the sender). */
-const INBOUND_HIGH_WATER = 32 * 1024 * 1024;
+const INBOUND_HIGH_WATER = 8 * 1024 * 1024;
 /** Output we let pile up for a peer that does not read before we hang up on it. */
 const OUTBOUND_LIMIT = 64 * 1024 * 1024;
-const BLOCK_SEND_WINDOW = 8 * 1024 * 1024;
+const BLOCK_SEND_WINDOW = 4 * 1024 * 1024;
 const REPLY_WINDOW = 4 * 1024 * 1024;
 
 export interface SessionHost {
