@@ -6,6 +6,7 @@
  *   bun run bench W3 W4a          some workloads (an id prefix works: W4 = W4a and W4b)
  *   bun run bench --quick         every workload at a small size, 1 run, timings not judged (CI)
  *   bun run bench --runs 5        more runs per workload
+ *   bun run bench --out x.json    write the results elsewhere (experiments: keeps latest.json clean)
  *
  * Prints one table (median, min – max, target, PASS/MISS) and writes bench/results/latest.json
  * (quick runs: bench/results/quick.json). DROPSIM_BIN=/path/to/dropsim benchmarks that
@@ -30,6 +31,7 @@ const WORKLOADS: Workload[] = [w1, w2, w3, w4a, w4b, w5, w6, w7];
 const DEFAULT_RUNS = 3;
 
 interface Options {
+  out?: string;
   quick: boolean;
   runs: number;
   selected: Workload[];
@@ -38,14 +40,17 @@ interface Options {
 function parseArgs(argv: string[]): Options {
   let quick = false;
   let runs: number | undefined;
+  let out: string | undefined;
   const ids: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--quick") quick = true;
     else if (arg === "--runs") runs = Number(argv[++i]);
     else if (arg.startsWith("--runs=")) runs = Number(arg.slice("--runs=".length));
+    else if (arg === "--out") out = argv[++i];
+    else if (arg.startsWith("--out=")) out = arg.slice("--out=".length);
     else if (arg === "--help" || arg === "-h") {
-      console.log(`usage: bun run bench [--quick] [--runs N] [W1 … W7]\n\n${WORKLOADS.map((w) => `  ${w.id.padEnd(4)} ${w.title}`).join("\n")}`);
+      console.log(`usage: bun run bench [--quick] [--runs N] [--out FILE] [W1 … W7]\n\n${WORKLOADS.map((w) => `  ${w.id.padEnd(4)} ${w.title}`).join("\n")}`);
       process.exit(0);
     } else if (arg.startsWith("-")) throw new Error(`Unknown option "${arg}": see --help`);
     else ids.push(arg.toUpperCase());
@@ -55,7 +60,7 @@ function parseArgs(argv: string[]): Options {
   for (const id of ids) {
     if (!WORKLOADS.some((w) => w.id.toUpperCase().startsWith(id))) throw new Error(`Unknown workload "${id}": expected one of ${WORKLOADS.map((w) => w.id).join(", ")}`);
   }
-  return { quick, runs: runs ?? (quick ? 1 : DEFAULT_RUNS), selected };
+  return { out, quick, runs: runs ?? (quick ? 1 : DEFAULT_RUNS), selected };
 }
 
 function gitDescribe(): { commit: string; dirty: boolean } {
@@ -121,7 +126,7 @@ async function main(): Promise<number> {
     machine: { cores: os.cpus().length, platform: `${os.platform()} ${os.release()}`, bun: Bun.version, dropsim: pkg.version, ...git },
     workloads: results,
   };
-  const file = path.join(import.meta.dir, "results", opts.quick ? "quick.json" : "latest.json");
+  const file = opts.out ? path.resolve(opts.out) : path.join(import.meta.dir, "results", opts.quick ? "quick.json" : "latest.json");
   writeReport(file, report);
   console.log(`Results written to ${path.relative(process.cwd(), file) || file}`);
   return results.some((r) => r.error) ? 1 : 0;
