@@ -1,0 +1,21 @@
+import { setDefaultTimeout, test } from "bun:test";
+import { checkConvergence } from "./_convergence.ts";
+
+// The randomized convergence test with real processes (see _convergence.ts for what it does
+// and checks). CI runs a few short sequences; `bun run test:soak` runs long ones from
+// tests/soak/. DROPSIM_MODEL_SEED replays a printed seed.
+
+setDefaultTimeout(600_000);
+
+test("three clients and a server converge without dropping any write, whatever the sequence of edits, moves, disconnects and restarts", async () => {
+  await checkConvergence({
+    label: "convergence",
+    seed: Number(process.env.DROPSIM_MODEL_SEED ?? Math.floor(Math.random() * 2 ** 31)),
+    runs: Number(process.env.DROPSIM_MODEL_RUNS ?? 3),
+    minOps: 20,
+    maxOps: 40,
+    largeFileBytes: 1536 * 1024,
+    // The watcher loses some new folders (watcher-gaps.test.ts); a short rescan keeps CI on the engine.
+    rescanInterval: process.env.DROPSIM_MODEL_RESCAN ?? "5s",
+  });
+});
