@@ -638,3 +638,34 @@ describe("a reader that does not read", () => {
     }
   });
 });
+
+describe("paths that are .dropsim/ elsewhere", () => {
+  // wirePathProblem compares the first segment with ".dropsim" exactly. On a case-insensitive
+  // file system (macOS and Windows defaults) ".DROPSIM/state.db" *is* the client's state
+  // database: any client (or a server) could make every Mac or Windows replica overwrite it.
+  test.failing("case variants of .dropsim (.DROPSIM, .Dropsim) are refused like .dropsim itself", async () => {
+    await survives("dropsim-case", async () => {
+      await using conn = await open();
+      await hello(conn);
+      const bytes = new TextEncoder().encode("not a database\n");
+      const h = hashOf(bytes);
+      conn.write(blockFrame(h, bytes));
+      const variants = [".DROPSIM/state.db", ".Dropsim/state.db", ".DropSim"];
+      const results: string[] = [];
+      let id = 500;
+      for (const p of variants) {
+        const f = await conn.request({ type: "apply", id: id++, ops: [putFile(p, [[h, bytes.length]])] });
+        const r = f.type === "applied" ? (f.results as { status: string }[])[0]!.status : String(f.type);
+        results.push(`${p}: ${r}`);
+      }
+      // Undo whatever was accepted, so the shared clients are left as they were.
+      const entries = await serverEntries(rig.server.port);
+      const undo = [...entries.values()]
+        .filter((e) => e.path.toLowerCase().startsWith(".dropsim"))
+        .sort((a, b) => b.path.length - a.path.length)
+        .map((e) => ({ op: "delete", path: e.path, baseVersion: e.version }));
+      for (const op of undo) await conn.request({ type: "apply", id: id++, ops: [op] });
+      expect(results).toEqual(variants.map((p) => `${p}: error`));
+    });
+  });
+});

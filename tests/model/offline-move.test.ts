@@ -39,7 +39,7 @@ test.failing("a folder renamed offline while a file inside was edited elsewhere:
   // The server moved B's edited file; A must end up with it too.
   await c.waitFor("the server to hold dir-moved/f.txt", async () => (await serverEntries(c.server.port)).has("dir-moved/f.txt") || "not yet");
   await c.waitForAgreement("dir-moved/f.txt holds B's edit", (t) => t.get("dir-moved/f.txt") === sha256(v2) || `dir-moved/f.txt is ${t.get("dir-moved/f.txt")}`, undefined, {
-    timeout: 15_000,
+    timeout: 8_000,
   });
 
   // And an edit made on A afterwards keeps B's.
