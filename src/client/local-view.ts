@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import { type Content, normalMode } from "../core/entry.ts";
+import { parentOf } from "../core/wire-path.ts";
 import { hashFile } from "../fsutil/hash-file.ts";
 import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
@@ -12,7 +13,12 @@ export interface LocalView {
   synced: Map<string, Synced>;
   /** Paths that could not be read now (locked, permission denied): left alone this pass. */
   unreadable: Set<string>;
+  /** Changed files beyond this pass's reading budget: left for the next pass. */
+  later: Set<string>;
 }
+
+const PASS_FILES = 500;
+const PASS_BYTES = 256 * 1024 * 1024;
 
 export function absPath(root: string, wirePath: string): string {
   return path.join(root, ...wirePath.split("/"));
@@ -24,7 +30,7 @@ export function absPath(root: string, wirePath: string): string {
  * it is new and no vanished file with the same inode (a move) can vouch for its content.
  */
 export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, single: Iterable<string>): Promise<LocalView> {
-  const view: LocalView = { content: new Map(), stat: new Map(), synced: new Map(), unreadable: new Set() };
+  const view: LocalView = { content: new Map(), stat: new Map(), synced: new Map(), unreadable: new Set(), later: new Set() };
   for (const p of dirty) {
     for (const [rel, st] of await scanTree(ctx.root, p, ctx.ignored)) view.stat.set(rel, st);
     const known = ctx.index.get(p);
@@ -43,17 +49,39 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, s
     if (known) view.synced.set(p, known);
   }
 
+  // A vanished path means its folders may have vanished too, and the watcher does not always
+  // say so (events for a removed folder can be lost with its watch): look upwards.
+  const checked = new Set<string>();
+  for (const p of [...view.synced.keys()]) {
+    if (view.stat.has(p)) continue;
+    for (let q = parentOf(p); q !== "" && !checked.has(q) && !view.stat.has(q); q = parentOf(q)) {
+      checked.add(q);
+      if (await statLocal(absPath(ctx.root, q))) break;
+      const known = ctx.index.get(q);
+      if (known) view.synced.set(q, known);
+      for (const s of ctx.index.under(q)) if (!view.synced.has(s.entry.path)) view.synced.set(s.entry.path, s);
+    }
+  }
+
   // Synced files that vanished, by inode: a new path with the same inode and stat was moved.
   const vanished = new Map<number, Synced>();
   for (const [p, s] of view.synced) if (!view.stat.has(p)) vanished.set(s.stat.ino, s);
 
+  let hashed = 0;
+  let hashedBytes = 0;
   for (const [p, st] of view.stat) {
     const known = view.synced.get(p) ?? vanished.get(st.ino);
     if (st.kind === "dir") {
       view.content.set(p, { kind: "dir", size: 0, mode: normalMode("dir", st.mode), hash: "", blocks: [] });
     } else if (known && known.entry.kind === "file" && sameStat(known.stat, st)) {
       view.content.set(p, { ...known.entry, mode: normalMode("file", st.mode) });
+    } else if (hashed >= PASS_FILES || hashedBytes >= PASS_BYTES) {
+      // A pass that reads everything first commits nothing until the end; bounded passes let
+      // the first files reach the server (and other replicas) while the rest are still read.
+      view.later.add(p);
     } else {
+      hashed++;
+      hashedBytes += st.size;
       try {
         const digest = await hashFile(absPath(ctx.root, p), st.size);
         view.content.set(p, { kind: "file", mode: normalMode("file", st.mode), ...digest });

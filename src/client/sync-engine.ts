@@ -135,13 +135,23 @@ export class SyncEngine {
   private async execute(peer: ServerPeer, remote: Map<string, Entry>, view: LocalView): Promise<Entry[]> {
     const { ctx } = this;
     const failed: Entry[] = [];
-    for (const p of view.unreadable) {
-        setTimeout(() => ctx.markDirty(p), UNREADABLE_RETRY_MS).unref?.();
+    // Paths left out of this pass are planned for by nobody: their news waits, the cursor too.
+    const leaveOut = (p: string): Entry | undefined => {
       const news = remote.get(p);
-      if (news) failed.push(news); // kept for later: the cursor must not pass it
       view.stat.delete(p);
       remote.delete(p);
       view.synced.delete(p);
+      return news;
+    };
+    for (const p of view.later) {
+      const news = leaveOut(p);
+      if (news && !this.remote.has(p)) this.remote.set(p, news);
+      this.markDirty(p);
+    }
+    for (const p of view.unreadable) {
+      setTimeout(() => ctx.markDirty(p), UNREADABLE_RETRY_MS).unref?.();
+      const news = leaveOut(p);
+      if (news) failed.push(news);
     }
     const synced = new Map<string, Entry>();
     for (const [p, s] of view.synced) synced.set(p, s.entry);
