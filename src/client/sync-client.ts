@@ -107,11 +107,12 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       } catch (e) {
         if (stopped) break;
         const lost = e instanceof DropsimError && e.code === "closed";
-        if (!lost) opts.log.error(`Sync pass failed: ${describeError(e)}`);
         // Retry after a pause (the link reconnects on its own when the connection is gone).
+        const delay = backoffDelay(failures++);
+        if (!lost) opts.log.error(`Sync pass failed: ${describeError(e)}; will retry in ${(delay / 1000).toFixed(1)} s`);
         await new Promise<void>((resolve) => {
           wake = resolve;
-          setTimeout(resolve, backoffDelay(failures++));
+          setTimeout(resolve, delay);
         });
       }
     }

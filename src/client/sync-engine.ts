@@ -301,11 +301,25 @@ export class SyncEngine {
         continue;
       }
       const old = e.movedFrom ? view.synced.get(e.movedFrom) : undefined;
-      // A moved file keeps its fingerprint only if it was not touched on the way.
-      if (old && e.kind === "file" && (old.stat.ino !== st.ino || old.stat.mtimeMs !== st.mtimeMs || old.stat.size !== st.size)) {
-        ctx.index.put(e, { ...st, mtimeMs: -1 });
-        this.markDirty(e.path);
-      } else ctx.index.put(e, st);
+      if (old && e.kind === "file") {
+        // A moved file keeps its fingerprint only if it was not touched on the way.
+        const touched = old.stat.ino !== st.ino || old.stat.mtimeMs !== st.mtimeMs || old.stat.size !== st.size;
+        const fingerprint = touched ? { ...st, mtimeMs: -1 } : st;
+        if (old.entry.hash !== e.hash) {
+          // The server moved a newer version than ours (edited elsewhere meanwhile). Ours stays
+          // the merge base, at no version, and theirs is news: the planner downloads it, or
+          // keeps both if ours changed too.
+          const { size, mode, hash, blocks } = old.entry;
+          ctx.index.put({ ...e, size, mode, hash, blocks, version: 0 }, fingerprint);
+          this.remote.set(e.path, e);
+          this.markDirty(e.path);
+          continue;
+        }
+        ctx.index.put(e, fingerprint);
+        if (touched) this.markDirty(e.path);
+        continue;
+      }
+      ctx.index.put(e, st);
     }
     if (op.op === "move") this.markDirty(op.to);
     if (op.op === "put" && op.kind === "dir") ctx.folderAppeared(op.path);

@@ -21,7 +21,8 @@ export function wirePathProblem(path: string): string | undefined {
     if (segment === "." || segment === "..") return `it has a "${segment}" segment`;
     if (encoder.encode(segment).length > MAX_SEGMENT_BYTES) return `a name is longer than ${MAX_SEGMENT_BYTES} bytes`;
   }
-  if (segments[0] === STATE_DIR) return `it is inside ${STATE_DIR}/`;
+  // Case-insensitively: on macOS and Windows ".DROPSIM" is the state folder itself.
+  if (segments[0]!.toLowerCase() === STATE_DIR) return `it is inside ${STATE_DIR}/`;
   return undefined;
 }
 

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { BlockStore } from "./block-store.ts";
+import { inTransaction } from "./sql-errors.ts";
 
 /** A pack is closed and a new one started past this size. */
 const PACK_LIMIT = 1024 * 1024 * 1024;
@@ -127,14 +128,9 @@ export class PackBlockStore implements BlockStore {
       for (const p of dirty) p.dirty = true;
       throw new DropsimError("io", `Cannot make blocks durable: ${(e as Error).message}`, { cause: e });
     }
-    this.db.exec("BEGIN");
-    try {
+    inTransaction(this.db, "BEGIN", "record uploaded blocks", () => {
       for (const [hash, l] of batch) this.q.insert.run(hash, l.pack, l.offset, l.size);
-      this.db.exec("COMMIT");
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
-    }
+    });
     for (const [hash] of batch) this.pending.delete(hash);
   }
 

@@ -1,6 +1,7 @@
 import type { Entry } from "../core/entry.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { EntryDraft, MetaStore } from "./meta-store.ts";
+import { inTransaction } from "./sql-errors.ts";
 
 const SCHEMA = `
 PRAGMA journal_mode = WAL;
@@ -88,15 +89,9 @@ export class SqlMetaStore implements MetaStore {
 
   transaction<T>(fn: () => T): T {
     if (this.depth > 0) return fn();
-    this.db.exec("BEGIN IMMEDIATE");
     this.depth++;
     try {
-      const result = fn();
-      this.db.exec("COMMIT");
-      return result;
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
+      return inTransaction(this.db, "BEGIN IMMEDIATE", "commit changes", fn);
     } finally {
       this.depth--;
     }

@@ -28,7 +28,6 @@ const mountPoint = root.join("small-disk");
 await fs.mkdir(mountPoint);
 const mounted = canMount(mountPoint);
 const whenMounted = mounted ? test : test.skip;
-const failingWhenMounted = mounted ? test.failing : test.skip;
 let clientLogs = "";
 
 afterAll(async () => {
@@ -77,11 +76,10 @@ describe("a server whose disk fills up", () => {
     }
   });
 
-  // When the disk is full, committing the block index (PackBlockStore.sync) fails with
-  // SQLITE_FULL; SQLite has already rolled the transaction back, so the ROLLBACK in the catch
-  // throws "cannot rollback - no transaction is active", which replaces the real error. The
-  // client is answered `internal` with that message instead of `disk_full`.
-  failingWhenMounted("the client is told in plain words that the server's disk is full, not an internal SQLite error", () => {
+  // Regression: with the disk full, committing the block index fails with SQLITE_FULL and
+  // SQLite rolls the transaction back itself; a second ROLLBACK used to throw "cannot rollback"
+  // and hide the real error, so the client was told `internal` instead of `disk_full`.
+  whenMounted("the client is told in plain words that the server's disk is full, not an internal SQLite error", () => {
     expect(clientLogs).not.toMatch(/cannot rollback/);
     expect(clientLogs).toMatch(/Server refused put of "big\.bin": .*disk is full|disk is full.*will retry/);
   });

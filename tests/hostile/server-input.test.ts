@@ -640,10 +640,9 @@ describe("a reader that does not read", () => {
 });
 
 describe("paths that are .dropsim/ elsewhere", () => {
-  // wirePathProblem compares the first segment with ".dropsim" exactly. On a case-insensitive
-  // file system (macOS and Windows defaults) ".DROPSIM/state.db" *is* the client's state
-  // database: any client (or a server) could make every Mac or Windows replica overwrite it.
-  test.failing("case variants of .dropsim (.DROPSIM, .Dropsim) are refused like .dropsim itself", async () => {
+  // On a case-insensitive file system (macOS and Windows defaults) ".DROPSIM/state.db" *is* the
+  // client's state database, so wirePathProblem compares the first segment case-insensitively.
+  test("case variants of .dropsim (.DROPSIM, .Dropsim) are refused like .dropsim itself", async () => {
     await survives("dropsim-case", async () => {
       await using conn = await open();
       await hello(conn);

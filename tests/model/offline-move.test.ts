@@ -4,7 +4,7 @@ import { Cluster } from "../helpers/cluster.ts";
 import { serverEntries } from "../helpers/raw-client.ts";
 import { sha256, writeFile } from "../helpers/tree.ts";
 
-// Found by the randomized convergence test (seed 1141048988, run 15, --rescan-interval 5s):
+// Regression, found by the randomized convergence test (seed 1141048988, run 15, --rescan-interval 5s):
 // A renamed folder d0/e0 while offline; meanwhile B and C edited d0/e0/n1.txt. Back online,
 // A's move was accepted and the server moved the *edited* file; A recorded that edited entry
 // as the synced state of its own, older copy (SyncEngine.settle: a moved child whose local
@@ -22,7 +22,7 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-test.failing("a folder renamed offline while a file inside was edited elsewhere: the edit survives the move, and A's later edit keeps it", async () => {
+test("a folder renamed offline while a file inside was edited elsewhere: the edit survives the move, and A's later edit keeps it", async () => {
   const c = (cluster = await Cluster.start({ clients: ["A", "B"] }));
   const v1 = "v1\n";
   await writeFile(c.path("B"), "dir/f.txt", v1);
