@@ -178,7 +178,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
       ctx.markDirty(d.entry.path);
       return false;
     }
-    await tmp.commit(abs, fileMode(d.entry));
+    await tmp.commit(abs);
     renamedTo.set(tmp.path, abs);
     await recordWritten(ctx, d.entry, abs);
     ctx.log.debug(`Downloaded "${d.entry.path}" (${d.entry.size} bytes)`);
@@ -206,7 +206,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   try {
     for (const d of pending) {
       const abs = resolveInside(ctx.root, d.entry.path);
-      const tmp = await TempFile.create(ctx.tmpDir);
+      const tmp = await TempFile.create(ctx.tmpDir, fileMode(d.entry));
       let error: unknown = new Error("interrupted");
       try {
         error = await fill(d, tmp);

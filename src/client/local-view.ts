@@ -15,6 +15,8 @@ export interface LocalView {
   unreadable: Set<string>;
   /** Changed files beyond this pass's reading budget: left for the next pass. */
   later: Set<string>;
+  /** Bytes of small changed files, kept from hashing for the upload. */
+  small: Map<string, Uint8Array>;
 }
 
 const PASS_FILES = 500;
@@ -30,7 +32,7 @@ export function absPath(root: string, wirePath: string): string {
  * it is new and no vanished file with the same inode (a move) can vouch for its content.
  */
 export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, single: Iterable<string>): Promise<LocalView> {
-  const view: LocalView = { content: new Map(), stat: new Map(), synced: new Map(), unreadable: new Set(), later: new Set() };
+  const view: LocalView = { content: new Map(), stat: new Map(), synced: new Map(), unreadable: new Set(), later: new Set(), small: new Map() };
   for (const p of dirty) {
     for (const [rel, st] of await scanTree(ctx.root, p, ctx.ignored)) view.stat.set(rel, st);
     const known = ctx.index.get(p);
@@ -83,8 +85,9 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, s
       hashed++;
       hashedBytes += st.size;
       try {
-        const digest = await hashFile(absPath(ctx.root, p), st.size);
+        const { bytes, ...digest } = await hashFile(absPath(ctx.root, p), st.size);
         view.content.set(p, { kind: "file", mode: normalMode("file", st.mode), ...digest });
+        if (bytes) view.small.set(p, bytes);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === "ENOENT") {

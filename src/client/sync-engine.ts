@@ -251,6 +251,7 @@ export class SyncEngine {
         ops.push({
           op: { op: "put", path: a.path, kind: content.kind, baseVersion: a.baseVersion, size: content.size, mode: content.mode, hash: content.hash, blocks: content.blocks, mtime: st.mtimeMs },
           content: content.kind === "file" ? content : undefined,
+          bytes: view.small.get(a.path),
         });
         break;
       }

@@ -15,6 +15,8 @@ export interface PlannedOp {
   op: Op;
   /** For puts of files: the content read locally, whose blocks must reach the server first. */
   content?: Content;
+  /** The file's bytes when it is small and they were kept from hashing. */
+  bytes?: Uint8Array;
 }
 
 /**
@@ -51,6 +53,16 @@ async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, miss
   const path = p.op.op === "put" ? p.op.path : "";
   const blocks = p.content!.blocks;
   if (!blocks.some(([h]) => missing.has(h))) return true;
+  if (p.bytes) {
+    // Hashed from these very bytes moments ago: no need to read or verify again.
+    let offset = 0;
+    for (const [hash, size] of blocks) {
+      if (missing.delete(hash)) peer.sendBlock(hash, p.bytes.subarray(offset, offset + size));
+      offset += size;
+    }
+    await peer.conn.drained(SEND_WINDOW);
+    return true;
+  }
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(absPath(ctx.root, path), "r");

@@ -15,9 +15,10 @@ export class TempFile {
   ) {}
 
   /** `dir` must exist: creating it here would cost a syscall per file in a batch of thousands. */
-  static async create(dir: string): Promise<TempFile> {
+  /** `mode` is the final file's (the umask applies, as for any new file). */
+  static async create(dir: string, mode = 0o644): Promise<TempFile> {
     const p = path.join(dir, `${TEMP_PREFIX}${randomUUID()}`);
-    return new TempFile(p, await fs.open(p, "wx", 0o600));
+    return new TempFile(p, await fs.open(p, "wx", mode));
   }
 
   async write(bytes: Uint8Array): Promise<void> {
@@ -28,10 +29,9 @@ export class TempFile {
     }
   }
 
-  async commit(target: string, mode?: number): Promise<void> {
+  async commit(target: string): Promise<void> {
     try {
       await this.handle.sync();
-      if (mode !== undefined) await this.handle.chmod(mode);
     } finally {
       await this.handle.close();
     }
@@ -44,11 +44,11 @@ export class TempFile {
   }
 }
 
-export async function writeFileAtomic(target: string, tmpDir: string, bytes: Uint8Array, mode?: number): Promise<void> {
+export async function writeFileAtomic(target: string, tmpDir: string, bytes: Uint8Array): Promise<void> {
   const tmp = await TempFile.create(tmpDir);
   try {
     await tmp.write(bytes);
-    await tmp.commit(target, mode);
+    await tmp.commit(target);
   } catch (e) {
     await tmp.abort();
     throw e;

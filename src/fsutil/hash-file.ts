@@ -9,7 +9,12 @@ export interface FileDigest {
   size: number;
   hash: string;
   blocks: BlockRef[];
+  /** The whole content, for small files read in one go: uploading them needs no second read. */
+  bytes?: Uint8Array;
 }
+
+/** Files up to this size keep their bytes from hashing to upload. */
+export const SMALL_FILE = 64 * 1024;
 
 /**
  * Reads a file once, cutting and hashing blocks as it goes; memory stays at a few MiB.
@@ -24,6 +29,8 @@ export async function hashFile(abs: string, sizeHint = READ_SIZE): Promise<FileD
       for (const c of chunks) blocks.push([hashBlock(c), c.length]);
     };
     let size = 0;
+    let first: Uint8Array | undefined;
+    let reads = 0;
     // One byte over the hint, so a file that is exactly its hint is read to EOF in one call.
     let want = Math.min(READ_SIZE, Math.max(4096, sizeHint + 1));
     for (;;) {
@@ -32,11 +39,13 @@ export async function hashFile(abs: string, sizeHint = READ_SIZE): Promise<FileD
       const { bytesRead } = await handle.read(buf, 0, want, null);
       want = READ_SIZE;
       if (bytesRead === 0) break;
+      if (reads++ === 0) first = buf.subarray(0, bytesRead);
       size += bytesRead;
       take(chunker.push(buf.subarray(0, bytesRead)));
     }
     take(chunker.finish());
-    return { size, hash: hashBlockList(blocks.map((b) => b[0])), blocks };
+    const bytes = reads === 1 && size <= SMALL_FILE ? first : undefined;
+    return { size, hash: hashBlockList(blocks.map((b) => b[0])), blocks, ...(bytes ? { bytes } : {}) };
   } finally {
     await handle.close();
   }
