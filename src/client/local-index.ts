@@ -1,6 +1,7 @@
 import type { BlockRef, Entry } from "../core/entry.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { LocalStat } from "../fsutil/scan.ts";
+import { SqlTransactions } from "../store/sql-transaction.ts";
 
 /**
  * The client's memory, in `.dropsim/state.db`: for each path the entry both sides last agreed
@@ -74,10 +75,11 @@ function toSynced(r: Row): Synced {
 
 export class LocalIndex {
   private readonly q;
-  private depth = 0;
+  private readonly tx: SqlTransactions;
 
   constructor(private readonly db: SqlDatabase) {
     db.exec(SCHEMA);
+    this.tx = new SqlTransactions(db);
     this.q = {
       get: db.prepare("SELECT * FROM files WHERE path = ?"),
       all: db.prepare("SELECT * FROM files"),
@@ -99,19 +101,7 @@ export class LocalIndex {
   }
 
   transaction<T>(fn: () => T): T {
-    if (this.depth > 0) return fn();
-    this.db.exec("BEGIN");
-    this.depth++;
-    try {
-      const r = fn();
-      this.db.exec("COMMIT");
-      return r;
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
-    } finally {
-      this.depth--;
-    }
+    return this.tx.run("update the sync state", fn);
   }
 
   get(path: string): Synced | undefined {

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { BlockStore } from "./block-store.ts";
-import { inTransaction } from "./sql-errors.ts";
+import { SqlTransactions } from "./sql-transaction.ts";
 
 /** A pack is closed and a new one started past this size. */
 const PACK_LIMIT = 1024 * 1024 * 1024;
@@ -34,6 +34,7 @@ export class PackBlockStore implements BlockStore {
   private packs = new Map<number, Pack>();
   private current!: Pack;
   private readonly q;
+  private readonly tx: SqlTransactions;
 
   private constructor(
     private readonly dir: string,
@@ -44,6 +45,7 @@ export class PackBlockStore implements BlockStore {
       PRAGMA synchronous = FULL;
       CREATE TABLE IF NOT EXISTS blocks (hash TEXT PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;
     `);
+    this.tx = new SqlTransactions(db);
     this.q = {
       get: db.prepare("SELECT pack, offset, size FROM blocks WHERE hash = ?"),
       insert: db.prepare("INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?)"),
@@ -128,7 +130,7 @@ export class PackBlockStore implements BlockStore {
       for (const p of dirty) p.dirty = true;
       throw new DropsimError("io", `Cannot make blocks durable: ${(e as Error).message}`, { cause: e });
     }
-    inTransaction(this.db, "BEGIN", "record uploaded blocks", () => {
+    this.tx.run("record uploaded blocks", () => {
       for (const [hash, l] of batch) this.q.insert.run(hash, l.pack, l.offset, l.size);
     });
     for (const [hash] of batch) this.pending.delete(hash);

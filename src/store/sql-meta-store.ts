@@ -1,7 +1,7 @@
 import type { Entry } from "../core/entry.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { EntryDraft, MetaStore } from "./meta-store.ts";
-import { inTransaction } from "./sql-errors.ts";
+import { SqlTransactions } from "./sql-transaction.ts";
 
 const SCHEMA = `
 PRAGMA journal_mode = WAL;
@@ -58,10 +58,11 @@ const CURRENT = "SELECT j.* FROM entries e JOIN journal j ON j.seq = e.seq";
 export class SqlMetaStore implements MetaStore {
   readonly serverId: string;
   private readonly q;
-  private depth = 0;
+  private readonly tx: SqlTransactions;
 
   constructor(private readonly db: SqlDatabase) {
     db.exec(SCHEMA);
+    this.tx = new SqlTransactions(db, "BEGIN IMMEDIATE");
     this.q = {
       head: db.prepare("SELECT COALESCE(MAX(seq), 0) AS head FROM journal"),
       get: db.prepare(`${CURRENT} WHERE e.path = ?`),
@@ -88,13 +89,7 @@ export class SqlMetaStore implements MetaStore {
   }
 
   transaction<T>(fn: () => T): T {
-    if (this.depth > 0) return fn();
-    this.depth++;
-    try {
-      return inTransaction(this.db, "BEGIN IMMEDIATE", "commit changes", fn);
-    } finally {
-      this.depth--;
-    }
+    return this.tx.run("commit changes", fn);
   }
 
   get(path: string): Entry | undefined {
