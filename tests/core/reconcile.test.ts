@@ -580,7 +580,7 @@ describe("reconcile property", () => {
         for (const k of before) expect(after.has(k)).toBe(true);
         expect(w.stale).toBe(0);
       }),
-      { numRuns: 400 },
+      { numRuns: 3000 },
     );
   });
 
@@ -590,7 +590,7 @@ describe("reconcile property", () => {
         const w = buildWorld(specs);
         assertOrdered(reconcile(w.server, w.local, w.synced));
       }),
-      { numRuns: 200 },
+      { numRuns: 2000 },
     );
   });
 });
