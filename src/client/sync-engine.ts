@@ -19,6 +19,8 @@ const RETRYABLE = new Set(["missing_blocks", "disk_full", "io", "internal"]);
 const RETRY_MS = 2000;
 /** Longer than the watcher's own latency (~50 ms on Linux), short enough to feel immediate. */
 const RECHECK_MS = 300;
+/** How long local deletions must stop appearing before they are sent. */
+const DELETE_QUIET_MS = 1000;
 
 /**
  * The sync loop's state between passes: remote news not yet applied, local paths to look at,
@@ -35,6 +37,8 @@ export class SyncEngine {
   /** Remote news that could not be applied; retried after a pause, and the cursor waits for it. */
   private deferred = new Map<string, Entry>();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Local deletions not sent yet, with when each was first seen. */
+  private deletionsSeen = new Map<string, number>();
 
   constructor(private readonly ctx: SyncContext) {
     this.remoteHead = this.cursor;
@@ -171,6 +175,10 @@ export class SyncEngine {
     const ops: PlannedOp[] = [];
     const now = new Date();
     const moves = findMoves(planned, view);
+    const held = this.holdDeletions(
+      planned.filter((a) => a.type === "delete_remote" && !moves.covered.has(a.path)).map((a) => a.path),
+      view,
+    );
 
     // Moves made elsewhere are renames here, done first: the tombstones of their old paths
     // (removals below) would otherwise delete the bytes the rename can reuse.
@@ -182,7 +190,7 @@ export class SyncEngine {
     }
     // `planned` lists removals (deepest first) before writes (shallowest first).
     for (const a of planned) {
-      if (moves.covered.has(a.path) || renamed.has(a.path)) continue;
+      if (moves.covered.has(a.path) || renamed.has(a.path) || held.has(a.path)) continue;
       try {
         await this.applyLocal(a, view, now, downloads, ops, failed);
       } catch (e) {
@@ -202,6 +210,31 @@ export class SyncEngine {
       for (let i = 0; i < allOps.length; i++) await this.settle(allOps[i]!, results[i], view);
     }
     return failed;
+  }
+
+  /**
+   * Local deletions wait until none has appeared for a moment: a sync folder being removed
+   * (`rm -rf`, an unmount) deletes its files first and `.dropsim/` whenever readdir order says,
+   * and what was sent before the folder was found gone would be lost everywhere. Returns the
+   * paths to hold back this pass.
+   */
+  private holdDeletions(paths: string[], view: LocalView): Set<string> {
+    const now = Date.now();
+    const deleting = new Set(paths);
+    for (const p of this.deletionsSeen.keys()) {
+      // Looked at this pass and no longer a deletion (restored, or deleted remotely too).
+      if ((view.stat.has(p) || view.synced.has(p)) && !deleting.has(p)) this.deletionsSeen.delete(p);
+    }
+    for (const p of paths) if (!this.deletionsSeen.has(p)) this.deletionsSeen.set(p, now);
+    const quietFor = now - Math.max(0, ...this.deletionsSeen.values());
+    if (paths.length === 0 || quietFor >= DELETE_QUIET_MS) {
+      for (const p of paths) this.deletionsSeen.delete(p);
+      return new Set();
+    }
+    setTimeout(() => {
+      for (const p of paths) this.ctx.markDirty(p);
+    }, DELETE_QUIET_MS - quietFor).unref?.();
+    return deleting;
   }
 
   private retryLater(path: string): void {
