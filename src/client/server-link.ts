@@ -14,6 +14,8 @@ export interface LinkHandlers {
   disconnected(error: Error): void;
 }
 
+/** A server that owes replies and sends nothing for this long is hung up on (then reconnected). */
+export const STALL_MS = 30_000;
 export const BACKOFF_MIN_MS = 250;
 export const BACKOFF_MAX_MS = 15_000;
 
@@ -30,6 +32,7 @@ export class ServerLink {
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private wasConnected = false;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly runtime: Runtime,
@@ -45,11 +48,19 @@ export class ServerLink {
 
   start(): void {
     void this.connect();
+    this.watchdog = setInterval(() => {
+      if (this.peer?.stalledFor(Date.now(), STALL_MS)) {
+        this.log.warn(`Server ${this.label} stopped answering for ${STALL_MS / 1000} s; reconnecting`);
+        this.peer.close();
+      }
+    }, STALL_MS / 6);
+    this.watchdog.unref?.();
   }
 
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.watchdog);
     if (this.peer && !this.peer.isClosed) {
       this.peer.send({ type: "bye" });
       this.peer.close();

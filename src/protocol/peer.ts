@@ -29,6 +29,7 @@ export class Peer<In extends Message, Out extends Message> {
   /** Bytes on the wire in each direction, frames included. */
   bytesIn = 0;
   bytesOut = 0;
+  private lastReceived = Date.now();
 
   constructor(
     readonly conn: Connection,
@@ -40,6 +41,11 @@ export class Peer<In extends Message, Out extends Message> {
     data: (bytes) => this.receive(bytes),
     close: (error) => this.shutdown(error ?? new DropsimError("closed", "Connection closed")),
   };
+
+  /** A peer that owes us replies and has sent nothing for `ms` is stalled (not merely idle). */
+  stalledFor(now: number, ms: number): boolean {
+    return this.pending.size > 0 && now - this.lastReceived > ms;
+  }
 
   get isClosed(): boolean {
     return this.dead || this.conn.closed;
@@ -63,6 +69,8 @@ export class Peer<In extends Message, Out extends Message> {
   request<R extends In = In>(message: WithoutId<Out>): Promise<R> {
     if (this.isClosed) return Promise.reject(new DropsimError("closed", "Not connected"));
     const id = this.nextId++;
+    // The clock for stalls starts when we start waiting, not at the last (possibly old) reply.
+    if (this.pending.size === 0) this.lastReceived = Date.now();
     return new Promise<R>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (m: In) => void, reject });
       this.send({ ...message, id } as Out);
@@ -76,6 +84,7 @@ export class Peer<In extends Message, Out extends Message> {
   private receive(bytes: Uint8Array): void {
     if (this.dead) return;
     this.bytesIn += bytes.length;
+    this.lastReceived = Date.now();
     let frames: Frame[];
     try {
       frames = this.decoder.push(bytes);

@@ -2,6 +2,8 @@ import type { Socket } from "bun";
 import type { Connection, ConnectionEvents, Listener, Tcp } from "./types.ts";
 import { WriteQueue } from "./write-queue.ts";
 
+const CLOSE_GRACE_MS = 2000;
+
 interface State {
   conn: BunConnection;
   events?: ConnectionEvents;
@@ -36,6 +38,8 @@ class BunConnection implements Connection {
   close(): void {
     if (this.closed) return;
     this.socket.end();
+    // A peer that never closes its side (hung, or not reading) must not keep us half-open.
+    setTimeout(() => this.closed || this.socket.terminate(), CLOSE_GRACE_MS).unref?.();
   }
 }
 
