@@ -4,5 +4,4 @@ import pkg from "../../package.json" with { type: "json" };
 declare const DROPSIM_COMMIT: string | undefined;
 
 const commit = typeof DROPSIM_COMMIT === "string" ? DROPSIM_COMMIT : "source";
-export const VERSION = pkg.version;
 export const VERSION_LINE = `${pkg.version} (${commit})`;

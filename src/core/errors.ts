@@ -28,10 +28,6 @@ export class DropsimError extends Error {
   }
 }
 
-export function isDropsimError(e: unknown, code?: ErrorCode): e is DropsimError {
-  return e instanceof DropsimError && (code === undefined || e.code === code);
-}
-
 /** A one-line human description of anything thrown, for log lines and error replies. */
 export function describeError(e: unknown): string {
   if (e instanceof Error) return e.message;
