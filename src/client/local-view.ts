@@ -33,23 +33,23 @@ export function absPath(root: string, wirePath: string): string {
  */
 export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, single: Iterable<string>): Promise<LocalView> {
   const view: LocalView = { content: new Map(), stat: new Map(), synced: new Map(), unreadable: new Set(), later: new Set(), small: new Map() };
-  for (const p of dirty) {
-    for (const [rel, st] of await scanTree(ctx.root, p, ctx.ignored)) view.stat.set(rel, st);
+  /** Adds what the index knows of `p` (and, with `subtree`, of everything below it). */
+  const addKnown = (p: string, subtree: boolean) => {
     const known = ctx.index.get(p);
     if (known) view.synced.set(p, known);
-    for (const s of ctx.index.under(p)) view.synced.set(s.entry.path, s);
+    if (subtree) for (const s of ctx.index.under(p)) view.synced.set(s.entry.path, s);
+  };
+  for (const p of dirty) {
+    for (const [rel, st] of await scanTree(ctx.root, p, ctx.ignored)) view.stat.set(rel, st);
+    addKnown(p, true);
   }
   for (const p of single) {
     if (view.stat.has(p) || view.synced.has(p)) continue;
     const st = await statLocal(absPath(ctx.root, p));
     if (st && !ctx.ignored(p, st.kind === "dir")) view.stat.set(p, st);
-    const known = ctx.index.get(p);
-    if (known) view.synced.set(p, known);
+    addKnown(p, false);
   }
-  for (const p of view.stat.keys()) if (!view.synced.has(p)) {
-    const known = ctx.index.get(p);
-    if (known) view.synced.set(p, known);
-  }
+  for (const p of view.stat.keys()) if (!view.synced.has(p)) addKnown(p, false);
 
   // A vanished path means its folders may have vanished too, and the watcher does not always
   // say so (events for a removed folder can be lost with its watch): look upwards.
@@ -59,9 +59,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, s
     for (let q = parentOf(p); q !== "" && !checked.has(q) && !view.stat.has(q); q = parentOf(q)) {
       checked.add(q);
       if (await statLocal(absPath(ctx.root, q))) break;
-      const known = ctx.index.get(q);
-      if (known) view.synced.set(q, known);
-      for (const s of ctx.index.under(q)) if (!view.synced.has(s.entry.path)) view.synced.set(s.entry.path, s);
+      addKnown(q, true);
     }
   }
 

@@ -153,7 +153,7 @@ export class SyncEngine {
       this.markDirty(p);
     }
     for (const p of view.unreadable) {
-      setTimeout(() => ctx.markDirty(p), UNREADABLE_RETRY_MS).unref?.();
+      this.lookAgainIn(UNREADABLE_RETRY_MS, [p]);
       const news = leaveOut(p);
       if (news) failed.push(news);
     }
@@ -197,12 +197,14 @@ export class SyncEngine {
         // One path we cannot touch (a symlinked folder, permissions) must not stop the rest.
         ctx.log.warn(`Cannot apply ${a.type.replace("_", " ")} of "${a.path}": ${describeError(e)}`);
         if ("entry" in a) failed.push(a.entry);
-        else this.retryLater(a.path);
+        else this.lookAgainIn(RETRY_MS, [a.path]);
       }
     }
     failed.push(...(await writeFiles(ctx, peer, downloads)).map((d) => d.entry));
     const written = downloads.filter((d) => !failed.includes(d.entry)).map((d) => d.entry.path);
-    this.recheckSoon(written);
+    // The watcher coalesces events: a file we just wrote and the user deleted within its
+    // latency window can produce no event at all. One more look, a moment later, closes that gap.
+    this.lookAgainIn(RECHECK_MS, written);
 
     const allOps = [...moves.ops, ...ops];
     if (allOps.length > 0) {
@@ -231,26 +233,16 @@ export class SyncEngine {
       for (const p of paths) this.deletionsSeen.delete(p);
       return new Set();
     }
-    setTimeout(() => {
-      for (const p of paths) this.ctx.markDirty(p);
-    }, DELETE_QUIET_MS - quietFor).unref?.();
+    this.lookAgainIn(DELETE_QUIET_MS - quietFor, paths);
     return deleting;
   }
 
-  private retryLater(path: string): void {
-    setTimeout(() => this.ctx.markDirty(path), RETRY_MS).unref?.();
-  }
-
-  /**
-   * The watcher coalesces events: a file we just wrote and the user deleted within its
-   * latency window can produce no event at all. Looking at what we wrote once more, a moment
-   * later, closes that gap for the price of a stat.
-   */
-  private recheckSoon(paths: string[]): void {
+  /** Marks `paths` dirty after `ms`: for what cannot be decided now but may be soon. */
+  private lookAgainIn(ms: number, paths: string[]): void {
     if (paths.length === 0) return;
     setTimeout(() => {
       for (const p of paths) this.ctx.markDirty(p);
-    }, RECHECK_MS).unref?.();
+    }, ms).unref?.();
   }
 
   private async applyLocal(a: Action, view: LocalView, now: Date, downloads: Download[], ops: PlannedOp[], failed: Entry[]): Promise<void> {
@@ -310,7 +302,7 @@ export class SyncEngine {
     if (result.status === "error") {
       const retry = RETRYABLE.has(result.code);
       ctx.log.warn(`Server refused ${op.op} of "${path}": ${result.message}${retry ? "; will retry" : ""}`);
-      if (retry) this.retryLater(path);
+      if (retry) this.lookAgainIn(RETRY_MS, [path]);
       return;
     }
     if (result.status === "conflict") {
