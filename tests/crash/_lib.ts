@@ -149,6 +149,7 @@ export class BigFilePatrol {
           }
         }
       }
+      // The patrol's sampling interval (it watches until stopped; nothing waits on it).
       await Bun.sleep(10);
     }
   }

@@ -104,6 +104,7 @@ test("SIGKILL during a burst of small commits and appends, three times: nothing 
       expected.set(rel, sha256(data));
       expected.set(path.posix.dirname(rel), "dir");
       if (killAt.has(i)) await killAndCheck(c, `at step ${i} of the burst`);
+      // Random spacing, not synchronisation: the commits of the burst land at varied moments.
       else await Bun.sleep(Math.floor(rnd() * 8));
     }
     await c.waitForTree(expected, ["A", "B"], { timeout: 120_000 });

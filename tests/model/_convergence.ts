@@ -401,6 +401,8 @@ class Run {
         return L.note("server: restart");
       }
       case "pause":
+        // A generated operation, not synchronisation: random quiet time shifts where later
+        // operations fall relative to the clients' passes.
         await Bun.sleep(Math.floor(rnd() * 400));
         return;
       case "settle":
