@@ -1,5 +1,6 @@
 import type { Content, Entry } from "../core/entry.ts";
-import { describeError } from "../core/errors.ts";
+import { diffBlocks, expandEntry, type WireEntry } from "../core/block-splice.ts";
+import { DropsimError, describeError } from "../core/errors.ts";
 import { type Action, reconcile } from "../core/reconcile.ts";
 import { isMassDelete } from "../core/mass-delete.ts";
 import { isInside } from "../core/wire-path.ts";
@@ -69,20 +70,47 @@ export class SyncEngine {
     this.needPull = true;
   }
 
-  /** A push from the server: applied directly when it continues what we have, else we pull. */
+  /**
+   * A push from the server: applied directly when it continues what we have, else we pull.
+   * A push tells block lists as splices of the previous version; one whose base we do not hold
+   * is pulled too (pulls carry whole lists).
+   */
   changed(m: Changed): void {
     if (m.from > this.remoteHead) {
       this.needPull = true;
       return;
     }
-    for (const e of m.entries) if (e.version > this.remoteHead) this.remote.set(e.path, e);
+    const news: Entry[] = [];
+    for (const w of m.entries) {
+      if (w.version <= this.remoteHead) continue;
+      const e = expandEntry(w, [...news.filter((n) => n.path === w.path), ...this.known(w.path)]);
+      if (!e) {
+        this.needPull = true;
+        return;
+      }
+      news.push(e);
+    }
+    for (const e of news) this.remote.set(e.path, e);
     this.remoteHead = Math.max(this.remoteHead, m.head);
+  }
+
+  /** The versions of `path` we hold: news not applied yet, and what was last synced. */
+  private known(path: string): Entry[] {
+    const out: Entry[] = [];
+    for (const e of [this.remote.get(path), this.deferred.get(path), this.ctx.index.get(path)?.entry]) if (e) out.push(e);
+    return out;
+  }
+
+  private expand(w: WireEntry): Entry {
+    const e = expandEntry(w, this.known(w.path));
+    if (!e) throw new DropsimError("bad_message", `Server sent "${w.path}" as a splice of version ${w.splice?.base}, which this replica does not hold`);
+    return e;
   }
 
   private async pull(peer: ServerPeer): Promise<void> {
     for (;;) {
       const page = await peer.request<MessageOf<ServerMessage, "changes_result">>({ type: "changes", since: this.remoteHead, limit: PAGE });
-      for (const e of page.entries) this.remote.set(e.path, e);
+      for (const e of page.entries) this.remote.set(e.path, this.expand(e));
       const last = page.entries.at(-1)?.version ?? this.remoteHead;
       this.remoteHead = page.more ? last : Math.max(last, page.head, this.remoteHead);
       if (!page.more) break;
@@ -273,8 +301,14 @@ export class SyncEngine {
       case "upload": {
         const content = view.content.get(a.path)!;
         const st = view.stat.get(a.path)!;
+        const base = view.synced.get(a.path)?.entry;
+        // An edit of a synced file sends only the changed part of its block list.
+        const splice = base?.kind === "file" && content.kind === "file" && a.baseVersion > 0 && base.version === a.baseVersion
+          ? diffBlocks(base.version, base.blocks, content.blocks)
+          : undefined;
+        const list = splice && splice.insert.length < content.blocks.length ? { splice } : { blocks: content.blocks };
         ops.push({
-          op: { op: "put", path: a.path, kind: content.kind, baseVersion: a.baseVersion, size: content.size, mode: content.mode, hash: content.hash, blocks: content.blocks, mtime: st.mtimeMs },
+          op: { op: "put", path: a.path, kind: content.kind, baseVersion: a.baseVersion, size: content.size, mode: content.mode, hash: content.hash, ...list, mtime: st.mtimeMs },
           content: content.kind === "file" ? content : undefined,
           bytes: view.small.get(a.path),
         });
@@ -313,10 +347,11 @@ export class SyncEngine {
         this.markDirty(op.from);
         this.markDirty(op.to);
       } else this.markDirty(path);
-      if (current) this.remote.set(current.path, current);
+      if (current) this.remote.set(current.path, this.expand(current));
       return;
     }
-    for (const e of result.entries) {
+    for (const w of result.entries) {
+      const e = this.expand(w);
       if (e.deleted) {
         ctx.index.remove(e.path);
         continue;

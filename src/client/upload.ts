@@ -27,7 +27,11 @@ export interface PlannedOp {
  */
 export async function uploadBatch(ctx: SyncContext, peer: ServerPeer, planned: PlannedOp[]): Promise<(OpResult | undefined)[]> {
   const all = new Set<string>();
-  for (const p of planned) for (const [h] of p.content?.blocks ?? []) all.add(h);
+  // A splice's untouched blocks are the server's already: only its new ones are asked about.
+  for (const p of planned) {
+    const refs = p.op.op === "put" ? (p.op.splice?.insert ?? p.content?.blocks) : undefined;
+    for (const [h] of refs ?? []) all.add(h);
+  }
   const missing = new Set<string>();
   const hashes = [...all];
   for (let i = 0; i < hashes.length; i += MAX_LIST) {

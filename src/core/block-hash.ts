@@ -15,7 +15,7 @@ export function hashBlock(bytes: Uint8Array): string {
  */
 export function hashBlockList(blockHashes: readonly string[]): string {
   const h = createHash("sha256");
-  for (const b of blockHashes) h.update(hexToBytes(b));
+  for (const b of blockHashes) h.update(b, "hex");
   return h.digest("hex");
 }
 

@@ -11,6 +11,24 @@ export interface ChunkParams {
 
 export const DEFAULT_CHUNKING: ChunkParams = { min: 64 * 1024, avg: 256 * 1024, max: 1024 * 1024 };
 
+const MIN_AVG = 16 * 1024;
+const MAX_AVG = 1024 * 1024;
+/** Files are cut into about this many blocks (between 2^13 and 2^14), until MIN_AVG/MAX_AVG bind. */
+const BLOCKS_PER_FILE_LOG2 = 14;
+
+/**
+ * Chunk sizes for a file of `size` bytes. An edit costs about one average block on the wire,
+ * and the block list grows as size/avg, so both stay small only if avg grows with the file:
+ * 16 KiB blocks up to 256 MiB, then doubling with each doubling of size, 1 MiB from 16 GiB.
+ * Sizes step at powers of two, so an edit that keeps a file within its power of two keeps its
+ * cut points; only crossing one re-chunks it.
+ */
+export function chunkParamsFor(size: number): ChunkParams {
+  const log2 = size > 0 ? Math.floor(Math.log2(size)) : 0;
+  const avg = Math.min(MAX_AVG, Math.max(MIN_AVG, 2 ** (log2 - BLOCKS_PER_FILE_LOG2)));
+  return { min: avg / 4, avg, max: avg * 4 };
+}
+
 /** Fixed pseudo-random table (xorshift32 from a constant seed): every replica must cut identically. */
 const GEAR = (() => {
   const table = new Uint32Array(256);

@@ -1,6 +1,6 @@
 import * as fs from "node:fs/promises";
 import { hashBlock, hashBlockList } from "../core/block-hash.ts";
-import { Chunker } from "../core/chunker.ts";
+import { Chunker, chunkParamsFor } from "../core/chunker.ts";
 import type { BlockRef } from "../core/entry.ts";
 
 const READ_SIZE = 1024 * 1024;
@@ -18,12 +18,13 @@ export const SMALL_FILE = 64 * 1024;
 
 /**
  * Reads a file once, cutting and hashing blocks as it goes; memory stays at a few MiB.
- * `sizeHint` (the size stat saw) keeps the read buffer small for small files.
+ * `sizeHint` (the size stat saw) picks the chunk sizes and keeps the read buffer small for small files.
  */
-export async function hashFile(abs: string, sizeHint = READ_SIZE): Promise<FileDigest> {
+export async function hashFile(abs: string, sizeHint?: number): Promise<FileDigest> {
   const handle = await fs.open(abs, "r");
   try {
-    const chunker = new Chunker();
+    sizeHint ??= (await handle.stat()).size;
+    const chunker = new Chunker(chunkParamsFor(sizeHint));
     const blocks: BlockRef[] = [];
     const take = (chunks: Uint8Array[]) => {
       for (const c of chunks) blocks.push([hashBlock(c), c.length]);

@@ -23,6 +23,8 @@ const mode = z.number().int().min(0).max(0o7777);
 const size = z.number().int().nonnegative();
 const blockRef = z.tuple([hash, z.number().int().positive()]);
 const blocks = z.array(blockRef).max(MAX_LIST * 10);
+/** See core/block-splice.ts. Exactly one of `blocks` and `splice` is checked where it is used. */
+const splice = z.strictObject({ base: seq, at: z.number().int().nonnegative(), drop: z.number().int().nonnegative(), insert: blocks });
 
 export const entrySchema = z.strictObject({
   path: wirePath,
@@ -30,7 +32,8 @@ export const entrySchema = z.strictObject({
   size,
   mode,
   hash: z.union([hash, z.literal("")]),
-  blocks,
+  blocks: blocks.optional(),
+  splice: splice.optional(),
   version: seq,
   deleted: z.boolean(),
   mtime: z.number(),
@@ -45,7 +48,8 @@ const putOp = z.strictObject({
   size,
   mode,
   hash: z.union([hash, z.literal("")]),
-  blocks,
+  blocks: blocks.optional(),
+  splice: splice.optional(),
   mtime: z.number(),
 });
 const deleteOp = z.strictObject({ op: z.literal("delete"), path: wirePath, baseVersion: seq });
@@ -97,6 +101,7 @@ type Infer<T extends Record<string, z.ZodType>> = { [K in keyof T]: z.infer<T[K]
 export type ClientMessage = Infer<typeof clientMessages>;
 export type ServerMessage = Infer<typeof serverMessages>;
 export type Op = z.infer<typeof opSchema>;
+export type PutOp = Extract<Op, { op: "put" }>;
 export type OpResult = z.infer<typeof opResult>;
 export type MessageOf<M, T> = Extract<M, { type: T }>;
 

@@ -1,7 +1,8 @@
 import { hashBlockList } from "../core/block-hash.ts";
-import { type Entry, normalMode, sameContent } from "../core/entry.ts";
+import { applySplice } from "../core/block-splice.ts";
+import { type BlockRef, type Entry, normalMode, sameContent } from "../core/entry.ts";
 import { ancestorsOf, depthOf, isInside } from "../core/wire-path.ts";
-import type { Op, OpResult } from "../protocol/messages.ts";
+import type { Op, OpResult, PutOp } from "../protocol/messages.ts";
 import type { EntryDraft, MetaStore } from "../store/meta-store.ts";
 
 /**
@@ -50,31 +51,47 @@ function createParents(store: MetaStore, path: string, now: number): Entry[] {
   return made;
 }
 
-/** A file's size and hash must follow from its block list; "same content" is decided by that hash. */
-function contentProblem(op: Extract<Op, { op: "put" }>): OpResult | undefined {
-  if (op.kind !== "file") return undefined;
-  const size = op.blocks.reduce((n, [, s]) => n + s, 0);
+/**
+ * The block list a put stands for: its own, or its splice of the current version (a splice of
+ * any other version is a stale edit: `conflict`). A file's size and hash must follow from it.
+ */
+function blocksOf(op: PutOp, current: Entry | undefined): BlockRef[] | OpResult {
+  if (op.kind === "dir") return [];
+  if ((op.blocks === undefined) === (op.splice === undefined)) {
+    return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": send either a block list or a splice` };
+  }
+  let blocks = op.blocks;
+  if (op.splice) {
+    const base = live(current);
+    if (!base || base.kind !== "file" || base.version !== op.splice.base) return conflict(current);
+    try {
+      blocks = applySplice(base.blocks, op.splice);
+    } catch (e) {
+      return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": ${(e as Error).message}` };
+    }
+  }
+  const size = blocks!.reduce((n, [, s]) => n + s, 0);
   if (size !== op.size) {
     return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": blocks add up to ${size} bytes, not ${op.size}` };
   }
-  if (op.hash !== hashBlockList(op.blocks.map(([h]) => h))) {
+  if (op.hash !== hashBlockList(blocks!.map(([h]) => h))) {
     return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": its hash does not match its block list` };
   }
-  return undefined;
+  return blocks!;
 }
 
-function put(store: MetaStore, op: Extract<Op, { op: "put" }>, missing: ReadonlySet<string>, now: number): OpResult {
-  const invalid = contentProblem(op);
-  if (invalid) return invalid;
+function put(store: MetaStore, op: PutOp, missing: ReadonlySet<string>, now: number): OpResult {
   const current = store.get(op.path);
+  const blocks = blocksOf(op, current);
+  if (!Array.isArray(blocks)) return blocks;
   const cur = live(current);
-  const content = { kind: op.kind, size: op.size, mode: normalMode(op.kind, op.mode), hash: op.kind === "dir" ? "" : op.hash, blocks: op.kind === "dir" ? [] : op.blocks };
+  const content = { kind: op.kind, size: op.size, mode: normalMode(op.kind, op.mode), hash: op.kind === "dir" ? "" : op.hash, blocks };
   // The same bytes arriving twice (two replicas uploading one file) is agreement, not conflict.
   if (cur && sameContent(cur, content)) return { status: "ok", entries: [cur] };
   const expected = cur ? cur.version : op.baseVersion === 0 ? 0 : (current?.version ?? 0);
   if (op.baseVersion !== expected) return conflict(current);
   if (cur?.kind === "dir" && store.liveChildren(op.path).length > 0) return conflict(cur);
-  const absent = op.kind === "file" ? op.blocks.filter(([h]) => missing.has(h)) : [];
+  const absent = blocks.filter(([h]) => missing.has(h));
   if (absent.length > 0) {
     return { status: "error", code: "missing_blocks", message: `Cannot commit "${op.path}": ${absent.length} block(s) were never uploaded` };
   }

@@ -1,5 +1,6 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import type { WireEntry } from "../core/block-splice.ts";
 import { encodeFrame, FrameType } from "../protocol/frame-codec.ts";
 import { encodeMessage } from "../protocol/messages.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -46,8 +47,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     meta,
     blocks,
     log: opts.log,
-    published(from: number, head: number) {
-      const entries = meta.journalRange(from, head);
+    published(from: number, head: number, entries: WireEntry[]) {
       // Encoded once, the same bytes go to every session.
       const frame = encodeFrame(FrameType.control, encodeMessage({ type: "changed", from, head, entries }));
       for (const s of sessions) if (s.ready) s.sendRaw(frame);

@@ -1,6 +1,8 @@
 import { hashBlock } from "../core/block-hash.ts";
+import { compactEntry, type WireEntry } from "../core/block-splice.ts";
+import type { Entry } from "../core/entry.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
-import { type ClientMessage, clientMessages, type MessageOf, PROTOCOL_VERSION, type ServerMessage } from "../protocol/messages.ts";
+import { type ClientMessage, clientMessages, type MessageOf, type OpResult, PROTOCOL_VERSION, type ServerMessage } from "../protocol/messages.ts";
 import { Peer } from "../protocol/peer.ts";
 import type { Connection, ConnectionEvents } from "../runtime/types.ts";
 import type { BlockStore } from "../store/block-store.ts";
@@ -21,7 +23,7 @@ export interface SessionHost {
   blocks: BlockStore;
   log: Log;
   /** Called after a commit so every session hears of it. */
-  published(from: number, head: number): void;
+  published(from: number, head: number, entries: WireEntry[]): void;
   ended(session: Session): void;
 }
 
@@ -182,17 +184,35 @@ export class Session {
   }
 
   private async apply(m: MessageOf<ClientMessage, "apply">): Promise<void> {
+    const { meta } = this.host;
     const wanted = new Set<string>();
-    for (const op of m.ops) if (op.op === "put" && op.kind === "file") for (const [h] of op.blocks) wanted.add(h);
+    /** What each put replaces: the replies and pushes tell new block lists as splices of it. */
+    const before = new Map<string, Entry | undefined>();
+    for (const op of m.ops) {
+      if (op.op !== "put" || op.kind !== "file") continue;
+      for (const [h] of op.splice?.insert ?? op.blocks ?? []) wanted.add(h);
+      if (!before.has(op.path)) before.set(op.path, meta.get(op.path));
+    }
     const missing = new Set<string>();
     await Promise.all([...wanted].map(async (h) => (await this.host.blocks.has(h)) || missing.add(h)));
     // The journal may only refer to blocks whose bytes are on disk.
     await this.host.blocks.sync();
-    const { meta } = this.host;
     const from = meta.head();
     const results = applyOps(meta, m.ops, missing, Date.now());
     const head = meta.head();
-    this.send({ type: "applied", id: m.id, head, results });
-    if (head > from) this.host.published(from, head);
+    const journal: WireEntry[] = [];
+    const wire = results.map((r): OpResult => {
+      if (r.status !== "ok") return r;
+      const entries = r.entries.map((e) => {
+        if (e.version <= from) return e; // unchanged (the same bytes sent twice)
+        const w = compactEntry(e as Entry, before.get(e.path));
+        before.set(e.path, e as Entry);
+        journal.push(w);
+        return w;
+      });
+      return { status: "ok", entries };
+    });
+    this.send({ type: "applied", id: m.id, head, results: wire });
+    if (head > from) this.host.published(from, head, journal);
   }
 }
