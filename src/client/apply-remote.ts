@@ -5,7 +5,7 @@ import { conflictName } from "../core/conflict-name.ts";
 import { describeError } from "../core/errors.ts";
 import type { BlockRef, Entry } from "../core/entry.ts";
 import { TempFile } from "../fsutil/atomic-write.ts";
-import { readRange } from "../fsutil/hash-file.ts";
+import { RangeReader } from "../fsutil/range-reader.ts";
 import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
 import { type LocalStat, statLocal } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
@@ -96,6 +96,8 @@ const MAX_FINISHING = 32;
 interface Source {
   abs: string;
   offset: number;
+  /** Set while the block is in a file of this batch not renamed into place yet. */
+  tmp?: TempFile;
 }
 
 /**
@@ -112,17 +114,31 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   /** Blocks written earlier in this batch; their temp path until `renamedTo` knows the final one. */
   const written = new Map<string, Source>();
   const renamedTo = new Map<string, string>();
+  // The version each file replaces holds most of its blocks, at known offsets: looked up here
+  // once instead of one index query per block.
+  const previous = new Map<string, Source>();
+  for (const d of pending) {
+    const old = ctx.index.get(d.entry.path)?.entry;
+    if (old?.kind !== "file") continue;
+    const abs = resolveInside(ctx.root, d.entry.path);
+    let offset = 0;
+    for (const [hash, size] of old.blocks) {
+      if (!previous.has(hash)) previous.set(hash, { abs, offset });
+      offset += size;
+    }
+  }
   const fetchList: BlockRef[] = [];
   const willFetch = new Set<string>();
   for (const d of pending) {
     for (const ref of d.entry.blocks) {
-      if (willFetch.has(ref[0]) || ctx.index.findBlock(ref[0]).length > 0) continue;
+      if (willFetch.has(ref[0]) || previous.has(ref[0]) || ctx.index.findBlock(ref[0]).length > 0) continue;
       willFetch.add(ref[0]);
       fetchList.push(ref);
     }
   }
   const stream = ctx.fetcher.fetch(peer, fetchList);
   const fetched = new Set<string>();
+  const reader = new RangeReader();
 
   const nextFetched = async (hash: string): Promise<Uint8Array> => {
     const r = await stream.next();
@@ -132,13 +148,18 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   };
 
   const readLocal = async (hash: string, size: number): Promise<Uint8Array | undefined> => {
-    const candidates: Source[] = [];
     const w = written.get(hash);
-    if (w) candidates.push({ abs: renamedTo.get(w.abs) ?? w.abs, offset: w.offset });
-    for (const s of ctx.index.findBlock(hash)) candidates.push({ abs: path.join(ctx.root, ...s.path.split("/")), offset: s.offset });
+    const p = previous.get(hash);
+    // The index is asked only when the likely places fail: one query per block adds up.
+    const candidates = [...(w ? [{ ...w, abs: renamedTo.get(w.abs) ?? w.abs }] : []), ...(p ? [p] : []), undefined];
     for (const c of candidates) {
-      const bytes = await readRange(c.abs, c.offset, size).catch(() => undefined);
-      if (bytes && bytes.length === size && hashBlock(bytes) === hash) return bytes;
+      if (!c) {
+        candidates.push(...ctx.index.findBlock(hash).map((s) => ({ abs: path.join(ctx.root, ...s.path.split("/")), offset: s.offset })));
+        continue;
+      }
+      if (c.tmp?.path === c.abs) await c.tmp.flush();
+      const bytes = await reader.read(c.abs, c.offset, size).catch(() => undefined);
+      if (bytes && hashBlock(bytes) === hash) return bytes;
     }
     return undefined;
   };
@@ -163,7 +184,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
             ? ((await readLocal(hash, size)) ?? (await fetchOne(ref)))
             : undefined;
       if (bytes && error === undefined) await tmp.write(bytes).catch((e) => (error = e));
-      if (!written.has(hash)) written.set(hash, { abs: tmp.path, offset });
+      if (!written.has(hash)) written.set(hash, { abs: tmp.path, offset, tmp });
       offset += size;
     }
     if (error === undefined && offset !== entry.size) error = new Error(`blocks add up to ${offset} bytes, expected ${entry.size}`);
@@ -180,6 +201,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     }
     await tmp.commit(abs);
     renamedTo.set(tmp.path, abs);
+    await reader.forget(abs);
     await recordWritten(ctx, d.entry, abs);
     ctx.log.debug(`Downloaded "${d.entry.path}" (${d.entry.size} bytes)`);
     return true;
@@ -206,7 +228,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   try {
     for (const d of pending) {
       const abs = resolveInside(ctx.root, d.entry.path);
-      const tmp = await TempFile.create(ctx.tmpDir, fileMode(d.entry));
+      const tmp = await TempFile.create(ctx.tmpDir, fileMode(d.entry), d.entry.size);
       let error: unknown = new Error("interrupted");
       try {
         error = await fill(d, tmp);
@@ -225,6 +247,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   } finally {
     await Promise.all(finishing);
     await stream.return(undefined);
+    await reader.close();
   }
   return failed;
 }

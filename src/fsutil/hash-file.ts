@@ -51,20 +51,3 @@ export async function hashFile(abs: string, sizeHint?: number): Promise<FileDige
     await handle.close();
   }
 }
-
-/** Reads `length` bytes at `offset`; fewer if the file has shrunk. */
-export async function readRange(abs: string, offset: number, length: number): Promise<Uint8Array> {
-  const handle = await fs.open(abs, "r");
-  try {
-    const buf = new Uint8Array(length);
-    let got = 0;
-    while (got < length) {
-      const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return buf.subarray(0, got);
-  } finally {
-    await handle.close();
-  }
-}

@@ -38,6 +38,8 @@ export class Session {
   private queuedBytes = 0;
   private running = false;
   private paused = false;
+  /** Why a block of the current upload could not be stored; said once, and again by `apply`. */
+  private storeFailure: DropsimError | undefined;
 
   constructor(
     private readonly conn: Connection,
@@ -121,7 +123,16 @@ export class Session {
     if (hashBlock(bytes) !== hash) {
       throw new DropsimError("bad_block", `Rejected block ${hash.slice(0, 12)}…: its bytes do not match its hash`);
     }
-    await this.host.blocks.put(hash, bytes);
+    try {
+      await this.host.blocks.put(hash, bytes);
+    } catch (e) {
+      if (!(e instanceof DropsimError)) throw e;
+      // A full disk refuses every block that follows: one error, not thousands. The apply
+      // that needs them is refused with the same reason.
+      if (this.storeFailure) return;
+      this.storeFailure = e;
+      throw e;
+    }
   }
 
   private async handle(m: ClientMessage): Promise<void> {
@@ -200,8 +211,12 @@ export class Session {
     const from = meta.head();
     const results = applyOps(meta, m.ops, missing, Date.now());
     const head = meta.head();
+    const failure = this.storeFailure;
+    this.storeFailure = undefined;
     const journal: WireEntry[] = [];
     const wire = results.map((r): OpResult => {
+      // Blocks are missing because they could not be stored: say why, not just that they are.
+      if (r.status === "error" && r.code === "missing_blocks" && failure) return { ...r, code: failure.code, message: `${r.message}: ${failure.message}` };
       if (r.status !== "ok") return r;
       const entries = r.entries.map((e) => {
         if (e.version <= from) return e; // unchanged (the same bytes sent twice)
