@@ -19,7 +19,5 @@ export interface MetaStore {
   append(draft: EntryDraft): Entry;
   /** Current entries changed after `since`, oldest first. */
   changesSince(since: number, limit: number): Entry[];
-  /** Journal rows in (from, to], oldest first. */
-  journalRange(from: number, to: number): Entry[];
   close(): void;
 }

@@ -72,7 +72,6 @@ export class SqlMetaStore implements MetaStore {
       ),
       point: db.prepare("INSERT INTO entries (path, seq) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET seq = excluded.seq"),
       since: db.prepare(`${CURRENT} WHERE e.seq > ? ORDER BY e.seq LIMIT ?`),
-      range: db.prepare("SELECT * FROM journal WHERE seq > ? AND seq <= ? ORDER BY seq"),
       getMeta: db.prepare("SELECT value FROM meta WHERE key = ?"),
       setMeta: db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)"),
     };
@@ -120,10 +119,6 @@ export class SqlMetaStore implements MetaStore {
 
   changesSince(since: number, limit: number): Entry[] {
     return this.q.since.all<Row>(since, limit).map(toEntry);
-  }
-
-  journalRange(from: number, to: number): Entry[] {
-    return this.q.range.all<Row>(from, to).map(toEntry);
   }
 
   close(): void {
