@@ -36,7 +36,7 @@ test("a 16-byte edit in the middle of a 64 MiB file reaches the other replica fo
       const now = await total();
       if (now !== last) [last, since] = [now, Date.now()];
       return Date.now() - since >= 600 || `still moving (${now})`;
-    }, { abortIf, interval: 50 });
+    }, { abortIf });
     return last;
   };
   try {
