@@ -4,6 +4,7 @@ import type { Content } from "../core/entry.ts";
 import { MAX_LIST, type MessageOf, type Op, type OpResult, type ServerMessage } from "../protocol/messages.ts";
 import type { SyncContext } from "./context.ts";
 import { absPath } from "./local-view.ts";
+import { blockFrame } from "../protocol/peer.ts";
 import type { ServerPeer } from "./server-link.ts";
 
 /** Block bytes we let queue on the socket before waiting for it to drain. */
@@ -78,13 +79,13 @@ async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, miss
     let offset = 0;
     for (const [hash, size] of blocks) {
       if (missing.has(hash)) {
-        const buf = new Uint8Array(size);
-        const { bytesRead } = await handle.read(buf, 0, size, offset);
-        if (bytesRead !== size || hashBlock(buf) !== hash) {
+        const { frame, body } = blockFrame(hash, size);
+        const { bytesRead } = await handle.read(body, 0, size, offset);
+        if (bytesRead !== size || hashBlock(body) !== hash) {
           ctx.markDirty(path);
           return false;
         }
-        peer.sendBlock(hash, buf);
+        peer.sendFrame(frame);
         missing.delete(hash);
         await peer.conn.drained(SEND_WINDOW);
       }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { writeFully } from "./write-fully.ts";
 
 export const TEMP_PREFIX = ".dropsim-tmp-";
 /** Writes are gathered up to this size: a file rebuilt from 16 KiB blocks needs few system calls. */
@@ -33,7 +34,7 @@ export class TempFile {
   /** Copies `bytes` (the caller may reuse them); they reach the file by `flush` or `commit` at the latest. */
   async write(bytes: Uint8Array): Promise<void> {
     if (this.buffered + bytes.length > this.bufferSize) await this.flush();
-    if (bytes.length >= this.bufferSize) return this.writeAll(bytes);
+    if (bytes.length >= this.bufferSize) return writeFully(this.handle.fd, bytes, null);
     this.buffer ??= new Uint8Array(this.bufferSize);
     this.buffer.set(bytes, this.buffered);
     this.buffered += bytes.length;
@@ -44,15 +45,7 @@ export class TempFile {
     if (this.buffered === 0) return;
     const n = this.buffered;
     this.buffered = 0;
-    await this.writeAll(this.buffer!.subarray(0, n));
-  }
-
-  private async writeAll(bytes: Uint8Array): Promise<void> {
-    let offset = 0;
-    while (offset < bytes.length) {
-      const { bytesWritten } = await this.handle.write(bytes, offset, bytes.length - offset);
-      offset += bytesWritten;
-    }
+    writeFully(this.handle.fd, this.buffer!.subarray(0, n), null);
   }
 
   async commit(target: string): Promise<void> {

@@ -2,6 +2,7 @@ import * as fs from "node:fs/promises";
 import { hashBlock, hashBlockList } from "../core/block-hash.ts";
 import { Chunker, chunkParamsFor } from "../core/chunker.ts";
 import type { BlockRef } from "../core/entry.ts";
+import { reclaimAfter } from "../runtime/reclaim.ts";
 
 const READ_SIZE = 1024 * 1024;
 
@@ -42,6 +43,7 @@ export async function hashFile(abs: string, sizeHint?: number): Promise<FileDige
       if (bytesRead === 0) break;
       if (reads++ === 0) first = buf.subarray(0, bytesRead);
       size += bytesRead;
+      reclaimAfter(bytesRead);
       take(chunker.push(buf.subarray(0, bytesRead)));
     }
     take(chunker.finish());

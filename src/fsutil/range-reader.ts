@@ -1,4 +1,5 @@
 import * as fs from "node:fs/promises";
+import { reclaimAfter } from "../runtime/reclaim.ts";
 
 /** Bytes read per system call: blocks of an old version are asked for in order, so read ahead. */
 const WINDOW = 1024 * 1024;
@@ -38,6 +39,7 @@ export class RangeReader {
         if (bytesRead === 0) break;
         got += bytesRead;
       }
+      reclaimAfter(got);
       f.start = offset;
       f.bytes = bytes.subarray(0, got);
       if (got < size) return undefined;

@@ -18,93 +18,108 @@ export interface Frame {
 export function encodeFrame(type: FrameType, ...parts: Uint8Array[]): Uint8Array {
   let bodyLength = 0;
   for (const p of parts) bodyLength += p.length;
+  const { frame, body } = allocFrame(type, bodyLength);
+  let offset = 0;
+  for (const p of parts) {
+    body.set(p, offset);
+    offset += p.length;
+  }
+  return frame;
+}
+
+/** A frame with its header and type written and a body of `bodyLength` bytes left to fill. */
+export function allocFrame(type: FrameType, bodyLength: number): { frame: Uint8Array; body: Uint8Array } {
   const length = 1 + bodyLength;
   if (length > MAX_FRAME_BYTES) {
     throw new DropsimError("frame_too_large", `Cannot send a frame of ${length} bytes: the maximum is ${MAX_FRAME_BYTES}`);
   }
-  const out = new Uint8Array(HEADER_BYTES + length);
-  const view = new DataView(out.buffer);
-  view.setBigUint64(0, BigInt(length));
-  out[HEADER_BYTES] = type;
-  let offset = HEADER_BYTES + 1;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  const frame = new Uint8Array(HEADER_BYTES + length);
+  new DataView(frame.buffer).setBigUint64(0, BigInt(length));
+  frame[HEADER_BYTES] = type;
+  return { frame, body: frame.subarray(HEADER_BYTES + 1) };
 }
 
-/** Reassembles frames from a byte stream cut at arbitrary points. */
+/** Memory reserved for a frame before its bytes arrive; beyond it, the buffer grows as they do. */
+const FIRST_RESERVE = 64 * 1024;
+
+/**
+ * Reassembles frames from a byte stream cut at arbitrary points. Bytes are copied into the
+ * buffer of the frame they belong to, and nowhere else: the caller may reuse what it pushed as
+ * soon as `push` returns (Bun hands socket data in a buffer it reuses), and a stream of block
+ * frames costs about one allocation per frame. The buffer of a frame still arriving grows with
+ * what arrived (doubling), so a header that promises 8 MiB and then goes silent holds 64 KiB.
+ */
 export class FrameDecoder {
-  private chunks: Uint8Array[] = [];
-  private buffered = 0;
+  private readonly header = new Uint8Array(HEADER_BYTES);
+  private headerFilled = 0;
+  /** Length (type byte and body) of the frame being filled, 0 while reading a header. */
+  private length = 0;
+  private frame = new Uint8Array(0);
+  private frameFilled = 0;
 
   constructor(private readonly maxFrame = MAX_FRAME_BYTES) {}
 
   /** Feeds bytes; returns every frame completed by them. Throws DropsimError on a bad stream. */
   push(data: Uint8Array): Frame[] {
-    if (data.length > 0) {
-      this.chunks.push(data);
-      this.buffered += data.length;
-    }
     const frames: Frame[] = [];
-    while (this.buffered >= HEADER_BYTES) {
-      const header = this.peek(HEADER_BYTES);
-      const length = new DataView(header.buffer, header.byteOffset, HEADER_BYTES).getBigUint64(0);
-      if (length === 0n) throw new DropsimError("bad_frame", "Received a frame of length 0: every frame has at least a type byte");
-      if (length > BigInt(this.maxFrame)) {
-        throw new DropsimError("frame_too_large", `Received a frame of ${length} bytes: the maximum is ${this.maxFrame}`);
+    let pos = 0;
+    while (pos < data.length) {
+      if (this.length === 0) {
+        const n = Math.min(HEADER_BYTES - this.headerFilled, data.length - pos);
+        this.header.set(data.subarray(pos, pos + n), this.headerFilled);
+        this.headerFilled += n;
+        pos += n;
+        if (this.headerFilled < HEADER_BYTES) break;
+        this.headerFilled = 0;
+        this.length = this.checkedLength();
+        this.frame = new Uint8Array(Math.min(this.length, Math.max(FIRST_RESERVE, data.length - pos)));
+        this.frameFilled = 0;
+        continue;
       }
-      const total = HEADER_BYTES + Number(length);
-      if (this.buffered < total) break;
-      const bytes = this.take(total);
-      const type = bytes[HEADER_BYTES]!;
-      if (type !== FrameType.control && type !== FrameType.block) {
-        throw new DropsimError("bad_frame", `Received a frame of unknown type ${type}`);
-      }
-      frames.push({ type, body: bytes.subarray(HEADER_BYTES + 1) });
+      const n = Math.min(this.length - this.frameFilled, data.length - pos);
+      if (this.frameFilled === 0) checkType(data[pos]!);
+      if (this.frameFilled + n > this.frame.length) this.grow(this.frameFilled + n);
+      this.frame.set(data.subarray(pos, pos + n), this.frameFilled);
+      this.frameFilled += n;
+      pos += n;
+      if (this.frameFilled < this.length) break;
+      const frame = this.frame;
+      this.length = 0;
+      this.frame = new Uint8Array(0);
+      frames.push({ type: frame[0] as FrameType, body: frame.subarray(1) });
     }
     return frames;
   }
 
-  /** Bytes held for a frame not yet complete. */
+  /** Bytes received for a frame not yet complete. */
   get pendingBytes(): number {
-    return this.buffered;
+    return this.length === 0 ? this.headerFilled : HEADER_BYTES + this.frameFilled;
   }
 
-  private peek(n: number): Uint8Array {
-    const first = this.chunks[0]!;
-    if (first.length >= n) return first.subarray(0, n);
-    return this.copyOut(n, false);
+  /** Memory held for the frame not yet complete: never more than twice what arrived, or 64 KiB. */
+  get reservedBytes(): number {
+    return this.frame.length;
   }
 
-  private take(n: number): Uint8Array {
-    const first = this.chunks[0]!;
-    if (first.length >= n) {
-      const out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      this.buffered -= n;
-      return out;
+  private grow(needed: number): void {
+    const bigger = new Uint8Array(Math.min(this.length, Math.max(needed, 2 * this.frame.length)));
+    bigger.set(this.frame.subarray(0, this.frameFilled));
+    this.frame = bigger;
+  }
+
+  /** The length in the header, refused before anything is allocated for it. */
+  private checkedLength(): number {
+    const length = new DataView(this.header.buffer).getBigUint64(0);
+    if (length === 0n) throw new DropsimError("bad_frame", "Received a frame of length 0: every frame has at least a type byte");
+    if (length > BigInt(this.maxFrame)) {
+      throw new DropsimError("frame_too_large", `Received a frame of ${length} bytes: the maximum is ${this.maxFrame}`);
     }
-    return this.copyOut(n, true);
+    return Number(length);
   }
+}
 
-  private copyOut(n: number, consume: boolean): Uint8Array {
-    const out = new Uint8Array(n);
-    let filled = 0;
-    let i = 0;
-    while (filled < n) {
-      const chunk = this.chunks[i]!;
-      const want = Math.min(n - filled, chunk.length);
-      out.set(chunk.subarray(0, want), filled);
-      filled += want;
-      if (consume) {
-        if (want === chunk.length) this.chunks.shift();
-        else this.chunks[0] = chunk.subarray(want);
-      } else i++;
-    }
-    if (consume) this.buffered -= n;
-    return out;
+function checkType(type: number): void {
+  if (type !== FrameType.control && type !== FrameType.block) {
+    throw new DropsimError("bad_frame", `Received a frame of unknown type ${type}`);
   }
 }

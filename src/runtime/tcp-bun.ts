@@ -1,5 +1,6 @@
 import type { Socket } from "bun";
 import type { Connection, ConnectionEvents, Listener, Tcp } from "./types.ts";
+import { reclaimAfter } from "./reclaim.ts";
 import { WriteQueue } from "./write-queue.ts";
 
 const CLOSE_GRACE_MS = 2000;
@@ -22,6 +23,7 @@ class BunConnection implements Connection {
   }
   write(bytes: Uint8Array): void {
     this.queue.write(bytes);
+    reclaimAfter(bytes.length);
   }
   get queuedBytes(): number {
     return this.queue.bytes;
@@ -47,8 +49,10 @@ function handlers() {
   return {
     binaryType: "uint8array" as const,
     data(socket: Socket<State>, data: Uint8Array) {
-      // The receive buffer may be reused after this callback returns; frames outlive it.
-      socket.data.events?.data(data.slice());
+      // The receive buffer is reused after this callback returns: the frame decoder copies
+      // what it keeps, so no copy is made here.
+      socket.data.events?.data(data);
+      reclaimAfter(data.length);
     },
     drain(socket: Socket<State>) {
       socket.data.conn.queue.flush();

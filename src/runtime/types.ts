@@ -19,6 +19,7 @@ export interface Connection {
 }
 
 export interface ConnectionEvents {
+  /** `bytes` are valid only during the call: an adapter may reuse its receive buffer. */
   data(bytes: Uint8Array): void;
   close(error?: Error): void;
 }

@@ -3,7 +3,7 @@ import { compactEntry, type WireEntry } from "../core/block-splice.ts";
 import type { Entry } from "../core/entry.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
 import { type ClientMessage, clientMessages, type MessageOf, type OpResult, PROTOCOL_VERSION, type ServerMessage } from "../protocol/messages.ts";
-import { Peer } from "../protocol/peer.ts";
+import { blockFrame, Peer } from "../protocol/peer.ts";
 import type { Connection, ConnectionEvents } from "../runtime/types.ts";
 import type { BlockStore } from "../store/block-store.ts";
 import type { MetaStore } from "../store/meta-store.ts";
@@ -181,12 +181,17 @@ export class Session {
   private async getBlocks(m: MessageOf<ClientMessage, "get_blocks">): Promise<void> {
     const missing: string[] = [];
     for (const hash of m.hashes) {
-      const bytes = await this.host.blocks.get(hash);
+      let frame: Uint8Array | undefined;
+      const bytes = await this.host.blocks.get(hash, (size) => {
+        const f = blockFrame(hash, size);
+        frame = f.frame;
+        return f.body;
+      });
       if (!bytes) {
         missing.push(hash);
         continue;
       }
-      this.peer.sendBlock(hash, bytes);
+      this.peer.sendFrame(frame!);
       // Backpressure: never queue more than a window of block bytes for this peer.
       await this.conn.drained(BLOCK_SEND_WINDOW);
       if (this.conn.closed) return;

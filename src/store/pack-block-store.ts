@@ -1,4 +1,5 @@
 import { constants as fsConstants } from "node:fs";
+import { writeFully } from "../fsutil/write-fully.ts";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
@@ -92,11 +93,7 @@ export class PackBlockStore implements BlockStore {
     pack.tail += bytes.length;
     pack.dirty = true;
     try {
-      let done = 0;
-      while (done < bytes.length) {
-        const { bytesWritten } = await pack.handle.write(bytes, done, bytes.length - done, loc.offset + done);
-        done += bytesWritten;
-      }
+      writeFully(pack.handle.fd, bytes, loc.offset);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const why = code === "ENOSPC" || code === "EDQUOT" ? "the server's disk is full" : (e as Error).message;
@@ -105,11 +102,11 @@ export class PackBlockStore implements BlockStore {
     this.pending.set(hash, loc);
   }
 
-  async get(hash: string): Promise<Uint8Array | undefined> {
+  async get(hash: string, alloc = (size: number) => new Uint8Array(size)): Promise<Uint8Array | undefined> {
     const loc = this.locate(hash);
     if (!loc) return undefined;
     const pack = await this.openPack(loc.pack);
-    const buf = new Uint8Array(loc.size);
+    const buf = alloc(loc.size);
     let got = 0;
     while (got < loc.size) {
       const { bytesRead } = await pack.handle.read(buf, got, loc.size - got, loc.offset + got);

@@ -193,6 +193,35 @@ describe("FrameDecoder", () => {
     expect(err.message).toContain(`unknown type ${type}`);
   });
 
+  test("FrameDecoder holds memory in proportion to what arrived, not to what a header promises", () => {
+    const d = new FrameDecoder();
+    expect(d.push(header(BigInt(MAX_FRAME_BYTES)))).toEqual([]);
+    expect(d.reservedBytes).toBe(64 * 1024);
+    const piece = new Uint8Array(100 * 1024);
+    piece[0] = FrameType.block;
+    let received = 0;
+    for (let i = 0; i < 10; i++) {
+      d.push(piece.subarray(i === 0 ? 0 : 1));
+      received += i === 0 ? piece.length : piece.length - 1;
+      expect(d.pendingBytes).toBe(8 + received);
+      expect(d.reservedBytes).toBeLessThanOrEqual(Math.max(64 * 1024, 2 * received));
+    }
+  });
+
+  test("FrameDecoder bodies do not change when the pushed buffer is reused", () => {
+    const d = new FrameDecoder();
+    const frame = encodeFrame(FrameType.block, Uint8Array.of(1, 2, 3, 4, 5, 6));
+    const chunk = new Uint8Array(frame.length + 4);
+    chunk.set(frame);
+    chunk.set(frame.subarray(0, 4), frame.length);
+    const [first] = d.push(chunk);
+    chunk.fill(0);
+    chunk.set(frame.subarray(4));
+    const [second] = d.push(chunk.subarray(0, frame.length - 4));
+    expect([...first!.body]).toEqual([1, 2, 3, 4, 5, 6]);
+    expect([...second!.body]).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
   test("FrameDecoder bodies keep their bytes when later chunks arrive", () => {
     const d = new FrameDecoder();
     const first = d.push(concat(small, block.subarray(0, 5)));

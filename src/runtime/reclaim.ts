@@ -1,0 +1,30 @@
+/**
+ * Collects garbage after bulk byte traffic. Block buffers live outside the JS heap, and
+ * JavaScriptCore paces its collector by heap growth: while a big file streams through, dead
+ * buffers pile up by tens of MiB before a collection runs, and the allocator keeps the pages.
+ * Measured on a 1 GiB transfer through a bare socket: ~100 MiB peak RSS without this, ~50 MiB
+ * with a synchronous collection every 8–16 MiB; a collection takes 5–10 ms in a client or the
+ * server. They are rationed to a tenth of wall time, so a process with a large live heap (an
+ * index of 100,000 files) does not spend its time collecting.
+ */
+const EVERY_BYTES = 8 * 1024 * 1024;
+/** Collections take at most this share of wall time: the next waits 10× as long as the last took. */
+const MAX_GC_SHARE = 1 / 10;
+
+const collect: (() => void) | undefined = typeof globalThis.Bun !== "undefined" ? () => Bun.gc(true) : undefined;
+
+let sinceLast = 0;
+let notBefore = 0;
+
+/** Says that `bytes` of short-lived buffers were just used; may collect now. */
+export function reclaimAfter(bytes: number): void {
+  if (!collect) return;
+  sinceLast += bytes;
+  if (sinceLast < EVERY_BYTES) return;
+  const start = performance.now();
+  if (start < notBefore) return;
+  sinceLast = 0;
+  collect();
+  const end = performance.now();
+  notBefore = end + (end - start) / MAX_GC_SHARE;
+}
