@@ -7,8 +7,12 @@ import { absPath } from "./local-view.ts";
 import { blockFrame } from "../protocol/peer.ts";
 import type { ServerPeer } from "./server-link.ts";
 
-/** Block bytes we let queue on the socket before waiting for it to drain. */
-const SEND_WINDOW = 4 * 1024 * 1024;
+/**
+ * Block bytes we let queue on the socket before waiting for it to drain. The kernel's socket
+ * buffer holds megabytes more, so 1 MiB keeps the pipe as full as 4 MiB did (W5: same speed,
+ * a few MiB less peak RSS).
+ */
+const SEND_WINDOW = 1024 * 1024;
 /** Ops per apply request: keeps every message far below the frame limit. */
 const OPS_PER_APPLY = 500;
 
