@@ -7,7 +7,7 @@ import type { BlockRef, Entry } from "../core/entry.ts";
 import { TempFile } from "../fsutil/atomic-write.ts";
 import { RangeReader } from "../fsutil/range-reader.ts";
 import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
-import { type LocalStat, statLocal } from "../fsutil/scan.ts";
+import { type LocalStat, statLocal, toLocalStat } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
 import { sameStat } from "./local-index.ts";
 import type { ServerPeer } from "./server-link.ts";
@@ -89,6 +89,8 @@ export async function moveAside(ctx: SyncContext, wirePath: string, date: Date):
   return name;
 }
 
+/** Temp files created ahead of the one being filled (W1, 5,000 small files: 5.2 s with 1, 4.6 s with 8). */
+const OPEN_AHEAD = 8;
 /** Downloads whose fsync and rename may be in flight at once. */
 const MAX_FINISHING = 32;
 
@@ -127,6 +129,8 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
       offset += size;
     }
   }
+  /** Folders known to exist (and not to be symlinks) for this batch's writes. */
+  const folders = new Set<string>();
   const fetchList: BlockRef[] = [];
   const willFetch = new Set<string>();
   for (const d of pending) {
@@ -193,16 +197,16 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
 
   /** fsync and rename; false (and the temp file gone) if the path changed locally meanwhile. */
   const finish = async (d: Download, abs: string, tmp: TempFile): Promise<boolean> => {
-    await ensureParents(ctx.root, d.entry.path);
+    await ensureParents(ctx.root, d.entry.path, folders);
     if (!(await unchangedSincePlan(abs, d.expect))) {
       await tmp.abort();
       ctx.markDirty(d.entry.path);
       return false;
     }
-    await tmp.commit(abs);
+    const st = toLocalStat(await tmp.commit(abs));
     renamedTo.set(tmp.path, abs);
     await reader.forget(abs);
-    await recordWritten(ctx, d.entry, abs);
+    if (st) ctx.index.put(d.entry, st);
     ctx.log.debug(`Downloaded "${d.entry.path}" (${d.entry.size} bytes)`);
     return true;
   };
@@ -225,10 +229,24 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     finishing.add(p);
   };
 
+  const create = (d: Download) => {
+    const p = TempFile.create(ctx.tmpDir, fileMode(d.entry), d.entry.size);
+    p.catch(() => {}); // awaited (and its failure reported) when its turn comes
+    return p;
+  };
+  // Temp files are opened a few files ahead of the one being filled: creating a file waits on
+  // the file system's journal (busy with the fsyncs of files before it), and a batch of
+  // thousands of small files would otherwise wait for each create in turn.
+  const opening: Promise<TempFile>[] = [];
+  const openAhead = (i: number) => {
+    while (opening.length < OPEN_AHEAD && i + opening.length < pending.length) opening.push(create(pending[i + opening.length]!));
+  };
   try {
-    for (const d of pending) {
+    for (let i = 0; i < pending.length; i++) {
+      const d = pending[i]!;
       const abs = resolveInside(ctx.root, d.entry.path);
-      const tmp = await TempFile.create(ctx.tmpDir, fileMode(d.entry), d.entry.size);
+      openAhead(i);
+      const tmp = await opening.shift()!;
       let error: unknown = new Error("interrupted");
       try {
         error = await fill(d, tmp);
@@ -245,6 +263,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
       while (finishing.size >= MAX_FINISHING) await Promise.race(finishing);
     }
   } finally {
+    await Promise.all(opening.map(async (p) => (await p.catch(() => undefined))?.abort()));
     await Promise.all(finishing);
     await stream.return(undefined);
     await reader.close();

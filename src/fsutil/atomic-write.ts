@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { fstatSync, type Stats } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { writeFully } from "./write-fully.ts";
@@ -48,15 +49,23 @@ export class TempFile {
     writeFully(this.handle.fd, this.buffer!.subarray(0, n), null);
   }
 
-  async commit(target: string): Promise<void> {
+  /**
+   * Makes the file durable and moves it to `target`. Returns its stat from just before the
+   * rename (which keeps inode, size and mtime): what was written, even if someone edits it the
+   * moment it appears, and without another round trip to the I/O threads.
+   */
+  async commit(target: string): Promise<Stats> {
+    let st: Stats;
     try {
       await this.flush();
       this.buffer = undefined;
       await this.handle.sync();
+      st = fstatSync(this.handle.fd);
     } finally {
       await this.handle.close();
     }
     await fs.rename(this.path, target);
+    return st;
   }
 
   async abort(): Promise<void> {

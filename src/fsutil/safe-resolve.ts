@@ -15,24 +15,32 @@ export function resolveInside(root: string, wirePath: string): string {
 
 /**
  * Makes sure every folder above `wirePath` exists and is a real folder, not a symlink that
- * could carry a write outside the root. Creates missing ones.
+ * could carry a write outside the root. Creates missing ones. Folders in `known` (checked
+ * earlier in the same batch, and added to it here) are not looked at again: a batch of
+ * thousands of files in a few folders would otherwise pay a stat per folder per file.
  */
-export async function ensureParents(root: string, wirePath: string): Promise<void> {
+export async function ensureParents(root: string, wirePath: string, known?: Set<string>): Promise<void> {
   const segments = wirePath.split("/").slice(0, -1);
   let current = root;
   for (const segment of segments) {
     current = path.join(current, segment);
-    let st;
-    try {
-      st = await fs.lstat(current);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      await fs.mkdir(current).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== "EEXIST") throw err;
-      });
-      continue;
-    }
-    if (st.isSymbolicLink()) throw new DropsimError("bad_path", `Refusing to write "${wirePath}": ${current} is a symbolic link`);
-    if (!st.isDirectory()) throw new DropsimError("parent_not_dir", `Cannot write "${wirePath}": ${current} is not a folder`);
+    if (known?.has(current)) continue;
+    await ensureFolder(current, wirePath);
+    known?.add(current);
   }
+}
+
+async function ensureFolder(current: string, wirePath: string): Promise<void> {
+  let st;
+  try {
+    st = await fs.lstat(current);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    await fs.mkdir(current).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw err;
+    });
+    return;
+  }
+  if (st.isSymbolicLink()) throw new DropsimError("bad_path", `Refusing to write "${wirePath}": ${current} is a symbolic link`);
+  if (!st.isDirectory()) throw new DropsimError("parent_not_dir", `Cannot write "${wirePath}": ${current} is not a folder`);
 }
