@@ -1,6 +1,7 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { hashBlock } from "../core/block-hash.ts";
+import { keptInPlace } from "../core/block-splice.ts";
 import { conflictName } from "../core/conflict-name.ts";
 import { describeError } from "../core/errors.ts";
 import type { BlockRef, Entry } from "../core/entry.ts";
@@ -94,6 +95,39 @@ const OPEN_AHEAD = 8;
 /** Downloads whose fsync and rename may be in flight at once. */
 const MAX_FINISHING = 32;
 
+/** Files at least this big whose blocks mostly stay in place are patched copies of their old version. */
+const COPY_MIN_BYTES = 1024 * 1024;
+
+/** A temp file to fill; `kept` marks the blocks a copy of the old version already holds in place. */
+interface Target {
+  tmp: TempFile;
+  kept?: boolean[];
+}
+
+/**
+ * Opens the temp file for a download. When the file replaces a synced version still on disk
+ * untouched, and at least half its bytes stay at the same offsets (an edit in place), the temp
+ * file starts as a copy of it made by the kernel, and only the other blocks are written.
+ */
+async function openTarget(ctx: SyncContext, d: Download): Promise<Target> {
+  const { entry } = d;
+  const mode = fileMode(entry);
+  const old = ctx.index.get(entry.path);
+  if (entry.size >= COPY_MIN_BYTES && old?.entry.kind === "file" && d.expect && sameStat(d.expect, old.stat)) {
+    const kept = keptInPlace(old.entry.blocks, entry.blocks);
+    let keptBytes = 0;
+    kept.forEach((k, i) => (keptBytes += k ? entry.blocks[i]![1] : 0));
+    if (keptBytes * 2 >= entry.size) {
+      const abs = resolveInside(ctx.root, entry.path);
+      const tmp = await TempFile.copyOf(abs, ctx.tmpDir, mode, entry.size).catch(() => undefined);
+      // Copied while untouched (same stat before and after), or not used.
+      if (tmp && (await unchangedSincePlan(abs, old.stat))) return { tmp, kept };
+      await tmp?.abort();
+    }
+  }
+  return { tmp: await TempFile.create(ctx.tmpDir, mode, entry.size) };
+}
+
 /** Where a block's bytes can be read locally: an earlier file of this batch, or a synced file. */
 interface Source {
   abs: string;
@@ -173,21 +207,33 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     throw new Error(`block ${ref[0].slice(0, 12)}… did not arrive`);
   };
 
-  /** Fills `tmp` with the entry's blocks; the error that spoiled it, if any. */
-  const fill = async (d: Download, tmp: TempFile): Promise<unknown> => {
+  /** Fills `tmp` with the entry's blocks (those `kept` are there already); the error that spoiled it, if any. */
+  const fill = async (d: Download, { tmp, kept }: Target): Promise<unknown> => {
     const { entry } = d;
     let offset = 0;
     let error: unknown;
-    for (const ref of entry.blocks) {
+    for (const [i, ref] of entry.blocks.entries()) {
       const [hash, size] = ref;
+      const streamed = willFetch.has(hash) && !fetched.has(hash);
+      if (kept?.[i] && !streamed) {
+        if (!written.has(hash)) written.set(hash, { abs: tmp.path, offset, tmp });
+        offset += size;
+        continue;
+      }
       // Blocks of the batch stream must be consumed in order even after this file failed.
-      const bytes =
-        willFetch.has(hash) && !fetched.has(hash)
-          ? await nextFetched(hash)
-          : error === undefined
-            ? ((await readLocal(hash, size)) ?? (await fetchOne(ref)))
-            : undefined;
-      if (bytes && error === undefined) await tmp.write(bytes).catch((e) => (error = e));
+      const bytes = streamed
+        ? await nextFetched(hash)
+        : error === undefined
+          ? ((await readLocal(hash, size)) ?? (await fetchOne(ref)))
+          : undefined;
+      if (bytes && error === undefined) {
+        try {
+          if (kept) tmp.writeAt(bytes, offset);
+          else await tmp.write(bytes);
+        } catch (e) {
+          error = e;
+        }
+      }
       if (!written.has(hash)) written.set(hash, { abs: tmp.path, offset, tmp });
       offset += size;
     }
@@ -230,14 +276,14 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   };
 
   const create = (d: Download) => {
-    const p = TempFile.create(ctx.tmpDir, fileMode(d.entry), d.entry.size);
+    const p = openTarget(ctx, d);
     p.catch(() => {}); // awaited (and its failure reported) when its turn comes
     return p;
   };
   // Temp files are opened a few files ahead of the one being filled: creating a file waits on
   // the file system's journal (busy with the fsyncs of files before it), and a batch of
   // thousands of small files would otherwise wait for each create in turn.
-  const opening: Promise<TempFile>[] = [];
+  const opening: Promise<Target>[] = [];
   const openAhead = (i: number) => {
     while (opening.length < OPEN_AHEAD && i + opening.length < pending.length) opening.push(create(pending[i + opening.length]!));
   };
@@ -246,10 +292,11 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
       const d = pending[i]!;
       const abs = resolveInside(ctx.root, d.entry.path);
       openAhead(i);
-      const tmp = await opening.shift()!;
+      const target = await opening.shift()!;
+      const { tmp } = target;
       let error: unknown = new Error("interrupted");
       try {
-        error = await fill(d, tmp);
+        error = await fill(d, target);
       } finally {
         // Whatever happened (even a lost connection mid-block), no partial file stays behind.
         if (error !== undefined) await tmp.abort();
@@ -263,7 +310,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
       while (finishing.size >= MAX_FINISHING) await Promise.race(finishing);
     }
   } finally {
-    await Promise.all(opening.map(async (p) => (await p.catch(() => undefined))?.abort()));
+    await Promise.all(opening.map(async (p) => (await p.catch(() => undefined))?.tmp.abort()));
     await Promise.all(finishing);
     await stream.return(undefined);
     await reader.close();

@@ -68,3 +68,22 @@ export function expandEntry(wire: WireEntry, known: readonly Entry[]): Entry | u
   // one server, but costs one hash to rule out) must not yield a wrong list: pull it whole.
   return hashBlockList(spliced.map(([h]) => h)) === wire.hash ? { ...rest, blocks: spliced } : undefined;
 }
+
+/**
+ * For each block of `next`, whether `old` holds the same block at the same byte offset: a copy
+ * of the old file already has those bytes in place, and only the others need writing.
+ */
+export function keptInPlace(old: readonly BlockRef[], next: readonly BlockRef[]): boolean[] {
+  const oldAt = new Map<number, string>();
+  let offset = 0;
+  for (const [hash, size] of old) {
+    oldAt.set(offset, hash);
+    offset += size;
+  }
+  offset = 0;
+  return next.map(([hash, size]) => {
+    const kept = oldAt.get(offset) === hash;
+    offset += size;
+    return kept;
+  });
+}

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { hashBlockList } from "../../src/core/block-hash.ts";
-import { applySplice, compactEntry, diffBlocks, expandEntry } from "../../src/core/block-splice.ts";
+import { applySplice, compactEntry, diffBlocks, expandEntry, keptInPlace } from "../../src/core/block-splice.ts";
 import { chunkParamsFor } from "../../src/core/chunker.ts";
 import type { BlockRef, Entry } from "../../src/core/entry.ts";
 
@@ -109,5 +109,20 @@ describe("chunkParamsFor", () => {
     expect(p.avg).toBe(avgKiB * 1024);
     expect(p.min).toBe(p.avg / 4);
     expect(p.max).toBe(p.avg * 4);
+  });
+});
+
+describe("keptInPlace", () => {
+  const r = (h: string, n: number): BlockRef => [h.repeat(64).slice(0, 64), n];
+  test("an overwrite in place keeps every block but the changed one", () => {
+    const old = [r("a", 10), r("b", 10), r("c", 10)];
+    expect(keptInPlace(old, [r("a", 10), r("x", 10), r("c", 10)])).toEqual([true, false, true]);
+  });
+  test("an insert keeps the blocks before it only: the rest moved", () => {
+    const old = [r("a", 10), r("b", 10), r("c", 10)];
+    expect(keptInPlace(old, [r("a", 10), r("x", 12), r("b", 10), r("c", 10)])).toEqual([true, false, false, false]);
+  });
+  test("a block of the same hash at another offset is not in place", () => {
+    expect(keptInPlace([r("a", 10), r("b", 10)], [r("b", 10), r("a", 10)])).toEqual([false, false]);
   });
 });

@@ -61,3 +61,29 @@ describe("TempFile buffering", () => {
     expect(new Uint8Array(fs.readFileSync(target))).toEqual(Uint8Array.from(parts.flatMap((p) => [...p])));
   });
 });
+
+describe("TempFile.copyOf", () => {
+  test("starts as a copy of the source, cut or grown to the new size, patched by writeAt, committed with the new mode", async () => {
+    const src = path.join(dir, "old.bin");
+    const old = pattern(200_000, 3);
+    fs.writeFileSync(src, old, { mode: 0o644 });
+    const tmp = await TempFile.copyOf(src, dir, 0o755, 150_000);
+    tmp.writeAt(Uint8Array.of(9, 9, 9), 1000);
+    const target = path.join(dir, "new.bin");
+    const st = await tmp.commit(target);
+    const got = fs.readFileSync(target);
+    const want = old.slice(0, 150_000);
+    want.set([9, 9, 9], 1000);
+    expect(Buffer.compare(got, Buffer.from(want))).toBe(0);
+    expect(fs.statSync(target).mode & 0o777).toBe(0o755);
+    expect(st.ino).toBe(fs.statSync(target).ino);
+    // The source is untouched.
+    expect(Buffer.compare(fs.readFileSync(src), Buffer.from(old))).toBe(0);
+  });
+
+  test("a missing source fails and leaves no temp file behind", async () => {
+    const before = fs.readdirSync(dir).length;
+    await expect(TempFile.copyOf(path.join(dir, "nope.bin"), dir, 0o644, 10)).rejects.toThrow();
+    expect(fs.readdirSync(dir).length).toBe(before);
+  });
+});
