@@ -98,16 +98,18 @@ const MAX_FINISHING = 32;
 /** Files at least this big whose blocks mostly stay in place are patched copies of their old version. */
 const COPY_MIN_BYTES = 1024 * 1024;
 
-/** A temp file to fill; `kept` marks the blocks a copy of the old version already holds in place. */
+/** A temp file to fill; `kept` marks the blocks a copy of the old version (stat `old`) already holds in place. */
 interface Target {
   tmp: TempFile;
   kept?: boolean[];
+  old?: LocalStat;
 }
 
 /**
  * Opens the temp file for a download. When the file replaces a synced version still on disk
- * untouched, and at least half its bytes stay at the same offsets (an edit in place), the temp
- * file starts as a copy of it made by the kernel, and only the other blocks are written.
+ * untouched, and at least half its bytes come from that version (an edit, not a rewrite), the
+ * temp file starts as a copy of it made by the kernel: blocks kept in place need no writing,
+ * and blocks that shifted are moved by kernel copies (`copyShifted`).
  */
 async function openTarget(ctx: SyncContext, d: Download): Promise<Target> {
   const { entry } = d;
@@ -115,13 +117,14 @@ async function openTarget(ctx: SyncContext, d: Download): Promise<Target> {
   const old = ctx.index.get(entry.path);
   if (entry.size >= COPY_MIN_BYTES && old?.entry.kind === "file" && d.expect && sameStat(d.expect, old.stat)) {
     const kept = keptInPlace(old.entry.blocks, entry.blocks);
-    let keptBytes = 0;
-    kept.forEach((k, i) => (keptBytes += k ? entry.blocks[i]![1] : 0));
-    if (keptBytes * 2 >= entry.size) {
+    const oldHashes = new Set(old.entry.blocks.map(([h]) => h));
+    let reused = 0;
+    for (const [h, size] of entry.blocks) if (oldHashes.has(h)) reused += size;
+    if (reused * 2 >= entry.size) {
       const abs = resolveInside(ctx.root, entry.path);
       const tmp = await TempFile.copyOf(abs, ctx.tmpDir, mode, entry.size).catch(() => undefined);
       // Copied while untouched (same stat before and after), or not used.
-      if (tmp && (await unchangedSincePlan(abs, old.stat))) return { tmp, kept };
+      if (tmp && (await unchangedSincePlan(abs, old.stat))) return { tmp, kept, old: old.stat };
       await tmp?.abort();
     }
   }
@@ -207,15 +210,54 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     throw new Error(`block ${ref[0].slice(0, 12)}… did not arrive`);
   };
 
+  /**
+   * In a patched copy, moves the blocks that shifted within the file (after an insert or a
+   * removal) with kernel copies, one per run of blocks contiguous on both sides. Returns the
+   * blocks now in place: those the kernel would not copy, or all of them if the old file changed
+   * meanwhile, are left to the verified path.
+   */
+  const copyShifted = async (d: Download, tmp: TempFile, kept: boolean[], oldStat: LocalStat): Promise<boolean[]> => {
+    const done = kept.map(() => false);
+    const abs = resolveInside(ctx.root, d.entry.path);
+    const old = await fs.open(abs, "r").catch(() => undefined);
+    if (!old) return done;
+    try {
+      let run: { from: number; to: number; length: number; blocks: number[] } | undefined;
+      const copyRun = async () => {
+        if (run && (await tmp.copyIn(old.fd, run.from, run.to, run.length)) === run.length) for (const i of run.blocks) done[i] = true;
+        run = undefined;
+      };
+      let offset = 0;
+      for (const [i, [hash, size]] of d.entry.blocks.entries()) {
+        const src = previous.get(hash);
+        if (kept[i] || willFetch.has(hash) || src?.abs !== abs) await copyRun();
+        else if (run && run.from + run.length === src.offset && run.to + run.length === offset) {
+          run.length += size;
+          run.blocks.push(i);
+        } else {
+          await copyRun();
+          run = { from: src.offset, to: offset, length: size, blocks: [i] };
+        }
+        offset += size;
+      }
+      await copyRun();
+    } finally {
+      await old.close();
+    }
+    // These bytes were not hashed on the way: they are trusted only if the file stayed as synced.
+    return (await unchangedSincePlan(abs, oldStat)) ? done : kept.map(() => false);
+  };
+
   /** Fills `tmp` with the entry's blocks (those `kept` are there already); the error that spoiled it, if any. */
-  const fill = async (d: Download, { tmp, kept }: Target): Promise<unknown> => {
+  const fill = async (d: Download, { tmp, kept, old }: Target): Promise<unknown> => {
     const { entry } = d;
+    const shifted = kept && old ? await copyShifted(d, tmp, kept, old) : undefined;
     let offset = 0;
     let error: unknown;
     for (const [i, ref] of entry.blocks.entries()) {
       const [hash, size] = ref;
       const streamed = willFetch.has(hash) && !fetched.has(hash);
-      if (kept?.[i] && !streamed) {
+      if ((kept?.[i] || shifted?.[i]) && !streamed) {
         if (!written.has(hash)) written.set(hash, { abs: tmp.path, offset, tmp });
         offset += size;
         continue;

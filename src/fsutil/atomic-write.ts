@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { constants as fsConstants, fstatSync, type Stats } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { copyRange } from "../runtime/copy-range.ts";
 import { writeFully } from "./write-fully.ts";
 
 export const TEMP_PREFIX = ".dropsim-tmp-";
@@ -53,6 +54,11 @@ export class TempFile {
       throw e;
     }
     return tmp;
+  }
+
+  /** Copies `length` bytes of the open file `fd` at `from` to `offset` in the kernel; how many it copied (0 where unsupported). */
+  copyIn(fd: number, from: number, offset: number, length: number): Promise<number> {
+    return copyRange(fd, from, this.handle.fd, offset, length);
   }
 
   /** Writes `bytes` at `offset` now (patching a copy made by `copyOf`). */

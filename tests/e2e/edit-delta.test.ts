@@ -17,7 +17,7 @@ interface Traffic {
   bytesOut: number;
 }
 
-test("a 16-byte edit in the middle of a 64 MiB file reaches the other replica for under 256 KiB on the wire", async () => {
+test("a 16-byte overwrite, then a 16-byte insert, in the middle of a 64 MiB file each reach the other replica byte-identical for under 256 KiB on the wire", async () => {
   await using root = await tempDir("dropsim-edit-delta-");
   const statsFile = root.join("stats.json");
   await using server = await startServer({ dataDir: root.join("server-data"), extraArgs: ["--stats-file", statsFile] });
@@ -52,7 +52,19 @@ test("a 16-byte edit in the middle of a 64 MiB file reaches the other replica fo
     const edited = sha256(await fs.readFile(root.join("A", "big.bin")));
     expect(edited).not.toBe(original);
     await waitFor("B to hold the edit", async () => (await snapshotTree(b.folder)).get("big.bin") === edited || "not yet", { abortIf, timeout: 60_000 });
-    const spent = (await settled()) - before;
+    const afterOverwrite = await settled();
+    expect(afterOverwrite - before).toBeGreaterThan(0);
+    expect(afterOverwrite - before).toBeLessThan(LIMIT);
+
+    // An insert shifts everything after it: B rebuilds the tail from its own old copy.
+    const current = await fs.readFile(root.join("A", "big.bin"));
+    const at = Math.floor(SIZE / 3);
+    const inserted = Buffer.concat([current.subarray(0, at), Buffer.alloc(16, 0xcd), current.subarray(at)]);
+    await fs.writeFile(root.join("stage", "big.bin"), inserted);
+    await fs.rename(root.join("stage", "big.bin"), root.join("A", "big.bin"));
+    const want = sha256(inserted);
+    await waitFor("B to hold the insert", async () => (await snapshotTree(b.folder)).get("big.bin") === want || "not yet", { abortIf, timeout: 60_000 });
+    const spent = (await settled()) - afterOverwrite;
     expect(spent).toBeGreaterThan(0);
     expect(spent).toBeLessThan(LIMIT);
   } catch (e) {
