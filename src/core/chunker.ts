@@ -29,9 +29,14 @@ export function chunkParamsFor(size: number): ChunkParams {
   return { min: avg / 4, avg, max: avg * 4 };
 }
 
-/** Fixed pseudo-random table (xorshift32 from a constant seed): every replica must cut identically. */
+/**
+ * Fixed pseudo-random table (xorshift32 from a constant seed): every replica must cut identically.
+ * Held as signed 32-bit values, like the masks: the hash keeps only its low 32 bits either way,
+ * and int32 loads keep the gear loop in integer arithmetic (~2× faster than uint32 loads, which
+ * JavaScriptCore turns into doubles above 2^31).
+ */
 const GEAR = (() => {
-  const table = new Uint32Array(256);
+  const table = new Int32Array(256);
   let x = 0x9e3779b9;
   for (let i = 0; i < 256; i++) {
     x ^= x << 13;
@@ -44,7 +49,7 @@ const GEAR = (() => {
 
 /** The top `bits` bits: bit k of the gear hash depends on the last k+1 bytes, so high bits see the widest window. */
 function topMask(bits: number): number {
-  return (0xffffffff << (32 - bits)) >>> 0;
+  return 0xffffffff << (32 - bits);
 }
 
 interface Masks {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { bytesToHex, HASH_BYTES, HASH_HEX, hashBlock, hashBlockList, hexToBytes } from "../../src/core/block-hash.ts";
-import { type ChunkParams, Chunker, chunkBytes, DEFAULT_CHUNKING } from "../../src/core/chunker.ts";
+import { type ChunkParams, Chunker, chunkBytes, chunkParamsFor, DEFAULT_CHUNKING } from "../../src/core/chunker.ts";
 
 /** Deterministic bytes (xorshift32), so a failure reproduces. */
 function randomBytes(n: number, seed: number): Uint8Array {
@@ -80,6 +80,13 @@ describe("chunkBytes", () => {
     const chunks = chunkBytes(zeros, SMALL);
     expect(concat(chunks)).toEqual(zeros);
     assertSizes(chunks, SMALL);
+  });
+
+  test("chunkBytes cuts where every earlier version cut (replicas must agree across versions)", () => {
+    // Pinned from the chunker as first shipped: a change here breaks dedup with existing data.
+    const lengths = chunkBytes(randomBytes(MIB, 7), chunkParamsFor(MIB)).map((c) => c.length);
+    expect(lengths).toHaveLength(56);
+    expect(lengths.slice(0, 8)).toEqual([19124, 21102, 12052, 7983, 21451, 23364, 22480, 18872]);
   });
 
   test("chunkBytes is deterministic", () => {
