@@ -34,12 +34,13 @@ export async function hashFile(abs: string, sizeHint?: number): Promise<FileDige
     let first: Uint8Array | undefined;
     let reads = 0;
     // One byte over the hint, so a file that is exactly its hint is read to EOF in one call.
-    let want = Math.min(READ_SIZE, Math.max(4096, sizeHint + 1));
+    let buf = new Uint8Array(Math.min(READ_SIZE, Math.max(4096, sizeHint + 1)));
     for (;;) {
-      // A fresh buffer per read: the chunks handed out are views of it.
-      const buf = new Uint8Array(want);
-      const { bytesRead } = await handle.read(buf, 0, want, null);
-      want = READ_SIZE;
+      // One buffer for every read: its chunks are hashed before the next read, and the Chunker
+      // copies what it keeps. (The bytes of a small file are its only read: the read that
+      // finds the end of the file writes nothing.)
+      if (reads === 1 && buf.length < READ_SIZE) buf = new Uint8Array(READ_SIZE);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
       if (reads++ === 0) first = buf.subarray(0, bytesRead);
       size += bytesRead;
