@@ -114,8 +114,9 @@ interface Target {
 async function openTarget(ctx: SyncContext, d: Download): Promise<Target> {
   const { entry } = d;
   const mode = fileMode(entry);
-  const old = ctx.index.get(entry.path);
-  if (entry.size >= COPY_MIN_BYTES && old?.entry.kind === "file" && d.expect && sameStat(d.expect, old.stat)) {
+  // Small files (thousands in a batch) are not worth the index lookup.
+  const old = entry.size >= COPY_MIN_BYTES && d.expect ? ctx.index.get(entry.path) : undefined;
+  if (old?.entry.kind === "file" && d.expect && sameStat(d.expect, old.stat)) {
     const kept = keptInPlace(old.entry.blocks, entry.blocks);
     const oldHashes = new Set(old.entry.blocks.map(([h]) => h));
     let reused = 0;
@@ -257,17 +258,15 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     for (const [i, ref] of entry.blocks.entries()) {
       const [hash, size] = ref;
       const streamed = willFetch.has(hash) && !fetched.has(hash);
-      if ((kept?.[i] || shifted?.[i]) && !streamed) {
-        if (!written.has(hash)) written.set(hash, { abs: tmp.path, offset, tmp });
-        offset += size;
-        continue;
-      }
+      const inPlace = (kept?.[i] || shifted?.[i]) && !streamed;
       // Blocks of the batch stream must be consumed in order even after this file failed.
-      const bytes = streamed
-        ? await nextFetched(hash)
-        : error === undefined
-          ? ((await readLocal(hash, size)) ?? (await fetchOne(ref)))
-          : undefined;
+      const bytes = inPlace
+        ? undefined
+        : streamed
+          ? await nextFetched(hash)
+          : error === undefined
+            ? ((await readLocal(hash, size)) ?? (await fetchOne(ref)))
+            : undefined;
       if (bytes && error === undefined) {
         try {
           if (kept) tmp.writeAt(bytes, offset);
