@@ -14,8 +14,10 @@ import { ServerLink, backoffDelay } from "./server-link.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import { watchFolder } from "./watch.ts";
 
-/** Folders appearing in one burst share one new watcher subscription. */
+/** Folders appearing in one burst share one new watcher subscription... */
 const RESUBSCRIBE_MS = 100;
+/** ...and bursts a second apart at most one, as each is followed by a rescan of the whole folder. */
+const RESUBSCRIBE_GAP_MS = 1000;
 
 export interface SyncOptions {
   root: string;
@@ -66,13 +68,11 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       engine.markDirty(p);
       wake();
     },
-    folderAppeared: (p) => {
-      newFolders.push(p);
-      resubscribeTimer ??= setTimeout(() => void resubscribe(), RESUBSCRIBE_MS);
+    // FSEvents and ReadDirectoryChangesW watch whole trees; only inotify watches folder by folder.
+    folderAppeared: () => {
+      if (os.platform() === "linux") scheduleResubscribe(Math.max(RESUBSCRIBE_MS, lastResubscribe + RESUBSCRIBE_GAP_MS - performance.now()));
     },
   };
-  const newFolders: string[] = [];
-  let resubscribeTimer: ReturnType<typeof setTimeout> | undefined;
   const engine = new SyncEngine(ctx);
   engine.markDirty("");
 
@@ -134,17 +134,33 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   /**
    * Linux's inotify watches one folder at a time: folders created in a burst (mkdir -p, an
    * unzip, our own downloads) can end up unwatched (parcel-bundler/watcher#97). A fresh
-   * subscription watches every folder; the new folders are then rescanned for what the gap hid.
+   * subscription reads the tree again and watches every folder. @parcel/watcher shares one
+   * native watcher, and its tree, among subscriptions of the same folder, so a new one made
+   * while the old lives would watch nothing more: the old one goes first. The rescan that
+   * follows finds what changed in between and what the unwatched folders hid.
    */
   const resubscribe = async () => {
-    resubscribeTimer = undefined;
     if (stopped) return;
-    const folders = newFolders.splice(0);
-    const old = subscription;
-    subscription = await watch();
-    await old?.unsubscribe();
-    for (const f of folders) engine.markDirty(f);
-    wake();
+    lastResubscribe = performance.now();
+    try {
+      await subscription?.unsubscribe();
+      subscription = undefined;
+      subscription = await watch();
+    } catch (e) {
+      opts.log.warn(`Cannot watch ${root} again: ${describeError(e)}; retrying`);
+      scheduleResubscribe(RESUBSCRIBE_GAP_MS);
+    }
+    ctx.markDirty("");
+  };
+  let resubscribeTimer: ReturnType<typeof setTimeout> | undefined;
+  let lastResubscribe = -Infinity;
+  /** One at a time: a folder appearing during one schedules the next. */
+  let resubscribing = Promise.resolve();
+  const scheduleResubscribe = (ms: number) => {
+    resubscribeTimer ??= setTimeout(() => {
+      resubscribeTimer = undefined;
+      resubscribing = resubscribing.then(resubscribe);
+    }, ms);
   };
   const rescan = setInterval(() => ctx.markDirty(""), opts.rescanIntervalMs);
   link.start();
@@ -155,6 +171,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       clearInterval(rescan);
       clearTimeout(resubscribeTimer);
       engine.stop();
+      await resubscribing;
       await subscription?.unsubscribe();
       subscription = undefined;
       wake();
