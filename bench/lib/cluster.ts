@@ -2,10 +2,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Proc } from "./proc.ts";
 import { waitFor } from "./wait.ts";
+import type { BenchContext } from "./workload.ts";
 
 /**
- * A server and its clients, started fresh for a run. `close()` stops all of them; callers use
- * it in `finally` (or `await using`) so that nothing outlives a failed run.
+ * A server and its clients, started fresh for a run and stopped in `finally`, so that nothing
+ * outlives a failed run.
  */
 const LISTENING = /listening on 127\.0\.0\.1:(\d+)/;
 const CONNECTED = /Connected to /;
@@ -120,6 +121,44 @@ export async function waitIdle(procs: readonly Proc[], opts: { quietMs?: number;
       abortIf: () => procs.map((p) => p.exitReason()).find((r) => r !== undefined),
     },
   );
+}
+
+/** A server with clients A and B, each on its own folder: what W1–W5 measure. */
+export interface Cluster {
+  server: Server;
+  clientA: Proc;
+  clientB: Proc;
+  folderA: string;
+  folderB: string;
+  /** Server, A, B. */
+  procs: readonly [Proc, Proc, Proc];
+  /** Why one of them has exited, if one has: the `abortIf` of every wait on them. */
+  exited(): string | undefined;
+}
+
+/**
+ * Starts a server in `dir` with clients A and B on `dir/A` and `dir/B` and runs `body`. All
+ * three are stopped and `dir` removed however it ends; on failure their logs are printed
+ * first, as the reason is usually in them.
+ */
+export async function withCluster<T>(ctx: BenchContext, dir: string, opts: ClientOptions, body: (cluster: Cluster) => Promise<T>): Promise<T> {
+  const folderA = path.join(dir, "A");
+  const folderB = path.join(dir, "B");
+  let server: Server | undefined;
+  let clientA: Proc | undefined;
+  let clientB: Proc | undefined;
+  try {
+    server = await Server.start(dir);
+    [clientA, clientB] = await Promise.all([startClient("A", folderA, server, opts), startClient("B", folderB, server, opts)]);
+    const procs = [server.proc, clientA, clientB] as const;
+    return await body({ server, clientA, clientB, folderA, folderB, procs, exited: () => procs.map((p) => p.exitReason()).find(Boolean) });
+  } catch (e) {
+    for (const p of [server?.proc, clientA, clientB]) if (p) ctx.progress(`log of ${p.name}:\n${p.logs()}`);
+    throw e;
+  } finally {
+    await stopAll([clientA, clientB, server?.proc]);
+    rmrf(dir);
+  }
 }
 
 /** Stops processes in parallel, ignoring failures: used in `finally`. */

@@ -1,8 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Server, rmrf, startClient, stopAll, syncDisks } from "../lib/cluster.ts";
+import { syncDisks, withCluster } from "../lib/cluster.ts";
 import { countPresent, treeMismatches, writeSmallTree } from "../lib/data.ts";
-import type { Proc } from "../lib/proc.ts";
 import { RSYNC, RSYNC_HAS_FSYNC, timeRsync } from "../lib/rsync.ts";
 import { waitFor } from "../lib/wait.ts";
 import { absentFigure, type BenchContext, figure, type Figure, KiB, runDir, Samples, type Workload } from "../lib/workload.ts";
@@ -23,21 +22,13 @@ export const w1: Workload = {
     for (let run = 1; run <= ctx.runs; run++) {
       const dir = runDir(ctx, run);
       const stage = path.join(dir, "stage");
-      const a = path.join(dir, "A");
-      const b = path.join(dir, "B");
       const tree = writeSmallTree(stage, dirCount, perDir, 4 * KiB, `w1-${run}`);
       syncDisks();
       const rsyncMs = RSYNC ? await timeRsync([`${stage}/`, `${path.join(dir, "rsync-dst")}/`]) : undefined;
       syncDisks();
       const rsyncFsyncMs = RSYNC_HAS_FSYNC ? await timeRsync(["--fsync", `${stage}/`, `${path.join(dir, "rsync-fsync-dst")}/`]) : undefined;
 
-      let server: Server | undefined;
-      let clientA: Proc | undefined;
-      let clientB: Proc | undefined;
-      try {
-        server = await Server.start(dir);
-        [clientA, clientB] = await Promise.all([startClient("A", a, server), startClient("B", b, server)]);
-        const procs = [server.proc, clientA, clientB];
+      await withCluster(ctx, dir, {}, async ({ folderA: a, folderB: b, procs, exited }) => {
         const cpu0 = procs.map((p) => p.cpuSeconds() ?? Number.NaN);
         const t0 = performance.now();
         for (const d of tree.dirs) fs.renameSync(path.join(stage, d), path.join(a, d));
@@ -47,7 +38,7 @@ export const w1: Workload = {
             const n = countPresent(b, tree);
             return n === total ? true : `${n}/${total} files on B`;
           },
-          { timeout: ctx.quick ? 60_000 : 300_000, interval: 10, abortIf: () => procs.map((p) => p.exitReason()).find(Boolean) },
+          { timeout: ctx.quick ? 60_000 : 300_000, interval: 10, abortIf: exited },
         );
         const ms = done - t0;
         const [cpuServer, cpuA, cpuB] = procs.map((p, i) => (p.cpuSeconds() ?? Number.NaN) - cpu0[i]!);
@@ -58,13 +49,7 @@ export const w1: Workload = {
           `run ${run}: dropsim ${(ms / 1000).toFixed(2)} s` +
             (rsyncMs ? `, rsync ${(rsyncMs / 1000).toFixed(2)} s, ratio ${(ms / rsyncMs).toFixed(2)}` : ", rsync not installed"),
         );
-      } catch (e) {
-        for (const p of [server?.proc, clientA, clientB]) if (p) ctx.progress(`log of ${p.name}:\n${p.logs()}`);
-        throw e;
-      } finally {
-        await stopAll([clientA, clientB, server?.proc]);
-        rmrf(dir);
-      }
+      });
     }
     const files = `${total} files`;
     return [

@@ -1,8 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { freeBytes, Server, rmrf, startClient, stopAll, syncDisks } from "../lib/cluster.ts";
+import { freeBytes, rmrf, syncDisks, withCluster } from "../lib/cluster.ts";
 import { hashFile, writeRandomFile } from "../lib/data.ts";
-import type { Proc } from "../lib/proc.ts";
 import { RSYNC, RSYNC_HAS_FSYNC, timeRsync } from "../lib/rsync.ts";
 import { waitFor } from "../lib/wait.ts";
 import { absentFigure, type BenchContext, figure, type Figure, GiB, MiB, mib, runDir, Samples, type Workload } from "../lib/workload.ts";
@@ -24,8 +23,6 @@ export const w2: Workload = {
       const dir = runDir(ctx, run);
       const stage = path.join(dir, "stage");
       fs.mkdirSync(stage);
-      const a = path.join(dir, "A");
-      const b = path.join(dir, "B");
       const staged = path.join(stage, "big.bin");
       const hash = writeRandomFile(staged, size, `w2-${run}`);
       syncDisks();
@@ -43,13 +40,7 @@ export const w2: Workload = {
         }
       }
 
-      let server: Server | undefined;
-      let clientA: Proc | undefined;
-      let clientB: Proc | undefined;
-      try {
-        server = await Server.start(dir);
-        [clientA, clientB] = await Promise.all([startClient("A", a, server), startClient("B", b, server)]);
-        const procs = [server.proc, clientA, clientB];
+      await withCluster(ctx, dir, {}, async ({ server, clientA, clientB, folderA: a, folderB: b, procs, exited }) => {
         const target = path.join(b, "big.bin");
         const cpu0 = procs.map((p) => p.cpuSeconds() ?? Number.NaN);
         const t0 = performance.now();
@@ -60,7 +51,7 @@ export const w2: Workload = {
             const st = fs.statSync(target, { throwIfNoEntry: false });
             return st?.size === size ? true : `B has ${st ? `${st.size} bytes` : "nothing"}`;
           },
-          { timeout: ctx.quick ? 60_000 : 300_000, interval: 5, abortIf: () => procs.map((p) => p.exitReason()).find(Boolean) },
+          { timeout: ctx.quick ? 60_000 : 300_000, interval: 5, abortIf: exited },
         );
         const ms = done - t0;
         const [cpuServer, cpuA, cpuB] = procs.map((p, i) => (p.cpuSeconds() ?? Number.NaN) - cpu0[i]!);
@@ -71,13 +62,7 @@ export const w2: Workload = {
           `run ${run}: dropsim ${(ms / 1000).toFixed(2)} s (${(size / MiB / (ms / 1000)).toFixed(0)} MiB/s)` +
             (rsyncMs ? `, rsync ${(rsyncMs / 1000).toFixed(2)} s, ratio ${(ms / rsyncMs).toFixed(2)}` : ", rsync not installed"),
         );
-      } catch (e) {
-        for (const p of [server?.proc, clientA, clientB]) if (p) ctx.progress(`log of ${p.name}:\n${p.logs()}`);
-        throw e;
-      } finally {
-        await stopAll([clientA, clientB, server?.proc]);
-        rmrf(dir);
-      }
+      });
     }
     const ratioTarget = { op: "<=", value: 2, text: "≤ 2× rsync" } as const;
     return [

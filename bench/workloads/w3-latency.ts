@@ -1,8 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Server, rmrf, startClient, stopAll, waitIdle } from "../lib/cluster.ts";
+import { waitIdle, withCluster } from "../lib/cluster.ts";
 import { RandomBytes } from "../lib/data.ts";
-import type { Proc } from "../lib/proc.ts";
 import { percentile } from "../lib/stats.ts";
 import { waitFor } from "../lib/wait.ts";
 import { type BenchContext, figure, type Figure, KiB, runDir, Samples, type Workload } from "../lib/workload.ts";
@@ -21,17 +20,8 @@ export const w3: Workload = {
     const all: number[] = [];
     for (let run = 1; run <= ctx.runs; run++) {
       const dir = runDir(ctx, run);
-      const a = path.join(dir, "A");
-      const b = path.join(dir, "B");
       const rng = new RandomBytes(`w3-${run}`);
-      let server: Server | undefined;
-      let clientA: Proc | undefined;
-      let clientB: Proc | undefined;
-      try {
-        server = await Server.start(dir);
-        [clientA, clientB] = await Promise.all([startClient("A", a, server, { verbose: true }), startClient("B", b, server, { verbose: true })]);
-        const procs = [server.proc, clientA, clientB];
-        const abortIf = () => procs.map((p) => p.exitReason()).find(Boolean);
+      await withCluster(ctx, dir, { verbose: true }, async ({ clientA, clientB, folderA: a, folderB: b, exited: abortIf }) => {
         await waitIdle([clientA, clientB], { quietMs: 300 });
         const latencies: number[] = [];
         for (let i = 0; i < trials; i++) {
@@ -57,13 +47,7 @@ export const w3: Workload = {
         const p95 = percentile(latencies, 95);
         s.add({ p50, p95, max: Math.max(...latencies) });
         ctx.progress(`run ${run}: p50 ${p50.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms over ${trials} trials`);
-      } catch (e) {
-        for (const p of [server?.proc, clientA, clientB]) if (p) ctx.progress(`log of ${p.name}:\n${p.logs()}`);
-        throw e;
-      } finally {
-        await stopAll([clientA, clientB, server?.proc]);
-        rmrf(dir);
-      }
+      });
     }
     return [
       figure("W3", `p50 of ${trials} trials`, "ms", s.get("p50"), { op: "<=", value: 70, text: "≤ 70 ms" }, ctx.quick),

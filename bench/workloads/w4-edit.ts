@@ -1,8 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { freeBytes, Server, rmrf, startClient, stopAll, syncDisks, waitIdle } from "../lib/cluster.ts";
+import { freeBytes, syncDisks, waitIdle, withCluster } from "../lib/cluster.ts";
 import { copyWithInsert, hashFile, RandomBytes, writeRandomFile } from "../lib/data.ts";
-import type { Proc } from "../lib/proc.ts";
 import { waitFor } from "../lib/wait.ts";
 import { type BenchContext, figure, type Figure, GiB, KiB, MiB, runDir, Samples, type Workload } from "../lib/workload.ts";
 
@@ -26,18 +25,9 @@ function editWorkload(id: "W4a" | "W4b", insert: boolean): Workload {
         const dir = runDir(ctx, run);
         const stage = path.join(dir, "stage");
         fs.mkdirSync(stage);
-        const a = path.join(dir, "A");
-        const b = path.join(dir, "B");
-        const fileA = path.join(a, "big.bin");
-        const fileB = path.join(b, "big.bin");
-        let server: Server | undefined;
-        let clientA: Proc | undefined;
-        let clientB: Proc | undefined;
-        try {
-          server = await Server.start(dir);
-          [clientA, clientB] = await Promise.all([startClient("A", a, server, { verbose: true }), startClient("B", b, server, { verbose: true })]);
-          const procs = [server.proc, clientA, clientB];
-          const abortIf = () => procs.map((p) => p.exitReason()).find(Boolean);
+        await withCluster(ctx, dir, { verbose: true }, async ({ server, clientA, clientB, folderA, folderB, exited: abortIf }) => {
+          const fileA = path.join(folderA, "big.bin");
+          const fileB = path.join(folderB, "big.bin");
 
           // Setup: the file synced to B, everyone idle, counters settled.
           const staged = path.join(stage, "big.bin");
@@ -91,13 +81,7 @@ function editWorkload(id: "W4a" | "W4b", insert: boolean): Workload {
           const down = after.bytesOut - before.bytesOut;
           s.add({ wireKiB: (up + down) / KiB, upKiB: up / KiB, downKiB: down / KiB, ms });
           ctx.progress(`run ${run}: ${((up + down) / KiB).toFixed(1)} KiB on the wire (${(up / KiB).toFixed(1)} up, ${(down / KiB).toFixed(1)} down), B matched after ${ms.toFixed(0)} ms`);
-        } catch (e) {
-          for (const p of [server?.proc, clientA, clientB]) if (p) ctx.progress(`log of ${p.name}:\n${p.logs()}`);
-          throw e;
-        } finally {
-          await stopAll([clientA, clientB, server?.proc]);
-          rmrf(dir);
-        }
+        });
       }
       return [
         figure(id, "bytes on the wire, total", "KiB", s.get("wireKiB"), { op: "<=", value: 192, text: "≤ 192 KiB" }, ctx.quick),

@@ -1,8 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { freeBytes, Server, rmrf, startClient, stopAll } from "../lib/cluster.ts";
+import { freeBytes, withCluster } from "../lib/cluster.ts";
 import { hashFile, writeRandomFile } from "../lib/data.ts";
-import type { Proc } from "../lib/proc.ts";
 import { waitFor } from "../lib/wait.ts";
 import { type BenchContext, figure, type Figure, GiB, MiB, mib, runDir, Samples, type Workload } from "../lib/workload.ts";
 
@@ -24,23 +23,17 @@ export const w5: Workload = {
       fs.mkdirSync(stage);
       const staged = path.join(stage, "huge.bin");
       const hash = writeRandomFile(staged, size, `w5-${run}`);
-      let server: Server | undefined;
-      let clientA: Proc | undefined;
-      let clientB: Proc | undefined;
-      try {
-        server = await Server.start(dir);
-        [clientA, clientB] = await Promise.all([startClient("A", path.join(dir, "A"), server), startClient("B", path.join(dir, "B"), server)]);
-        const procs = [server.proc, clientA, clientB];
-        const target = path.join(dir, "B", "huge.bin");
+      await withCluster(ctx, dir, {}, async ({ server, clientA, clientB, folderA, folderB, exited }) => {
+        const target = path.join(folderB, "huge.bin");
         const t0 = performance.now();
-        fs.renameSync(staged, path.join(dir, "A", "huge.bin"));
+        fs.renameSync(staged, path.join(folderA, "huge.bin"));
         const done = await waitFor(
           "B to hold the file",
           () => {
             const st = fs.statSync(target, { throwIfNoEntry: false });
             return st?.size === size ? true : `B has ${st ? `${st.size} bytes` : "nothing"}`;
           },
-          { timeout: 900_000, interval: 20, abortIf: () => procs.map((p) => p.exitReason()).find(Boolean) },
+          { timeout: 900_000, interval: 20, abortIf: exited },
         );
         const peaks = mib({ server: server.proc.statusKiB("VmHWM"), a: clientA.statusKiB("VmHWM"), b: clientB.statusKiB("VmHWM") });
         if (hashFile(target) !== hash) throw new Error("B's copy of huge.bin differs from A's");
@@ -49,13 +42,7 @@ export const w5: Workload = {
         ctx.progress(
           `run ${run}: peak RSS server ${peaks.server?.toFixed(0)} MiB, A ${peaks.a?.toFixed(0)} MiB, B ${peaks.b?.toFixed(0)} MiB; synced in ${secs.toFixed(1)} s (${(size / MiB / secs).toFixed(0)} MiB/s)`,
         );
-      } catch (e) {
-        for (const p of [server?.proc, clientA, clientB]) if (p) ctx.progress(`log of ${p.name}:\n${p.logs()}`);
-        throw e;
-      } finally {
-        await stopAll([clientA, clientB, server?.proc]);
-        rmrf(dir);
-      }
+      });
     }
     const target = { op: "<=", value: 120, text: "≤ 120 MiB" } as const;
     return [
