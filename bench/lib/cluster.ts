@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Proc } from "./proc.ts";
 import { waitFor } from "./wait.ts";
-import type { BenchContext } from "./workload.ts";
+import { type BenchContext, GiB } from "./workload.ts";
 
 /**
  * A server and its clients, started fresh for a run and stopped in `finally`, so that nothing
@@ -175,7 +175,18 @@ export function syncDisks(): void {
   Bun.spawnSync(["sync"]);
 }
 
-export function freeBytes(dir: string): number {
-  const st = fs.statfsSync(dir);
-  return Number(st.bavail) * Number(st.bsize);
+/** Fails workload `id` before it starts if its folder has less than `need` bytes free. */
+export function requireFree(ctx: BenchContext, id: string, need: number): void {
+  const st = fs.statfsSync(ctx.dir);
+  if (Number(st.bavail) * Number(st.bsize) < need) throw new Error(`${id} needs ${(need / GiB).toFixed(1)} GiB free in ${ctx.dir}`);
+}
+
+/**
+ * Creates `dir/stage`, where files are written before being renamed into a client's folder:
+ * the same disk, so the rename that starts a clock is instant and the writing is never timed.
+ */
+export function stageFolder(dir: string): string {
+  const stage = path.join(dir, "stage");
+  fs.mkdirSync(stage);
+  return stage;
 }

@@ -22,6 +22,12 @@ export function dropsimCommand(args: readonly string[]): string[] {
   return bin ? [path.resolve(bin), ...args] : [process.execPath, MAIN, ...args];
 }
 
+/** Starts counting the CPU time of `procs`; the returned function gives each one's seconds since (NaN once gone). */
+export function cpuMeter(procs: readonly Proc[]): () => number[] {
+  const start = procs.map((p) => p.cpuSeconds() ?? Number.NaN);
+  return () => procs.map((p, i) => (p.cpuSeconds() ?? Number.NaN) - start[i]!);
+}
+
 const live = new Set<Proc>();
 
 /** SIGKILLs every process still running; safe to call from an exit handler. */

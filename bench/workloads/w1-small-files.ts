@@ -1,7 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { syncDisks, withCluster } from "../lib/cluster.ts";
+import { stageFolder, syncDisks, withCluster } from "../lib/cluster.ts";
 import { countPresent, treeMismatches, writeSmallTree } from "../lib/data.ts";
+import { cpuMeter } from "../lib/proc.ts";
 import { RSYNC, RSYNC_HAS_FSYNC, timeRsync } from "../lib/rsync.ts";
 import { waitFor } from "../lib/wait.ts";
 import { absentFigure, type BenchContext, figure, type Figure, KiB, runDir, Samples, type Workload } from "../lib/workload.ts";
@@ -21,7 +22,7 @@ export const w1: Workload = {
     const s = new Samples();
     for (let run = 1; run <= ctx.runs; run++) {
       const dir = runDir(ctx, run);
-      const stage = path.join(dir, "stage");
+      const stage = stageFolder(dir);
       const tree = writeSmallTree(stage, dirCount, perDir, 4 * KiB, `w1-${run}`);
       syncDisks();
       const rsyncMs = RSYNC ? await timeRsync([`${stage}/`, `${path.join(dir, "rsync-dst")}/`]) : undefined;
@@ -29,7 +30,7 @@ export const w1: Workload = {
       const rsyncFsyncMs = RSYNC_HAS_FSYNC ? await timeRsync(["--fsync", `${stage}/`, `${path.join(dir, "rsync-fsync-dst")}/`]) : undefined;
 
       await withCluster(ctx, dir, {}, async ({ folderA: a, folderB: b, procs, exited }) => {
-        const cpu0 = procs.map((p) => p.cpuSeconds() ?? Number.NaN);
+        const cpu = cpuMeter(procs);
         const t0 = performance.now();
         for (const d of tree.dirs) fs.renameSync(path.join(stage, d), path.join(a, d));
         const done = await waitFor(
@@ -41,7 +42,7 @@ export const w1: Workload = {
           { timeout: ctx.quick ? 60_000 : 300_000, interval: 10, abortIf: exited },
         );
         const ms = done - t0;
-        const [cpuServer, cpuA, cpuB] = procs.map((p, i) => (p.cpuSeconds() ?? Number.NaN) - cpu0[i]!);
+        const [cpuServer, cpuA, cpuB] = cpu();
         const bad = treeMismatches(b, tree);
         if (bad.length > 0) throw new Error(`B holds every name but these differ from A: ${bad.join(", ")}`);
         s.add({ ms, rsyncMs, rsyncFsyncMs, ratio: rsyncMs ? ms / rsyncMs : undefined, perFileMs: ms / total, cpuServer, cpuA, cpuB });

@@ -1,7 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { freeBytes, rmrf, syncDisks, withCluster } from "../lib/cluster.ts";
+import { requireFree, rmrf, stageFolder, syncDisks, withCluster } from "../lib/cluster.ts";
 import { hashFile, writeRandomFile } from "../lib/data.ts";
+import { cpuMeter } from "../lib/proc.ts";
 import { RSYNC, RSYNC_HAS_FSYNC, timeRsync } from "../lib/rsync.ts";
 import { waitFor } from "../lib/wait.ts";
 import { absentFigure, type BenchContext, figure, type Figure, GiB, MiB, mib, runDir, Samples, type Workload } from "../lib/workload.ts";
@@ -17,12 +18,11 @@ export const w2: Workload = {
     const size = ctx.quick ? 16 * MiB : 512 * MiB;
     // Staging (becomes A's copy), the server's blocks, B's copy, rsync's copy, and room to spare.
     const need = 4 * size + GiB;
-    if (freeBytes(ctx.dir) < need) throw new Error(`W2 needs ${(need / GiB).toFixed(1)} GiB free in ${ctx.dir}`);
+    requireFree(ctx, "W2", need);
     const s = new Samples();
     for (let run = 1; run <= ctx.runs; run++) {
       const dir = runDir(ctx, run);
-      const stage = path.join(dir, "stage");
-      fs.mkdirSync(stage);
+      const stage = stageFolder(dir);
       const staged = path.join(stage, "big.bin");
       const hash = writeRandomFile(staged, size, `w2-${run}`);
       syncDisks();
@@ -42,7 +42,7 @@ export const w2: Workload = {
 
       await withCluster(ctx, dir, {}, async ({ server, clientA, clientB, folderA: a, folderB: b, procs, exited }) => {
         const target = path.join(b, "big.bin");
-        const cpu0 = procs.map((p) => p.cpuSeconds() ?? Number.NaN);
+        const cpu = cpuMeter(procs);
         const t0 = performance.now();
         fs.renameSync(staged, path.join(a, "big.bin"));
         const done = await waitFor(
@@ -54,7 +54,7 @@ export const w2: Workload = {
           { timeout: ctx.quick ? 60_000 : 300_000, interval: 5, abortIf: exited },
         );
         const ms = done - t0;
-        const [cpuServer, cpuA, cpuB] = procs.map((p, i) => (p.cpuSeconds() ?? Number.NaN) - cpu0[i]!);
+        const [cpuServer, cpuA, cpuB] = cpu();
         const peaks = { serverRss: server.proc.statusKiB("VmHWM"), aRss: clientA.statusKiB("VmHWM"), bRss: clientB.statusKiB("VmHWM") };
         if (hashFile(target) !== hash) throw new Error("B's copy of big.bin differs from A's");
         s.add({ ms, rsyncMs, rsyncFsyncMs, cpuServer, cpuA, cpuB, ratio: rsyncMs ? ms / rsyncMs : undefined, mbps: size / MiB / (ms / 1000), ...mib(peaks) });

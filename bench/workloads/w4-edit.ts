@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { freeBytes, syncDisks, waitIdle, withCluster } from "../lib/cluster.ts";
+import { requireFree, stageFolder, syncDisks, waitIdle, withCluster } from "../lib/cluster.ts";
 import { copyWithInsert, hashFile, RandomBytes, writeRandomFile } from "../lib/data.ts";
 import { waitFor } from "../lib/wait.ts";
 import { type BenchContext, figure, type Figure, GiB, KiB, MiB, runDir, Samples, type Workload } from "../lib/workload.ts";
@@ -19,12 +19,11 @@ function editWorkload(id: "W4a" | "W4b", insert: boolean): Workload {
     async run(ctx: BenchContext): Promise<Figure[]> {
       const size = ctx.quick ? 8 * MiB : 256 * MiB;
       const need = 5 * size + GiB;
-      if (freeBytes(ctx.dir) < need) throw new Error(`${id} needs ${(need / GiB).toFixed(1)} GiB free in ${ctx.dir}`);
+      requireFree(ctx, id, need);
       const s = new Samples();
       for (let run = 1; run <= ctx.runs; run++) {
         const dir = runDir(ctx, run);
-        const stage = path.join(dir, "stage");
-        fs.mkdirSync(stage);
+        const stage = stageFolder(dir);
         await withCluster(ctx, dir, { verbose: true }, async ({ server, clientA, clientB, folderA, folderB, exited: abortIf }) => {
           const fileA = path.join(folderA, "big.bin");
           const fileB = path.join(folderB, "big.bin");

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { freeBytes, withCluster } from "../lib/cluster.ts";
+import { requireFree, stageFolder, withCluster } from "../lib/cluster.ts";
 import { hashFile, writeRandomFile } from "../lib/data.ts";
 import { waitFor } from "../lib/wait.ts";
 import { type BenchContext, figure, type Figure, GiB, MiB, mib, runDir, Samples, type Workload } from "../lib/workload.ts";
@@ -15,12 +15,11 @@ export const w5: Workload = {
   async run(ctx: BenchContext): Promise<Figure[]> {
     const size = ctx.quick ? 64 * MiB : 2 * GiB;
     const need = 3 * size + GiB;
-    if (freeBytes(ctx.dir) < need) throw new Error(`W5 needs ${(need / GiB).toFixed(1)} GiB free in ${ctx.dir}`);
+    requireFree(ctx, "W5", need);
     const s = new Samples();
     for (let run = 1; run <= ctx.runs; run++) {
       const dir = runDir(ctx, run);
-      const stage = path.join(dir, "stage");
-      fs.mkdirSync(stage);
+      const stage = stageFolder(dir);
       const staged = path.join(stage, "huge.bin");
       const hash = writeRandomFile(staged, size, `w5-${run}`);
       await withCluster(ctx, dir, {}, async ({ server, clientA, clientB, folderA, folderB, exited }) => {
