@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Cluster } from "../helpers/cluster.ts";
-import { controlFrame, frame, frameHeader, MAX_FRAME_BYTES, RawConnection, type RawFrame, serverEntries } from "../helpers/raw-client.ts";
+import { RawConnection, serverEntries } from "../helpers/raw-client.ts";
 import { dumpLogsOnFailure } from "../helpers/spawn-dropsim.ts";
 import { sha256, writeFile } from "../helpers/tree.ts";
 import { waitFor } from "../helpers/wait-for.ts";
+import { controlFrame, frame, frameHeader, MAX_FRAME_BYTES, type RawFrame } from "../helpers/wire-frames.ts";
 
 // Hostile bytes on a raw socket, while a normal pair of clients keeps syncing through the
 // same server. Each bad input gets an error frame, or (for a broken frame stream) a hang-up;

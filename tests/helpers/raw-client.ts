@@ -1,45 +1,16 @@
 import type { Socket } from "bun";
 import { waitFor } from "./wait-for.ts";
+import { controlFrame, FrameSplitter, type RawFrame, SendQueue } from "./wire-frames.ts";
 
 /**
- * A bare TCP connection speaking dropsim's framing by hand (8-byte big-endian length, type
- * byte, body), written independently of src/ so it checks the wire format, and can send
- * what a well-behaved client never would.
+ * A bare TCP connection speaking dropsim's framing by hand (see wire-frames.ts), so it checks
+ * the wire format from outside, and can send what a well-behaved client never would.
  */
-export const FRAME_CONTROL = 1;
-export const FRAME_BLOCK = 2;
-export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
-
-export interface RawFrame {
-  type: number;
-  body: Uint8Array;
-  /** The parsed body of a control frame (undefined if it is not JSON). */
-  json?: Record<string, unknown>;
-}
-
-export function frameHeader(length: bigint | number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(length));
-  return out;
-}
-
-export function frame(type: number, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(8 + 1 + body.length);
-  out.set(frameHeader(1 + body.length), 0);
-  out[8] = type;
-  out.set(body, 9);
-  return out;
-}
-
-export function controlFrame(message: unknown): Uint8Array {
-  return frame(FRAME_CONTROL, new TextEncoder().encode(typeof message === "string" ? message : JSON.stringify(message)));
-}
-
 export class RawConnection implements AsyncDisposable {
   private socket!: Socket<undefined>;
-  private inbox = new Uint8Array(0);
+  private readonly splitter = new FrameSplitter();
   private readonly frames: RawFrame[] = [];
-  private outbox: Uint8Array[] = [];
+  private readonly outbox = new SendQueue((bytes) => this.socket.write(bytes), () => this.closed);
   closed = false;
   closeError: Error | undefined;
 
@@ -51,7 +22,7 @@ export class RawConnection implements AsyncDisposable {
       socket: {
         binaryType: "uint8array",
         data: (_s, data) => conn.receive(data),
-        drain: () => conn.flush(),
+        drain: () => conn.outbox.flush(),
         close: (_s, error) => {
           conn.closed = true;
           conn.closeError = error;
@@ -70,8 +41,7 @@ export class RawConnection implements AsyncDisposable {
 
   /** Raw bytes, no framing added. */
   write(bytes: Uint8Array): void {
-    this.outbox.push(bytes);
-    this.flush();
+    this.outbox.write(bytes);
   }
 
   sendJson(message: unknown): void {
@@ -82,7 +52,7 @@ export class RawConnection implements AsyncDisposable {
   async nextFrame(timeout = 10_000): Promise<RawFrame> {
     await waitFor(
       "a frame from the server",
-      () => (this.frames.length > 0 ? true : this.closed ? "connection closed" : `nothing yet (${this.inbox.length} bytes buffered)`),
+      () => (this.frames.length > 0 ? true : this.closed ? "connection closed" : `nothing yet (${this.splitter.buffered} bytes buffered)`),
       { timeout, abortIf: () => (this.closed && this.frames.length === 0 ? "the server closed the connection" : undefined) },
     );
     return this.frames.shift()!;
@@ -115,39 +85,9 @@ export class RawConnection implements AsyncDisposable {
     this.close();
   }
 
-  private flush(): void {
-    while (this.outbox.length > 0 && !this.closed) {
-      const next = this.outbox[0]!;
-      const n = this.socket.write(next);
-      if (n < next.length) {
-        this.outbox[0] = next.subarray(Math.max(0, n));
-        return;
-      }
-      this.outbox.shift();
-    }
-  }
-
   private receive(data: Uint8Array): void {
-    const merged = new Uint8Array(this.inbox.length + data.length);
-    merged.set(this.inbox);
-    merged.set(data, this.inbox.length);
-    this.inbox = merged;
-    while (this.inbox.length >= 8) {
-      const length = Number(new DataView(this.inbox.buffer, this.inbox.byteOffset, 8).getBigUint64(0));
-      if (this.inbox.length < 8 + length) break;
-      const type = this.inbox[8]!;
-      const body = this.inbox.slice(9, 8 + length);
-      this.inbox = this.inbox.slice(8 + length);
-      let json: Record<string, unknown> | undefined;
-      if (type === FRAME_CONTROL) {
-        try {
-          json = JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
-        } catch {
-          json = undefined;
-        }
-      }
-      this.frames.push({ type, body, json });
-    }
+    this.splitter.push(data);
+    for (let f = this.splitter.next(); f; f = this.splitter.next()) this.frames.push(f);
   }
 }
 

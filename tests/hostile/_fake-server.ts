@@ -1,22 +1,16 @@
 import type { Socket, TCPSocketListener } from "bun";
 import { createHash } from "node:crypto";
-import { controlFrame, FRAME_BLOCK, FRAME_CONTROL, frame } from "../helpers/raw-client.ts";
+import { controlFrame, FRAME_BLOCK, FrameSplitter, frame, type RawFrame, SendQueue } from "../helpers/wire-frames.ts";
 
 /**
  * A dropsim server impostor for client tests: it parses the client's frames and lets each
  * test script what comes back — valid replies, lies, garbage, or a hang-up mid-frame.
- * The framing code here is written independently of src/.
+ * Its framing (tests/helpers/wire-frames.ts) is written independently of src/.
  */
-export interface ClientFrame {
-  type: number;
-  body: Uint8Array;
-  json?: Record<string, unknown>;
-}
-
 export interface FakeConn {
   readonly id: number;
   /** Every frame this connection sent, in order. */
-  readonly received: ClientFrame[];
+  readonly received: RawFrame[];
   write(bytes: Uint8Array): void;
   send(message: Record<string, unknown>): void;
   sendBlock(hash: string, bytes: Uint8Array): void;
@@ -24,17 +18,17 @@ export interface FakeConn {
   readonly closed: boolean;
 }
 
-export type Script = (conn: FakeConn, f: ClientFrame) => void;
+export type Script = (conn: FakeConn, f: RawFrame) => void;
 
 interface State {
   conn?: ConnImpl;
 }
 
 class ConnImpl implements FakeConn {
-  readonly received: ClientFrame[] = [];
+  readonly received: RawFrame[] = [];
   closed = false;
-  private inbox = new Uint8Array(0);
-  private outbox: Uint8Array[] = [];
+  private readonly splitter = new FrameSplitter();
+  private readonly outbox = new SendQueue((bytes) => this.socket.write(bytes), () => this.closed);
   constructor(
     readonly id: number,
     private readonly socket: Socket<State>,
@@ -42,8 +36,7 @@ class ConnImpl implements FakeConn {
   ) {}
 
   write(bytes: Uint8Array): void {
-    this.outbox.push(bytes);
-    this.flush();
+    this.outbox.write(bytes);
   }
   send(message: Record<string, unknown>): void {
     this.write(controlFrame(message));
@@ -59,34 +52,14 @@ class ConnImpl implements FakeConn {
     this.closed = true;
   }
   flush(): void {
-    while (this.outbox.length > 0 && !this.closed) {
-      const next = this.outbox[0]!;
-      const n = this.socket.write(next);
-      if (n < next.length) {
-        this.outbox[0] = next.subarray(Math.max(0, n));
-        return;
-      }
-      this.outbox.shift();
-    }
+    this.outbox.flush();
   }
   receive(data: Uint8Array): void {
-    const merged = new Uint8Array(this.inbox.length + data.length);
-    merged.set(this.inbox);
-    merged.set(data, this.inbox.length);
-    this.inbox = merged;
-    while (this.inbox.length >= 8 && !this.closed) {
-      const length = Number(new DataView(this.inbox.buffer, this.inbox.byteOffset, 8).getBigUint64(0));
-      if (this.inbox.length < 8 + length) break;
-      const type = this.inbox[8]!;
-      const body = this.inbox.slice(9, 8 + length);
-      this.inbox = this.inbox.slice(8 + length);
-      let json: Record<string, unknown> | undefined;
-      if (type === FRAME_CONTROL) {
-        try {
-          json = JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
-        } catch {}
-      }
-      const f = { type, body, json };
+    this.splitter.push(data);
+    // The script may close the connection: frames after that are never seen by a real server either.
+    while (!this.closed) {
+      const f = this.splitter.next();
+      if (!f) return;
       this.received.push(f);
       this.script(this, f);
     }
@@ -185,7 +158,7 @@ export function withHandshake(head: number, rest: Script): Script {
 }
 
 /** What an honest server with these entries and blocks would answer; `lie` may take over any frame first. */
-export function honest(state: { head: number; entries: Record<string, unknown>[]; blocks: Map<string, Uint8Array> }, lie?: (conn: FakeConn, f: ClientFrame) => boolean): Script {
+export function honest(state: { head: number; entries: Record<string, unknown>[]; blocks: Map<string, Uint8Array> }, lie?: (conn: FakeConn, f: RawFrame) => boolean): Script {
   return withHandshake(state.head, (conn, f) => {
     if (lie?.(conn, f)) return;
     const m = f.json;

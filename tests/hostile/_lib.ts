@@ -7,6 +7,7 @@ import { ClientProcess, type DropsimProcess, dumpLogs, firstUnexpectedExit, type
 import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
 import { sha256, snapshotTree, writeFile } from "../helpers/tree.ts";
 import { type CheckResult, waitFor } from "../helpers/wait-for.ts";
+import { SendQueue } from "../helpers/wire-frames.ts";
 
 /** Resident memory of a process in MiB, from /proc (Linux). */
 export function rssMiB(pid: number): number {
@@ -140,7 +141,7 @@ export class HostileRig implements AsyncDisposable {
  */
 export class DeafSocket {
   closed = false;
-  private outbox: Uint8Array[] = [];
+  private readonly outbox = new SendQueue((bytes) => this.socket.write(bytes), () => this.closed);
   private constructor(private socket: Socket<undefined>) {}
 
   static async open(port: number): Promise<DeafSocket> {
@@ -151,7 +152,7 @@ export class DeafSocket {
       socket: {
         open: (s) => s.pause(),
         data: () => {},
-        drain: () => me?.flush(),
+        drain: () => me?.outbox.flush(),
         close: () => {
           if (me) me.closed = true;
         },
@@ -166,24 +167,11 @@ export class DeafSocket {
   }
 
   get unsent(): number {
-    return this.outbox.reduce((n, b) => n + b.length, 0);
+    return this.outbox.unsent;
   }
 
   write(bytes: Uint8Array): void {
-    this.outbox.push(bytes);
-    this.flush();
-  }
-
-  flush(): void {
-    while (this.outbox.length > 0 && !this.closed) {
-      const next = this.outbox[0]!;
-      const n = this.socket.write(next);
-      if (n < next.length) {
-        this.outbox[0] = next.subarray(Math.max(0, n));
-        return;
-      }
-      this.outbox.shift();
-    }
+    this.outbox.write(bytes);
   }
 
   close(): void {

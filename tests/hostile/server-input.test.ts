@@ -3,8 +3,9 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import fc from "fast-check";
 import { dumpLogs } from "../helpers/spawn-dropsim.ts";
-import { controlFrame, FRAME_BLOCK, FRAME_CONTROL, frame, frameHeader, MAX_FRAME_BYTES, RawConnection, type RawFrame, serverEntries } from "../helpers/raw-client.ts";
+import { RawConnection, serverEntries } from "../helpers/raw-client.ts";
 import { snapshotTree } from "../helpers/tree.ts";
+import { controlFrame, FRAME_BLOCK, FRAME_CONTROL, frame, frameHeader, MAX_FRAME_BYTES, type RawFrame } from "../helpers/wire-frames.ts";
 import { expectFsckClean } from "../crash/_lib.ts";
 import { DeafSocket, HostileRig, RssSampler, sha256File } from "./_lib.ts";
 
