@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Proc } from "./proc.ts";
-import { waitFor } from "./wait.ts";
+import { type CheckResult, waitFor } from "./wait.ts";
 import { type BenchContext, GiB } from "./workload.ts";
 
 /**
@@ -159,6 +159,14 @@ export async function withCluster<T>(ctx: BenchContext, dir: string, opts: Clien
     await stopAll([clientA, clientB, server?.proc]);
     rmrf(dir);
   }
+}
+
+/** A `waitFor` check that B's `file` has all `size` bytes: clients write by rename, so the size means the whole file. */
+export function bHolds(file: string, size: number): () => CheckResult {
+  return () => {
+    const st = fs.statSync(file, { throwIfNoEntry: false });
+    return st?.size === size ? true : `B has ${st ? `${st.size} bytes` : "nothing"}`;
+  };
 }
 
 /** Stops processes in parallel, ignoring failures: used in `finally`. */

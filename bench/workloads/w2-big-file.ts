@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { requireFree, rmrf, stageFolder, syncDisks, withCluster } from "../lib/cluster.ts";
+import { bHolds, requireFree, rmrf, stageFolder, syncDisks, withCluster } from "../lib/cluster.ts";
 import { hashFile, writeRandomFile } from "../lib/data.ts";
 import { cpuMeter } from "../lib/proc.ts";
 import { RSYNC, RSYNC_HAS_FSYNC, timeRsync } from "../lib/rsync.ts";
@@ -45,14 +45,11 @@ export const w2: Workload = {
         const cpu = cpuMeter(procs);
         const t0 = performance.now();
         fs.renameSync(staged, path.join(a, "big.bin"));
-        const done = await waitFor(
-          "B to hold the file",
-          () => {
-            const st = fs.statSync(target, { throwIfNoEntry: false });
-            return st?.size === size ? true : `B has ${st ? `${st.size} bytes` : "nothing"}`;
-          },
-          { timeout: ctx.quick ? 60_000 : 300_000, interval: 5, abortIf: exited },
-        );
+        const done = await waitFor("B to hold the file", bHolds(target, size), {
+          timeout: ctx.quick ? 60_000 : 300_000,
+          interval: 5,
+          abortIf: exited,
+        });
         const ms = done - t0;
         const [cpuServer, cpuA, cpuB] = cpu();
         const peaks = { serverRss: server.proc.statusKiB("VmHWM"), aRss: clientA.statusKiB("VmHWM"), bRss: clientB.statusKiB("VmHWM") };

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { requireFree, stageFolder, withCluster } from "../lib/cluster.ts";
+import { bHolds, requireFree, stageFolder, withCluster } from "../lib/cluster.ts";
 import { hashFile, writeRandomFile } from "../lib/data.ts";
 import { waitFor } from "../lib/wait.ts";
 import { type BenchContext, figure, type Figure, GiB, MiB, mib, runDir, Samples, type Workload } from "../lib/workload.ts";
@@ -26,14 +26,11 @@ export const w5: Workload = {
         const target = path.join(folderB, "huge.bin");
         const t0 = performance.now();
         fs.renameSync(staged, path.join(folderA, "huge.bin"));
-        const done = await waitFor(
-          "B to hold the file",
-          () => {
-            const st = fs.statSync(target, { throwIfNoEntry: false });
-            return st?.size === size ? true : `B has ${st ? `${st.size} bytes` : "nothing"}`;
-          },
-          { timeout: 900_000, interval: 20, abortIf: exited },
-        );
+        const done = await waitFor("B to hold the file", bHolds(target, size), {
+          timeout: 900_000,
+          interval: 20,
+          abortIf: exited,
+        });
         const peaks = mib({ server: server.proc.statusKiB("VmHWM"), a: clientA.statusKiB("VmHWM"), b: clientB.statusKiB("VmHWM") });
         if (hashFile(target) !== hash) throw new Error("B's copy of huge.bin differs from A's");
         const secs = (done - t0) / 1000;
