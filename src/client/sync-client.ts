@@ -146,14 +146,18 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       await subscription?.unsubscribe();
       subscription = undefined;
       subscription = await watch();
+      watchFailing = false;
     } catch (e) {
-      opts.log.warn(`Cannot watch ${root} again: ${describeError(e)}; retrying`);
+      // Said once, not every second, while the folder stays unwatchable (gone, unmounted).
+      if (!watchFailing) opts.log.warn(`Cannot watch ${root} again: ${describeError(e)}; retrying every ${RESUBSCRIBE_GAP_MS / 1000} s`);
+      watchFailing = true;
       scheduleResubscribe(RESUBSCRIBE_GAP_MS);
     }
     ctx.markDirty("");
   };
   let resubscribeTimer: ReturnType<typeof setTimeout> | undefined;
   let lastResubscribe = -Infinity;
+  let watchFailing = false;
   /** One at a time: a folder appearing during one schedules the next. */
   let resubscribing = Promise.resolve();
   const scheduleResubscribe = (ms: number) => {
