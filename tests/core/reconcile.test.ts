@@ -38,6 +38,16 @@ function check(action: Action, want: Expect, remote: Entry | undefined): void {
   if (action.type === "none") expect(Object.keys(action).sort()).toEqual(["path", "type"]);
 }
 
+/** [name, synced, remote, local, expected] */
+type PlanRow = [string, Entry | undefined, Entry | undefined, Content | undefined, Expect];
+
+/** One `planPath` test per row. */
+function testPlanRows(rows: PlanRow[]): void {
+  test.each(rows)("planPath with %s", (_name, synced, remote, local, want) => {
+    check(planPath(P, remote, local, synced), want, remote);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // planPath: files
 
@@ -45,8 +55,7 @@ describe("planPath for files", () => {
   const syncedPresent = entry(P, S, 1);
   const syncedTomb = tomb(P, "file", 1);
 
-  // [synced, remote, local, expected]
-  const rows: [string, Entry | undefined, Entry | undefined, Content | undefined, Expect][] = [
+  const rows: PlanRow[] = [
     // synced absent
     ["synced absent, remote none, local absent", undefined, undefined, undefined, { type: "none" }],
     ["synced absent, remote none, local new", undefined, undefined, L, { type: "upload", baseVersion: 0 }],
@@ -92,9 +101,7 @@ describe("planPath for files", () => {
     ["synced tombstone, remote deleted again, local new", syncedTomb, tomb(P, "file", 3), L, { type: "upload", baseVersion: 3 }],
   ];
 
-  test.each(rows)("planPath with %s", (_name, synced, remote, local, want) => {
-    check(planPath(P, remote, local, synced), want, remote);
-  });
+  testPlanRows(rows);
 
   test("planPath never drops changed local bytes in any of the 48 remote × local × synced combinations", () => {
     const synceds = [undefined, syncedPresent, syncedTomb];
@@ -122,7 +129,7 @@ describe("planPath for files", () => {
 
 describe("planPath for folders", () => {
   const syncedDir = entry(P, dir(), 1);
-  const rows: [string, Entry | undefined, Entry | undefined, Content | undefined, Expect][] = [
+  const rows: PlanRow[] = [
     ["synced absent, remote none, local new folder", undefined, undefined, dir(), { type: "upload", baseVersion: 0 }],
     ["synced absent, remote new folder, local absent", undefined, entry(P, dir(), 2), undefined, { type: "download", entry: "remote" }],
     ["synced absent, remote new folder, local new folder", undefined, entry(P, dir(), 2), dir(), { type: "record", entry: "remote" }],
@@ -144,9 +151,7 @@ describe("planPath for folders", () => {
     ["synced folder tombstone, remote none, local folder", tomb(P, "dir", 1), undefined, dir(), { type: "upload", baseVersion: 1 }],
   ];
 
-  test.each(rows)("planPath with %s", (_name, synced, remote, local, want) => {
-    check(planPath(P, remote, local, synced), want, remote);
-  });
+  testPlanRows(rows);
 });
 
 // ---------------------------------------------------------------------------------------------
