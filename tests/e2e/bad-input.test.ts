@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { Cluster } from "../helpers/cluster.ts";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { useFileCluster } from "../helpers/cluster-hooks.ts";
 import { RawConnection, serverEntries } from "../helpers/raw-client.ts";
 import { dumpLogsOnFailure } from "../helpers/spawn-dropsim.ts";
 import { sha256, writeFile } from "../helpers/tree.ts";
@@ -11,18 +11,10 @@ import { controlFrame, frame, frameHeader, MAX_FRAME_BYTES, type RawFrame } from
 // the server never crashes and other sessions never notice.
 setDefaultTimeout(60_000);
 
-let cluster: Cluster;
-
-beforeAll(async () => {
-  cluster = await Cluster.start({ clients: ["A", "B"] });
-}, 60_000);
-
-afterAll(async () => {
-  await cluster?.[Symbol.asyncDispose]();
-}, 30_000);
+const cluster = useFileCluster({ clients: ["A", "B"] });
 
 function open(): Promise<RawConnection> {
-  return RawConnection.open("127.0.0.1", cluster.server.port);
+  return RawConnection.open("127.0.0.1", cluster().server.port);
 }
 
 async function hello(conn: RawConnection): Promise<void> {
@@ -61,8 +53,8 @@ async function expectHangUp(conn: RawConnection): Promise<void> {
 /** The server still runs and the normal pair still syncs. */
 async function stillSyncing(tag: string): Promise<void> {
   const content = `written on A after ${tag}\n`;
-  await writeFile(cluster.path("A"), `after-${tag}.txt`, content);
-  await cluster.waitFor(`after-${tag}.txt to reach B`, async () => (await cluster.snapshot("B")).get(`after-${tag}.txt`) === sha256(content) || "not yet on B");
+  await writeFile(cluster().path("A"), `after-${tag}.txt`, content);
+  await cluster().waitFor(`after-${tag}.txt to reach B`, async () => (await cluster().snapshot("B")).get(`after-${tag}.txt`) === sha256(content) || "not yet on B");
 }
 
 describe("the server given bad input", () => {
@@ -153,7 +145,7 @@ describe("the server given bad input", () => {
       conn.sendJson({ type: "apply", id: 4, ops: [put("innocent.txt"), put("a/../../escape")] });
       expectErrorFrame(await nextError(conn), 4);
 
-      const entries = await serverEntries(cluster.server.port);
+      const entries = await serverEntries(cluster().server.port);
       for (const p of entries.keys()) {
         expect(p.includes("..")).toBe(false);
         expect(p.startsWith("/")).toBe(false);

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
-import { blockStoreUsage, Cluster } from "../helpers/cluster.ts";
+import { blockStoreUsage } from "../helpers/cluster.ts";
+import { useFileCluster } from "../helpers/cluster-hooks.ts";
 import { dumpLogsOnFailure } from "../helpers/spawn-dropsim.ts";
 import { type Tree, writeFile, writeRandomFile, writeRandomFiles } from "../helpers/tree.ts";
 
@@ -9,31 +10,26 @@ import { type Tree, writeFile, writeRandomFile, writeRandomFiles } from "../help
 // subtree, so one test's failure cannot make the next ones fail.
 setDefaultTimeout(60_000);
 
-let cluster: Cluster;
-
 /** One folder per test, made in advance and synced while idle: a test's own folders are then one level down. */
 const TEST_DIRS = ["t-file", "t-empty", "t-deep", "t-binary", "t-unicode", "t-bulk", "t-rename-file", "t-rename-folder", "t-move", "t-exec", "t-together", "t-from-b"];
 
-beforeAll(async () => {
-  cluster = await Cluster.start();
-  for (const t of TEST_DIRS) await fs.mkdir(cluster.path("A", t));
-  await cluster.waitForTree(await cluster.snapshot("A"));
-}, 60_000);
-
-afterAll(async () => {
-  await cluster?.[Symbol.asyncDispose]();
-}, 30_000);
+const cluster = useFileCluster({
+  prepare: async (c) => {
+    for (const t of TEST_DIRS) await fs.mkdir(c.path("A", t));
+    await c.waitForTree(await c.snapshot("A"));
+  },
+});
 
 /** Waits until every client's `dir` holds what `name`'s `dir` holds now. */
 async function convergeOn(name: string, dir: string, modes = false): Promise<Tree> {
-  const expected = await cluster.snapshot(name, { under: dir, modes });
-  await cluster.waitForTree(expected, undefined, { under: dir, modes });
+  const expected = await cluster().snapshot(name, { under: dir, modes });
+  await cluster().waitForTree(expected, undefined, { under: dir, modes });
   return expected;
 }
 
 /** `rel` inside `dir` of client `name`. */
 function at(name: string, dir: string, rel = ""): string {
-  return cluster.path(name, `${dir}/${rel}`);
+  return cluster().path(name, `${dir}/${rel}`);
 }
 
 describe("basic sync", () => {
@@ -149,7 +145,7 @@ describe("basic sync", () => {
       for (let i = 0; i < 5; i++) await writeRandomFile(at("A", t), `photos/img-${i}.jpg`, 200_000 + i);
       await writeRandomFile(at("A", t), "photos/2024/summer.jpg", 150_000);
       await convergeOn("A", t);
-      const before = await blockStoreUsage(cluster.server.dataDir);
+      const before = await blockStoreUsage(cluster().server.dataDir);
 
       await fs.rename(at("A", t, "photos"), at("A", t, "pictures"));
       const tree = await convergeOn("A", t);
@@ -157,7 +153,7 @@ describe("basic sync", () => {
       expect(tree.has("pictures/2024/summer.jpg")).toBe(true);
 
       // The server stored no block again: no new block file, no pack grown.
-      const after = await blockStoreUsage(cluster.server.dataDir);
+      const after = await blockStoreUsage(cluster().server.dataDir);
       expect([...after.files].filter((f) => !before.files.has(f))).toEqual([]);
       expect(after.bytes).toBe(before.bytes);
     }),
@@ -202,9 +198,9 @@ describe("basic sync", () => {
       // served back with exactly its own bytes. Last in this file: a crash here would fail the rest.
       await Promise.all(["A", "B", "C"].map((n) => writeRandomFiles(at(n, t), n, 30, 300_000)));
       const expected: Tree = new Map();
-      for (const n of ["A", "B", "C"]) for (const [p, v] of await cluster.snapshot(n, { under: t })) if (p === n || p.startsWith(`${n}/`)) expected.set(p, v);
+      for (const n of ["A", "B", "C"]) for (const [p, v] of await cluster().snapshot(n, { under: t })) if (p === n || p.startsWith(`${n}/`)) expected.set(p, v);
       expect(expected.size).toBe(93);
-      await cluster.waitForTree(expected, undefined, { under: t });
+      await cluster().waitForTree(expected, undefined, { under: t });
     }),
   );
 });

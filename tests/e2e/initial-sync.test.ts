@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { Cluster } from "../helpers/cluster.ts";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { useFileCluster } from "../helpers/cluster-hooks.ts";
 import { serverEntries } from "../helpers/raw-client.ts";
 import { dumpLogsOnFailure } from "../helpers/spawn-dropsim.ts";
 import { conflictCopiesOf, DIR, describeTree, type Tree, writeFile, writeRandomFile } from "../helpers/tree.ts";
@@ -9,20 +9,12 @@ import { conflictCopiesOf, DIR, describeTree, type Tree, writeFile, writeRandomF
 // different bytes becomes a conflict copy. Nothing is lost on either side.
 setDefaultTimeout(60_000);
 
-let cluster: Cluster;
-
-beforeAll(async () => {
-  cluster = await Cluster.start({ clients: ["A"] });
-}, 60_000);
-
-afterAll(async () => {
-  await cluster?.[Symbol.asyncDispose]();
-}, 30_000);
+const cluster = useFileCluster({ clients: ["A"] });
 
 test(
   "a new client with its own files merges with the server's: downloads, uploads, and a conflict copy",
   dumpLogsOnFailure(async () => {
-    const a = cluster.path("A");
+    const a = cluster().path("A");
     const fromA = {
       "docs/readme.md": await writeFile(a, "docs/readme.md", "# written on A\n"),
       "docs/deep/nested/a.txt": await writeFile(a, "docs/deep/nested/a.txt", "nested, from A\n"),
@@ -30,22 +22,22 @@ test(
       "same.txt": await writeFile(a, "same.txt", "same.txt as written on A\n"),
     };
     // The server holds A's files before B ever starts.
-    await cluster.waitFor("the server to hold A's files", async () => {
-      const entries = await serverEntries(cluster.server.port);
+    await cluster().waitFor("the server to hold A's files", async () => {
+      const entries = await serverEntries(cluster().server.port);
       const missing = Object.keys(fromA).filter((p) => entries.get(p)?.kind !== "file");
       return missing.length === 0 || `missing on the server: ${missing.join(", ")}; it has: ${[...entries.keys()].join(", ")}`;
     });
 
     // B's folder exists with its own content before its client first runs.
-    const b = cluster.root.join("B");
+    const b = cluster().root.join("B");
     const fromB = {
       "b-only/notes.txt": await writeFile(b, "b-only/notes.txt", "only B had this\n"),
       "b-data.bin": await writeRandomFile(b, "b-data.bin", 500_000),
       "same.txt": await writeFile(b, "same.txt", "same.txt as written on B, different bytes\n"),
     };
-    cluster.addClient("B", b);
+    cluster().addClient("B", b);
 
-    const tree = await cluster.waitForAgreement(
+    const tree = await cluster().waitForAgreement(
       "every file of A and B is present and same.txt has one conflict copy",
       (t: Tree) => {
         for (const [p, h] of Object.entries({ ...fromA, ...fromB })) {
@@ -78,7 +70,7 @@ test(
     for (const d of ["docs", "docs/deep/nested", "b-only"]) expect(tree.get(d)).toBe(DIR);
 
     // And the server agrees: every path, including the conflict copy, is committed.
-    const entries = await serverEntries(cluster.server.port);
+    const entries = await serverEntries(cluster().server.port);
     expect([...entries.keys()].sort()).toEqual([...expectedPaths].sort());
   }),
 );

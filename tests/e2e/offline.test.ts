@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
-import { Cluster } from "../helpers/cluster.ts";
+import { useFileCluster } from "../helpers/cluster-hooks.ts";
 import { dumpLogsOnFailure } from "../helpers/spawn-dropsim.ts";
 import { DIR, sha256, type Tree, writeFile, writeFiles } from "../helpers/tree.ts";
 
@@ -8,15 +8,7 @@ import { DIR, sha256, type Tree, writeFile, writeFiles } from "../helpers/tree.t
 // while it was not running and what the others changed meanwhile.
 setDefaultTimeout(90_000);
 
-let cluster: Cluster;
-
-beforeAll(async () => {
-  cluster = await Cluster.start();
-}, 60_000);
-
-afterAll(async () => {
-  await cluster?.[Symbol.asyncDispose]();
-}, 30_000);
+const cluster = useFileCluster();
 
 test(
   "changes made on a stopped client and on the others all survive its restart",
@@ -29,27 +21,27 @@ test(
       "a-deletes.txt": "A will delete this while C is offline\n",
       "dir/a-deletes-inside.txt": "A deletes this one in a folder C has\n",
     };
-    await writeFiles(cluster.path("A"), base);
-    await cluster.waitForTree(await cluster.snapshot("A"));
+    await writeFiles(cluster().path("A"), base);
+    await cluster().waitForTree(await cluster().snapshot("A"));
 
-    const c = cluster.client("C");
+    const c = cluster().client("C");
     expect(await c.stop()).toBe(0);
 
     // While C is down: changes in C's folder, directly on disk…
-    await writeFiles(cluster.path("C"), {
+    await writeFiles(cluster().path("C"), {
       "c-new.txt": "created on C while offline\n",
       "c-new-dir/inner/file.txt": "a new folder tree from C\n",
       "c-modifies.txt": "changed on C while offline, and longer than before\n",
     });
-    await fs.rm(cluster.path("C", "c-deletes.txt"));
+    await fs.rm(cluster().path("C", "c-deletes.txt"));
     // …and on A, synced to B through the server.
-    await writeFiles(cluster.path("A"), {
+    await writeFiles(cluster().path("A"), {
       "a-new.txt": "created on A while C was offline\n",
       "a-modifies.txt": "changed on A while C was offline\n",
     });
-    await fs.rm(cluster.path("A", "a-deletes.txt"));
-    await fs.rm(cluster.path("A", "dir/a-deletes-inside.txt"));
-    await cluster.waitForTree(await cluster.snapshot("A"), ["A", "B"]);
+    await fs.rm(cluster().path("A", "a-deletes.txt"));
+    await fs.rm(cluster().path("A", "dir/a-deletes-inside.txt"));
+    await cluster().waitForTree(await cluster().snapshot("A"), ["A", "B"]);
 
     c.start();
 
@@ -64,11 +56,11 @@ test(
       ["a-new.txt", sha256("created on A while C was offline\n")],
       ["dir", DIR],
     ]);
-    await cluster.waitForTree(expected);
+    await cluster().waitForTree(expected);
 
     // Restarted C is live again, not just caught up: a new change still flows both ways.
-    await writeFile(cluster.path("C"), "after-restart.txt", "C is back\n");
+    await writeFile(cluster().path("C"), "after-restart.txt", "C is back\n");
     expected.set("after-restart.txt", sha256("C is back\n"));
-    await cluster.waitForTree(expected);
+    await cluster().waitForTree(expected);
   }),
 );

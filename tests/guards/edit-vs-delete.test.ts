@@ -1,8 +1,7 @@
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
-import { Cluster } from "../helpers/cluster.ts";
+import { useTestCluster } from "../helpers/cluster-hooks.ts";
 import { serverEntries } from "../helpers/raw-client.ts";
-import { dumpLogs } from "../helpers/spawn-dropsim.ts";
 import { sha256, writeFile } from "../helpers/tree.ts";
 
 // A remote deletion never removes a local file with unsynced changes (edit beats delete), and
@@ -10,25 +9,10 @@ import { sha256, writeFile } from "../helpers/tree.ts";
 
 setDefaultTimeout(90_000);
 
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.[Symbol.asyncDispose]();
-  cluster = undefined;
-});
-
-async function guarded(fn: (c: Cluster) => Promise<void>): Promise<void> {
-  try {
-    cluster = await Cluster.start({ clients: ["A", "B"] });
-    await fn(cluster);
-  } catch (e) {
-    if (cluster) dumpLogs(cluster.processes, 60);
-    throw e;
-  }
-}
+const withCluster = useTestCluster({ clients: ["A", "B"] });
 
 test("a file deleted remotely while it was edited offline is kept, with the edit, everywhere", async () => {
-  await guarded(async (c) => {
+  await withCluster(async (c) => {
     await writeFile(c.path("A"), "report.txt", "v1\n");
     await writeFile(c.path("A"), "notes/plan.txt", "plan v1\n");
     await c.waitForTree(new Map([["report.txt", sha256("v1\n")], ["notes", "dir"], ["notes/plan.txt", sha256("plan v1\n")]]));
@@ -54,7 +38,7 @@ test("a file deleted remotely while it was edited offline is kept, with the edit
 });
 
 test("a file deleted locally while it was edited remotely comes back with the remote edit", async () => {
-  await guarded(async (c) => {
+  await withCluster(async (c) => {
     await writeFile(c.path("A"), "shared.txt", "v1\n");
     await c.waitForTree(new Map([["shared.txt", sha256("v1\n")]]));
     const a = c.client("A");
@@ -68,7 +52,7 @@ test("a file deleted locally while it was edited remotely comes back with the re
 });
 
 test("an edit and a delete of the same file racing on two online clients: the edit survives", async () => {
-  await guarded(async (c) => {
+  await withCluster(async (c) => {
     for (let round = 0; round < 5; round++) {
       const rel = `race-${round}.txt`;
       await writeFile(c.path("A"), rel, "v1\n");

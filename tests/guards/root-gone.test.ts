@@ -1,8 +1,8 @@
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
-import { Cluster } from "../helpers/cluster.ts";
+import type { Cluster } from "../helpers/cluster.ts";
+import { useTestCluster } from "../helpers/cluster-hooks.ts";
 import { serverEntries } from "../helpers/raw-client.ts";
-import { dumpLogs } from "../helpers/spawn-dropsim.ts";
 import { sha256, type Tree, writeFile } from "../helpers/tree.ts";
 
 // An unmounted disk, a deleted sync folder or a deleted .dropsim/ looks to a naive sync tool
@@ -10,24 +10,9 @@ import { sha256, type Tree, writeFile } from "../helpers/tree.ts";
 
 setDefaultTimeout(90_000);
 
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.[Symbol.asyncDispose]();
-  cluster = undefined;
-});
+const withCluster = useTestCluster({ clients: ["A", "B"] });
 
 const GONE = /is gone; not syncing/;
-
-async function guarded(fn: (c: Cluster) => Promise<void>): Promise<void> {
-  try {
-    cluster = await Cluster.start({ clients: ["A", "B"] });
-    await fn(cluster);
-  } catch (e) {
-    if (cluster) dumpLogs(cluster.processes, 60);
-    throw e;
-  }
-}
 
 /** Ten files written on A and seen by B. */
 async function seed(c: Cluster): Promise<Tree> {
@@ -67,7 +52,7 @@ async function assertNothingDeleted(c: Cluster, expected: Tree, tag: string): Pr
 }
 
 test("the sync folder deleted while the client runs: it stops, says so, and deletes nothing on the server", async () => {
-  await guarded(async (c) => {
+  await withCluster(async (c) => {
     const expected = await seed(c);
     await fs.rm(c.path("A"), { recursive: true, force: true });
     await c.client("A").waitForLine(GONE);
@@ -76,7 +61,7 @@ test("the sync folder deleted while the client runs: it stops, says so, and dele
 });
 
 test("the sync folder replaced by an empty folder (an unmounted disk): it stops and deletes nothing", async () => {
-  await guarded(async (c) => {
+  await withCluster(async (c) => {
     const expected = await seed(c);
     await fs.rm(c.path("A"), { recursive: true, force: true });
     await fs.mkdir(c.path("A"));
@@ -88,7 +73,7 @@ test("the sync folder replaced by an empty folder (an unmounted disk): it stops 
 });
 
 test(".dropsim/ deleted while the client runs: it stops, says so, and local deletions made afterwards do not reach the server", async () => {
-  await guarded(async (c) => {
+  await withCluster(async (c) => {
     const expected = await seed(c);
     await fs.rm(c.path("A", ".dropsim"), { recursive: true, force: true });
     await c.client("A").waitForLine(GONE);
@@ -98,7 +83,7 @@ test(".dropsim/ deleted while the client runs: it stops, says so, and local dele
 });
 
 test("a folder restored from an old backup catches up with the server and reverts nothing there", async () => {
-  await guarded(async (c) => {
+  await withCluster(async (c) => {
     await seed(c);
     const a = c.client("A");
     await a.stop();
@@ -129,14 +114,14 @@ test("a folder restored from an old backup catches up with the server and revert
 // says. Until .dropsim/ goes, each pass sees ordinary deletions; they are held until no new one
 // has appeared for a moment, by which time the folder is found gone and nothing is sent.
 test("a slow rm -rf of the sync folder (its files first, .dropsim/ last) deletes nothing on the server", async () => {
-  cluster = await Cluster.start({ clients: ["A", "B"] });
-  const c = cluster;
-  const expected = await seed(c);
-  for (let i = 0; i < 10; i++) {
-    await fs.rm(c.path("A", `docs/doc-${i}.txt`));
-    await Bun.sleep(150); // a slow disk, a big tree
-  }
-  await fs.rm(c.path("A"), { recursive: true, force: true });
-  await c.client("A").waitForLine(GONE);
-  await assertNothingDeleted(c, expected, "slow-rm");
+  await withCluster(async (c) => {
+    const expected = await seed(c);
+    for (let i = 0; i < 10; i++) {
+      await fs.rm(c.path("A", `docs/doc-${i}.txt`));
+      await Bun.sleep(150); // a slow disk, a big tree
+    }
+    await fs.rm(c.path("A"), { recursive: true, force: true });
+    await c.client("A").waitForLine(GONE);
+    await assertNothingDeleted(c, expected, "slow-rm");
+  });
 });

@@ -1,6 +1,6 @@
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
-import { Cluster } from "../helpers/cluster.ts";
+import { useTestCluster } from "../helpers/cluster-hooks.ts";
 import { serverEntries } from "../helpers/raw-client.ts";
 import { sha256, writeFile } from "../helpers/tree.ts";
 
@@ -15,36 +15,32 @@ import { sha256, writeFile } from "../helpers/tree.ts";
 
 setDefaultTimeout(60_000);
 
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.[Symbol.asyncDispose]();
-  cluster = undefined;
-});
+const withCluster = useTestCluster({ clients: ["A", "B"] });
 
 test("a folder renamed offline while a file inside was edited elsewhere: the edit survives the move, and A's later edit keeps it", async () => {
-  const c = (cluster = await Cluster.start({ clients: ["A", "B"] }));
-  const v1 = "v1\n";
-  await writeFile(c.path("B"), "dir/f.txt", v1);
-  await c.waitForTree(new Map([["dir", "dir"], ["dir/f.txt", sha256(v1)]]));
+  await withCluster(async (c) => {
+    const v1 = "v1\n";
+    await writeFile(c.path("B"), "dir/f.txt", v1);
+    await c.waitForTree(new Map([["dir", "dir"], ["dir/f.txt", sha256(v1)]]));
 
-  const a = c.client("A");
-  await a.stop();
-  const v2 = `${v1}edit by B while A was offline\n`;
-  await fs.appendFile(c.path("B", "dir/f.txt"), "edit by B while A was offline\n");
-  await c.client("B").waitForLine(/Uploaded put "dir\/f\.txt" → version/);
-  await fs.rename(c.path("A", "dir"), c.path("A", "dir-moved"));
-  a.start();
+    const a = c.client("A");
+    await a.stop();
+    const v2 = `${v1}edit by B while A was offline\n`;
+    await fs.appendFile(c.path("B", "dir/f.txt"), "edit by B while A was offline\n");
+    await c.client("B").waitForLine(/Uploaded put "dir\/f\.txt" → version/);
+    await fs.rename(c.path("A", "dir"), c.path("A", "dir-moved"));
+    a.start();
 
-  // The server moved B's edited file; A must end up with it too.
-  await c.waitFor("the server to hold dir-moved/f.txt", async () => (await serverEntries(c.server.port)).has("dir-moved/f.txt") || "not yet");
-  await c.waitForAgreement("dir-moved/f.txt holds B's edit", (t) => t.get("dir-moved/f.txt") === sha256(v2) || `dir-moved/f.txt is ${t.get("dir-moved/f.txt")}`, undefined, {
-    timeout: 8_000,
+    // The server moved B's edited file; A must end up with it too.
+    await c.waitFor("the server to hold dir-moved/f.txt", async () => (await serverEntries(c.server.port)).has("dir-moved/f.txt") || "not yet");
+    await c.waitForAgreement("dir-moved/f.txt holds B's edit", (t) => t.get("dir-moved/f.txt") === sha256(v2) || `dir-moved/f.txt is ${t.get("dir-moved/f.txt")}`, undefined, {
+      timeout: 8_000,
+    });
+
+    // And an edit made on A afterwards keeps B's.
+    await fs.appendFile(c.path("A", "dir-moved/f.txt"), "edit by A\n");
+    const v3 = `${v2}edit by A\n`;
+    await c.waitForAgreement("dir-moved/f.txt holds both edits", (t) => t.get("dir-moved/f.txt") === sha256(v3) || `dir-moved/f.txt is ${t.get("dir-moved/f.txt")}`);
+    expect(await fs.readFile(c.path("B", "dir-moved/f.txt"), "utf8")).toContain("edit by B");
   });
-
-  // And an edit made on A afterwards keeps B's.
-  await fs.appendFile(c.path("A", "dir-moved/f.txt"), "edit by A\n");
-  const v3 = `${v2}edit by A\n`;
-  await c.waitForAgreement("dir-moved/f.txt holds both edits", (t) => t.get("dir-moved/f.txt") === sha256(v3) || `dir-moved/f.txt is ${t.get("dir-moved/f.txt")}`);
-  expect(await fs.readFile(c.path("B", "dir-moved/f.txt"), "utf8")).toContain("edit by B");
 });

@@ -1,7 +1,7 @@
-import { afterEach, setDefaultTimeout, test } from "bun:test";
+import { setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
-import { Cluster } from "../helpers/cluster.ts";
-import { dumpLogs } from "../helpers/spawn-dropsim.ts";
+import type { Cluster } from "../helpers/cluster.ts";
+import { useTestCluster } from "../helpers/cluster-hooks.ts";
 import { sha256, writeFile } from "../helpers/tree.ts";
 
 // Found by the randomized convergence test (seed 1803087796, runs 10 and 11 of 15 with
@@ -21,12 +21,7 @@ import { sha256, writeFile } from "../helpers/tree.ts";
 
 setDefaultTimeout(60_000);
 
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.[Symbol.asyncDispose]();
-  cluster = undefined;
-});
+const withCluster = useTestCluster({ clients: ["A", "B"] });
 
 async function expectToReach(c: Cluster, from: string, to: string, rel: string, content: string): Promise<void> {
   await writeFile(c.path(from), rel, content);
@@ -34,18 +29,18 @@ async function expectToReach(c: Cluster, from: string, to: string, rel: string, 
 }
 
 test("a file written inside a folder tree moved into the sync folder reaches the other client", async () => {
-  const c = (cluster = await Cluster.start({ clients: ["A", "B"] }));
-  await fs.mkdir(c.root.join("elsewhere", "project", "src", "lib"), { recursive: true });
-  await fs.rename(c.root.join("elsewhere", "project"), c.path("A", "project"));
-  await c.waitFor("B to see project/src/lib", async () => (await c.snapshot("B")).get("project/src/lib") === "dir" || "not yet");
-  // One after another, each once the previous has arrived: the later ones are written well after
-  // any rescan the folder's arrival caused, so only a watch on project/src/lib can see them.
-  for (let i = 0; i < 4; i++) await expectToReach(c, "A", "B", `project/src/lib/new-${i}.txt`, `written after the move, ${i}\n`);
+  await withCluster(async (c) => {
+    await fs.mkdir(c.root.join("elsewhere", "project", "src", "lib"), { recursive: true });
+    await fs.rename(c.root.join("elsewhere", "project"), c.path("A", "project"));
+    await c.waitFor("B to see project/src/lib", async () => (await c.snapshot("B")).get("project/src/lib") === "dir" || "not yet");
+    // One after another, each once the previous has arrived: the later ones are written well after
+    // any rescan the folder's arrival caused, so only a watch on project/src/lib can see them.
+    for (let i = 0; i < 4; i++) await expectToReach(c, "A", "B", `project/src/lib/new-${i}.txt`, `written after the move, ${i}\n`);
+  });
 });
 
 test("files written inside folders made with mkdir -p reach the other client", async () => {
-  const c = (cluster = await Cluster.start({ clients: ["A", "B"] }));
-  try {
+  await withCluster(async (c) => {
     // Like a program saving a file into a new folder: mkdir -p, then write at once.
     const trees = Array.from({ length: 30 }, (_, i) => `m${i}/x/y`);
     for (const t of trees) {
@@ -63,15 +58,11 @@ test("files written inside folders made with mkdir -p reach the other client", a
       const missing = trees.filter((t) => b.get(`${t}/deep.txt`) !== sha256(`deep in ${t}\n`));
       return missing.length === 0 || `missing on B: ${missing.map((t) => `${t}/deep.txt`).join(", ")}`;
     }, 20_000);
-  } catch (e) {
-    dumpLogs(c.processes, 30);
-    throw e;
-  }
+  });
 });
 
 test("files written inside nested folders the client itself downloaded reach the other client", async () => {
-  const c = (cluster = await Cluster.start({ clients: ["A", "B"] }));
-  try {
+  await withCluster(async (c) => {
     const trees = Array.from({ length: 30 }, (_, i) => `t${i}/u/v`);
     for (const t of trees) await writeFile(c.path("A"), `${t}/seed.txt`, `seed ${t}\n`);
     await c.waitFor("B to get every seed file", async () => {
@@ -85,8 +76,5 @@ test("files written inside nested folders the client itself downloaded reach the
       const missing = trees.filter((t) => a.get(`${t}/from-b.txt`) !== sha256(`from B in ${t}\n`));
       return missing.length === 0 || `missing on A: ${missing.map((t) => `${t}/from-b.txt`).join(", ")}`;
     }, 20_000);
-  } catch (e) {
-    dumpLogs(c.processes, 30);
-    throw e;
-  }
+  });
 });
