@@ -1,6 +1,7 @@
 import { Database } from "bun:sqlite";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import type { Cluster } from "../helpers/cluster.ts";
 import { dropsimCommand } from "../helpers/spawn-dropsim.ts";
 
 /** What `dropsim fsck --data DIR` said. */
@@ -38,6 +39,13 @@ export async function listFiles(root: string): Promise<string[]> {
   return out.sort();
 }
 
+/** Writes `bytes` beside the folder and renames them in, so no half-written file is ever seen by the client. */
+export async function placeFile(c: Cluster, client: string, rel: string, bytes: Uint8Array): Promise<void> {
+  const staging = c.root.join(`staging-${crypto.randomUUID()}`);
+  await fs.writeFile(staging, bytes);
+  await fs.rename(staging, c.path(client, rel));
+}
+
 /** A small seeded PRNG (mulberry32): crash moments are random but reproducible from the printed seed. */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -57,14 +65,26 @@ export function crashSeed(label: string): number {
   return seed;
 }
 
-/** Total bytes in the server's pack files: grows as blocks arrive. */
-export async function packBytes(dataDir: string): Promise<number> {
-  const dir = path.join(dataDir, "blocks", "packs");
+/**
+ * Total size of the files directly in `dir`, read while a process writes there: a folder not
+ * made yet, or a file gone between listing and stat, counts as empty.
+ */
+async function folderBytes(dir: string): Promise<number> {
   let total = 0;
   for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
     total += (await fs.stat(path.join(dir, name)).catch(() => ({ size: 0 }))).size;
   }
   return total;
+}
+
+/** Total bytes in the server's pack files: grows as blocks arrive. */
+export function packBytes(dataDir: string): Promise<number> {
+  return folderBytes(path.join(dataDir, "blocks", "packs"));
+}
+
+/** Bytes in a client's partial-download folder: grows as blocks of a download arrive. */
+export function partialDownloadBytes(folder: string): Promise<number> {
+  return folderBytes(path.join(folder, ".dropsim", "tmp"));
 }
 
 /** Every commit a client's server acknowledged (its --verbose log): path → highest version. */

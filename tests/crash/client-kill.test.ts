@@ -1,12 +1,11 @@
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { Cluster } from "../helpers/cluster.ts";
+import { useTestCluster } from "../helpers/cluster-hooks.ts";
 import { serverEntries } from "../helpers/raw-client.ts";
-import { dumpLogs } from "../helpers/spawn-dropsim.ts";
 import { sha256 } from "../helpers/tree.ts";
-import { BigFilePatrol, crashSeed, expectFsckClean, packBytes, prng } from "./_lib.ts";
+import { BigFilePatrol, crashSeed, expectFsckClean, packBytes, partialDownloadBytes, placeFile, prng } from "./_lib.ts";
 
 // SIGKILL a client in the middle of a large transfer (seeded random moments; the seed is
 // printed), then start it again on the same folder: no partial file ever appears in a synced
@@ -15,41 +14,11 @@ import { BigFilePatrol, crashSeed, expectFsckClean, packBytes, prng } from "./_l
 setDefaultTimeout(240_000);
 
 const SIZE = 96 * 1024 * 1024;
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.[Symbol.asyncDispose]();
-  cluster = undefined;
-});
-
-async function withLogs(fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    if (cluster) dumpLogs(cluster.processes, 60);
-    throw e;
-  }
-}
-
-/** Bytes in the client's partial-download folder. */
-async function tmpBytes(folder: string): Promise<number> {
-  const dir = path.join(folder, ".dropsim", "tmp");
-  let total = 0;
-  for (const name of await fs.readdir(dir).catch(() => [] as string[])) total += (await fs.stat(path.join(dir, name)).catch(() => ({ size: 0 }))).size;
-  return total;
-}
-
-/** Writes `bytes` beside the folder and renames them in, so no half-written file is ever seen by the client. */
-async function placeFile(c: Cluster, client: string, rel: string, bytes: Uint8Array): Promise<void> {
-  const staging = c.root.join(`staging-${crypto.randomUUID()}`);
-  await fs.writeFile(staging, bytes);
-  await fs.rename(staging, c.path(client, rel));
-}
+const withCluster = useTestCluster({ clients: ["A", "B"] });
 
 test("SIGKILL a client three times while it downloads a large file: no partial file appears; after restart it completes", async () => {
-  await withLogs(async () => {
-    const rnd = prng(crashSeed("client-kill download"));
-    const c = (cluster = await Cluster.start({ clients: ["A", "B"] }));
+  const rnd = prng(crashSeed("client-kill download"));
+  await withCluster(async (c) => {
     const bytes = new Uint8Array(randomBytes(SIZE));
     const hash = sha256(bytes);
     const b = c.client("B");
@@ -60,7 +29,7 @@ test("SIGKILL a client three times while it downloads a large file: no partial f
       for (let k = 0; k < 3; k++) {
         const target = Math.floor((0.1 + 0.8 * rnd()) * SIZE);
         await c.waitFor(`B to download ${(target / 2 ** 20).toFixed(0)} MiB of big.bin (kill ${k + 1})`, async () => {
-          const now = await tmpBytes(b.folder);
+          const now = await partialDownloadBytes(b.folder);
           return now >= target || `${(now / 2 ** 20).toFixed(1)} MiB in B's .dropsim/tmp`;
         }, 120_000);
         await b.kill();
@@ -83,9 +52,8 @@ test("SIGKILL a client three times while it downloads a large file: no partial f
 });
 
 test("SIGKILL a client three times while it uploads a large file: the server never holds a partial entry; after restart it completes", async () => {
-  await withLogs(async () => {
-    const rnd = prng(crashSeed("client-kill upload"));
-    const c = (cluster = await Cluster.start({ clients: ["A", "B"] }));
+  const rnd = prng(crashSeed("client-kill upload"));
+  await withCluster(async (c) => {
     const bytes = new Uint8Array(randomBytes(SIZE));
     const hash = sha256(bytes);
     const a = c.client("A");

@@ -1,11 +1,11 @@
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { Cluster } from "../helpers/cluster.ts";
-import { dumpLogs } from "../helpers/spawn-dropsim.ts";
+import type { Cluster } from "../helpers/cluster.ts";
+import { useTestCluster } from "../helpers/cluster-hooks.ts";
 import { sha256, type Tree } from "../helpers/tree.ts";
-import { acknowledgedPuts, BigFilePatrol, crashSeed, expectFsckClean, lostAcknowledged, packBytes, prng, readStoredEntries } from "./_lib.ts";
+import { acknowledgedPuts, BigFilePatrol, crashSeed, expectFsckClean, lostAcknowledged, packBytes, placeFile, prng, readStoredEntries } from "./_lib.ts";
 
 // SIGKILL the server at random moments (seeded; the seed is printed) and restart it on the same
 // data dir and port. After each kill, before anything can re-upload: every commit a client was
@@ -13,12 +13,7 @@ import { acknowledgedPuts, BigFilePatrol, crashSeed, expectFsckClean, lostAcknow
 
 setDefaultTimeout(240_000);
 
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await cluster?.[Symbol.asyncDispose]();
-  cluster = undefined;
-});
+const withCluster = useTestCluster({ clients: ["A", "B"] });
 
 /** Kill, check the dead server's data dir, restart. */
 async function killAndCheck(c: Cluster, moment: string): Promise<void> {
@@ -32,26 +27,13 @@ async function killAndCheck(c: Cluster, moment: string): Promise<void> {
   await c.server.launch();
 }
 
-async function withLogs(fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    if (cluster) dumpLogs(cluster.processes, 60);
-    throw e;
-  }
-}
-
 test("SIGKILL during a 128 MiB upload, three times: nothing acknowledged is lost, no partial file is served, clients converge", async () => {
-  await withLogs(async () => {
-    const rnd = prng(crashSeed("server-kill upload"));
-    const c = (cluster = await Cluster.start({ clients: ["A", "B"] }));
+  const rnd = prng(crashSeed("server-kill upload"));
+  await withCluster(async (c) => {
     const size = 128 * 1024 * 1024;
     const bytes = new Uint8Array(randomBytes(size));
     const hash = sha256(bytes);
-    // Written beside the folder and renamed in: the client never sees a half-written file.
-    const staging = c.root.join("staging.bin");
-    await fs.writeFile(staging, bytes);
-    await fs.rename(staging, c.path("A", "big.bin"));
+    await placeFile(c, "A", "big.bin", bytes);
     const patrol = new BigFilePatrol(c.path("B", "big.bin"), size, hash);
     try {
       for (let k = 0; k < 3; k++) {
@@ -77,9 +59,8 @@ test("SIGKILL during a 128 MiB upload, three times: nothing acknowledged is lost
 });
 
 test("SIGKILL during a burst of small commits and appends, three times: nothing acknowledged is lost, clients converge", async () => {
-  await withLogs(async () => {
-    const rnd = prng(crashSeed("server-kill burst"));
-    const c = (cluster = await Cluster.start({ clients: ["A", "B"] }));
+  const rnd = prng(crashSeed("server-kill burst"));
+  await withCluster(async (c) => {
     const expected: Tree = new Map();
     const contents = new Map<string, Uint8Array>();
     const steps = 240;
