@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { bytesToHex, HASH_BYTES, HASH_HEX, hashBlock, hashBlockList, hexToBytes } from "../../src/core/block-hash.ts";
 import { type ChunkParams, Chunker, chunkBytes, chunkParamsFor, DEFAULT_CHUNKING } from "../../src/core/chunker.ts";
+import { concatBytes } from "../helpers/bytes.ts";
 
 /** Deterministic bytes (xorshift32), so a failure reproduces. */
 function randomBytes(n: number, seed: number): Uint8Array {
@@ -12,16 +13,6 @@ function randomBytes(n: number, seed: number): Uint8Array {
     x ^= x >>> 17;
     x ^= x << 5;
     out[i] = x & 0xff;
-  }
-  return out;
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
   }
   return out;
 }
@@ -53,7 +44,7 @@ describe("chunkBytes", () => {
   test.each([1, 255, 256, 257, 1000, 4095, 4096, 4097, 10_000, 100_000])("chunkBytes of %p small-params bytes concatenates back to the input", (n) => {
     const data = randomBytes(n, n);
     const chunks = chunkBytes(data, SMALL);
-    expect(concat(chunks)).toEqual(data);
+    expect(concatBytes(chunks)).toEqual(data);
     assertSizes(chunks, SMALL);
   });
 
@@ -66,7 +57,7 @@ describe("chunkBytes", () => {
 
   test("chunkBytes with default params concatenates back, respects min/max and averages near avg", () => {
     const chunks = chunkBytes(big);
-    expect(concat(chunks)).toEqual(big);
+    expect(concatBytes(chunks)).toEqual(big);
     assertSizes(chunks, DEFAULT_CHUNKING);
     // Content-defined: boundaries are not all at max (which fixed-size chunking would give).
     expect(chunks.some((c, i) => i < chunks.length - 1 && c.length < DEFAULT_CHUNKING.max)).toBe(true);
@@ -78,7 +69,7 @@ describe("chunkBytes", () => {
   test("chunkBytes cuts at max for data that never matches a mask", () => {
     const zeros = new Uint8Array(SMALL.max * 3 + 100);
     const chunks = chunkBytes(zeros, SMALL);
-    expect(concat(chunks)).toEqual(zeros);
+    expect(concatBytes(chunks)).toEqual(zeros);
     assertSizes(chunks, SMALL);
   });
 
@@ -99,7 +90,7 @@ describe("chunkBytes", () => {
 
   test("inserting 16 bytes in the middle of a 4 MiB buffer changes at most 3 chunk hashes", () => {
     const at = 2 * MIB + 12_345;
-    const edited = concat([big.subarray(0, at), randomBytes(16, 777), big.subarray(at)]);
+    const edited = concatBytes([big.subarray(0, at), randomBytes(16, 777), big.subarray(at)]);
     const before = hashes(chunkBytes(big));
     const after = hashes(chunkBytes(edited));
     expect(before.length).toBeGreaterThan(4);
@@ -113,7 +104,7 @@ describe("chunkBytes", () => {
 
   test("deleting bytes in the middle changes only the chunks around the edit", () => {
     const data = randomBytes(300_000, 4242);
-    const edited = concat([data.subarray(0, 150_000), data.subarray(150_100)]);
+    const edited = concatBytes([data.subarray(0, 150_000), data.subarray(150_100)]);
     const before = new Set(hashes(chunkBytes(data, SMALL)));
     const after = hashes(chunkBytes(edited, SMALL));
     expect(after.filter((h) => !before.has(h)).length).toBeLessThanOrEqual(3);
@@ -147,7 +138,7 @@ describe("Chunker", () => {
     const whole = chunkBytes(data, SMALL);
     const pieces = streamed(data, SMALL, seed, maxPiece);
     expect(hashes(pieces)).toEqual(hashes(whole));
-    expect(concat(pieces)).toEqual(data);
+    expect(concatBytes(pieces)).toEqual(data);
   });
 
   test("Chunker.push with default params in random pieces matches chunkBytes on 4 MiB", () => {

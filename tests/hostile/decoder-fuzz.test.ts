@@ -5,6 +5,7 @@ import { encodeFrame, type Frame, FrameDecoder, FrameType, HEADER_BYTES, MAX_FRA
 import { clientMessages, decodeMessage, serverMessages } from "../../src/protocol/messages.ts";
 import { Peer } from "../../src/protocol/peer.ts";
 import type { Connection } from "../../src/runtime/types.ts";
+import { concatBytes } from "../helpers/bytes.ts";
 
 // Property-based fuzzing of everything that reads bytes from the network: whatever arrives,
 // in whatever pieces, the only thing that may be thrown is the decoder's own DropsimError, and
@@ -26,16 +27,6 @@ function cut(bytes: Uint8Array, points: number[]): Uint8Array[] {
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /** Byte strings that look like frames more often than uniform noise would. */
 const frameish = fc.oneof(
   fc.uint8Array({ maxLength: 300 }),
@@ -45,9 +36,9 @@ const frameish = fc.oneof(
       const head = new Uint8Array(9);
       new DataView(head.buffer).setBigUint64(0, len);
       head[8] = type;
-      return concat([head, body]);
+      return concatBytes([head, body]);
     }),
-  fc.array(fc.tuple(fc.constantFrom(1, 2), fc.uint8Array({ maxLength: 100 })), { maxLength: 5 }).map((fs) => concat(fs.map(([t, b]) => encodeFrame(t as 1 | 2, b)))),
+  fc.array(fc.tuple(fc.constantFrom(1, 2), fc.uint8Array({ maxLength: 100 })), { maxLength: 5 }).map((fs) => concatBytes(fs.map(([t, b]) => encodeFrame(t as 1 | 2, b)))),
 );
 
 describe("FrameDecoder under fuzzing", () => {
@@ -56,7 +47,7 @@ describe("FrameDecoder under fuzzing", () => {
       fc.property(fc.array(frameish, { maxLength: 6 }), fc.array(fc.nat(), { maxLength: 8 }), (streams, points) => {
         const decoder = new FrameDecoder();
         try {
-          for (const piece of cut(concat(streams), points)) {
+          for (const piece of cut(concatBytes(streams), points)) {
             decoder.push(piece);
             expect(decoder.pendingBytes).toBeLessThanOrEqual(HEADER_BYTES + MAX_FRAME_BYTES);
           }
@@ -74,7 +65,7 @@ describe("FrameDecoder under fuzzing", () => {
       fc.property(fc.array(fc.tuple(fc.constantFrom(1, 2), fc.uint8Array({ maxLength: 500 })), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 10 }), (frames, points) => {
         const decoder = new FrameDecoder();
         const got: Frame[] = [];
-        for (const piece of cut(concat(frames.map(([t, b]) => encodeFrame(t as 1 | 2, b))), points)) got.push(...decoder.push(piece));
+        for (const piece of cut(concatBytes(frames.map(([t, b]) => encodeFrame(t as 1 | 2, b))), points)) got.push(...decoder.push(piece));
         expect(got.map((f) => [f.type, [...f.body]])).toEqual(frames.map(([t, b]) => [t, [...b]]));
         expect(decoder.pendingBytes).toBe(0);
       }),
@@ -143,7 +134,7 @@ describe("Peer under fuzzing", () => {
           protocolError: (e) => errors.push(e),
           closed() {},
         });
-        for (const piece of cut(concat(streams), points)) peer.events.data(piece);
+        for (const piece of cut(concatBytes(streams), points)) peer.events.data(piece);
         for (const e of errors) expect(e).toBeInstanceOf(DropsimError);
       }),
       { seed: SEED + 3, numRuns: RUNS },

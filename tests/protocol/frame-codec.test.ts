@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { DropsimError } from "../../src/core/errors.ts";
 import { encodeFrame, type Frame, FrameDecoder, FrameType, HEADER_BYTES, MAX_FRAME_BYTES } from "../../src/protocol/frame-codec.ts";
+import { concatBytes } from "../helpers/bytes.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -8,16 +9,6 @@ function header(length: bigint): Uint8Array {
   const h = new Uint8Array(HEADER_BYTES);
   new DataView(h.buffer).setBigUint64(0, length);
   return h;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function thrown(fn: () => unknown): DropsimError {
@@ -74,7 +65,7 @@ describe("FrameDecoder", () => {
   });
 
   test("FrameDecoder decodes a frame split at every possible point", () => {
-    const stream = concat(small, block);
+    const stream = concatBytes([small, block]);
     const expected = plain(new FrameDecoder().push(stream));
     expect(expected.length).toBe(2);
     for (let i = 0; i <= stream.length; i++)
@@ -87,7 +78,7 @@ describe("FrameDecoder", () => {
   });
 
   test("FrameDecoder decodes frames fed one byte at a time", () => {
-    const stream = concat(small, block, small);
+    const stream = concatBytes([small, block, small]);
     const d = new FrameDecoder();
     const got: Frame[] = [];
     for (let i = 0; i < stream.length; i++) {
@@ -102,7 +93,7 @@ describe("FrameDecoder", () => {
   });
 
   test("FrameDecoder copes with a header split across chunks that each hold several frames", () => {
-    const stream = concat(small, small, block, block, small);
+    const stream = concatBytes([small, small, block, block, small]);
     const d = new FrameDecoder();
     const cuts = [3, 20, 21, 22, 40, 60, 61, stream.length];
     const got: Frame[] = [];
@@ -117,7 +108,7 @@ describe("FrameDecoder", () => {
 
   test("FrameDecoder decodes many frames in one chunk", () => {
     const frames = Array.from({ length: 100 }, (_, i) => encodeFrame(i % 2 ? FrameType.block : FrameType.control, text(`frame ${i}`)));
-    const got = new FrameDecoder().push(concat(...frames));
+    const got = new FrameDecoder().push(concatBytes(frames));
     expect(got.length).toBe(100);
     got.forEach((f, i) => {
       expect(f.type).toBe(i % 2 ? FrameType.block : FrameType.control);
@@ -127,7 +118,7 @@ describe("FrameDecoder", () => {
 
   test("FrameDecoder keeps the bytes of an incomplete frame pending", () => {
     const d = new FrameDecoder();
-    expect(d.push(concat(small, block.subarray(0, 10)))).toHaveLength(1);
+    expect(d.push(concatBytes([small, block.subarray(0, 10)]))).toHaveLength(1);
     expect(d.pendingBytes).toBe(10);
     expect(d.push(block.subarray(10))).toHaveLength(1);
     expect(d.pendingBytes).toBe(0);
@@ -142,7 +133,7 @@ describe("FrameDecoder", () => {
   });
 
   test("FrameDecoder accepts a frame that holds only the type byte", () => {
-    const got = new FrameDecoder().push(concat(header(1n), Uint8Array.of(FrameType.control)));
+    const got = new FrameDecoder().push(concatBytes([header(1n), Uint8Array.of(FrameType.control)]));
     expect(got).toHaveLength(1);
     expect(got[0]!.type).toBe(FrameType.control);
     expect(got[0]!.body.length).toBe(0);
@@ -178,7 +169,7 @@ describe("FrameDecoder", () => {
 
   test("FrameDecoder rejects an oversized frame after valid frames in the same chunk", () => {
     const d = new FrameDecoder();
-    expect(thrown(() => d.push(concat(small, header(2n ** 63n)))).code).toBe("frame_too_large");
+    expect(thrown(() => d.push(concatBytes([small, header(2n ** 63n)]))).code).toBe("frame_too_large");
   });
 
   test("FrameDecoder enforces a smaller maximum given to it", () => {
@@ -188,7 +179,7 @@ describe("FrameDecoder", () => {
   });
 
   test.each([0, 3, 255])("FrameDecoder rejects unknown frame type %p", (type) => {
-    const err = thrown(() => new FrameDecoder().push(concat(header(3n), Uint8Array.of(type, 1, 2))));
+    const err = thrown(() => new FrameDecoder().push(concatBytes([header(3n), Uint8Array.of(type, 1, 2)])));
     expect(err.code).toBe("bad_frame");
     expect(err.message).toContain(`unknown type ${type}`);
   });
@@ -224,7 +215,7 @@ describe("FrameDecoder", () => {
 
   test("FrameDecoder bodies keep their bytes when later chunks arrive", () => {
     const d = new FrameDecoder();
-    const first = d.push(concat(small, block.subarray(0, 5)));
+    const first = d.push(concatBytes([small, block.subarray(0, 5)]));
     const body = [...first[0]!.body];
     d.push(block.subarray(5));
     expect([...first[0]!.body]).toEqual(body);
