@@ -170,45 +170,59 @@ function isGone(e: unknown): boolean {
   return code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR" || code === "EEXIST" || code === "ENOTEMPTY";
 }
 
+/** Opens `abs`, or undefined if a sync moved it away meanwhile. */
+async function openUnlessGone(abs: string, flags: string): Promise<fs.FileHandle | undefined> {
+  try {
+    return await fs.open(abs, flags);
+  } catch (e) {
+    if (isGone(e)) return undefined;
+    throw e;
+  }
+}
+
+/** Whether the file `handle` has open is still the one at `abs` (false: a sync replaced it, a write went to a ghost). */
+async function stillAt(handle: fs.FileHandle, abs: string): Promise<boolean> {
+  const mine = await handle.stat();
+  const now = await fs.lstat(abs).catch(() => undefined);
+  return now?.ino === mine.ino;
+}
+
+/** Renames `from` to `to`; false if a sync moved either side meanwhile (the operation is then skipped). */
+async function renameUnlessGone(from: string, to: string): Promise<boolean> {
+  try {
+    await fs.rename(from, to);
+    return true;
+  } catch (e) {
+    if (isGone(e)) return false;
+    throw e;
+  }
+}
+
 /**
  * Rewrites a file through one descriptor. Returns whether the inode written is still the one at
  * the path afterwards (false: a sync replaced the file meanwhile, the write went to a ghost).
  */
 async function editInPlace(abs: string, change: (old: string) => string): Promise<{ old: string; next: string; landed: boolean } | undefined> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(abs, "r+");
-  } catch (e) {
-    if (isGone(e)) return undefined;
-    throw e;
-  }
+  const handle = await openUnlessGone(abs, "r+");
+  if (!handle) return undefined;
   try {
     const old = (await handle.readFile()).toString("latin1");
     const next = change(old);
     await handle.truncate(0);
     const buf = Buffer.from(next, "latin1");
     await handle.write(buf, 0, buf.length, 0);
-    const mine = await handle.stat();
-    const now = await fs.lstat(abs).catch(() => undefined);
-    return { old, next, landed: now?.ino === mine.ino };
+    return { old, next, landed: await stillAt(handle, abs) };
   } finally {
     await handle.close();
   }
 }
 
 async function appendInPlace(abs: string, text: string): Promise<boolean | undefined> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(abs, "a");
-  } catch (e) {
-    if (isGone(e)) return undefined;
-    throw e;
-  }
+  const handle = await openUnlessGone(abs, "a");
+  if (!handle) return undefined;
   try {
     await handle.write(text);
-    const mine = await handle.stat();
-    const now = await fs.lstat(abs).catch(() => undefined);
-    return now?.ino === mine.ino;
+    return await stillAt(handle, abs);
   } finally {
     await handle.close();
   }
@@ -235,8 +249,14 @@ class Run {
     return Math.floor(rnd() * 3000);
   }
 
-  private trash(): string {
-    return this.c.root.join("trash", `t${this.trashCount++}`);
+  /**
+   * Moves `abs` out of the share into a trash folder of its own (deleting by rename, so the
+   * markers it held can still be read); undefined if a sync moved it away first.
+   */
+  private async moveToTrash(abs: string): Promise<string | undefined> {
+    const to = this.c.root.join("trash", `t${this.trashCount++}`);
+    await fs.mkdir(path.dirname(to), { recursive: true });
+    return (await renameUnlessGone(abs, to)) ? to : undefined;
   }
 
   private folder(name: string): string {
@@ -262,18 +282,11 @@ class Run {
           throw e;
         }
         const marker = L.next(name);
-        let handle: fs.FileHandle;
-        try {
-          handle = await fs.open(abs, "wx");
-        } catch (e) {
-          if (isGone(e)) return L.note(`${name}: create ${rel} skipped (exists)`);
-          throw e;
-        }
+        const handle = await openUnlessGone(abs, "wx");
+        if (!handle) return L.note(`${name}: create ${rel} skipped (exists)`);
         try {
           await handle.write(`${marker}\n${this.filler.make(this.size(rnd), rnd)}`);
-          const mine = await handle.stat();
-          const now = await fs.lstat(abs).catch(() => undefined);
-          if (now?.ino === mine.ino) L.wrote(marker, `${name}: create ${rel}`);
+          if (await stillAt(handle, abs)) L.wrote(marker, `${name}: create ${rel}`);
           else L.note(`${name}: create ${rel} replaced by a sync before it was closed; ${marker} not counted`);
         } finally {
           await handle.close();
@@ -327,14 +340,8 @@ class Run {
       case "delete": {
         const rel = pick((await listLocal(folder)).files);
         if (!rel) return;
-        const to = this.trash();
-        await fs.mkdir(path.dirname(to), { recursive: true });
-        try {
-          await fs.rename(path.join(folder, rel), to);
-        } catch (e) {
-          if (isGone(e)) return;
-          throw e;
-        }
+        const to = await this.moveToTrash(path.join(folder, rel));
+        if (!to) return;
         L.removedAll(markersOf(await fs.readFile(to, "latin1")), `${name}: delete ${rel}`);
         return L.note(`${name}: delete ${rel}`);
       }
@@ -348,14 +355,8 @@ class Run {
       case "rmdir": {
         const rel = pick((await listLocal(folder)).dirs);
         if (!rel) return;
-        const to = this.trash();
-        await fs.mkdir(path.dirname(to), { recursive: true });
-        try {
-          await fs.rename(path.join(folder, rel), to);
-        } catch (e) {
-          if (isGone(e)) return;
-          throw e;
-        }
+        const to = await this.moveToTrash(path.join(folder, rel));
+        if (!to) return;
         for (const f of await allFilesUnder(to)) L.removedAll(markersOf(await fs.readFile(f, "latin1")), `${name}: rmdir ${rel}`);
         return L.note(`${name}: rmdir ${rel}`);
       }
@@ -370,12 +371,7 @@ class Run {
         const parent = op.kind === "move" ? (pick(local.dirs.filter((d) => d !== rel && !d.startsWith(`${rel}/`))) ?? "") : path.posix.dirname(rel).replace(/^\.$/, "");
         const newName = isDir ? `${base}-r${tag}` : base.includes(".") ? base.replace(/\./, `-m${tag}.`) : `${base}-m${tag}`;
         const to = parent ? `${parent}/${newName}` : newName;
-        try {
-          await fs.rename(path.join(folder, rel), path.join(folder, to));
-        } catch (e) {
-          if (isGone(e)) return;
-          throw e;
-        }
+        if (!(await renameUnlessGone(path.join(folder, rel), path.join(folder, to)))) return;
         return L.note(`${name}: ${op.kind} ${rel} → ${to}`);
       }
       case "offline": {
