@@ -94,6 +94,24 @@ function start(script: Script, allowed?: Map<string, string>): ClientProcess {
   return client;
 }
 
+/**
+ * A server that is honest about `file` except for its block bytes: each block of every
+ * get_blocks is answered with `corrupt(its real bytes, attempt)`. Returns the attempt count so far.
+ */
+function serveCorruptBlocks(file: ReturnType<typeof fileEntry>, corrupt: (good: Uint8Array, attempt: number) => Uint8Array): () => number {
+  let attempts = 0;
+  start(
+    honest({ head: 1, entries: [file.entry], blocks: file.blocks }, (conn, f) => {
+      if (f.json?.type !== "get_blocks") return false;
+      attempts++;
+      for (const h of f.json.hashes as string[]) conn.sendBlock(h, corrupt(file.blocks.get(h)!, attempts));
+      conn.send({ type: "blocks_done", id: f.json.id, missing: [] });
+      return true;
+    }),
+  );
+  return () => attempts;
+}
+
 function until(what: string, check: () => boolean | Promise<boolean>, describeState: () => string = () => "not yet", timeout = 30_000): Promise<void> {
   return waitFor(what, async () => ((await check()) ? true : describeState()), {
     timeout,
@@ -256,24 +274,13 @@ describe("a client talking to a hostile server", () => {
   });
 
   hostileTest("block bytes that do not match their hash never become a file", async () => {
-    const content = new Uint8Array(randomBytes(200_000));
-    const file = fileEntry("victim.bin", content, 1);
-    let lies = 0;
-    start(
-      honest({ head: 1, entries: [file.entry], blocks: file.blocks }, (conn, f) => {
-        if (f.json?.type !== "get_blocks") return false;
-        lies++;
-        for (const h of f.json.hashes as string[]) {
-          const good = file.blocks.get(h)!;
-          const bad = new Uint8Array(good);
-          bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
-          conn.sendBlock(h, lies % 2 === 0 ? bad : good.subarray(0, good.length - 1));
-        }
-        conn.send({ type: "blocks_done", id: f.json.id, missing: [] });
-        return true;
-      }),
-    );
-    await until("three download attempts", () => lies >= 3, () => `${lies} attempt(s)`);
+    const attempts = serveCorruptBlocks(fileEntry("victim.bin", new Uint8Array(randomBytes(200_000)), 1), (good, attempt) => {
+      if (attempt % 2 !== 0) return good.subarray(0, good.length - 1);
+      const bad = new Uint8Array(good);
+      bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
+      return bad;
+    });
+    await until("three download attempts", () => attempts() >= 3, () => `${attempts()} attempt(s)`);
     await client!.waitForLine(/wrong bytes|Cannot write "victim\.bin"/);
     await assertUnharmed();
     expect((await snapshotTree(folder)).size).toBe(0);
@@ -284,19 +291,8 @@ describe("a client talking to a hostile server", () => {
   // temp file stays in .dropsim/tmp and its FileHandle is left for the garbage collector.
   test("a download that fails on bad block bytes leaves no temp file behind", async () => {
     try {
-      const content = new Uint8Array(randomBytes(200_000));
-      const file = fileEntry("victim.bin", content, 1);
-      let lies = 0;
-      start(
-        honest({ head: 1, entries: [file.entry], blocks: file.blocks }, (conn, f) => {
-          if (f.json?.type !== "get_blocks") return false;
-          lies++;
-          for (const h of f.json.hashes as string[]) conn.sendBlock(h, new Uint8Array(file.blocks.get(h)!.length));
-          conn.send({ type: "blocks_done", id: f.json.id, missing: [] });
-          return true;
-        }),
-      );
-      await until("two download attempts", () => lies >= 2, () => `${lies} attempt(s)`);
+      const attempts = serveCorruptBlocks(fileEntry("victim.bin", new Uint8Array(randomBytes(200_000)), 1), (good) => new Uint8Array(good.length));
+      await until("two download attempts", () => attempts() >= 2, () => `${attempts()} attempt(s)`);
       await until("the client to give up on the second", () => count(/wrong bytes/) >= 2, () => client!.logs(10));
       await assertUnharmed();
       expect(await tmpLeftovers()).toEqual([]);
