@@ -123,13 +123,13 @@ async function openTarget(ctx: SyncContext, d: Download): Promise<Target> {
     for (const [h, size] of entry.blocks) if (oldHashes.has(h)) reused += size;
     if (reused * 2 >= entry.size) {
       const abs = resolveInside(ctx.root, entry.path);
-      const tmp = await TempFile.copyOf(abs, ctx.tmpDir, mode, entry.size).catch(() => undefined);
+      const tmp = await TempFile.copyOf(abs, ctx.tmpDirs.next(), mode, entry.size).catch(() => undefined);
       // Copied while untouched (same stat before and after), or not used.
       if (tmp && (await unchangedSincePlan(abs, old.stat))) return { tmp, kept, old: old.stat };
       await tmp?.abort();
     }
   }
-  return { tmp: await TempFile.create(ctx.tmpDir, mode, entry.size) };
+  return { tmp: await TempFile.create(ctx.tmpDirs.next(), mode, entry.size) };
 }
 
 /** Where a block's bytes can be read locally: an earlier file of this batch, or a synced file. */

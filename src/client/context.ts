@@ -1,4 +1,5 @@
 import type { IgnoreRules } from "../core/ignore-rules.ts";
+import type { TempDirs } from "../fsutil/temp-dirs.ts";
 import type { Log } from "../server/log.ts";
 import type { BlockFetcher } from "./block-fetcher.ts";
 import type { LocalIndex } from "./local-index.ts";
@@ -6,7 +7,8 @@ import type { LocalIndex } from "./local-index.ts";
 /** What every step of a sync pass needs; built once per client. */
 export interface SyncContext {
   root: string;
-  tmpDir: string;
+  /** Where partial downloads are written (inside `.dropsim/`). */
+  tmpDirs: TempDirs;
   hostName: string;
   index: LocalIndex;
   ignored: IgnoreRules;

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { describeError, DropsimError } from "../core/errors.ts";
 import { makeIgnoreRules } from "../core/ignore-rules.ts";
 import { STATE_DIR } from "../core/wire-path.ts";
+import { TempDirs } from "../fsutil/temp-dirs.ts";
 import type { WatchSubscription } from "../runtime/watcher.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Log } from "../server/log.ts";
@@ -46,10 +47,7 @@ export interface RunningClient {
 export async function startSyncClient(opts: SyncOptions): Promise<RunningClient> {
   const root = path.resolve(opts.root);
   const stateDir = path.join(root, STATE_DIR);
-  const tmpDir = path.join(stateDir, "tmp");
-  await fs.mkdir(tmpDir, { recursive: true });
-  // Partial downloads of a previous run were never renamed into place: drop them.
-  for (const name of await fs.readdir(tmpDir)) await fs.rm(path.join(tmpDir, name), { recursive: true, force: true });
+  const tmpDirs = await TempDirs.prepare(path.join(stateDir, "tmp"));
 
   const index = new LocalIndex(opts.runtime.openDatabase(path.join(stateDir, "state.db")));
   let clientId = index.getMeta("client_id");
@@ -62,7 +60,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   let wake: () => void = () => {};
   const ctx: SyncContext = {
     root,
-    tmpDir,
+    tmpDirs,
     hostName: os.hostname(),
     index,
     ignored: makeIgnoreRules(ignoreFile),

@@ -3,6 +3,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { Cluster } from "../helpers/cluster.ts";
 import { dropsimCommand } from "../helpers/spawn-dropsim.ts";
+import { partialDownloads } from "../helpers/tree.ts";
 
 /** What `dropsim fsck --data DIR` said. */
 export interface FsckResult {
@@ -82,9 +83,11 @@ export function packBytes(dataDir: string): Promise<number> {
   return folderBytes(path.join(dataDir, "blocks", "packs"));
 }
 
-/** Bytes in a client's partial-download folder: grows as blocks of a download arrive. */
-export function partialDownloadBytes(folder: string): Promise<number> {
-  return folderBytes(path.join(folder, ".dropsim", "tmp"));
+/** Bytes in a client's partial downloads: grows as blocks of a download arrive. */
+export async function partialDownloadBytes(folder: string): Promise<number> {
+  let total = 0;
+  for (const size of (await partialDownloads(folder)).values()) total += size;
+  return total;
 }
 
 /** Every commit a client's server acknowledged (its --verbose log): path → highest version. */

@@ -151,3 +151,17 @@ export function conflictCopiesOf(tree: Tree, original: string): string[] {
 export function allConflictCopies(tree: Tree): string[] {
   return [...tree.keys()].filter((p) => / \(conflicted copy (?:\d+ )?from .+ \d{4}-\d{2}-\d{2}\)/.test(p)).sort();
 }
+
+/**
+ * The partial downloads a client holds: files (not its subfolders) anywhere below
+ * `.dropsim/tmp`, with their sizes, read while the client may be writing or deleting them.
+ */
+export async function partialDownloads(folder: string): Promise<Map<string, number>> {
+  const tmp = path.join(folder, STATE_DIR, "tmp");
+  const out = new Map<string, number>();
+  for (const rel of await fs.readdir(tmp, { recursive: true }).catch(() => [] as string[])) {
+    const st = await fs.stat(path.join(tmp, rel)).catch(() => undefined);
+    if (st?.isFile()) out.set(rel.split(path.sep).join("/"), st.size);
+  }
+  return out;
+}

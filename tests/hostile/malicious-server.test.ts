@@ -4,7 +4,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { type ClientProcess, dumpLogs, startClient } from "../helpers/spawn-dropsim.ts";
 import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
-import { sha256, snapshotTree, type Tree } from "../helpers/tree.ts";
+import { partialDownloads, sha256, snapshotTree, type Tree } from "../helpers/tree.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import { dirEntry, FakeServer, fileEntry, honest, type Script, withHandshake } from "./_fake-server.ts";
 import { listAll } from "./_lib.ts";
@@ -136,7 +136,7 @@ function count(re: RegExp): number {
 }
 
 async function tmpLeftovers(): Promise<string[]> {
-  return listAll(path.join(folder, ".dropsim", "tmp"));
+  return [...(await partialDownloads(folder)).keys()];
 }
 
 describe("a client talking to a hostile server", () => {
