@@ -39,13 +39,15 @@ export async function hashFile(abs: string, sizeHint?: number): Promise<FileDige
       // One buffer for every read: its chunks are hashed before the next read, and the Chunker
       // copies what it keeps. (The bytes of a small file are its only read: the read that
       // finds the end of the file writes nothing.)
-      if (reads === 1 && buf.length < READ_SIZE) buf = new Uint8Array(READ_SIZE);
       const { bytesRead } = await handle.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
       if (reads++ === 0) first = buf.subarray(0, bytesRead);
       size += bytesRead;
       reclaimAfter(bytesRead);
       take(chunker.push(buf.subarray(0, bytesRead)));
+      // Bigger than its hint: read on in big pieces. Only then: a zeroed 1 MiB for each of
+      // thousands of small files cost more than reading them (W1: 0.4 s of the sender's 1.6 s).
+      if (bytesRead === buf.length && buf.length < READ_SIZE) buf = new Uint8Array(READ_SIZE);
     }
     take(chunker.finish());
     const bytes = reads === 1 && size <= SMALL_FILE ? first : undefined;
