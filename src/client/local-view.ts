@@ -19,7 +19,8 @@ export interface LocalView {
   small: Map<string, Uint8Array>;
 }
 
-const PASS_FILES = 500;
+/** Changed files one pass reads at most (and bytes): later ones wait for the next pass. */
+export const PASS_FILES = 500;
 const PASS_BYTES = 256 * 1024 * 1024;
 
 export function absPath(root: string, wirePath: string): string {

@@ -9,7 +9,7 @@ import { statLocal } from "../fsutil/scan.ts";
 import { type Download, makeFolder, moveAside, removeLocal, renameMoved, writeFiles } from "./apply-remote.ts";
 import type { SyncContext } from "./context.ts";
 import type { Synced } from "./local-index.ts";
-import { absPath, type LocalView, readLocalView } from "./local-view.ts";
+import { absPath, type LocalView, PASS_FILES, readLocalView } from "./local-view.ts";
 import type { Changed, ServerPeer } from "./server-link.ts";
 import { type PlannedOp, uploadBatch } from "./upload.ts";
 
@@ -35,6 +35,12 @@ export class SyncEngine {
   private remoteHead: number;
   private needPull = true;
   private dirty = new Set<string>();
+  /**
+   * Changed files earlier passes had no budget to read, in the order found; each pass takes the
+   * next PASS_FILES. (Marking them all dirty made every pass stat and look up every file still
+   * waiting: the first sync of 100,000 files took 558 s.)
+   */
+  private waiting = new Set<string>();
   /** Remote news that could not be applied; retried after a pause, and the cursor waits for it. */
   private deferred = new Map<string, Entry>();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -50,7 +56,7 @@ export class SyncEngine {
   }
 
   get hasWork(): boolean {
-    return this.needPull || this.dirty.size > 0 || this.remote.size > 0;
+    return this.needPull || this.dirty.size > 0 || this.remote.size > 0 || this.waiting.size > 0;
   }
 
   /** Nothing known left to do, nothing waiting for a retry. */
@@ -121,6 +127,12 @@ export class SyncEngine {
   /** One round: take the news, look at the folder, plan, apply. Throws if the connection fails. */
   async pass(peer: ServerPeer): Promise<void> {
     if (this.needPull) await this.pull(peer);
+    let taken = 0;
+    for (const p of this.waiting) {
+      if (taken++ >= PASS_FILES) break;
+      this.waiting.delete(p);
+      this.markDirty(p);
+    }
     const remote = this.remote;
     const passHead = this.remoteHead;
     const dirty = this.dirty;
@@ -178,7 +190,7 @@ export class SyncEngine {
     for (const p of view.later) {
       const news = leaveOut(p);
       if (news && !this.remote.has(p)) this.remote.set(p, news);
-      this.markDirty(p);
+      this.waiting.add(p);
     }
     for (const p of view.unreadable) {
       this.lookAgainIn(UNREADABLE_RETRY_MS, [p]);
