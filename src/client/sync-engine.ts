@@ -134,6 +134,10 @@ export class SyncEngine {
       this.markDirty(p);
     }
     const remote = this.remote;
+    // News of a path supersedes what was deferred for it: retrying the older entry after the
+    // newer one applied would bring back a file moved or deleted since (found by the
+    // convergence test, seed 1274097272).
+    for (const [p, e] of remote) if ((this.deferred.get(p)?.version ?? Infinity) <= e.version) this.deferred.delete(p);
     const passHead = this.remoteHead;
     const dirty = this.dirty;
     this.remote = new Map();
