@@ -22,6 +22,11 @@ export interface LocalView {
 /** Changed files one pass reads at most (and bytes): later ones wait for the next pass. */
 export const PASS_FILES = 500;
 const PASS_BYTES = 256 * 1024 * 1024;
+/**
+ * Changed files read at once. For small files the cost is round trips to the I/O threads
+ * (open, read, close), not hashing, and those overlap.
+ */
+const READ_CONCURRENCY = 8;
 
 export function absPath(root: string, wirePath: string): string {
   return path.join(root, ...wirePath.split("/"));
@@ -68,7 +73,25 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, s
   const vanished = new Map<number, Synced>();
   for (const [p, s] of view.synced) if (!view.stat.has(p)) vanished.set(s.stat.ino, s);
 
-  let hashed = 0;
+  /** Reads and hashes one changed file into the view. */
+  const readFile = async (p: string, st: LocalStat) => {
+    try {
+      const { bytes, ...digest } = await hashFile(absPath(ctx.root, p), st.size);
+      view.content.set(p, { kind: "file", mode: normalMode("file", st.mode), ...digest });
+      if (bytes) view.small.set(p, bytes);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") {
+        view.stat.delete(p);
+        return;
+      }
+      // Never mistake a file we cannot read for a deleted one.
+      view.unreadable.add(p);
+      ctx.log.warn(`Cannot read "${p}" now (${code ?? (e as Error).message}); will retry`);
+    }
+  };
+
+  const toRead: [string, LocalStat][] = [];
   let hashedBytes = 0;
   for (const [p, st] of view.stat) {
     const known = view.synced.get(p) ?? vanished.get(st.ino);
@@ -76,28 +99,19 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, s
       view.content.set(p, { kind: "dir", size: 0, mode: normalMode("dir", st.mode), hash: "", blocks: [] });
     } else if (known && known.entry.kind === "file" && sameStat(known.stat, st)) {
       view.content.set(p, { ...known.entry, mode: normalMode("file", st.mode) });
-    } else if (hashed >= PASS_FILES || hashedBytes >= PASS_BYTES) {
+    } else if (toRead.length >= PASS_FILES || hashedBytes >= PASS_BYTES) {
       // A pass that reads everything first commits nothing until the end; bounded passes let
       // the first files reach the server (and other replicas) while the rest are still read.
       view.later.add(p);
     } else {
-      hashed++;
       hashedBytes += st.size;
-      try {
-        const { bytes, ...digest } = await hashFile(absPath(ctx.root, p), st.size);
-        view.content.set(p, { kind: "file", mode: normalMode("file", st.mode), ...digest });
-        if (bytes) view.small.set(p, bytes);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === "ENOENT") {
-          view.stat.delete(p);
-          continue;
-        }
-        // Never mistake a file we cannot read for a deleted one.
-        view.unreadable.add(p);
-        ctx.log.warn(`Cannot read "${p}" now (${code ?? (e as Error).message}); will retry`);
-      }
+      toRead.push([p, st]);
     }
   }
+  let next = 0;
+  const reader = async () => {
+    while (next < toRead.length) await readFile(...toRead[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, toRead.length) }, reader));
   return view;
 }
