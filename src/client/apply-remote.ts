@@ -10,7 +10,7 @@ import { RangeReader } from "../fsutil/range-reader.ts";
 import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
 import { type LocalStat, statLocal, toLocalStat } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
-import { sameStat } from "./local-index.ts";
+import { sameStat, type Synced } from "./local-index.ts";
 import type { ServerPeer } from "./server-link.ts";
 
 /** A remote entry to materialise, and the local stat the decision was based on (undefined = absent). */
@@ -106,17 +106,15 @@ interface Target {
 }
 
 /**
- * Opens the temp file for a download. When the file replaces a synced version still on disk
- * untouched, and at least half its bytes come from that version (an edit, not a rewrite), the
- * temp file starts as a copy of it made by the kernel: blocks kept in place need no writing,
- * and blocks that shifted are moved by kernel copies (`copyShifted`).
+ * Opens the temp file for a download. When the file replaces a synced version (`old`) still on
+ * disk untouched, and at least half its bytes come from that version (an edit, not a rewrite),
+ * the temp file starts as a copy of it made by the kernel: blocks kept in place need no
+ * writing, and blocks that shifted are moved by kernel copies (`copyShifted`).
  */
-async function openTarget(ctx: SyncContext, d: Download): Promise<Target> {
+async function openTarget(ctx: SyncContext, d: Download, old: Synced | undefined): Promise<Target> {
   const { entry } = d;
   const mode = fileMode(entry);
-  // Small files (thousands in a batch) are not worth the index lookup.
-  const old = entry.size >= COPY_MIN_BYTES && d.expect ? ctx.index.get(entry.path) : undefined;
-  if (old?.entry.kind === "file" && d.expect && sameStat(d.expect, old.stat)) {
+  if (entry.size >= COPY_MIN_BYTES && old?.entry.kind === "file" && d.expect && sameStat(d.expect, old.stat)) {
     const kept = keptInPlace(old.entry.blocks, entry.blocks);
     const oldHashes = new Set(old.entry.blocks.map(([h]) => h));
     let reused = 0;
@@ -156,13 +154,15 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   const renamedTo = new Map<string, string>();
   // The version each file replaces holds most of its blocks, at known offsets: looked up here
   // once instead of one index query per block.
+  const synced = new Map<string, Synced>();
   const previous = new Map<string, Source>();
   for (const d of pending) {
-    const old = ctx.index.get(d.entry.path)?.entry;
-    if (old?.kind !== "file") continue;
+    const known = ctx.index.get(d.entry.path);
+    if (known?.entry.kind !== "file") continue;
+    synced.set(d.entry.path, known);
     const abs = resolveInside(ctx.root, d.entry.path);
     let offset = 0;
-    for (const [hash, size] of old.blocks) {
+    for (const [hash, size] of known.entry.blocks) {
       if (!previous.has(hash)) previous.set(hash, { abs, offset });
       offset += size;
     }
@@ -317,7 +317,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   };
 
   const create = (d: Download) => {
-    const p = openTarget(ctx, d);
+    const p = openTarget(ctx, d, synced.get(d.entry.path));
     p.catch(() => {}); // awaited (and its failure reported) when its turn comes
     return p;
   };
