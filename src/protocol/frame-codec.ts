@@ -45,8 +45,8 @@ const FIRST_RESERVE = 64 * 1024;
 /**
  * Reassembles frames from a byte stream cut at arbitrary points. Bytes are copied into the
  * buffer of the frame they belong to, and nowhere else: the caller may reuse what it pushed as
- * soon as `push` returns (Bun hands socket data in a buffer it reuses), and a stream of block
- * frames costs about one allocation per frame. The buffer of a frame still arriving grows with
+ * soon as `push` returns, nothing keeps a whole socket read alive for one small frame in it,
+ * and a stream of block frames costs about one allocation per frame. The buffer of a frame still arriving grows with
  * what arrived (doubling), so a header that promises 8 MiB and then goes silent holds 64 KiB.
  */
 export class FrameDecoder {
