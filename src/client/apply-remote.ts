@@ -7,6 +7,7 @@ import { describeError } from "../core/errors.ts";
 import type { BlockRef, Entry } from "../core/entry.ts";
 import { TempFile } from "../fsutil/atomic-write.ts";
 import { RangeReader } from "../fsutil/range-reader.ts";
+import { renameNoReplace } from "../fsutil/rename-no-replace.ts";
 import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
 import { type LocalStat, statLocal, toLocalStat } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
@@ -78,16 +79,17 @@ export async function removeLocal(ctx: SyncContext, entry: Entry, expect: LocalS
 /** Moves local bytes aside under a conflict name; the next pass uploads them as a new file. */
 export async function moveAside(ctx: SyncContext, wirePath: string, date: Date): Promise<string> {
   const taken = new Set<string>();
-  const name = conflictName(wirePath, ctx.hostName, date, (p) => taken.has(p) || ctx.index.get(p) !== undefined);
-  const target = resolveInside(ctx.root, name);
-  if (await statLocal(target)) {
-    taken.add(name);
-    return moveAside(ctx, wirePath, date);
+  const origin = { host: ctx.hostName, clientId: ctx.clientId, date };
+  for (;;) {
+    const name = conflictName(wirePath, origin, (p) => taken.has(p) || ctx.index.get(p) !== undefined);
+    if (!(await renameNoReplace(resolveInside(ctx.root, wirePath), resolveInside(ctx.root, name)))) {
+      taken.add(name);
+      continue;
+    }
+    ctx.markDirty(name);
+    ctx.log.warn(`Conflict on "${wirePath}": kept your version as "${name}"`);
+    return name;
   }
-  await fs.rename(resolveInside(ctx.root, wirePath), target);
-  ctx.markDirty(name);
-  ctx.log.warn(`Conflict on "${wirePath}": kept your version as "${name}"`);
-  return name;
 }
 
 /** Temp files created ahead of the one being filled (W1, 5,000 small files: 5.2 s with 1, 4.6 s with 8). */

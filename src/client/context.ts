@@ -10,6 +10,8 @@ export interface SyncContext {
   /** Where partial downloads are written (inside `.dropsim/`). */
   tmpDirs: TempDirs;
   hostName: string;
+  /** This client's id: conflict copies carry its first characters. */
+  clientId: string;
   index: LocalIndex;
   ignored: IgnoreRules;
   fetcher: BlockFetcher;

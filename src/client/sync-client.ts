@@ -62,6 +62,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     root,
     tmpDirs,
     hostName: os.hostname(),
+    clientId,
     index,
     ignored: makeIgnoreRules(ignoreFile),
     fetcher,

@@ -21,7 +21,9 @@ export type Action =
 
 export function planPath(path: string, remote: Entry | undefined, local: Content | undefined, synced: Entry | undefined): Action {
   const base = synced && !synced.deleted ? synced : undefined;
-  const remoteNews = remote !== undefined && remote.version !== synced?.version;
+  // Versions are journal positions: an entry no newer than the merge base is old news (a late
+  // push of our own earlier commit), and acting on it would write older bytes over newer ones.
+  const remoteNews = remote !== undefined && remote.version > (synced?.version ?? 0);
   const localChanged = !sameContent(local, base);
 
   if (!remoteNews) {

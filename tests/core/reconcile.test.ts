@@ -75,6 +75,13 @@ describe("planPath for files", () => {
     ["synced present, remote same, local unchanged", syncedPresent, syncedPresent, S, { type: "none" }],
     ["synced present, remote same, local changed", syncedPresent, syncedPresent, L, { type: "upload", baseVersion: 1 }],
     ["synced present, remote same (equal copy), local unchanged", syncedPresent, entry(P, S, 1), S, { type: "none" }],
+    // synced present, remote news older than synced: a late push of our own earlier commit
+    // (seen with a file still being written: the client conflicted with itself and wrote the
+    // older version over the newer one)
+    ["synced present, remote older, local unchanged", entry(P, S, 5), entry(P, R, 3), S, { type: "none" }],
+    ["synced present, remote older, local changed", entry(P, S, 5), entry(P, R, 3), L, { type: "upload", baseVersion: 5 }],
+    ["synced present, remote older tombstone, local unchanged", entry(P, S, 5), tomb(P, "file", 3), S, { type: "none" }],
+    ["synced tombstone, remote older, local absent", tomb(P, "file", 5), entry(P, R, 3), undefined, { type: "none" }],
     // synced present, remote changed
     ["synced present, remote changed, local absent", syncedPresent, entry(P, R, 2), undefined, { type: "download", entry: "remote" }],
     ["synced present, remote changed, local unchanged", syncedPresent, entry(P, R, 2), S, { type: "download", entry: "remote" }],
@@ -484,7 +491,7 @@ function localRemove(w: World, path: string): boolean {
 /** Renames the local `path` (and everything inside it) to a conflict name, then uploads it. */
 function moveAside(w: World, path: string): void {
   const taken = (p: string) => w.local.has(p) || w.server.has(p) || w.synced.has(p);
-  const copy = conflictName(path, `host${++w.copies}`, new Date(0), taken);
+  const copy = conflictName(path, { host: `host${++w.copies}`, clientId: "c0ffee", date: new Date(0) }, taken);
   for (const p of [path, ...localChildren(w, path)].sort((x, y) => depthOf(x) - depthOf(y))) {
     w.local.set(copy + p.slice(path.length), w.local.get(p)!);
     w.local.delete(p);

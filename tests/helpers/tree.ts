@@ -128,7 +128,9 @@ export async function writeRandomFiles(root: string, dir: string, count: number,
   return written;
 }
 
-/** `report.pdf` and `dir/report (conflicted copy from HOST 2026-11-24).pdf` → true. */
+const CONFLICT_LABEL = /^conflicted copy (?:\d+ )?from .+ \d{4}-\d{2}-\d{2} \d{2}\.\d{2}\.\d{2} [0-9a-zA-Z]+$/;
+
+/** `report.pdf` and `dir/report (conflicted copy from HOST 2026-11-24 14.03.22 3f2a9c).pdf` → true. */
 export function isConflictCopyOf(candidate: string, original: string): boolean {
   const dir = path.posix.dirname(original);
   const name = path.posix.basename(original);
@@ -139,7 +141,7 @@ export function isConflictCopyOf(candidate: string, original: string): boolean {
   const rest = candidate.slice(prefix.length);
   if (rest.includes("/") || !rest.startsWith(`${stem} (`) || !rest.endsWith(`)${ext}`)) return false;
   const label = rest.slice(stem.length + 2, rest.length - ext.length - 1);
-  return /^conflicted copy (?:\d+ )?from .+ \d{4}-\d{2}-\d{2}$/.test(label);
+  return CONFLICT_LABEL.test(label);
 }
 
 /** The conflict copies of `original` present in `tree`. */
@@ -149,7 +151,7 @@ export function conflictCopiesOf(tree: Tree, original: string): string[] {
 
 /** Every conflict copy in `tree`, of anything. */
 export function allConflictCopies(tree: Tree): string[] {
-  return [...tree.keys()].filter((p) => / \(conflicted copy (?:\d+ )?from .+ \d{4}-\d{2}-\d{2}\)/.test(p)).sort();
+  return [...tree.keys()].filter((p) => / \(conflicted copy (?:\d+ )?from .+ \d{4}-\d{2}-\d{2} \d{2}\.\d{2}\.\d{2} [0-9a-zA-Z]+\)/.test(p)).sort();
 }
 
 /**
