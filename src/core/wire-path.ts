@@ -26,9 +26,15 @@ export function wirePathProblem(path: string): string | undefined {
   return undefined;
 }
 
-export function assertWirePath(path: string): string {
+/** The error that refuses `path`, or undefined when it is acceptable. */
+export function wirePathError(path: string): DropsimError | undefined {
   const problem = wirePathProblem(path);
-  if (problem) throw new DropsimError("bad_path", `Invalid path "${printable(path)}": ${problem}`);
+  return problem === undefined ? undefined : new DropsimError("bad_path", `Invalid path "${printable(path)}": ${problem}`);
+}
+
+export function assertWirePath(path: string): string {
+  const error = wirePathError(path);
+  if (error) throw error;
   return path;
 }
 

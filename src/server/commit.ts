@@ -1,7 +1,7 @@
 import { hashBlockList } from "../core/block-hash.ts";
 import { applySplice } from "../core/block-splice.ts";
 import { type BlockRef, type Entry, normalMode, sameContent } from "../core/entry.ts";
-import { ancestorsOf, depthOf, isInside } from "../core/wire-path.ts";
+import { ancestorsOf, depthOf, isInside, wirePathError } from "../core/wire-path.ts";
 import type { Op, OpResult, PutOp } from "../protocol/messages.ts";
 import type { EntryDraft, MetaStore } from "../store/meta-store.ts";
 
@@ -9,6 +9,8 @@ import type { EntryDraft, MetaStore } from "../store/meta-store.ts";
  * Applies a batch of changes in one transaction, each checked against the version it was
  * made on (optimistic concurrency). A stale change is answered `conflict` with the current
  * entry; it never overwrites. `missingBlocks` lists hashes that are not in the block store.
+ * Every op stands alone: one that cannot be committed gets its own error result and the
+ * others of the batch commit all the same.
  */
 export function applyOps(store: MetaStore, ops: readonly Op[], missingBlocks: ReadonlySet<string>, now: number): OpResult[] {
   return store.transaction(() => ops.map((op) => applyOne(store, op, missingBlocks, now)));
@@ -23,6 +25,10 @@ function conflict(current: Entry | undefined): OpResult {
 }
 
 function applyOne(store: MetaStore, op: Op, missing: ReadonlySet<string>, now: number): OpResult {
+  for (const p of op.op === "move" ? [op.from, op.to] : [op.path]) {
+    const error = wirePathError(p);
+    if (error) return { status: "error", code: error.code, message: error.message };
+  }
   switch (op.op) {
     case "put":
       return put(store, op, missing, now);
