@@ -6,7 +6,6 @@ import { STATE_DIR } from "./wire-path.ts";
  * produces conflicts and noise, so they are ignored unless a user un-ignores them.
  */
 export const DEFAULT_IGNORES = [
-  `/${STATE_DIR}/`,
   "*.swp",
   "*.swo",
   "*.swx",
@@ -31,8 +30,17 @@ export const DEFAULT_IGNORES = [
 
 export type IgnoreRules = (path: string, isDir: boolean) => boolean;
 
-/** Builds the ignore predicate from the defaults plus a `.dropsimignore` (gitignore syntax). */
+/**
+ * Builds the ignore predicate from the defaults plus a `.dropsimignore` (gitignore syntax).
+ * A state folder at any depth is ignored whatever the rules say: the one at the top is this
+ * client's, a deeper one belongs to a sync folder nested in this one, and syncing either would
+ * copy a client's database and lock into other folders. Case-insensitively, as wire paths are.
+ */
 export function makeIgnoreRules(extra = ""): IgnoreRules {
   const ig = ignore().add(DEFAULT_IGNORES).add(extra);
-  return (path, isDir) => ig.ignores(isDir ? `${path}/` : path);
+  return (path, isDir) => _inStateDir(path) || ig.ignores(isDir ? `${path}/` : path);
+}
+
+function _inStateDir(path: string): boolean {
+  return path.split("/").some((segment) => segment.toLowerCase() === STATE_DIR);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_IGNORES, makeIgnoreRules } from "../../src/core/ignore-rules.ts";
+import { makeIgnoreRules } from "../../src/core/ignore-rules.ts";
 
 describe("makeIgnoreRules defaults", () => {
   const ignored = makeIgnoreRules();
@@ -30,6 +30,10 @@ describe("makeIgnoreRules defaults", () => {
     [".dropsim", true],
     [".dropsim/state.db", false],
     [".dropsim/tmp/abc", false],
+    ["sub/.dropsim", true],
+    ["sub/.dropsim/state.db", false],
+    ["a/b/c/.dropsim/tmp/0/x", false],
+    ["sub/.DropSim/state.db", false],
     [".Trashes", true],
     [".Spotlight-V100", true],
     [".fseventsd", true],
@@ -52,14 +56,20 @@ describe("makeIgnoreRules defaults", () => {
     ["café/日本語.txt", false],
     [".dropsimignore", false],
     [".dropsimx/file", false],
-    ["sub/.dropsim/state.db", false],
-    ["sub/.dropsim", true],
+    ["sub/.dropsimx", true],
+    ["sub/x.dropsim", false],
   ] as [string, boolean][])("default rules keep %p (dir: %p)", (path, isDir) => {
     expect(ignored(path, isDir)).toBe(false);
   });
 
-  test("DEFAULT_IGNORES anchors the state folder at the root", () => {
-    expect(DEFAULT_IGNORES).toContain("/.dropsim/");
+  // A sync folder nested in this one keeps its state there: syncing it would feed one
+  // client's database into another's folder.
+  test.each([
+    ["!.dropsim/", ".dropsim/state.db"],
+    ["!sub/.dropsim/", "sub/.dropsim/state.db"],
+    ["!**/.dropsim/**", "a/b/.dropsim/sync.lock"],
+  ])("a user rule %p cannot un-ignore %p", (rule, path) => {
+    expect(makeIgnoreRules(rule)(path, false)).toBe(true);
   });
 });
 
