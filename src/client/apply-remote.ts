@@ -292,7 +292,9 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
       ctx.markDirty(d.entry.path);
       return false;
     }
-    const st = toLocalStat(await tmp.commit(abs));
+    // The sender's time, not ours: it is what the file's owner knows it by (and what make,
+    // backups and "sort by date" go by).
+    const st = toLocalStat(await tmp.commit(abs, d.entry.mtime));
     renamedTo.set(tmp.path, abs);
     await reader.forget(abs);
     if (st) ctx.index.put(d.entry, st);

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { constants as fsConstants, fstatSync, type Stats } from "node:fs";
+import { constants as fsConstants, fstatSync, futimesSync, type Stats } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { copyRange } from "../runtime/copy-range.ts";
@@ -84,15 +84,18 @@ export class TempFile {
   }
 
   /**
-   * Makes the file durable and moves it to `target`. Returns its stat from just before the
-   * rename (which keeps inode, size and mtime): what was written, even if someone edits it the
-   * moment it appears, and without another round trip to the I/O threads.
+   * Makes the file durable and moves it to `target`, with modification time `mtimeMs` if given
+   * (set before the rename: nobody sees the file with another). Returns its stat from just
+   * before the rename (which keeps inode, size and mtime): what was written, even if someone
+   * edits it the moment it appears, and without another round trip to the I/O threads.
    */
-  async commit(target: string): Promise<Stats> {
+  async commit(target: string, mtimeMs?: number): Promise<Stats> {
     let st: Stats;
     try {
       await this.flush();
       this.buffer = undefined;
+      // In seconds, not as a Date: a Date would drop what the sender's clock had below the ms.
+      if (mtimeMs !== undefined) futimesSync(this.handle.fd, Date.now() / 1000, mtimeMs / 1000);
       await this.handle.sync();
       st = fstatSync(this.handle.fd);
     } finally {
