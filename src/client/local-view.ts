@@ -5,6 +5,7 @@ import { hashFile } from "../fsutil/hash-file.ts";
 import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
 import { sameStat, type Synced } from "./local-index.ts";
+import { sameStamp, type WriteSettle } from "../core/write-settle.ts";
 
 /** The local side of a pass: what each looked-at path holds now, with the stat it was read at. */
 export interface LocalView {
@@ -17,6 +18,8 @@ export interface LocalView {
   later: Set<string>;
   /** Bytes of small changed files, kept from hashing for the upload. */
   small: Map<string, Uint8Array>;
+  /** Files still being written, with how long to wait before looking again: left alone this pass. */
+  settling: Map<string, number>;
 }
 
 /** Changed files one pass reads at most (and bytes): later ones wait for the next pass. */
@@ -36,9 +39,19 @@ export function absPath(root: string, wirePath: string): string {
  * Looks at `dirty` paths (with their subtrees) and `single` paths (just themselves). A file is
  * read only when its stat differs from the fingerprint taken when it was last synced, or when
  * it is new and no vanished file with the same inode (a move) can vouch for its content.
+ * `news` (paths with remote news) are looked at alone, and read even while being written:
+ * their plan cannot wait. Other files still being written (`settle`) wait until quiet.
  */
-export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, single: Iterable<string>): Promise<LocalView> {
-  const view: LocalView = { content: new Map(), stat: new Map(), synced: new Map(), unreadable: new Set(), later: new Set(), small: new Map() };
+export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, news: ReadonlySet<string>, settle: WriteSettle, now: number): Promise<LocalView> {
+  const view: LocalView = {
+    content: new Map(),
+    stat: new Map(),
+    synced: new Map(),
+    unreadable: new Set(),
+    later: new Set(),
+    small: new Map(),
+    settling: new Map(),
+  };
   /** Adds what the index knows of `p` (and, with `subtree`, of everything below it). */
   const addKnown = (p: string, subtree: boolean) => {
     const known = ctx.index.get(p);
@@ -49,7 +62,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, s
     for (const [rel, st] of await scanTree(ctx.root, p, ctx.ignored)) view.stat.set(rel, st);
     addKnown(p, true);
   }
-  for (const p of single) {
+  for (const p of news) {
     if (view.stat.has(p) || view.synced.has(p)) continue;
     const st = await statLocal(absPath(ctx.root, p));
     if (st && !ctx.ignored(p, st.kind === "dir")) view.stat.set(p, st);
@@ -76,7 +89,12 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, s
   /** Reads and hashes one changed file into the view. */
   const readFile = async (p: string, st: LocalStat) => {
     try {
-      const { bytes, ...digest } = await hashFile(absPath(ctx.root, p), st.size);
+      const { bytes, after, ...digest } = await hashFile(absPath(ctx.root, p), st.size);
+      if (digest.size !== st.size || !sameStamp(after, st)) {
+        // Written while we read it: the bytes may be torn, and the stat no fingerprint of them.
+        view.settling.set(p, settle.changedWhileRead(p, after, now));
+        return;
+      }
       view.content.set(p, { kind: "file", mode: normalMode("file", st.mode), ...digest });
       if (bytes) view.small.set(p, bytes);
     } catch (e) {
@@ -93,12 +111,15 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, s
 
   const toRead: [string, LocalStat][] = [];
   let hashedBytes = 0;
+  let wait = 0;
   for (const [p, st] of view.stat) {
     const known = view.synced.get(p) ?? vanished.get(st.ino);
     if (st.kind === "dir") {
       view.content.set(p, { kind: "dir", size: 0, mode: normalMode("dir", st.mode), hash: "", blocks: [] });
     } else if (known && known.entry.kind === "file" && sameStat(known.stat, st)) {
       view.content.set(p, { ...known.entry, mode: normalMode("file", st.mode) });
+    } else if (!news.has(p) && (wait = settle.check(p, st, now)) > 0) {
+      view.settling.set(p, wait);
     } else if (toRead.length >= PASS_FILES || hashedBytes >= PASS_BYTES) {
       // A pass that reads everything first commits nothing until the end; bounded passes let
       // the first files reach the server (and other replicas) while the rest are still read.

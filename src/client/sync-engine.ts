@@ -3,6 +3,7 @@ import { diffBlocks, expandEntry, type WireEntry } from "../core/block-splice.ts
 import { DropsimError, describeError } from "../core/errors.ts";
 import { type Action, reconcile } from "../core/reconcile.ts";
 import { isMassDelete } from "../core/mass-delete.ts";
+import { WriteSettle } from "../core/write-settle.ts";
 import { isInside } from "../core/wire-path.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
 import { statLocal } from "../fsutil/scan.ts";
@@ -44,6 +45,8 @@ export class SyncEngine {
   /** Remote news that could not be applied; retried after a pause, and the cursor waits for it. */
   private deferred = new Map<string, Entry>();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Files being written wait until quiet instead of becoming a version per look. */
+  private readonly writes = new WriteSettle();
   /** Local deletions not sent yet, with when each was first seen. */
   private deletionsSeen = new Map<string, number>();
 
@@ -144,7 +147,9 @@ export class SyncEngine {
     this.dirty = new Set();
     let remoteFailed: Entry[] = [];
     try {
-      const view = await readLocalView(this.ctx, dirty, remote.keys());
+      const now = performance.now();
+      this.writes.prune(now);
+      const view = await readLocalView(this.ctx, dirty, new Set(remote.keys()), this.writes, now);
       remoteFailed = await this.execute(peer, remote, view);
     } catch (e) {
       // Nothing is lost: the news and the dirty paths go back for the next pass.
@@ -195,6 +200,11 @@ export class SyncEngine {
       const news = leaveOut(p);
       if (news && !this.remote.has(p)) this.remote.set(p, news);
       this.waiting.add(p);
+    }
+    for (const [p, ms] of view.settling) {
+      this.lookAgainIn(ms, [p]);
+      const news = leaveOut(p);
+      if (news) failed.push(news);
     }
     for (const p of view.unreadable) {
       this.lookAgainIn(UNREADABLE_RETRY_MS, [p]);

@@ -12,6 +12,8 @@ export interface FileDigest {
   blocks: BlockRef[];
   /** The whole content, for small files read in one go: uploading them needs no second read. */
   bytes?: Uint8Array;
+  /** What the open file looked like once read: differs from the stat before if it was written meanwhile. */
+  after: { size: number; mtimeMs: number; ino: number };
 }
 
 /** Files up to this size keep their bytes from hashing to upload. */
@@ -51,7 +53,9 @@ export async function hashFile(abs: string, sizeHint?: number): Promise<FileDige
     }
     take(chunker.finish());
     const bytes = reads === 1 && size <= SMALL_FILE ? first : undefined;
-    return { size, hash: hashBlockList(blocks.map((b) => b[0])), blocks, ...(bytes ? { bytes } : {}) };
+    const { size: afterSize, mtimeMs, ino } = await handle.stat();
+    const after = { size: afterSize, mtimeMs, ino };
+    return { size, hash: hashBlockList(blocks.map((b) => b[0])), blocks, after, ...(bytes ? { bytes } : {}) };
   } finally {
     await handle.close();
   }

@@ -30,8 +30,10 @@ test.each([
   const bytes = new Uint8Array(randomBytes(size));
   const file = dir.join(`${name}.bin`);
   await fs.writeFile(file, bytes);
-  const { bytes: kept, ...digest } = await hashFile(file, hint);
+  const { bytes: kept, after, ...digest } = await hashFile(file, hint);
   expect(digest).toEqual(expected(bytes, hint));
+  const st = await fs.stat(file);
+  expect(after).toEqual({ size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
   // Small files as big as stat said keep their bytes for the upload; kept bytes are always the file's, intact.
   if (size > 0 && size === hint && size <= SMALL_FILE) expect(kept).toEqual(bytes);
   else if (size > SMALL_FILE) expect(kept).toBeUndefined();
