@@ -27,7 +27,9 @@ test("a folder renamed offline while a file inside was edited elsewhere: the edi
     await a.stop();
     const v2 = `${v1}edit by B while A was offline\n`;
     await fs.appendFile(c.path("B", "dir/f.txt"), "edit by B while A was offline\n");
-    await c.client("B").waitForLine(/Uploaded put "dir\/f\.txt" → version/);
+    // B's first upload of the file logs the same line: wait for the edit itself to be on the server.
+    const uploads = () => c.client("B").logs().split("\n").filter((l) => l.includes('Uploaded put "dir/f.txt"')).length;
+    await c.waitFor("B to upload its edit", () => uploads() === 2 || `${uploads()} uploads of dir/f.txt so far`);
     await fs.rename(c.path("A", "dir"), c.path("A", "dir-moved"));
     a.start();
 
