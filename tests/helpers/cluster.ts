@@ -12,6 +12,11 @@ export interface ClusterOptions {
   warmUp?: boolean;
   /** Extra `sync` arguments; the default is `--rescan-interval 1h --verbose`. */
   clientArgs?: string[];
+  /**
+   * The address clients are given, from the launched server; default its own. For something
+   * between them, such as a fault proxy (tests/helpers/fault-proxy.ts).
+   */
+  serverAddress?: (server: ServerProcess) => string | Promise<string>;
 }
 
 export interface SnapshotOptions {
@@ -28,6 +33,8 @@ export interface TreeWaitOptions extends SnapshotOptions {
 /** One server and N clients as separate processes, each in its own folder under one temp dir. */
 export class Cluster implements AsyncDisposable {
   readonly clients: ClientProcess[] = [];
+  /** Set when `serverAddress` put something in front of the server. */
+  private inFront: string | undefined;
 
   private constructor(
     readonly root: TempDir,
@@ -40,6 +47,7 @@ export class Cluster implements AsyncDisposable {
     const cluster = new Cluster(root, new ServerProcess({ dataDir: root.join("server-data") }), opts.clientArgs);
     try {
       await cluster.server.launch();
+      cluster.inFront = await opts.serverAddress?.(cluster.server);
       for (const name of opts.clients ?? ["A", "B", "C"]) cluster.addClient(name);
       if (opts.warmUp ?? true) await cluster.warmUp();
       return cluster;
@@ -54,9 +62,14 @@ export class Cluster implements AsyncDisposable {
     return [this.server, ...this.clients];
   }
 
+  /** What clients connect to: the server, or what `serverAddress` put in front of it. */
+  get clientServerAddress(): string {
+    return this.inFront ?? this.server.address;
+  }
+
   /** Starts one more client with its own (new or existing) folder. */
   addClient(name: string, folder = this.root.join(name)): ClientProcess {
-    const client = new ClientProcess({ folder, server: this.server.address, name, extraArgs: this.clientArgs });
+    const client = new ClientProcess({ folder, server: this.clientServerAddress, name, extraArgs: this.clientArgs });
     client.start();
     this.clients.push(client);
     return client;

@@ -8,9 +8,9 @@ import { prng } from "../crash/_lib.ts";
  * bytes, so a cut can fall anywhere, inside a frame's length prefix or its body included.
  *
  * Every choice comes from a PRNG seeded by `seed` and the connection's number, so the same
- * seed makes the same choices: the byte a connection is cut at depends only on that, and a
- * stall or a delay on which chunk it falls (chunk boundaries are the OS's; with real processes
- * a replay is as close as their timing allows).
+ * seed makes the same choices: the byte a connection is cut at by `cutEveryBytes` depends only
+ * on that; a `cutChance` cut, a stall or a delay also on which chunk it falls (chunk boundaries
+ * are the OS's; with real processes a replay is as close as their timing allows).
  *
  * Node's `node:net` (not Bun.listen) so that it runs under Bun and Deno alike; it is test code.
  */
@@ -27,6 +27,12 @@ export interface FaultProxyOptions {
    * Exponentially distributed, so short and long connections both occur. Default: never cut.
    */
   cutEveryBytes?: number;
+  /**
+   * Chance, for each chunk received, that the connection is cut inside it, after a random number
+   * of its bytes: cuts at random moments, so small control traffic meets them too, while a long
+   * transfer still gets through now and then. Default 0.
+   */
+  cutChance?: number;
   /** Chance, for each chunk received, that the connection stalls. Default 0. */
   stallChance?: number;
   /** A stall lasts a random time up to this. Default 1000. */
@@ -182,7 +188,8 @@ class Link {
   private receive(lane: Lane, data: Uint8Array): void {
     if (this.cutting || this.done) return;
     const now = performance.now();
-    const { stallChance = 0, stallMaxMs = 1000, latencyMs = 0, jitterMs = 0 } = this.opts;
+    const { stallChance = 0, stallMaxMs = 1000, latencyMs = 0, jitterMs = 0, cutChance = 0 } = this.opts;
+    if (cutChance > 0 && this.rnd() < cutChance) this.budget = Math.min(this.budget, Math.floor(this.rnd() * data.length));
     if (stallChance > 0 && this.rnd() < stallChance) {
       this.counters.stalls++;
       this.stalledUntil = Math.max(this.stalledUntil, now + this.rnd() * stallMaxMs);

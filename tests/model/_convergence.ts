@@ -5,8 +5,9 @@ import fc from "fast-check";
 import { hashFile } from "../../src/fsutil/hash-file.ts";
 import { expectFsckClean, prng } from "../crash/_lib.ts";
 import { Cluster } from "../helpers/cluster.ts";
+import { type FaultCounters, FaultProxy, type FaultProxyOptions } from "../helpers/fault-proxy.ts";
 import { serverEntries } from "../helpers/raw-client.ts";
-import { dumpLogs } from "../helpers/spawn-dropsim.ts";
+import { dumpLogs, type ServerProcess } from "../helpers/spawn-dropsim.ts";
 import { diffTrees, snapshotTree, type Tree } from "../helpers/tree.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
@@ -29,6 +30,10 @@ import { waitFor } from "../helpers/wait-for.ts";
  * they changed is still the one at the path, so a sync that replaced the file in between is
  * told apart from a lost write; deletions are renames out of the folder (atomic), so what
  * they removed is exactly what the harness then reads.
+ *
+ * With `faults`, clients reach the server through a fault proxy (tests/helpers/fault-proxy.ts)
+ * seeded from the run, which delays, stalls and cuts their connections, mid-frame included.
+ * The harness's own look at the server's entries goes to the server directly.
  */
 
 export interface ConvergenceOptions {
@@ -45,6 +50,47 @@ export interface ConvergenceOptions {
    * everything to the watcher and finds such gaps too.
    */
   rescanInterval: string;
+  /** Put a fault proxy with these settings between the clients and the server (see `faultsFor`). */
+  faults?: Faults;
+}
+
+export type Faults = Omit<FaultProxyOptions, "target" | "seed">;
+
+/**
+ * The faults of a run through the proxy. Cuts come every 2 largest files on average: a
+ * download cut short starts again, and a cut far more frequent than the largest file would
+ * keep one from ever arriving (that is a limit of the test, not what it looks for).
+ */
+export function faultsFor(largeFileBytes: number): Faults {
+  return { latencyMs: 1, jitterMs: 5, cutEveryBytes: 4 * largeFileBytes, cutChance: 0.03, stallChance: 0.03, stallMaxMs: 1500 };
+}
+
+/** What went wrong, for the soak's figures: a lost write, a failure to converge, or anything else. */
+export type FailureKind = "lost-writes" | "divergence" | "other";
+
+export class ConvergenceFailure extends Error {
+  override readonly name = "ConvergenceFailure";
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    /** Writes dropped, for "lost-writes". */
+    readonly lost = 0,
+  ) {
+    super(message);
+  }
+}
+
+/** The kind of a failure thrown by `checkConvergence` (fast-check wraps it, keeping it as `cause`). */
+export function failureKind(e: unknown): { kind: FailureKind; lost: number } {
+  for (let x = e; x instanceof Error; x = x.cause) if (x instanceof ConvergenceFailure) return { kind: x.kind, lost: x.lost };
+  return { kind: "other", lost: 0 };
+}
+
+/** What the runs of one `checkConvergence` did. */
+export interface ConvergenceStats {
+  runs: number;
+  /** Summed over the runs; zero without `faults`. */
+  faults: FaultCounters;
 }
 
 type OpKind =
@@ -402,7 +448,11 @@ class Run {
         await Bun.sleep(Math.floor(rnd() * 400));
         return;
       case "settle":
-        await this.quiescence(NAMES.filter((n) => !this.offline.has(n)), 90_000);
+        try {
+          await this.quiescence(NAMES.filter((n) => !this.offline.has(n)), 90_000);
+        } catch (e) {
+          throw new ConvergenceFailure("divergence", `Clients did not settle mid-run: ${(e as Error).message}`);
+        }
         return L.note("(settled)");
     }
   }
@@ -500,10 +550,10 @@ class Run {
     try {
       tree = await this.quiescence(NAMES, 90_000);
     } catch (e) {
-      throw new Error(`${(e as Error).message}\n${await this.probeStuck()}`);
+      throw new ConvergenceFailure("divergence", `${(e as Error).message}\n${await this.probeStuck()}`);
     }
     const deep = await this.compareWithServer(tree, await serverEntries(this.c.server.port), "A", true);
-    if (deep) throw new Error(`A and the server disagree after quiescence:\n${deep}`);
+    if (deep) throw new ConvergenceFailure("divergence", `A and the server disagree after quiescence:\n${deep}`);
     const artifacts = [...tree.keys()].filter((p) => p.split("/").some((s) => s === ".dropsim" || s.startsWith(".dropsim-tmp-")));
     if (artifacts.length) throw new Error(`Temp files or .dropsim artifacts in the synced tree: ${artifacts.join(", ")}`);
     const found = new Set<string>();
@@ -514,9 +564,11 @@ class Run {
     const lost: string[] = [];
     for (const [m, what] of this.ledger.written) if (!this.ledger.removed.has(m) && !found.has(m)) lost.push(`${m} (written by "${what}")`);
     if (lost.length > 0) {
-      throw new Error(
+      throw new ConvergenceFailure(
+        "lost-writes",
         `${lost.length} write(s) dropped: their markers are in no file of the final tree, and no operation removed them after seeing them:\n` +
           `${lost.join("\n")}\nFinal tree: ${[...tree.keys()].sort().join(", ")}`,
+        lost.length,
       );
     }
     await expectFsckClean(this.c.server.dataDir);
@@ -524,34 +576,65 @@ class Run {
 }
 
 /** Runs the property; throws (with the seed and the failing sequence) if any run does not converge. */
-export async function checkConvergence(opts: ConvergenceOptions): Promise<void> {
+export async function checkConvergence(opts: ConvergenceOptions): Promise<ConvergenceStats> {
+  const via = opts.faults ? `, through a fault proxy (${JSON.stringify(opts.faults)})` : "";
   console.error(
-    `[${opts.label}] seed ${opts.seed}, ${opts.runs} run(s) of ${opts.minOps}–${opts.maxOps} operations, rescan every ${opts.rescanInterval} (replay with DROPSIM_MODEL_SEED=${opts.seed})`,
+    `[${opts.label}] seed ${opts.seed}, ${opts.runs} run(s) of ${opts.minOps}–${opts.maxOps} operations, rescan every ${opts.rescanInterval}${via} (replay with DROPSIM_MODEL_SEED=${opts.seed})`,
   );
-  let runNo = 0;
+  const stats: ConvergenceStats = { runs: 0, faults: { connections: 0, cuts: 0, stalls: 0, bytes: 0 } };
   await fc.assert(
     fc.asyncProperty(fc.array(opArbitrary, { minLength: opts.minOps, maxLength: opts.maxOps, size: "max" }), fc.nat(), async (ops, fillerSeed) => {
-      runNo++;
-      const c = await Cluster.start({ clients: NAMES, clientArgs: ["--rescan-interval", opts.rescanInterval, "--verbose"] });
-      const run = new Run(c, opts, fillerSeed);
-      const started = performance.now();
+      const runNo = ++stats.runs;
+      let proxy: FaultProxy | undefined;
       try {
-        for (const [i, op] of ops.entries()) await run.apply(op, i + 1 + fillerSeed * 1000);
-        await run.verify();
-        if (process.env.DROPSIM_MODEL_VERBOSE) console.error(run.ledger.history.join("\n"));
-        console.error(
-          `[${opts.label}] run ${runNo}: ${ops.length} operations, ${run.ledger.written.size} writes tracked, ${run.ledger.removed.size} knowingly removed, converged in ${((performance.now() - started) / 1000).toFixed(1)} s`,
-        );
-      } catch (e) {
-        dumpLogs(c.processes, 40);
-        const file = path.join(os.tmpdir(), `dropsim-${opts.label}-${opts.seed}-run${runNo}.log`);
-        await fs.writeFile(file, [`What the harness did:`, ...run.ledger.history, ...c.processes.map((p) => `\n===== ${p.name} =====\n${p.logs()}`)].join("\n"));
-        console.error(`[${opts.label}] run ${runNo} failed; full logs in ${file}. What the harness did:\n${run.ledger.history.join("\n")}`);
-        throw e;
+        await runOnce(opts, runNo, ops, fillerSeed, async (server) => {
+          // Seeded from the run, so a replayed run meets the same faults.
+          proxy = await FaultProxy.start({ target: server.address, seed: fillerSeed, ...opts.faults });
+          return proxy.address;
+        });
       } finally {
-        await c[Symbol.asyncDispose]();
+        await proxy?.close();
+        for (const k of ["connections", "cuts", "stalls", "bytes"] as const) stats.faults[k] += proxy?.counters[k] ?? 0;
+        if (proxy) console.error(`[${opts.label}] run ${runNo} through the fault proxy: ${describeCounters(proxy.counters)}`);
       }
     }),
     { seed: opts.seed, numRuns: opts.runs, endOnFailure: true },
   );
+  return stats;
+}
+
+function describeCounters(c: FaultCounters): string {
+  return `${c.connections} connection(s), ${c.cuts} cut, ${c.stalls} stall(s), ${(c.bytes / 1e6).toFixed(1)} MB forwarded`;
+}
+
+async function runOnce(
+  opts: ConvergenceOptions,
+  runNo: number,
+  ops: Op[],
+  fillerSeed: number,
+  startProxy: (server: ServerProcess) => Promise<string>,
+): Promise<void> {
+  const c = await Cluster.start({
+    clients: NAMES,
+    clientArgs: ["--rescan-interval", opts.rescanInterval, "--verbose"],
+    serverAddress: opts.faults ? startProxy : undefined,
+  });
+  const run = new Run(c, opts, fillerSeed);
+  const started = performance.now();
+  try {
+    for (const [i, op] of ops.entries()) await run.apply(op, i + 1 + fillerSeed * 1000);
+    await run.verify();
+    if (process.env.DROPSIM_MODEL_VERBOSE) console.error(run.ledger.history.join("\n"));
+    console.error(
+      `[${opts.label}] run ${runNo}: ${ops.length} operations, ${run.ledger.written.size} writes tracked, ${run.ledger.removed.size} knowingly removed, converged in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  } catch (e) {
+    dumpLogs(c.processes, 40);
+    const file = path.join(os.tmpdir(), `dropsim-${opts.label}-${opts.seed}-run${runNo}.log`);
+    await fs.writeFile(file, [`What the harness did:`, ...run.ledger.history, ...c.processes.map((p) => `\n===== ${p.name} =====\n${p.logs()}`)].join("\n"));
+    console.error(`[${opts.label}] run ${runNo} failed; full logs in ${file}. What the harness did:\n${run.ledger.history.join("\n")}`);
+    throw e;
+  } finally {
+    await c[Symbol.asyncDispose]();
+  }
 }

@@ -82,10 +82,17 @@ class Probe {
     return concatBytes(this.received);
   }
 
-  /** Writes `data` in pieces of `piece` bytes, each once the socket has taken the previous one. */
+  /** The proxy ended or closed the connection (with allowHalfOpen an end leaves it half open). */
+  get cutOff(): boolean {
+    return this.ended || this.closed;
+  }
+
+  /** Writes `data` in pieces of `piece` bytes, each once the socket has taken the previous one, until it closes. */
   async send(data: Uint8Array, piece: number): Promise<void> {
+    // A write into a socket that is closing may never call back.
+    const closed = new Promise<void>((resolve) => (this.closed ? resolve() : this.socket.once("close", () => resolve())));
     for (let o = 0; o < data.length && !this.closed; o += piece) {
-      await new Promise<void>((resolve) => this.socket.write(data.subarray(o, o + piece), () => resolve()));
+      await Promise.race([new Promise<void>((resolve) => this.socket.write(data.subarray(o, o + piece), () => resolve())), closed]);
     }
   }
 }
@@ -142,7 +149,7 @@ test("a cut closes both sides, after delivering an exact prefix of what was sent
   const probe = await Probe.open(proxy);
   const data = randomBytes(1024 * 1024);
   await probe.send(data, 1000);
-  await waitFor("both sides to be closed", () => (probe.closed && target.closed[0]) || `client closed: ${probe.closed}, server side closed: ${target.closed[0]}`);
+  await waitFor("both sides to be closed", () => (probe.cutOff && target.closed[0]) || `client side cut off: ${probe.cutOff}, server side closed: ${target.closed[0]}`);
   const got = target.bytes(0);
   expect(proxy.counters.cuts).toBe(1);
   expect(got.length).toBeGreaterThan(0);
@@ -178,4 +185,17 @@ test("every connection draws its own cut point, and later connections still pass
   const lengths = [0, 1, 2].map((i) => target.bytes(i).length);
   expect(new Set(lengths).size).toBe(3);
   expect(proxy.counters).toMatchObject({ connections: 3, cuts: 3 });
+});
+
+test("a chunk cut by chance delivers only part of itself, then closes both sides", async () => {
+  await using target = await Target.start(false);
+  await using proxy = await proxyTo(target, { seed: 9, cutChance: 1 });
+  const probe = await Probe.open(proxy);
+  const data = randomBytes(100_000);
+  await probe.send(data, 100_000);
+  await waitFor("both sides to be closed", () => (probe.cutOff && target.closed[0]) || `client side cut off: ${probe.cutOff}, server side closed: ${target.closed[0]}`);
+  const got = target.bytes(0);
+  expect(got.length).toBeLessThan(data.length);
+  expect(got).toEqual(data.subarray(0, got.length));
+  expect(proxy.counters.cuts).toBe(1);
 });
