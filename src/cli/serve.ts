@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import * as path from "node:path";
 import { loadRuntime } from "../runtime/index.ts";
 import { startServer } from "../server/server.ts";
+import { claimDataDir } from "./claim.ts";
 import { logArgs, onShutdown, setupLog } from "./log.ts";
 import { parsePort } from "./options.ts";
 import { writeFileAtomic } from "../fsutil/atomic-write.ts";
@@ -31,8 +32,9 @@ export default defineCommand({
   },
   async run({ args }) {
     const log = setupLog(args, "server");
-    const runtime = await loadRuntime();
     const dataDir = path.resolve(args.data);
+    if (!claimDataDir(dataDir, log)) return;
+    const runtime = await loadRuntime();
     const server = await startServer({ host: args.host, port: parsePort(args.port), dataDir, runtime, log });
     log.success(`dropsim server listening on ${args.host}:${server.port}, data in ${dataDir}`);
     const statsFile = args["stats-file"];

@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import * as path from "node:path";
 import { startSyncClient } from "../client/sync-client.ts";
 import { loadRuntime } from "../runtime/index.ts";
+import { claimSyncFolder } from "./claim.ts";
 import { logArgs, onShutdown, setupLog } from "./log.ts";
 import { DEFAULT_MASS_DELETE_LIMIT } from "../core/mass-delete.ts";
 import { parseCount, parseDuration, parseServerAddress } from "./options.ts";
@@ -23,6 +24,7 @@ export default defineCommand({
     const runtime = await loadRuntime();
     const massDeleteLimit = args["allow-mass-delete"] ? Number.POSITIVE_INFINITY : parseCount(args["mass-delete-limit"]);
     const rescanIntervalMs = parseDuration(args["rescan-interval"]);
+    if (!claimSyncFolder(root, log)) return;
     const client = await startSyncClient({ root, server, runtime, log, rescanIntervalMs, massDeleteLimit });
     log.success(`Syncing ${root} with ${server.host}:${server.port}`);
     onShutdown(() => client.close(), log);
