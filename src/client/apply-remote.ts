@@ -121,8 +121,8 @@ async function openTarget(ctx: SyncContext, d: Download, old: Synced | undefined
     const oldHashes = new Set(old.entry.blocks.map(([h]) => h));
     let reused = 0;
     for (const [h, size] of entry.blocks) if (oldHashes.has(h)) reused += size;
-    if (reused * 2 >= entry.size) {
-      const abs = resolveInside(ctx.root, entry.path);
+    const abs = resolveInside(ctx.root, entry.path);
+    if (reused * 2 >= entry.size && !(await hasHoles(abs))) {
       const tmp = await TempFile.copyOf(abs, ctx.tmpDirs.next(), mode, entry.size).catch(() => undefined);
       // Copied while untouched (same stat before and after), or not used.
       if (tmp && (await unchangedSincePlan(abs, old.stat))) return { tmp, kept, old: old.stat };
@@ -130,6 +130,15 @@ async function openTarget(ctx: SyncContext, d: Download, old: Synced | undefined
     }
   }
   return { tmp: await TempFile.create(ctx.tmpDirs.next(), mode, entry.size) };
+}
+
+/**
+ * True when `abs` takes less room than its size: a kernel copy would write its holes out as
+ * zeros (1 GiB for a disk image holding 1 MiB), so it is rebuilt instead, its zeros skipped.
+ */
+async function hasHoles(abs: string): Promise<boolean> {
+  const st = await fs.stat(abs).catch(() => undefined);
+  return st !== undefined && st.blocks * 512 < st.size;
 }
 
 /** Where a block's bytes can be read locally: an earlier file of this batch, or a synced file. */

@@ -1,5 +1,6 @@
+import { Buffer } from "node:buffer";
 import { randomUUID } from "node:crypto";
-import { constants as fsConstants, fstatSync, futimesSync, type Stats } from "node:fs";
+import { constants as fsConstants, fstatSync, ftruncateSync, futimesSync, type Stats } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { copyRange } from "../runtime/copy-range.ts";
@@ -8,19 +9,36 @@ import { writeFully } from "./write-fully.ts";
 export const TEMP_PREFIX = ".dropsim-tmp-";
 /** Writes are gathered up to this size: a file rebuilt from 16 KiB blocks needs few system calls. */
 const WRITE_BUFFER = 1024 * 1024;
+/**
+ * Pages of zeros this size, at this alignment in the file, are left as holes in a new file:
+ * the file system's usual block, so a sparse file (a disk image, a database) stays sparse.
+ * Looking costs ~50 ms per GiB of zeros; a page of data nearly always shows a non-zero first
+ * or last byte.
+ */
+const HOLE_PAGE = 4096;
+const ZERO_PAGE = Buffer.alloc(HOLE_PAGE);
 
 /**
  * A file being written under a temporary name. Its bytes become visible at `target` only
  * through `commit` (fsync, then rename), so no reader ever sees a partial file.
+ *
+ * `write` appends: the buffer holds the bytes from `offset` on, and the file on disk is
+ * `onDisk` bytes long. In a new file, zeros filling a page (or the part of a page one write
+ * covers) are skipped instead of written; the holes they leave read as zeros once `flush` has
+ * made the file as long as what was written.
  */
 export class TempFile {
   private buffer: Uint8Array | undefined;
   private buffered = 0;
+  private offset = 0;
+  private onDisk = 0;
 
   private constructor(
     readonly path: string,
     private readonly handle: fs.FileHandle,
     private readonly bufferSize: number,
+    /** False for a patched copy, whose old bytes must be overwritten, zeros included. */
+    private readonly holes: boolean,
   ) {}
 
   /**
@@ -30,7 +48,7 @@ export class TempFile {
    */
   static async create(dir: string, mode = 0o644, expectedSize = WRITE_BUFFER): Promise<TempFile> {
     const p = path.join(dir, `${TEMP_PREFIX}${randomUUID()}`);
-    return new TempFile(p, await fs.open(p, "wx", mode), Math.max(1, Math.min(WRITE_BUFFER, expectedSize)));
+    return new TempFile(p, await fs.open(p, "wx", mode), Math.max(1, Math.min(WRITE_BUFFER, expectedSize)), true);
   }
 
   /**
@@ -45,7 +63,7 @@ export class TempFile {
       await fs.rm(p, { force: true });
       throw e;
     });
-    const tmp = new TempFile(p, handle, 1);
+    const tmp = new TempFile(p, handle, 1, false);
     try {
       await handle.chmod(mode);
       await handle.truncate(size);
@@ -68,19 +86,55 @@ export class TempFile {
 
   /** Copies `bytes` (the caller may reuse them); they reach the file by `flush` or `commit` at the latest. */
   async write(bytes: Uint8Array): Promise<void> {
-    if (this.buffered + bytes.length > this.bufferSize) await this.flush();
-    if (bytes.length >= this.bufferSize) return writeFully(this.handle.fd, bytes, null);
+    if (!this.holes) return this.append(bytes);
+    // Each page of the file that `bytes` covers, or covers in part, is written or skipped
+    // whole. Skipping a part of a page is right too (the rest reads as zeros until written),
+    // and is what keeps a long run of zeros cut into blocks at odd offsets unallocated.
+    const start = this.offset + this.buffered;
+    let from = 0;
+    for (let i = 0; i < bytes.length; ) {
+      const next = Math.min(bytes.length, (Math.floor((start + i) / HOLE_PAGE) + 1) * HOLE_PAGE - start);
+      if (isZero(bytes, i, next)) {
+        if (from < i) this.append(bytes.subarray(from, i));
+        this.drain();
+        this.offset += next - i;
+        from = next;
+      }
+      i = next;
+    }
+    if (from < bytes.length) this.append(bytes.subarray(from));
+  }
+
+  /** Makes everything written so far readable through the file. */
+  async flush(): Promise<void> {
+    this.drain();
+    // A hole at the end is no part of the file until the file is made that long.
+    if (this.onDisk < this.offset) {
+      ftruncateSync(this.handle.fd, this.offset);
+      this.onDisk = this.offset;
+    }
+  }
+
+  private append(bytes: Uint8Array): void {
+    if (this.buffered + bytes.length > this.bufferSize) this.drain();
+    if (bytes.length >= this.bufferSize) return this.writeOut(bytes);
     this.buffer ??= new Uint8Array(this.bufferSize);
     this.buffer.set(bytes, this.buffered);
     this.buffered += bytes.length;
   }
 
-  /** Makes everything written so far readable through the file. */
-  async flush(): Promise<void> {
+  /** Writes the buffer out (a hole may be left before it). */
+  private drain(): void {
     if (this.buffered === 0) return;
     const n = this.buffered;
     this.buffered = 0;
-    writeFully(this.handle.fd, this.buffer!.subarray(0, n), null);
+    this.writeOut(this.buffer!.subarray(0, n));
+  }
+
+  private writeOut(bytes: Uint8Array): void {
+    writeFully(this.handle.fd, bytes, this.offset);
+    this.offset += bytes.length;
+    this.onDisk = this.offset;
   }
 
   /**
@@ -120,4 +174,10 @@ export async function writeFileAtomic(target: string, tmpDir: string, bytes: Uin
     await tmp.abort();
     throw e;
   }
+}
+
+function isZero(bytes: Uint8Array, from: number, to: number): boolean {
+  // Data pages almost always fail on their first or last byte, without a call into native code.
+  if (bytes[from] !== 0 || bytes[to - 1] !== 0) return false;
+  return ZERO_PAGE.compare(bytes, from, to, 0, to - from) === 0;
 }

@@ -1,7 +1,10 @@
 import { afterEach, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import { TempFile } from "../../src/fsutil/atomic-write.ts";
+import { concatBytes } from "../helpers/bytes.ts";
 import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
+import { sha256 } from "../helpers/tree.ts";
 
 let dir: TempDir | undefined;
 afterEach(async () => {
@@ -42,4 +45,74 @@ test("commit without a time leaves the time of writing", async () => {
   const returned = await tmp.commit(dir.join("f.txt"));
   // Coarse file system clocks lag the wall clock by up to a tick.
   expect(returned.mtimeMs).toBeGreaterThanOrEqual(before - 20);
+});
+
+const MiB = 1024 * 1024;
+
+/** Bytes the file system allocated for `abs` (what `du` reports). */
+async function allocated(abs: string): Promise<number> {
+  return (await fs.stat(abs)).blocks * 512;
+}
+
+test.each([
+  ["4 MiB blocks", 4 * MiB],
+  // Blocks cut at odd offsets: a page of zeros is split between two writes.
+  ["blocks of an odd size", 300_007],
+])("zeros in a new file written in %s become holes, and the file still has every byte", async (_name, block) => {
+  dir = await tempDir();
+  const expected = new Uint8Array(64 * MiB);
+  expected.set(randomBytes(MiB), 20 * MiB + 123);
+  const tmp = await TempFile.create(dir.path, 0o644, expected.length);
+  for (let at = 0; at < expected.length; at += block) await tmp.write(expected.subarray(at, at + block));
+  await tmp.commit(dir.join("sparse.img"));
+  expect(sha256(await fs.readFile(dir.join("sparse.img")))).toBe(sha256(expected));
+  expect(await allocated(dir.join("sparse.img"))).toBeLessThanOrEqual(MiB + 64 * 1024);
+});
+
+/** Writes of random sizes, each all zeros, all data, or data with zeros in it. */
+function randomPieces(seed: number, total: number): Uint8Array[] {
+  let s = seed;
+  const rand = (n: number) => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s % n;
+  };
+  const pieces: Uint8Array[] = [];
+  for (let left = total; left > 0; ) {
+    const size = Math.min(left, 1 + rand(rand(4) === 0 ? 3 * MiB : 20_000));
+    const piece = new Uint8Array(size);
+    const kind = rand(3);
+    if (kind > 0) piece.set(randomBytes(size));
+    if (kind === 2) piece.fill(0, rand(size), rand(size) + rand(3 * 4096));
+    pieces.push(piece);
+    left -= size;
+  }
+  return pieces;
+}
+
+test.each([1, 2, 3, 4, 5, 6, 7, 8])("a new file written in pieces of random sizes and kinds reads back whole, also mid-way (seed %d)", async (seed) => {
+  dir = await tempDir();
+  const pieces = randomPieces(seed, 12 * MiB);
+  const expected = concatBytes(pieces);
+  const tmp = await TempFile.create(dir.path, 0o644, seed % 2 === 0 ? expected.length : 64 * 1024);
+  let written = 0;
+  for (const [i, piece] of pieces.entries()) {
+    await tmp.write(piece);
+    written += piece.length;
+    if (i % 7 === 3) {
+      // What a later file of a batch does to copy a block from this one.
+      await tmp.flush();
+      expect(sha256(await fs.readFile(tmp.path))).toBe(sha256(expected.subarray(0, written)));
+    }
+  }
+  await tmp.commit(dir.join("f.bin"));
+  expect(sha256(await fs.readFile(dir.join("f.bin")))).toBe(sha256(expected));
+});
+
+test("a patched copy overwrites old bytes with zeros", async () => {
+  dir = await tempDir();
+  await fs.writeFile(dir.join("old.bin"), randomBytes(3 * 4096));
+  const tmp = await TempFile.copyOf(dir.join("old.bin"), dir.path, 0o644, 3 * 4096);
+  tmp.writeAt(new Uint8Array(3 * 4096), 0);
+  await tmp.commit(dir.join("old.bin"));
+  expect(await fs.readFile(dir.join("old.bin"))).toEqual(Buffer.alloc(3 * 4096));
 });
