@@ -57,9 +57,11 @@ export interface ConvergenceOptions {
 export type Faults = Omit<FaultProxyOptions, "target" | "seed">;
 
 /**
- * The faults of a run through the proxy. Cuts come every 2 largest files on average: a
- * download cut short starts again, and a cut far more frequent than the largest file would
- * keep one from ever arriving (that is a limit of the test, not what it looks for).
+ * The faults of a run through the proxy: about one chunk in 30 is cut inside and one in 30
+ * stalls (up to 1.5 s, below the client's 30 s hang-up), so a run of 20–40 operations meets
+ * several of each, in control frames too. Cuts are not made more frequent: a download cut
+ * short starts again from zero, so a largest file would rarely get through, which is a limit
+ * of the test rather than what it looks for.
  */
 export function faultsFor(largeFileBytes: number): Faults {
   return { latencyMs: 1, jitterMs: 5, cutEveryBytes: 4 * largeFileBytes, cutChance: 0.03, stallChance: 0.03, stallMaxMs: 1500 };
