@@ -24,6 +24,8 @@ const RESUBSCRIBE_MS = 100;
  */
 const RESUBSCRIBE_GAP_MS = 1000;
 const RESUBSCRIBE_GAP_PER_WALK = 20;
+/** The user's own ignore rules (gitignore syntax), at the top of the folder. */
+const IGNORE_FILE = ".dropsimignore";
 
 export interface SyncOptions {
   root: string;
@@ -55,7 +57,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     clientId = crypto.randomUUID();
     index.setMeta("client_id", clientId);
   }
-  const ignoreFile = await fs.readFile(path.join(root, ".dropsimignore"), "utf8").catch(() => "");
+  let ignoreText = (await readIgnoreFile(root, opts.log)) ?? "";
   const fetcher = new BlockFetcher();
   let wake: () => void = () => {};
   const ctx: SyncContext = {
@@ -64,7 +66,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     hostName: os.hostname(),
     clientId,
     index,
-    ignored: makeIgnoreRules(ignoreFile),
+    ignored: makeIgnoreRules(ignoreText),
     fetcher,
     log: opts.log,
     massDeleteLimit: opts.massDeleteLimit,
@@ -79,6 +81,30 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   };
   const engine = new SyncEngine(ctx);
   engine.markDirty("");
+
+  /**
+   * Set when the ignore file may have changed. It is read again between passes, never during
+   * one: a pass that scanned with the old rules and filtered with the new could take a file the
+   * old rules hid for deleted, and delete it everywhere.
+   */
+  let ignoreFileTouched = false;
+  const rereadIgnoreFile = async () => {
+    ignoreFileTouched = false;
+    const text = await readIgnoreFile(root, opts.log);
+    if (text === undefined || text === ignoreText) return;
+    ignoreText = text;
+    ctx.ignored = makeIgnoreRules(text);
+    const rules = countRules(text);
+    opts.log.info(`Ignore rules changed: ${rules} ${rules === 1 ? "rule" : "rules"} from ${IGNORE_FILE}`);
+    // Files no longer ignored are found and uploaded. Files newly ignored stay as synced, here
+    // and everywhere: the engine sends no upload or deletion for an ignored path.
+    engine.markDirty("");
+  };
+  /** A full rescan, the safety net for missed watcher events: the ignore file's included. */
+  const rescanAll = () => {
+    ignoreFileTouched = true;
+    ctx.markDirty("");
+  };
 
   const link = new ServerLink(opts.runtime, opts.server, { clientId, host: ctx.hostName }, opts.log, {
     connected: () => {
@@ -105,6 +131,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       }
       try {
         await assertRootIntact(root, stateDir);
+        if (ignoreFileTouched) await rereadIgnoreFile();
         await engine.pass(peer);
         failures = 0;
         if (engine.idle) opts.log.debug("Idle: folder and server agree");
@@ -127,11 +154,12 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       root,
       (paths) => {
         for (const p of paths) engine.markDirty(p);
+        if (paths.includes(IGNORE_FILE)) ignoreFileTouched = true;
         wake();
       },
       (error) => {
         opts.log.warn(`File watcher error: ${error.message}; rescanning`);
-        ctx.markDirty("");
+        rescanAll();
       },
     );
   let subscription: WatchSubscription | undefined = await watch();
@@ -159,7 +187,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       watchFailing = true;
       scheduleResubscribe(RESUBSCRIBE_GAP_MS);
     }
-    ctx.markDirty("");
+    rescanAll();
   };
   let resubscribeTimer: ReturnType<typeof setTimeout> | undefined;
   let nextResubscribe = 0;
@@ -172,7 +200,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       resubscribing = resubscribing.then(resubscribe);
     }, ms);
   };
-  const rescan = setInterval(() => ctx.markDirty(""), opts.rescanIntervalMs);
+  const rescan = setInterval(rescanAll, opts.rescanIntervalMs);
   link.start();
 
   return {
@@ -203,4 +231,24 @@ async function assertRootIntact(root: string, stateDir: string): Promise<void> {
   } catch {
     throw new DropsimError("io", `Sync folder ${root} or its ${STATE_DIR}/ folder is gone; not syncing until it is back`);
   }
+}
+
+/**
+ * The ignore file's text ("" when there is none), or undefined when it cannot be read now:
+ * rules that vanish for a moment would upload everything they hid.
+ */
+async function readIgnoreFile(root: string, log: Log): Promise<string | undefined> {
+  try {
+    return await fs.readFile(path.join(root, IGNORE_FILE), "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return "";
+    log.warn(`Cannot read ${IGNORE_FILE}: ${describeError(e)}; keeping the ignore rules in use`);
+    return undefined;
+  }
+}
+
+/** Lines of gitignore syntax that are rules: not blank, not comments. */
+function countRules(text: string): number {
+  return text.split(/\r?\n/).filter((line) => line.trim() !== "" && !line.startsWith("#")).length;
 }
