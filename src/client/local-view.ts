@@ -12,14 +12,16 @@ export interface LocalView {
   content: Map<string, Content>;
   stat: Map<string, LocalStat>;
   synced: Map<string, Synced>;
-  /** Paths that could not be read now (locked, permission denied): left alone this pass. */
-  unreadable: Set<string>;
+  /** Files that could not be read now (locked, permission denied), with the reason: left alone this pass. */
+  unreadable: Map<string, string>;
   /** Changed files beyond this pass's reading budget: left for the next pass. */
   later: Set<string>;
   /** Bytes of small changed files, kept from hashing for the upload. */
   small: Map<string, Uint8Array>;
   /** Files still being written, with how long to wait before looking again: left alone this pass. */
   settling: Map<string, number>;
+  /** Entries that exist but cannot be synced, with the reason: left alone, with all below them. */
+  skipped: Map<string, string>;
 }
 
 /** Changed files one pass reads at most (and bytes): later ones wait for the next pass. */
@@ -47,10 +49,11 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     content: new Map(),
     stat: new Map(),
     synced: new Map(),
-    unreadable: new Set(),
+    unreadable: new Map(),
     later: new Set(),
     small: new Map(),
     settling: new Map(),
+    skipped: new Map(),
   };
   /** Adds what the index knows of `p` (and, with `subtree`, of everything below it). */
   const addKnown = (p: string, subtree: boolean) => {
@@ -59,13 +62,17 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     if (subtree) for (const s of ctx.index.under(p)) view.synced.set(s.entry.path, s);
   };
   for (const p of dirty) {
-    for (const [rel, st] of await scanTree(ctx.root, p, ctx.ignored)) view.stat.set(rel, st);
+    const tree = await scanTree(ctx.root, p, ctx.ignored);
+    for (const [rel, st] of tree.stats) view.stat.set(rel, st);
+    for (const [rel, why] of tree.skipped) view.skipped.set(rel, why);
     addKnown(p, true);
   }
   for (const p of news) {
     if (view.stat.has(p) || view.synced.has(p)) continue;
-    const st = await statLocal(absPath(ctx.root, p));
-    if (st && !ctx.ignored(p, st.kind === "dir")) view.stat.set(p, st);
+    const tree = await scanTree(ctx.root, p, ctx.ignored, false);
+    for (const [rel, why] of tree.skipped) view.skipped.set(rel, why);
+    const st = tree.stats.get(p);
+    if (st) view.stat.set(p, st);
     addKnown(p, false);
   }
   for (const p of view.stat.keys()) if (!view.synced.has(p)) addKnown(p, false);
@@ -77,7 +84,8 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     if (view.stat.has(p)) continue;
     for (let q = parentOf(p); q !== "" && !checked.has(q) && !view.stat.has(q); q = parentOf(q)) {
       checked.add(q);
-      if (await statLocal(absPath(ctx.root, q))) break;
+      // A folder we cannot stat (permissions) is not known to be gone.
+      if (await statLocal(absPath(ctx.root, q)).catch(() => true)) break;
       addKnown(q, true);
     }
   }
@@ -104,8 +112,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
         return;
       }
       // Never mistake a file we cannot read for a deleted one.
-      view.unreadable.add(p);
-      ctx.log.warn(`Cannot read "${p}" now (${code ?? (e as Error).message}); will retry`);
+      view.unreadable.set(p, `cannot read it now (${code ?? (e as Error).message}); retried until it can be read`);
     }
   };
 

@@ -9,13 +9,13 @@ import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts
 import { statLocal } from "../fsutil/scan.ts";
 import { type Download, makeFolder, moveAside, removeLocal, renameMoved, writeFiles } from "./apply-remote.ts";
 import type { SyncContext } from "./context.ts";
+import { Problems } from "./problems.ts";
 import type { Synced } from "./local-index.ts";
 import { absPath, type LocalView, PASS_FILES, readLocalView } from "./local-view.ts";
 import type { Changed, ServerPeer } from "./server-link.ts";
 import { type PlannedOp, uploadBatch } from "./upload.ts";
 
 const PAGE = 1000;
-const UNREADABLE_RETRY_MS = 5000;
 /** Server-side failures that can clear up (disk space freed, blocks lost in a crash re-sent). */
 const RETRYABLE = new Set(["missing_blocks", "disk_full", "io", "internal"]);
 const RETRY_MS = 2000;
@@ -47,11 +47,14 @@ export class SyncEngine {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Files being written wait until quiet instead of becoming a version per look. */
   private readonly writes = new WriteSettle();
+  /** Entries that cannot be synced: reported once each, retried with backoff. */
+  private readonly problems: Problems;
   /** Local deletions not sent yet, with when each was first seen. */
   private deletionsSeen = new Map<string, number>();
 
   constructor(private readonly ctx: SyncContext) {
     this.remoteHead = this.cursor;
+    this.problems = new Problems(ctx.log);
   }
 
   get cursor(): number {
@@ -150,6 +153,7 @@ export class SyncEngine {
       const now = performance.now();
       this.writes.prune(now);
       const view = await readLocalView(this.ctx, dirty, new Set(remote.keys()), this.writes, now);
+      this.clearProblems(view, dirty);
       remoteFailed = await this.execute(peer, remote, view);
     } catch (e) {
       // Nothing is lost: the news and the dirty paths go back for the next pass.
@@ -160,6 +164,15 @@ export class SyncEngine {
     for (const e of remoteFailed) this.defer(e);
     if (this.remote.size === 0 && this.deferred.size === 0 && passHead > this.cursor) {
       this.ctx.index.setMeta("cursor", String(passHead));
+    }
+  }
+
+  /** Problems of entries this pass found syncable again, or gone, are over. */
+  private clearProblems(view: LocalView, dirty: Set<string>): void {
+    for (const p of [...this.problems.paths()]) {
+      if (view.unreadable.has(p) || view.skipped.has(p) || view.settling.has(p)) continue;
+      if (view.stat.has(p)) this.problems.clear(p);
+      else if (dirty.has("") || dirty.has(p) || [...dirty].some((d) => isInside(p, d))) this.problems.clear(p, true);
     }
   }
 
@@ -206,10 +219,17 @@ export class SyncEngine {
       const news = leaveOut(p);
       if (news) failed.push(news);
     }
-    for (const p of view.unreadable) {
-      this.lookAgainIn(UNREADABLE_RETRY_MS, [p]);
-      const news = leaveOut(p);
-      if (news) failed.push(news);
+    // Entries that cannot be synced, and all below them, stay as they are on both sides: a
+    // folder we cannot list is not a deleted folder.
+    const cannot = [...view.unreadable, ...view.skipped];
+    for (const [p, why] of cannot) this.lookAgainIn(this.problems.report(p, why), [p]);
+    if (cannot.length > 0) {
+      const inside = (q: string) => cannot.some(([p]) => q === p || isInside(q, p));
+      for (const q of new Set([...view.stat.keys(), ...view.synced.keys(), ...remote.keys()])) {
+        if (!inside(q)) continue;
+        const news = leaveOut(q);
+        if (news) failed.push(news);
+      }
     }
     const synced = new Map<string, Entry>();
     for (const [p, s] of view.synced) synced.set(p, s.entry);
@@ -249,7 +269,7 @@ export class SyncEngine {
         await this.applyLocal(a, view, now, downloads, ops, failed);
       } catch (e) {
         // One path we cannot touch (a symlinked folder, permissions) must not stop the rest.
-        ctx.log.warn(`Cannot apply ${a.type.replace("_", " ")} of "${a.path}": ${describeError(e)}`);
+        this.problems.report(a.path, `cannot apply the ${a.type.replace("_", " ")}: ${describeError(e)}`);
         if ("entry" in a) failed.push(a.entry);
         else this.lookAgainIn(RETRY_MS, [a.path]);
       }
@@ -315,10 +335,21 @@ export class SyncEngine {
           if (st) ctx.index.put(a.entry, st);
         }
         break;
-      case "download":
+      case "download": {
+        let expect = view.stat.get(a.path);
+        if (expect && expect.kind !== a.entry.kind) {
+          // Replaced by a folder, or a folder by a file, on the other side: our copy (unchanged,
+          // or the plan would keep it) makes way first, unless it changed since the plan.
+          if (!(await removeLocal(ctx, { ...a.entry, kind: expect.kind }, expect))) {
+            failed.push(a.entry);
+            break;
+          }
+          expect = undefined;
+        }
         if (a.entry.kind === "dir") await this.makeFolder(a.entry, failed);
-        else downloads.push({ entry: a.entry, expect: view.stat.get(a.path) });
+        else downloads.push({ entry: a.entry, expect });
         break;
+      }
       case "conflict_copy":
         await moveAside(ctx, a.path, now);
         if (a.entry.kind === "dir") await this.makeFolder(a.entry, failed);

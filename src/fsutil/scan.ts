@@ -3,6 +3,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { EntryKind } from "../core/entry.ts";
 import type { IgnoreRules } from "../core/ignore-rules.ts";
+import { wirePathProblem } from "../core/wire-path.ts";
 
 /** What stat says about a path: enough to tell "unchanged" without reading it. */
 export interface LocalStat {
@@ -29,17 +30,52 @@ export async function statLocal(abs: string): Promise<LocalStat | undefined> {
   }
 }
 
+/** A tree walked for syncing: what can be synced, and what was passed over with the reason. */
+export interface ScannedTree {
+  stats: Map<string, LocalStat>;
+  /**
+   * Paths that exist but cannot be synced (not listed in `stats`): a folder that cannot be
+   * listed, a name that is not valid UTF-8 or not a valid wire path, a symlink or device. Their
+   * synced state must be left alone, never taken for a deletion.
+   */
+  skipped: Map<string, string>;
+}
+
+/** Errors that concern one entry (fix it, and it syncs); anything else fails the whole scan. */
+const ENTRY_ERRORS: Record<string, string> = {
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ENAMETOOLONG: "its full path is longer than this system allows",
+  ELOOP: "too many levels of symbolic links",
+  EIO: "input/output error",
+};
+
 /**
  * Walks `root/start` (a wire path, "" for everything) and returns every syncable path under
- * it, the start included. Ignored names are skipped with everything below them.
+ * it, the start included (with `subtree` false, only the start). Ignored names are skipped with
+ * everything below them. An entry that cannot be synced is listed in `skipped` and never stops
+ * the walk; only a failure to list the sync folder itself does.
  */
-export async function scanTree(root: string, start: string, ignored: IgnoreRules): Promise<Map<string, LocalStat>> {
-  const out = new Map<string, LocalStat>();
+export async function scanTree(root: string, start: string, ignored: IgnoreRules, subtree = true): Promise<ScannedTree> {
+  const tree: ScannedTree = { stats: new Map(), skipped: new Map() };
+  /** Records why `rel` cannot be synced; rethrows what is not about one entry. */
+  const skip = (rel: string, e: unknown) => {
+    const code = (e as NodeJS.ErrnoException).code ?? "";
+    const reason = ENTRY_ERRORS[code];
+    if (!reason || rel === "") throw e;
+    tree.skipped.set(rel, `${reason} (${code})`);
+  };
   if (start !== "") {
-    const st = await statLocal(path.join(root, ...start.split("/")));
-    if (!st || ignored(start, st.kind === "dir")) return out;
-    out.set(start, st);
-    if (st.kind !== "dir") return out;
+    let st: LocalStat | undefined;
+    try {
+      st = await lstatSyncable(path.join(root, ...start.split("/")), start, tree);
+    } catch (e) {
+      skip(start, e);
+      return tree;
+    }
+    if (!st || ignored(start, st.kind === "dir")) return tree;
+    tree.stats.set(start, st);
+    if (st.kind !== "dir" || !subtree) return tree;
   }
   const queue = [start];
   while (queue.length > 0) {
@@ -50,19 +86,54 @@ export async function scanTree(root: string, start: string, ignored: IgnoreRules
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") continue;
-      throw e;
+      tree.stats.delete(dir);
+      skip(dir, e);
+      continue;
     }
     await Promise.all(
       children.map(async (d) => {
-        if (!d.isFile() && !d.isDirectory()) return;
         const rel = dir === "" ? d.name : `${dir}/${d.name}`;
         if (ignored(rel, d.isDirectory())) return;
-        const st = await statLocal(path.join(root, ...rel.split("/")));
-        if (!st) return;
-        out.set(rel, st);
-        if (st.kind === "dir") queue.push(rel);
+        const problem = wirePathProblem(rel);
+        if (problem) {
+          tree.skipped.set(rel, `its name cannot be synced: ${problem}`);
+          return;
+        }
+        try {
+          const st = await lstatSyncable(path.join(root, ...rel.split("/")), rel, tree);
+          if (!st) return;
+          tree.stats.set(rel, st);
+          if (st.kind === "dir") queue.push(rel);
+        } catch (e) {
+          skip(rel, e);
+        }
       }),
     );
   }
-  return out;
+  return tree;
+}
+
+/** lstat of an entry found by a walk; what exists but is no file or folder goes to `skipped`. */
+async function lstatSyncable(abs: string, rel: string, tree: ScannedTree): Promise<LocalStat | undefined> {
+  let st: Stats;
+  try {
+    st = await fs.lstat(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw e;
+    // Listed a moment ago: either removed since, or its name did not survive decoding (readdir
+    // replaces bytes that are not UTF-8 with U+FFFD, so the name found cannot be opened).
+    if (rel.includes("\uFFFD")) tree.skipped.set(rel, "its name is not valid UTF-8 (rename it)");
+    return undefined;
+  }
+  const local = toLocalStat(st);
+  if (!local) tree.skipped.set(rel, `it is a ${specialKind(st)}, which is not synced`);
+  return local;
+}
+
+function specialKind(st: Stats): string {
+  if (st.isSymbolicLink()) return "symbolic link";
+  if (st.isFIFO()) return "named pipe";
+  if (st.isSocket()) return "socket";
+  return "device";
 }
