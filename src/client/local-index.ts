@@ -2,6 +2,7 @@ import type { BlockRef, Entry } from "../core/entry.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { LocalStat } from "../fsutil/scan.ts";
 import { SqlTransactions } from "../store/sql-transaction.ts";
+import { DropsimError } from "../core/errors.ts";
 
 /**
  * The client's memory, in `.dropsim/state.db`: for each path the entry both sides last agreed
@@ -41,6 +42,15 @@ CREATE INDEX IF NOT EXISTS local_blocks_by_path ON local_blocks(path);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
+/**
+ * Changes to state.db files made by older versions, by PRAGMA user_version. A fingerprint
+ * without a ctime (-1) never matches, so each such file is read once more, and refreshed.
+ */
+const MIGRATIONS = [
+  `ALTER TABLE files ADD COLUMN st_ctime REAL NOT NULL DEFAULT -1;
+   CREATE INDEX IF NOT EXISTS files_by_ino ON files(st_ino);`,
+];
+
 interface Row {
   path: string;
   kind: "file" | "dir";
@@ -54,6 +64,7 @@ interface Row {
   st_mtime: number;
   st_ino: number;
   st_mode: number;
+  st_ctime: number;
 }
 
 function toSynced(r: Row): Synced {
@@ -69,7 +80,7 @@ function toSynced(r: Row): Synced {
       deleted: false,
       mtime: r.mtime,
     },
-    stat: { kind: r.kind, size: r.st_size, mtimeMs: r.st_mtime, ino: r.st_ino, mode: r.st_mode },
+    stat: { kind: r.kind, size: r.st_size, mtimeMs: r.st_mtime, ctimeMs: r.st_ctime, ino: r.st_ino, mode: r.st_mode, nlink: 1 },
   };
 }
 
@@ -79,17 +90,24 @@ export class LocalIndex {
 
   constructor(private readonly db: SqlDatabase) {
     db.exec(SCHEMA);
+    const version = db.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version;
+    if (version > MIGRATIONS.length) {
+      throw new DropsimError("newer_format", `This folder's .dropsim/state.db was written by a newer dropsim (format ${version}, this one knows up to ${MIGRATIONS.length}): use that version or newer`);
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(`BEGIN; ${MIGRATIONS[v]} PRAGMA user_version = ${v + 1}; COMMIT;`);
     this.tx = new SqlTransactions(db);
     this.q = {
       get: db.prepare("SELECT * FROM files WHERE path = ?"),
       all: db.prepare("SELECT * FROM files"),
       under: db.prepare("SELECT * FROM files WHERE path > ? AND path < ?"),
       put: db.prepare(
-        `INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET
+        `INSERT INTO files (path, kind, size, mode, hash, blocks, version, mtime, st_size, st_mtime, st_ino, st_mode, st_ctime)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET
          kind = excluded.kind, size = excluded.size, mode = excluded.mode, hash = excluded.hash, blocks = excluded.blocks,
          version = excluded.version, mtime = excluded.mtime, st_size = excluded.st_size, st_mtime = excluded.st_mtime,
-         st_ino = excluded.st_ino, st_mode = excluded.st_mode`,
+         st_ino = excluded.st_ino, st_mode = excluded.st_mode, st_ctime = excluded.st_ctime`,
       ),
+      byIno: db.prepare("SELECT path FROM files WHERE st_ino = ?"),
       remove: db.prepare("DELETE FROM files WHERE path = ?"),
       dropBlocks: db.prepare("DELETE FROM local_blocks WHERE path = ?"),
       addBlock: db.prepare("INSERT OR IGNORE INTO local_blocks VALUES (?, ?, ?, ?)"),
@@ -138,6 +156,7 @@ export class LocalIndex {
         stat.mtimeMs,
         stat.ino,
         stat.mode,
+        stat.ctimeMs,
       );
       this.q.dropBlocks.run(entry.path);
       let offset = 0;
@@ -153,6 +172,11 @@ export class LocalIndex {
       this.q.remove.run(path);
       this.q.dropBlocks.run(path);
     });
+  }
+
+  /** Synced paths whose file had inode `ino`: the other names of a hard-linked file. */
+  namesOf(ino: number): string[] {
+    return this.q.byIno.all<{ path: string }>(ino).map((r) => r.path);
   }
 
   /** Local files that held this block when they were last synced (callers re-verify). */
@@ -173,9 +197,9 @@ export class LocalIndex {
   }
 }
 
-/** Same file, untouched since the fingerprint was taken (inode, size, mtime, kind, exec bit). */
+/** Same file, untouched since the fingerprint was taken (inode, size, mtime, ctime, kind, exec bit). */
 export function sameStat(a: LocalStat, b: LocalStat): boolean {
   if (a.kind !== b.kind || a.ino !== b.ino) return false;
   // A folder's mtime moves with every child; only its identity matters.
-  return a.kind === "dir" || (a.mtimeMs === b.mtimeMs && a.size === b.size && (a.mode & 0o111) === (b.mode & 0o111));
+  return a.kind === "dir" || (a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size && (a.mode & 0o111) === (b.mode & 0o111));
 }

@@ -104,6 +104,9 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
         return;
       }
       view.content.set(p, { kind: "file", mode: normalMode("file", st.mode), ...digest });
+      // A write through one name of a hard-linked file changes the others, and the watcher
+      // reports only the name written through.
+      if (st.nlink > 1) for (const other of ctx.index.namesOf(st.ino)) if (other !== p) ctx.markDirty(other);
       if (bytes) view.small.set(p, bytes);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;

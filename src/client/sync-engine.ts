@@ -1,4 +1,4 @@
-import type { Content, Entry } from "../core/entry.ts";
+import { type Content, type Entry, sameContent } from "../core/entry.ts";
 import { diffBlocks, expandEntry, type WireEntry } from "../core/block-splice.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
 import { type Action, reconcile } from "../core/reconcile.ts";
@@ -10,7 +10,7 @@ import { statLocal } from "../fsutil/scan.ts";
 import { type Download, makeFolder, moveAside, removeLocal, renameMoved, writeFiles } from "./apply-remote.ts";
 import type { SyncContext } from "./context.ts";
 import { Problems } from "./problems.ts";
-import type { Synced } from "./local-index.ts";
+import { sameStat, type Synced } from "./local-index.ts";
 import { absPath, type LocalView, PASS_FILES, readLocalView } from "./local-view.ts";
 import type { Changed, ServerPeer } from "./server-link.ts";
 import { type PlannedOp, uploadBatch } from "./upload.ts";
@@ -167,6 +167,19 @@ export class SyncEngine {
     }
   }
 
+  /**
+   * Files read again and found as synced (only their ctime moved, or a touch) keep their new
+   * stat as fingerprint, so they are not read at every pass that looks at them.
+   */
+  private refreshFingerprints(remote: Map<string, Entry>, view: LocalView): void {
+    for (const [p, content] of view.content) {
+      const synced = view.synced.get(p);
+      const st = view.stat.get(p);
+      if (!synced || !st || st.kind !== "file" || remote.has(p) || sameStat(synced.stat, st)) continue;
+      if (sameContent(content, synced.entry)) this.ctx.index.put(synced.entry, st);
+    }
+  }
+
   /** Problems of entries this pass found syncable again, or gone, are over. */
   private clearProblems(view: LocalView, dirty: Set<string>): void {
     for (const p of [...this.problems.paths()]) {
@@ -235,6 +248,7 @@ export class SyncEngine {
     for (const [p, s] of view.synced) synced.set(p, s.entry);
     // A remote entry for an ignored path stays remote: we never plan for what we cannot see.
     let planned = reconcile(remote, view.content, synced).filter((a) => !isIgnoredAction(ctx, a, view));
+    this.refreshFingerprints(remote, view);
     const deletions = planned.filter((a) => a.type === "delete_remote").length;
     if (isMassDelete(deletions, ctx.index.count(), ctx.massDeleteLimit)) {
       // Held, not dropped: the next full rescan finds them again, and a confirmed run sends them.

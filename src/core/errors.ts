@@ -15,6 +15,7 @@ export type ErrorCode =
   | "io"
   | "closed"
   | "timeout"
+  | "newer_format"
   | "internal";
 
 export class DropsimError extends Error {

@@ -10,14 +10,18 @@ export interface LocalStat {
   kind: EntryKind;
   size: number;
   mtimeMs: number;
+  /** Moves with every write even when a program puts the mtime back (disk images, databases). */
+  ctimeMs: number;
   ino: number;
   mode: number;
+  /** Names of this inode: above 1, a write through one name changes the others too. */
+  nlink: number;
 }
 
 export function toLocalStat(st: Stats): LocalStat | undefined {
   const kind = st.isFile() ? "file" : st.isDirectory() ? "dir" : undefined;
   if (!kind) return undefined; // symlinks, sockets, devices are not synced
-  return { kind, size: kind === "dir" ? 0 : st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o7777 };
+  return { kind, size: kind === "dir" ? 0 : st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode & 0o7777, nlink: st.nlink };
 }
 
 export async function statLocal(abs: string): Promise<LocalStat | undefined> {

@@ -1,0 +1,42 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { LocalIndex } from "../../src/client/local-index.ts";
+import { loadRuntime } from "../../src/runtime/index.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
+
+const dir = await tempDir("dropsim-index-");
+afterAll(() => dir.remove());
+const runtime = await loadRuntime();
+
+/** The files table as bc248cc wrote it: no st_ctime, user_version 0. */
+const OLD_FORMAT = `
+CREATE TABLE files (path TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, mode INTEGER NOT NULL, hash TEXT NOT NULL,
+  blocks TEXT NOT NULL, version INTEGER NOT NULL, mtime REAL NOT NULL, st_size INTEGER NOT NULL, st_mtime REAL NOT NULL,
+  st_ino INTEGER NOT NULL, st_mode INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO files VALUES ('a.txt', 'file', 3, 420, 'h', '[["b",3]]', 7, 1000, 3, 1000.5, 42, 420);
+`;
+
+describe("LocalIndex formats", () => {
+  test("a state.db of the format before ctimes opens, keeps its entries, and their fingerprints match no stat until read again", () => {
+    const file = dir.join("old.db");
+    const old = new Database(file);
+    old.exec(OLD_FORMAT);
+    old.close();
+    const index = new LocalIndex(runtime.openDatabase(file));
+    const a = index.get("a.txt")!;
+    expect(a.entry).toMatchObject({ path: "a.txt", version: 7, hash: "h", blocks: [["b", 3]] });
+    expect(a.stat).toMatchObject({ size: 3, mtimeMs: 1000.5, ino: 42, ctimeMs: -1 });
+    expect(index.namesOf(42)).toEqual(["a.txt"]);
+    index.close();
+    // Opening again migrates nothing twice.
+    new LocalIndex(runtime.openDatabase(file)).close();
+  });
+
+  test("a state.db written by a newer format is refused with a sentence that says so", () => {
+    const file = dir.join("newer.db");
+    const db = new Database(file);
+    db.exec("PRAGMA user_version = 99");
+    db.close();
+    expect(() => new LocalIndex(runtime.openDatabase(file))).toThrow(/written by a newer dropsim/);
+  });
+});
