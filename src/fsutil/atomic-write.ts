@@ -91,10 +91,11 @@ export class TempFile {
     // whole. Skipping a part of a page is right too (the rest reads as zeros until written),
     // and is what keeps a long run of zeros cut into blocks at odd offsets unallocated.
     const start = this.offset + this.buffered;
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     let from = 0;
     for (let i = 0; i < bytes.length; ) {
       const next = Math.min(bytes.length, (Math.floor((start + i) / HOLE_PAGE) + 1) * HOLE_PAGE - start);
-      if (isZero(bytes, i, next)) {
+      if (isZero(view, i, next)) {
         if (from < i) this.append(bytes.subarray(from, i));
         this.drain();
         this.offset += next - i;
@@ -176,8 +177,9 @@ export async function writeFileAtomic(target: string, tmpDir: string, bytes: Uin
   }
 }
 
-function isZero(bytes: Uint8Array, from: number, to: number): boolean {
+function isZero(bytes: Buffer, from: number, to: number): boolean {
   // Data pages almost always fail on their first or last byte, without a call into native code.
   if (bytes[from] !== 0 || bytes[to - 1] !== 0) return false;
-  return ZERO_PAGE.compare(bytes, from, to, 0, to - from) === 0;
+  // Compared from the data's side: Deno checks the other buffer's end against this one's length.
+  return bytes.compare(ZERO_PAGE, 0, to - from, from, to) === 0;
 }
