@@ -11,7 +11,7 @@ import { renameNoReplace } from "../fsutil/rename-no-replace.ts";
 import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
 import { type LocalStat, statLocal, toLocalStat } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
-import { sameStat, type Synced } from "./local-index.ts";
+import { beforeRename, sameStat, type Synced } from "./local-index.ts";
 import type { ServerPeer } from "./server-link.ts";
 
 /** A remote entry to materialise, and the local stat the decision was based on (undefined = absent). */
@@ -306,7 +306,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     const st = toLocalStat(await tmp.commit(abs, d.entry.mtime));
     renamedTo.set(tmp.path, abs);
     await reader.forget(abs);
-    if (st) ctx.index.put(d.entry, st);
+    if (st) ctx.index.put(d.entry, beforeRename(st));
     ctx.log.debug(`Downloaded "${d.entry.path}" (${d.entry.size} bytes)`);
     return true;
   };
@@ -386,7 +386,7 @@ export async function renameMoved(ctx: SyncContext, d: Download): Promise<boolea
   await fs.rename(src, dst);
   ctx.index.transaction(() => {
     ctx.index.remove(from);
-    ctx.index.put(d.entry, st);
+    ctx.index.put(d.entry, beforeRename(st));
   });
   ctx.log.debug(`Moved "${from}" to "${d.entry.path}"`);
   return true;

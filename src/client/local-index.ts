@@ -43,8 +43,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 /**
- * Changes to state.db files made by older versions, by PRAGMA user_version. A fingerprint
- * without a ctime (-1) never matches, so each such file is read once more, and refreshed.
+ * Changes to state.db files made by older versions, by PRAGMA user_version. Fingerprints from
+ * before ctimes were kept take the first ctime seen (CTIME_UNKNOWN): no file is read again.
  */
 const MIGRATIONS = [
   `ALTER TABLE files ADD COLUMN st_ctime REAL NOT NULL DEFAULT -1;
@@ -108,6 +108,7 @@ export class LocalIndex {
          st_ino = excluded.st_ino, st_mode = excluded.st_mode, st_ctime = excluded.st_ctime`,
       ),
       byIno: db.prepare("SELECT path FROM files WHERE st_ino = ?"),
+      setStat: db.prepare("UPDATE files SET st_size = ?, st_mtime = ?, st_ino = ?, st_mode = ?, st_ctime = ? WHERE path = ?"),
       remove: db.prepare("DELETE FROM files WHERE path = ?"),
       dropBlocks: db.prepare("DELETE FROM local_blocks WHERE path = ?"),
       addBlock: db.prepare("INSERT OR IGNORE INTO local_blocks VALUES (?, ?, ?, ?)"),
@@ -174,6 +175,11 @@ export class LocalIndex {
     });
   }
 
+  /** A new fingerprint for an entry whose content is unchanged. */
+  setStat(path: string, stat: LocalStat): void {
+    this.q.setStat.run(stat.size, stat.mtimeMs, stat.ino, stat.mode, stat.ctimeMs, path);
+  }
+
   /** Synced paths whose file had inode `ino`: the other names of a hard-linked file. */
   namesOf(ino: number): string[] {
     return this.q.byIno.all<{ path: string }>(ino).map((r) => r.path);
@@ -197,9 +203,22 @@ export class LocalIndex {
   }
 }
 
+/**
+ * The ctime of a fingerprint taken before our own rename (a download, a move made elsewhere),
+ * which moves the ctime: any ctime is accepted, and the first one seen is kept (`setStat`).
+ */
+export const CTIME_UNKNOWN = -1;
+
+/** `st` as a fingerprint of a file we are about to rename. */
+export function beforeRename(st: LocalStat): LocalStat {
+  return { ...st, ctimeMs: CTIME_UNKNOWN };
+}
+
 /** Same file, untouched since the fingerprint was taken (inode, size, mtime, ctime, kind, exec bit). */
 export function sameStat(a: LocalStat, b: LocalStat): boolean {
   if (a.kind !== b.kind || a.ino !== b.ino) return false;
   // A folder's mtime moves with every child; only its identity matters.
-  return a.kind === "dir" || (a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size && (a.mode & 0o111) === (b.mode & 0o111));
+  if (a.kind === "dir") return true;
+  const sameCtime = a.ctimeMs === b.ctimeMs || a.ctimeMs === CTIME_UNKNOWN || b.ctimeMs === CTIME_UNKNOWN;
+  return sameCtime && a.mtimeMs === b.mtimeMs && a.size === b.size && (a.mode & 0o111) === (b.mode & 0o111);
 }

@@ -4,7 +4,7 @@ import { parentOf } from "../core/wire-path.ts";
 import { hashFile } from "../fsutil/hash-file.ts";
 import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
-import { sameStat, type Synced } from "./local-index.ts";
+import { CTIME_UNKNOWN, sameStat, type Synced } from "./local-index.ts";
 import { sameStamp, type WriteSettle } from "../core/write-settle.ts";
 
 /** The local side of a pass: what each looked-at path holds now, with the stat it was read at. */
@@ -22,6 +22,8 @@ export interface LocalView {
   settling: Map<string, number>;
   /** Entries that exist but cannot be synced, with the reason: left alone, with all below them. */
   skipped: Map<string, string>;
+  /** Unchanged files whose fingerprint lacked a ctime, with their stat now: to remember. */
+  ctimes: Map<string, LocalStat>;
 }
 
 /** Changed files one pass reads at most (and bytes): later ones wait for the next pass. */
@@ -54,6 +56,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     small: new Map(),
     settling: new Map(),
     skipped: new Map(),
+    ctimes: new Map(),
   };
   /** Adds what the index knows of `p` (and, with `subtree`, of everything below it). */
   const addKnown = (p: string, subtree: boolean) => {
@@ -128,6 +131,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
       view.content.set(p, { kind: "dir", size: 0, mode: normalMode("dir", st.mode), hash: "", blocks: [] });
     } else if (known && known.entry.kind === "file" && sameStat(known.stat, st)) {
       view.content.set(p, { ...known.entry, mode: normalMode("file", st.mode) });
+      if (known.stat.ctimeMs === CTIME_UNKNOWN && view.synced.get(p) === known) view.ctimes.set(p, st);
     } else if (!news.has(p) && (wait = settle.check(p, st, now)) > 0) {
       view.settling.set(p, wait);
     } else if (toRead.length >= PASS_FILES || hashedBytes >= PASS_BYTES) {

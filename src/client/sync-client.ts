@@ -107,8 +107,8 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   };
 
   const link = new ServerLink(opts.runtime, opts.server, { clientId, host: ctx.hostName }, opts.log, {
-    connected: () => {
-      engine.connected();
+    connected: (_peer, welcome) => {
+      engine.connected(welcome);
       engine.markDirty("");
       wake();
     },

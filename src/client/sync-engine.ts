@@ -6,7 +6,7 @@ import { isMassDelete } from "../core/mass-delete.ts";
 import { WriteSettle } from "../core/write-settle.ts";
 import { isInside } from "../core/wire-path.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
-import { statLocal } from "../fsutil/scan.ts";
+import { type LocalStat, statLocal } from "../fsutil/scan.ts";
 import { type Download, makeFolder, moveAside, removeLocal, renameMoved, writeFiles } from "./apply-remote.ts";
 import type { SyncContext } from "./context.ts";
 import { Problems } from "./problems.ts";
@@ -47,6 +47,8 @@ export class SyncEngine {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Files being written wait until quiet instead of becoming a version per look. */
   private readonly writes = new WriteSettle();
+  /** Set when the server cannot be trusted to continue what this folder synced (see `connected`). */
+  private rebaseOnto: { serverId: string; why: string } | undefined;
   /** Entries that cannot be synced: reported once each, retried with backoff. */
   private readonly problems: Problems;
   /** Local deletions not sent yet, with when each was first seen. */
@@ -78,8 +80,49 @@ export class SyncEngine {
     this.dirty.add(path);
   }
 
-  connected(): void {
+  /**
+   * A server that is not the one this folder synced with (a new id), or one whose journal ends
+   * before our cursor (restored from an older backup), would make the three-tree planner read
+   * our files as changes to undo: it gets what we hold instead (`rebase`).
+   */
+  connected(server: { serverId: string; head: number }): void {
     this.needPull = true;
+    const known = this.ctx.index.getMeta("server_id");
+    if (known === undefined) this.ctx.index.setMeta("server_id", server.serverId);
+    else if (known !== server.serverId) this.rebaseOnto = { serverId: server.serverId, why: "the server is not the server this folder synced with (its id changed)" };
+    else if (server.head < this.cursor) {
+      this.rebaseOnto = {
+        serverId: server.serverId,
+        why: `the server was restored from an older backup (its journal ends at change ${server.head}, this folder had seen ${this.cursor})`,
+      };
+    }
+  }
+
+  /**
+   * Takes the server's whole tree as news and makes every synced file that is still here look
+   * changed against it: the planner then uploads what differs (on top of the server's version,
+   * which stays in its history), downloads only what is missing here, and deletes nothing on
+   * either side. One transaction with the new cursor and server id, so a crash repeats it.
+   */
+  private async rebase(peer: ServerPeer, why: string, serverId: string): Promise<void> {
+    this.ctx.log.warn(`Not trusting what this folder last synced: ${why}. Nothing here is deleted or overwritten because of it; what the server lacks is uploaded again.`);
+    this.remote = new Map();
+    this.deferred.clear();
+    this.remoteHead = 0;
+    await this.pull(peer);
+    const here = new Map<string, LocalStat | undefined>();
+    for (const s of this.ctx.index.all()) here.set(s.entry.path, await statLocal(absPath(this.ctx.root, s.entry.path)).catch(() => undefined));
+    this.ctx.index.transaction(() => {
+      for (const s of this.ctx.index.all()) {
+        const theirs = this.remote.get(s.entry.path);
+        const st = here.get(s.entry.path);
+        if (theirs && !theirs.deleted && st && st.kind === theirs.kind) this.ctx.index.put(theirs, { ...st, mtimeMs: -1 });
+        else this.ctx.index.remove(s.entry.path);
+      }
+      this.ctx.index.setMeta("cursor", "0");
+      this.ctx.index.setMeta("server_id", serverId);
+    });
+    this.markDirty("");
   }
 
   /**
@@ -132,6 +175,10 @@ export class SyncEngine {
 
   /** One round: take the news, look at the folder, plan, apply. Throws if the connection fails. */
   async pass(peer: ServerPeer): Promise<void> {
+    if (this.rebaseOnto) {
+      await this.rebase(peer, this.rebaseOnto.why, this.rebaseOnto.serverId);
+      this.rebaseOnto = undefined;
+    }
     if (this.needPull) await this.pull(peer);
     let taken = 0;
     for (const p of this.waiting) {
@@ -169,15 +216,19 @@ export class SyncEngine {
 
   /**
    * Files read again and found as synced (only their ctime moved, or a touch) keep their new
-   * stat as fingerprint, so they are not read at every pass that looks at them.
+   * stat as fingerprint, so they are not read at every pass that looks at them; so do files
+   * whose fingerprint was taken before our own rename, with the ctime it left.
    */
   private refreshFingerprints(remote: Map<string, Entry>, view: LocalView): void {
-    for (const [p, content] of view.content) {
-      const synced = view.synced.get(p);
-      const st = view.stat.get(p);
-      if (!synced || !st || st.kind !== "file" || remote.has(p) || sameStat(synced.stat, st)) continue;
-      if (sameContent(content, synced.entry)) this.ctx.index.put(synced.entry, st);
-    }
+    this.ctx.index.transaction(() => {
+      for (const [p, st] of view.ctimes) this.ctx.index.setStat(p, st);
+      for (const [p, content] of view.content) {
+        const synced = view.synced.get(p);
+        const st = view.stat.get(p);
+        if (!synced || !st || st.kind !== "file" || remote.has(p) || sameStat(synced.stat, st)) continue;
+        if (sameContent(content, synced.entry)) this.ctx.index.setStat(p, st);
+      }
+    });
   }
 
   /** Problems of entries this pass found syncable again, or gone, are over. */

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { LocalIndex } from "../../src/client/local-index.ts";
+import { LocalIndex, sameStat } from "../../src/client/local-index.ts";
 import { loadRuntime } from "../../src/runtime/index.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
@@ -17,7 +17,7 @@ INSERT INTO files VALUES ('a.txt', 'file', 3, 420, 'h', '[["b",3]]', 7, 1000, 3,
 `;
 
 describe("LocalIndex formats", () => {
-  test("a state.db of the format before ctimes opens, keeps its entries, and their fingerprints match no stat until read again", () => {
+  test("a state.db of the format before ctimes opens and keeps its entries, whose fingerprints take the first ctime seen", () => {
     const file = dir.join("old.db");
     const old = new Database(file);
     old.exec(OLD_FORMAT);
@@ -27,6 +27,10 @@ describe("LocalIndex formats", () => {
     expect(a.entry).toMatchObject({ path: "a.txt", version: 7, hash: "h", blocks: [["b", 3]] });
     expect(a.stat).toMatchObject({ size: 3, mtimeMs: 1000.5, ino: 42, ctimeMs: -1 });
     expect(index.namesOf(42)).toEqual(["a.txt"]);
+    expect(sameStat(a.stat, { ...a.stat, ctimeMs: 5000 })).toBe(true);
+    index.setStat("a.txt", { ...a.stat, ctimeMs: 5000 });
+    const refreshed = index.get("a.txt")!.stat;
+    expect(sameStat(refreshed, { ...a.stat, ctimeMs: 6000 })).toBe(false);
     index.close();
     // Opening again migrates nothing twice.
     new LocalIndex(runtime.openDatabase(file)).close();
