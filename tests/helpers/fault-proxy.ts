@@ -54,6 +54,8 @@ const HIGH_WATER = 1024 * 1024;
 export class FaultProxy implements AsyncDisposable {
   readonly counters: FaultCounters = { connections: 0, cuts: 0, stalls: 0, bytes: 0 };
   private readonly links = new Set<Link>();
+  /** Shared with every link: while `held`, nothing is forwarded either way (see `blackhole`). */
+  private readonly gate: Gate = { held: false };
 
   private constructor(
     private readonly server: net.Server,
@@ -85,6 +87,21 @@ export class FaultProxy implements AsyncDisposable {
     return this.links.size;
   }
 
+  /**
+   * A network gone silent (a laptop asleep, a changed network, a NAT that forgot the
+   * connection): from now on every connection, open or new, keeps its sockets open and its
+   * bytes held, both ways, with no FIN or RST, until `restore`.
+   */
+  blackhole(): void {
+    this.gate.held = true;
+  }
+
+  /** The network is back: what was held flows on, in order, and new bytes flow again. */
+  restore(): void {
+    this.gate.held = false;
+    for (const link of this.links) link.release();
+  }
+
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const link of this.links) link.destroy();
@@ -102,7 +119,7 @@ export class FaultProxy implements AsyncDisposable {
     // Mixing the connection number in keeps each connection's choices independent of how much
     // randomness earlier connections used up.
     const rnd = prng((this.options.seed ^ Math.imul(n, 0x9e3779b1)) >>> 0);
-    const link = new Link(client, upstream, rnd, this.options, this.counters, () => this.links.delete(link));
+    const link = new Link(client, upstream, rnd, this.options, this.counters, this.gate, () => this.links.delete(link));
     this.links.add(link);
     // Listening for data starts the flow; the client waits until there is somewhere to send it.
     client.pause();
@@ -115,6 +132,10 @@ function splitAddress(address: string): { host: string; port: number } {
   const port = Number(address.slice(i + 1));
   if (i < 0 || !Number.isInteger(port)) throw new Error(`Cannot proxy to "${address}": expected host:port`);
   return { host: address.slice(0, i), port };
+}
+
+interface Gate {
+  held: boolean;
 }
 
 interface Chunk {
@@ -154,6 +175,7 @@ class Link {
     private readonly rnd: () => number,
     private readonly opts: FaultProxyOptions,
     private readonly counters: FaultCounters,
+    private readonly gate: Gate,
     private readonly onGone: () => void,
   ) {
     const mean = opts.cutEveryBytes;
@@ -185,6 +207,11 @@ class Link {
     this.onGone();
   }
 
+  /** Forwards what the gate held. */
+  release(): void {
+    for (const lane of this.lanes) this.flush(lane);
+  }
+
   private receive(lane: Lane, data: Uint8Array): void {
     if (this.cutting || this.done) return;
     const now = performance.now();
@@ -213,7 +240,8 @@ class Link {
   private flush(lane: Lane): void {
     clearTimeout(lane.timer);
     lane.timer = undefined;
-    if (this.done) return;
+    // `release` flushes again when the gate opens.
+    if (this.done || this.gate.held) return;
     while (lane.queue.length > 0) {
       const next = lane.queue[0]!;
       const due = Math.max(next.at, this.stalledUntil) - performance.now();
