@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import * as path from "node:path";
+import { setHeartbeat } from "../client/server-link.ts";
 import { startSyncClient } from "../client/sync-client.ts";
 import { loadRuntime } from "../runtime/index.ts";
 import { claimSyncFolder } from "./claim.ts";
@@ -24,6 +25,10 @@ export default defineCommand({
     const runtime = await loadRuntime();
     const massDeleteLimit = args["allow-mass-delete"] ? Number.POSITIVE_INFINITY : parseCount(args["mass-delete-limit"]);
     const rescanIntervalMs = parseDuration(args["rescan-interval"]);
+    // Not an option users need: tests shorten it to see a dead connection noticed in a second.
+    const heartbeat = process.env.DROPSIM_HEARTBEAT;
+    // 2.5 pings' worth of silence: a ping at 10 s and another at 20 s both went unanswered.
+    if (heartbeat) setHeartbeat({ pingAfterMs: parseDuration(heartbeat), deadAfterMs: 2.5 * parseDuration(heartbeat) });
     if (!claimSyncFolder(root, log)) return;
     const client = await startSyncClient({ root, server, runtime, log, rescanIntervalMs, massDeleteLimit });
     log.success(`Syncing ${root} with ${server.host}:${server.port}`);

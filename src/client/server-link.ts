@@ -1,6 +1,6 @@
 import { DropsimError, describeError } from "../core/errors.ts";
 import { type ClientMessage, type MessageOf, PROTOCOL_VERSION, type ServerMessage, serverMessages } from "../protocol/messages.ts";
-import { Peer } from "../protocol/peer.ts";
+import { DEFAULT_HEARTBEAT, type HeartbeatTimes, Peer } from "../protocol/peer.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Log } from "../server/log.ts";
 
@@ -14,15 +14,27 @@ export interface LinkHandlers {
   disconnected(error: Error): void;
 }
 
-/** A server that owes replies and sends nothing for this long is hung up on (then reconnected). */
-export const STALL_MS = 30_000;
 export const BACKOFF_MIN_MS = 250;
 export const BACKOFF_MAX_MS = 15_000;
+/**
+ * Reconnecting never waits longer than this, so that sync resumes within 5 s of the network
+ * coming back (issue 9, item 19). A refused or unreachable connect costs next to nothing.
+ */
+export const RECONNECT_MAX_MS = 4_000;
+/** Heartbeat checks per ping interval: how late a ping or a verdict can be, as a share of it. */
+const HEARTBEAT_CHECKS = 5;
 
 /** Exponential backoff with jitter: spreads reconnecting clients so a restarted server is not stampeded. */
-export function backoffDelay(attempt: number, random = Math.random): number {
-  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
+export function backoffDelay(attempt: number, maxMs = BACKOFF_MAX_MS, random = Math.random): number {
+  const ceiling = Math.min(maxMs, BACKOFF_MIN_MS * 2 ** attempt);
   return ceiling / 2 + random() * (ceiling / 2);
+}
+
+let configuredHeartbeat = DEFAULT_HEARTBEAT;
+
+/** Set once at start-up by the CLI (`DROPSIM_HEARTBEAT`): tests shorten it to see a dead connection in a second. */
+export function setHeartbeat(times: HeartbeatTimes): void {
+  configuredHeartbeat = times;
 }
 
 /** Keeps one connection to the server alive: connect, hello, and reconnect when it drops. */
@@ -32,7 +44,6 @@ export class ServerLink {
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private wasConnected = false;
-  private watchdog: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly runtime: Runtime,
@@ -40,6 +51,7 @@ export class ServerLink {
     private readonly hello: { clientId: string; host: string },
     private readonly log: Log,
     private readonly handlers: LinkHandlers,
+    private readonly heartbeat: HeartbeatTimes = configuredHeartbeat,
   ) {}
 
   get current(): ServerPeer | undefined {
@@ -48,19 +60,11 @@ export class ServerLink {
 
   start(): void {
     void this.connect();
-    this.watchdog = setInterval(() => {
-      if (this.peer?.stalledFor(Date.now(), STALL_MS)) {
-        this.log.warn(`Server ${this.label} stopped answering for ${STALL_MS / 1000} s; reconnecting`);
-        this.peer.close();
-      }
-    }, STALL_MS / 6);
-    this.watchdog.unref?.();
   }
 
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
-    clearInterval(this.watchdog);
     if (this.peer && !this.peer.isClosed) {
       this.peer.send({ type: "bye" });
       this.peer.close();
@@ -76,16 +80,21 @@ export class ServerLink {
     let peer: ServerPeer | undefined;
     try {
       await this.runtime.tcp.connect(this.address.host, this.address.port, (conn) => {
-        peer = new Peer(conn, serverMessages, {
+        const p: ServerPeer = new Peer(conn, serverMessages, {
           message: (m) => {
             if (m.type === "changed") this.handlers.changed(m);
             else if (m.type === "error") this.log.warn(`Server reported: ${m.message}`);
           },
           block: (hash, bytes) => this.handlers.block(hash, bytes),
           protocolError: (e) => this.log.warn(`Server sent something invalid: ${e.message}`),
-          closed: (error) => this.lost(peer!, error ?? new DropsimError("closed", "Connection closed")),
+          closed: (error) => {
+            clearInterval(checks);
+            this.lost(p, error ?? new DropsimError("closed", "Connection closed"));
+          },
         });
-        return peer.events;
+        const checks = this.keepAlive(p);
+        peer = p;
+        return p.events;
       });
       const welcome = await peer!.request<MessageOf<ServerMessage, "welcome">>({
         type: "hello",
@@ -109,6 +118,21 @@ export class ServerLink {
     }
   }
 
+  /**
+   * Pings a quiet server and abandons a silent one (see protocol/peer.ts `heartbeatStep`). From
+   * the first byte on: a hello can be swallowed by a dead network as well as any request.
+   */
+  private keepAlive(peer: ServerPeer): ReturnType<typeof setInterval> {
+    const checks = setInterval(() => {
+      const now = Date.now();
+      if (!peer.heartbeat(now, this.heartbeat, { type: "ping" })) return;
+      const silent = ((now - peer.heardAt) / 1000).toFixed(1);
+      peer.abandon(new DropsimError("closed", `No answer from the server for ${silent} s: the connection is dead`));
+    }, this.heartbeat.pingAfterMs / HEARTBEAT_CHECKS);
+    checks.unref?.();
+    return checks;
+  }
+
   private lost(peer: ServerPeer, error: Error): void {
     if (this.peer !== peer) return;
     this.peer = undefined;
@@ -120,7 +144,7 @@ export class ServerLink {
 
   private retry(error: unknown): void {
     if (this.stopped) return;
-    const delay = backoffDelay(this.attempt++);
+    const delay = backoffDelay(this.attempt++, RECONNECT_MAX_MS);
     const say = this.attempt === 1 ? this.log.warn : this.log.debug;
     say.call(this.log, `Cannot reach server ${this.label}: ${describeError(error)}; retrying in ${(delay / 1000).toFixed(1)} s`);
     this.timer = setTimeout(() => void this.connect(), delay);

@@ -83,6 +83,8 @@ export const clientMessages = {
   get_blocks: z.strictObject({ type: z.literal("get_blocks"), id, hashes: z.array(hash).max(MAX_LIST) }),
   apply: z.strictObject({ type: z.literal("apply"), id, ops: z.array(opSchema).min(1).max(MAX_LIST) }),
   bye: z.strictObject({ type: z.literal("bye") }),
+  /** Sent on a quiet connection: any frame back proves the server and the path to it alive. */
+  ping: z.strictObject({ type: z.literal("ping"), id }),
 };
 
 /** Messages a server sends. */
@@ -98,6 +100,7 @@ export const serverMessages = {
   missing: z.strictObject({ type: z.literal("missing"), id, hashes: z.array(hash).max(MAX_LIST) }),
   blocks_done: z.strictObject({ type: z.literal("blocks_done"), id, missing: z.array(hash).max(MAX_LIST) }),
   applied: z.strictObject({ type: z.literal("applied"), id, head: seq, results: z.array(opResult).max(MAX_LIST) }),
+  pong: z.strictObject({ type: z.literal("pong"), id }),
   changed: z.strictObject({ type: z.literal("changed"), from: seq, head: seq, entries: z.array(entrySchema) }),
   error: z.strictObject({ type: z.literal("error"), id: id.optional(), code: errorCode, message: z.string() }),
 };

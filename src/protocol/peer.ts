@@ -27,6 +27,40 @@ export function blockFrame(hash: string, size: number): { frame: Uint8Array; bod
   return { frame, body: body.subarray(HASH_BYTES) };
 }
 
+/** How the side that pings keeps a quiet connection honest (see `heartbeatStep`). */
+export interface HeartbeatTimes {
+  /** Ping after this long without hearing from the peer, or without saying anything to it. */
+  pingAfterMs: number;
+  /** Give up after this long without hearing anything, once a ping has had `pingAfterMs` to be answered. */
+  deadAfterMs: number;
+}
+
+/** Noticed within 30 s (the link checks 5 times per ping interval: 25 s + 2 s late pinging + 2 s late judging). */
+export const DEFAULT_HEARTBEAT: HeartbeatTimes = { pingAfterMs: 10_000, deadAfterMs: 25_000 };
+
+/** When a connection last heard from its peer and said something to it (ms, `Date.now()`). */
+export interface Liveness {
+  heardAt: number;
+  saidAt: number;
+  pingedAt: number;
+  /** When the first ping since the peer was last heard went out, if one did. */
+  unansweredSince: number | undefined;
+}
+
+/**
+ * What keeping a connection alive calls for at `now`. A peer that vanished without a FIN or RST
+ * (a laptop asleep, a changed network, a NAT that forgot us) never closes the socket: only its
+ * silence shows it. Silence alone is no verdict, though: after our own process slept or was
+ * busy, the peer is first asked (a ping) and given `pingAfterMs` to answer. Pinging also when we
+ * have said nothing for a while lets the peer tell an idle client from a gone one.
+ */
+export function heartbeatStep(now: number, l: Liveness, t: HeartbeatTimes): "ping" | "dead" | undefined {
+  const unheard = now - l.heardAt;
+  if (unheard >= t.deadAfterMs && l.unansweredSince !== undefined && now - l.unansweredSince >= t.pingAfterMs) return "dead";
+  if (now - l.pingedAt >= t.pingAfterMs && (unheard >= t.pingAfterMs || now - l.saidAt >= t.pingAfterMs)) return "ping";
+  return undefined;
+}
+
 /**
  * One end of a connection: frames in and out, request ids, replies matched to requests.
  * It knows nothing of storage or sync; many requests may be in flight on one socket.
@@ -36,10 +70,12 @@ export class Peer<In extends Message, Out extends Message> {
   private readonly pending = new Map<number, { resolve(m: In): void; reject(e: Error): void }>();
   private nextId = 1;
   private dead = false;
+  /** `handlers.closed` was called: once, however the connection ended. */
+  private ended = false;
   /** Bytes on the wire in each direction, frames included. */
   bytesIn = 0;
   bytesOut = 0;
-  private lastReceived = Date.now();
+  private readonly liveness: Liveness = { heardAt: Date.now(), saidAt: Date.now(), pingedAt: Date.now(), unansweredSince: undefined };
 
   constructor(
     readonly conn: Connection,
@@ -52,9 +88,24 @@ export class Peer<In extends Message, Out extends Message> {
     close: (error) => this.shutdown(error ?? new DropsimError("closed", "Connection closed")),
   };
 
-  /** A peer that owes us replies and has sent nothing for `ms` is stalled (not merely idle). */
-  stalledFor(now: number, ms: number): boolean {
-    return this.pending.size > 0 && now - this.lastReceived > ms;
+  /** When any byte last arrived (ms, `Date.now()`). */
+  get heardAt(): number {
+    return this.liveness.heardAt;
+  }
+
+  /**
+   * Called on a timer by the side that pings: sends `ping` when the connection has been quiet
+   * (see `heartbeatStep`), and returns true once the peer counts as gone.
+   */
+  heartbeat(now: number, times: HeartbeatTimes, ping: WithoutId<Out>): boolean {
+    const step = heartbeatStep(now, this.liveness, times);
+    if (step === "ping") {
+      this.liveness.pingedAt = now;
+      this.liveness.unansweredSince ??= now;
+      // Any frame back proves life: the pong, or the error of a server that predates ping.
+      this.request(ping).catch(() => {});
+    }
+    return step === "dead";
   }
 
   get isClosed(): boolean {
@@ -74,6 +125,7 @@ export class Peer<In extends Message, Out extends Message> {
   /** Writes an already encoded frame (a push encoded once for many peers, a block read into its frame). */
   sendFrame(frame: Uint8Array): void {
     this.bytesOut += frame.length;
+    this.liveness.saidAt = Date.now();
     this.conn.write(frame);
   }
 
@@ -81,8 +133,6 @@ export class Peer<In extends Message, Out extends Message> {
   request<R extends In = In>(message: WithoutId<Out>): Promise<R> {
     if (this.isClosed) return Promise.reject(new DropsimError("closed", "Not connected"));
     const id = this.nextId++;
-    // The clock for stalls starts when we start waiting, not at the last (possibly old) reply.
-    if (this.pending.size === 0) this.lastReceived = Date.now();
     return new Promise<R>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (m: In) => void, reject });
       this.send({ ...message, id } as Out);
@@ -93,10 +143,21 @@ export class Peer<In extends Message, Out extends Message> {
     this.conn.close();
   }
 
+  /**
+   * Hangs up on a peer that went silent. What waits on it fails now, not when the socket
+   * finally closes: closing politely waits for a FIN that a vanished peer never sends.
+   */
+  abandon(error: Error): void {
+    // Before closing, which may report the close at once with a vaguer reason.
+    this.shutdown(error);
+    this.conn.close();
+  }
+
   private receive(bytes: Uint8Array): void {
     if (this.dead) return;
     this.bytesIn += bytes.length;
-    this.lastReceived = Date.now();
+    this.liveness.heardAt = Date.now();
+    this.liveness.unansweredSince = undefined;
     let frames: Frame[];
     try {
       frames = this.decoder.push(bytes);
@@ -144,6 +205,8 @@ export class Peer<In extends Message, Out extends Message> {
   }
 
   private shutdown(error: Error): void {
+    if (this.ended) return;
+    this.ended = true;
     this.dead = true;
     for (const { reject } of this.pending.values()) reject(new DropsimError("closed", `Connection lost: ${describeError(error)}`));
     this.pending.clear();

@@ -17,6 +17,12 @@ const INBOUND_HIGH_WATER = 8 * 1024 * 1024;
 const OUTBOUND_LIMIT = 64 * 1024 * 1024;
 const BLOCK_SEND_WINDOW = 4 * 1024 * 1024;
 const REPLY_WINDOW = 4 * 1024 * 1024;
+/**
+ * A session that has received nothing for this long is closed: its client vanished without a
+ * FIN or RST (asleep, moved to another network) and would otherwise be kept forever. Clients
+ * ping after 10 s of quiet (protocol/peer.ts), so a live one is never near it.
+ */
+export const SESSION_IDLE_MS = 90_000;
 
 export interface SessionHost {
   meta: MetaStore;
@@ -40,18 +46,30 @@ export class Session {
   private paused = false;
   /** Why a block of the current upload could not be stored; said once, and again by `apply`. */
   private storeFailure: DropsimError | undefined;
+  private readonly idleCheck: ReturnType<typeof setInterval>;
 
   constructor(
     private readonly conn: Connection,
     private readonly host: SessionHost,
+    idleAfterMs = SESSION_IDLE_MS,
   ) {
     this.peer = new Peer(conn, clientMessages, {
       message: (message, size) => this.enqueue({ kind: "message", message, size }),
       block: (hash, bytes) => this.enqueue({ kind: "block", hash, bytes }),
       protocolError: (error, id) => this.reject(error, id),
-      closed: () => host.ended(this),
+      closed: () => {
+        clearInterval(this.idleCheck);
+        host.ended(this);
+      },
     });
     this.events = this.peer.events;
+    this.idleCheck = setInterval(() => {
+      const silent = Date.now() - this.peer.heardAt;
+      if (silent < idleAfterMs) return;
+      host.log.info(`Closing session ${this.name}: nothing received for ${Math.round(silent / 1000)} s`);
+      this.conn.close();
+    }, idleAfterMs / 3);
+    this.idleCheck.unref?.();
   }
 
   get name(): string {
@@ -137,6 +155,8 @@ export class Session {
 
   private async handle(m: ClientMessage): Promise<void> {
     if (m.type === "hello") return this.hello(m);
+    // Answered in turn, not ahead of the queue: a pong says this session still makes progress.
+    if (m.type === "ping") return this.send({ type: "pong", id: m.id });
     if (!this.ready) throw new DropsimError("not_ready", "Send hello before anything else");
     switch (m.type) {
       case "changes":

@@ -51,6 +51,7 @@ const validClient: ClientMessage[] = [
     ],
   },
   { type: "bye" },
+  { type: "ping", id: 9 },
 ];
 
 const validServer: ServerMessage[] = [
@@ -70,6 +71,7 @@ const validServer: ServerMessage[] = [
     ],
   },
   { type: "changed", from: 8, head: 9, entries: [movedEntry] as never },
+  { type: "pong", id: 9 },
   { type: "error", code: "bad_message", message: "Received an invalid message" },
   { type: "error", id: 12, code: "not_found", message: "No such path" },
 ];
