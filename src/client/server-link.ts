@@ -6,9 +6,10 @@ import type { Log } from "../server/log.ts";
 
 export type ServerPeer = Peer<ServerMessage, ClientMessage>;
 export type Changed = MessageOf<ServerMessage, "changed">;
+export type Welcome = MessageOf<ServerMessage, "welcome">;
 
 export interface LinkHandlers {
-  connected(peer: ServerPeer, head: number): void;
+  connected(peer: ServerPeer, welcome: Welcome): void;
   changed(message: Changed): void;
   block(hash: string, bytes: Uint8Array): void;
   disconnected(error: Error): void;
@@ -107,7 +108,7 @@ export class ServerLink {
       this.peer = peer;
       this.log.info(`${this.wasConnected ? "Reconnected" : "Connected"} to ${this.label} (server head ${welcome.head})`);
       this.wasConnected = true;
-      this.handlers.connected(peer!, welcome.head);
+      this.handlers.connected(peer!, welcome);
     } catch (e) {
       peer?.close();
       if (e instanceof DropsimError && e.code === "protocol_mismatch") {
