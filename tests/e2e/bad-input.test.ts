@@ -146,7 +146,8 @@ describe("the server given bad input", () => {
       expect(await statuses(3, [put("/etc/passwd")])).toEqual(["bad_path"]);
       // A bad path beside a good one in the same batch: only the bad op is refused (one bad
       // name must not stop every upload of a client).
-      expect(await statuses(4, [put("innocent.txt"), put("a/../../escape")])).toEqual(["ok", "bad_path"]);
+      const folder = { ...put("innocent"), kind: "dir", mode: 493 };
+      expect(await statuses(4, [folder, put("a/../../escape")])).toEqual(["ok", "bad_path"]);
 
       const entries = await serverEntries(cluster().server.port);
       for (const p of entries.keys()) {
@@ -154,7 +155,7 @@ describe("the server given bad input", () => {
         expect(p.startsWith("/")).toBe(false);
       }
       expect(entries.has("etc/passwd")).toBe(false);
-      expect(entries.has("innocent.txt")).toBe(true);
+      expect(entries.has("innocent")).toBe(true);
       await stillSyncing("bad-paths");
     }),
   );
