@@ -156,8 +156,8 @@ interface Source {
  * Returns the entries that could not be applied (to retry later).
  */
 export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: Download[]): Promise<Download[]> {
-  const failed: Download[] = [];
-  const pending = downloads;
+  if (downloads.length === 0) return [];
+  const { fits: pending, waiting: failed } = await admitBySpace(ctx, downloads);
   if (pending.length === 0) return failed;
 
   /** Blocks written earlier in this batch; their temp path until `renamedTo` knows the final one. */
@@ -370,6 +370,54 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     await reader.close();
   }
   return failed;
+}
+
+/**
+ * Splits a batch into the downloads that fit on the folder's disk, keeping `ctx.minDiskFree`
+ * free (a full disk breaks every program using it, not only this one), and those that wait:
+ * returned as failed, so they are retried, and reported once each until they fit. One statfs
+ * per batch, each admitted file's blocks taken off what it said: a batch of thousands of small
+ * files asks once, and files admitted earlier in the batch are counted though not written yet.
+ * Counted at full size: a patched copy or a sparse file may take less, never more.
+ */
+async function admitBySpace(ctx: SyncContext, downloads: Download[]): Promise<{ fits: Download[]; waiting: Download[] }> {
+  const disk = await fs.statfs(ctx.root);
+  const floor = ctx.minDiskFree;
+  const keep = "percent" in floor ? (disk.blocks * disk.bsize * floor.percent) / 100 : floor.bytes;
+  let free = disk.bavail * disk.bsize;
+  const fits: Download[] = [];
+  const waiting: Download[] = [];
+  for (const d of downloads) {
+    const { path: p, size } = d.entry;
+    const need = Math.ceil(size / disk.bsize) * disk.bsize;
+    if (need === 0 || free - need >= keep) {
+      free -= need;
+      ctx.waitingForSpace.delete(p);
+      fits.push(d);
+      continue;
+    }
+    waiting.push(d);
+    if (ctx.waitingForSpace.has(p)) {
+      ctx.log.debug(`Still no room for "${p}" (${_formatBytes(size)}): ${_formatBytes(free)} free`);
+      continue;
+    }
+    ctx.waitingForSpace.add(p);
+    const kept = "percent" in floor ? `${floor.percent}%` : _formatBytes(floor.bytes);
+    ctx.log.warn(`Not downloading "${p}" (${_formatBytes(size)}): only ${_formatBytes(Math.max(0, free))} free on the disk, keeping ${kept} free; it is retried when space frees up`);
+  }
+  return { fits, waiting };
+}
+
+const BYTE_UNITS = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+
+/** 1073741824 → "1.0 GiB", 300 → "300 bytes". */
+function _formatBytes(n: number): string {
+  let unit = 0;
+  while (n >= 1024 && unit < BYTE_UNITS.length - 1) {
+    n /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} bytes` : `${n.toFixed(1)} ${BYTE_UNITS[unit]}`;
 }
 
 /** A move on another replica: rename our copy if it is still what was synced. */

@@ -4,6 +4,9 @@ import type { Log } from "../server/log.ts";
 import type { BlockFetcher } from "./block-fetcher.ts";
 import type { LocalIndex } from "./local-index.ts";
 
+/** The free space downloads must leave on the sync folder's disk: a share of it, or a size. */
+export type DiskFloor = { percent: number } | { bytes: number };
+
 /** What every step of a sync pass needs; built once per client. */
 export interface SyncContext {
   root: string;
@@ -18,6 +21,10 @@ export interface SyncContext {
   log: Log;
   /** Local deletions above this many (and over half the folder) wait for confirmation. */
   massDeleteLimit: number;
+  /** Downloads that would leave less free space than this wait (Syncthing's minDiskFree). */
+  minDiskFree: DiskFloor;
+  /** Downloads waiting for space, each reported once until it fits (what `status` will list). */
+  waitingForSpace: Set<string>;
   /** Asks for `path` (and everything below it) to be looked at again in a later pass. */
   markDirty(path: string): void;
   /** A folder now exists that the watcher may not be watching yet. */

@@ -9,7 +9,7 @@ import type { WatchSubscription } from "../runtime/watcher.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Log } from "../server/log.ts";
 import { BlockFetcher } from "./block-fetcher.ts";
-import type { SyncContext } from "./context.ts";
+import type { DiskFloor, SyncContext } from "./context.ts";
 import { LocalIndex } from "./local-index.ts";
 import { ServerLink, backoffDelay } from "./server-link.ts";
 import { SyncEngine } from "./sync-engine.ts";
@@ -35,6 +35,8 @@ export interface SyncOptions {
   rescanIntervalMs: number;
   /** Infinity once the user confirmed (--allow-mass-delete). */
   massDeleteLimit: number;
+  /** Free space downloads leave on the folder's disk. */
+  minDiskFree: DiskFloor;
 }
 
 export interface RunningClient {
@@ -70,6 +72,8 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     fetcher,
     log: opts.log,
     massDeleteLimit: opts.massDeleteLimit,
+    minDiskFree: opts.minDiskFree,
+    waitingForSpace: new Set(),
     markDirty: (p) => {
       engine.markDirty(p);
       wake();
