@@ -22,17 +22,25 @@ const LABEL = /^conflicted copy (?:(\d+) )?from (.+) (\d{4}-\d{2}-\d{2} \d{2}\.\
  * the name is still used. The stem is shortened when needed so the result is a valid wire path.
  */
 export function conflictName(path: string, origin: ConflictOrigin, taken: (p: string) => boolean = () => false): string {
+  const when = origin.date.toISOString().slice(0, 19).replace("T", " ").replaceAll(":", ".");
+  const safeHost = _fitBytes(origin.host.replace(/[/\\\0()]/g, "_"), 64);
+  const id = origin.clientId.replace(/[^0-9a-zA-Z]/g, "").slice(0, ID_CHARS) || "0";
+  return labelledName(path, (n) => `conflicted copy ${n === 1 ? "" : `${n} `}from ${safeHost} ${when} ${id}`, taken);
+}
+
+/**
+ * `report.pdf` → `report (LABEL).pdf` in the same folder, with `label(n)` for the n-th try while
+ * `taken` says the name is used. An extension longer than 32 bytes is no extension. The stem is
+ * shortened when needed so the result is a valid wire path.
+ */
+export function labelledName(path: string, label: (n: number) => string, taken: (p: string) => boolean = () => false): string {
   const dir = parentOf(path);
   const name = baseName(path);
   const dot = name.lastIndexOf(".");
   const [stem, ext] = dot > 0 && _bytes(name) - _bytes(name.slice(0, dot)) <= 32 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
-  const when = origin.date.toISOString().slice(0, 19).replace("T", " ").replaceAll(":", ".");
-  const safeHost = _fitBytes(origin.host.replace(/[/\\\0()]/g, "_"), 64);
-  const id = origin.clientId.replace(/[^0-9a-zA-Z]/g, "").slice(0, ID_CHARS) || "0";
   const room = Math.min(MAX_SEGMENT_BYTES, MAX_PATH_BYTES - (dir ? _bytes(dir) + 1 : 0));
   for (let n = 1; ; n++) {
-    const label = `conflicted copy ${n === 1 ? "" : `${n} `}from ${safeHost} ${when} ${id}`;
-    const suffix = ` (${label})${ext}`;
+    const suffix = ` (${label(n)})${ext}`;
     const candidate = `${dir ? `${dir}/` : ""}${_fitBytes(stem, room - _bytes(suffix))}${suffix}`;
     if (!taken(candidate)) return candidate;
   }
