@@ -17,6 +17,7 @@ export default defineCommand({
     server: { type: "string", description: "Server address host:port", default: "127.0.0.1:7070" },
     "rescan-interval": { type: "string", description: "Full rescan as a safety net for missed events", default: "1h" },
     "allow-mass-delete": { type: "boolean", description: "Send a deletion of more than half of the folder without holding it", default: false },
+    "confirm-deletes": { type: "boolean", description: "Send the mass deletion held by the last run (exactly that set; later ones are held again)", default: false },
     "mass-delete-limit": { type: "string", description: "Hold local deletions of more than this many paths (and over half the folder)", default: String(DEFAULT_MASS_DELETE_LIMIT) },
     "min-disk-free": { type: "string", description: "Free space downloads leave on the folder's disk: a percentage or a size (500MiB); 1% as Syncthing keeps", default: "1%" },
     ...logArgs,
@@ -34,7 +35,7 @@ export default defineCommand({
     // 2.5 pings' worth of silence: a ping at 10 s and another at 20 s both went unanswered.
     if (heartbeat) setHeartbeat({ pingAfterMs: parseDuration(heartbeat), deadAfterMs: 2.5 * parseDuration(heartbeat) });
     if (!claimSyncFolder(root, log)) return;
-    const client = await startSyncClient({ root, server, runtime, log, rescanIntervalMs, massDeleteLimit, minDiskFree });
+    const client = await startSyncClient({ root, server, runtime, log, rescanIntervalMs, massDeleteLimit, minDiskFree, confirmDeletes: args["confirm-deletes"] });
     log.success(`Syncing ${root} with ${server.host}:${server.port}`);
     onShutdown(() => client.close(), log);
   },

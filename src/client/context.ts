@@ -21,6 +21,8 @@ export interface SyncContext {
   log: Log;
   /** Local deletions above this many (and over half the folder) wait for confirmation. */
   massDeleteLimit: number;
+  /** The user confirmed the deletions held last (--confirm-deletes): send exactly those. */
+  confirmDeletes: boolean;
   /** Downloads that would leave less free space than this wait (Syncthing's minDiskFree). */
   minDiskFree: DiskFloor;
   /** Downloads waiting for space, each reported once until it fits (what `status` will list). */

@@ -35,6 +35,8 @@ export interface SyncOptions {
   rescanIntervalMs: number;
   /** Infinity once the user confirmed (--allow-mass-delete). */
   massDeleteLimit: number;
+  /** Send the deletions held by an earlier run (and only those). */
+  confirmDeletes: boolean;
   /** Free space downloads leave on the folder's disk. */
   minDiskFree: DiskFloor;
 }
@@ -72,6 +74,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     fetcher,
     log: opts.log,
     massDeleteLimit: opts.massDeleteLimit,
+    confirmDeletes: opts.confirmDeletes,
     minDiskFree: opts.minDiskFree,
     waitingForSpace: new Set(),
     markDirty: (p) => {

@@ -9,6 +9,7 @@ import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts
 import { type LocalStat, statLocal } from "../fsutil/scan.ts";
 import { type Download, makeFolder, moveAside, removeLocal, renameMoved, writeFiles } from "./apply-remote.ts";
 import type { SyncContext } from "./context.ts";
+import { moveFolderAsOne } from "./folder-move.ts";
 import { Problems } from "./problems.ts";
 import { sameStat, type Synced } from "./local-index.ts";
 import { absPath, type LocalView, PASS_FILES, readLocalView } from "./local-view.ts";
@@ -16,6 +17,7 @@ import type { Changed, ServerPeer } from "./server-link.ts";
 import { type PlannedOp, uploadBatch } from "./upload.ts";
 
 const PAGE = 1000;
+const HELD_KEY = "held_deletions";
 /** Server-side failures that can clear up (disk space freed, blocks lost in a crash re-sent). */
 const RETRYABLE = new Set(["missing_blocks", "disk_full", "io", "internal"]);
 const RETRY_MS = 2000;
@@ -47,6 +49,10 @@ export class SyncEngine {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Files being written wait until quiet instead of becoming a version per look. */
   private readonly writes = new WriteSettle();
+  /** Local deletions held as a mass deletion, kept in state.db across restarts. */
+  private readonly held: Set<string>;
+  /** Held deletions the user confirmed at start: sent, once. */
+  private readonly confirmed: Set<string>;
   /** Set when the server cannot be trusted to continue what this folder synced (see `connected`). */
   private rebaseOnto: { serverId: string; why: string } | undefined;
   /** Entries that cannot be synced: reported once each, retried with backoff. */
@@ -57,6 +63,13 @@ export class SyncEngine {
   constructor(private readonly ctx: SyncContext) {
     this.remoteHead = this.cursor;
     this.problems = new Problems(ctx.log);
+    const held = JSON.parse(ctx.index.getMeta(HELD_KEY) ?? "[]") as string[];
+    this.confirmed = new Set(ctx.confirmDeletes ? held : []);
+    this.held = new Set(ctx.confirmDeletes ? [] : held);
+    if (ctx.confirmDeletes) {
+      ctx.log.info(`Sending the ${held.length} deletions held by the last run, as confirmed`);
+      ctx.index.setMeta(HELD_KEY, "[]");
+    }
   }
 
   get cursor(): number {
@@ -231,6 +244,29 @@ export class SyncEngine {
     });
   }
 
+  /**
+   * Local deletions of more than `massDeleteLimit` paths and over half the folder (an unmounted
+   * disk, a stray `rm -rf`) are held: kept in state.db until the user confirms exactly that
+   * set (`--confirm-deletes`, once). Deletions found later are judged on their own, so a small
+   * one still goes through during a hold. Returns the plan without what stays held.
+   */
+  private holdMassDeletion(planned: Action[], view: LocalView): Action[] {
+    const { ctx } = this;
+    const before = this.held.size;
+    // Restored by the user meanwhile: no longer held.
+    for (const p of view.stat.keys()) this.held.delete(p);
+    const fresh = planned.filter((a) => a.type === "delete_remote" && !this.held.has(a.path) && !this.confirmed.has(a.path)).map((a) => a.path);
+    if (isMassDelete(fresh.length, ctx.index.count(), ctx.massDeleteLimit)) {
+      for (const p of fresh) this.held.add(p);
+      ctx.log.warn(
+        `Holding ${fresh.length} local deletions (more than half of the folder): not deleting them on the server. ` +
+          `If they are intended, stop this client and run: dropsim sync ${ctx.root} --confirm-deletes`,
+      );
+    }
+    if (this.held.size !== before) ctx.index.setMeta(HELD_KEY, JSON.stringify([...this.held]));
+    return planned.filter((a) => a.type !== "delete_remote" || this.confirmed.has(a.path) || !this.held.has(a.path));
+  }
+
   /** Problems of entries this pass found syncable again, or gone, are over. */
   private clearProblems(view: LocalView, dirty: Set<string>): void {
     for (const p of [...this.problems.paths()]) {
@@ -300,15 +336,7 @@ export class SyncEngine {
     // A remote entry for an ignored path stays remote: we never plan for what we cannot see.
     let planned = reconcile(remote, view.content, synced).filter((a) => !isIgnoredAction(ctx, a, view));
     this.refreshFingerprints(remote, view);
-    const deletions = planned.filter((a) => a.type === "delete_remote").length;
-    if (isMassDelete(deletions, ctx.index.count(), ctx.massDeleteLimit)) {
-      // Held, not dropped: the next full rescan finds them again, and a confirmed run sends them.
-      ctx.log.warn(
-        `Holding ${deletions} local deletions (more than half of the folder): not deleting them on the server. ` +
-          "If they are intended, restart with --allow-mass-delete",
-      );
-      planned = planned.filter((a) => a.type !== "delete_remote");
-    }
+    planned = this.holdMassDeletion(planned, view);
 
     const downloads: Download[] = [];
     const ops: PlannedOp[] = [];
@@ -323,9 +351,16 @@ export class SyncEngine {
     // (removals below) would otherwise delete the bytes the rename can reuse.
     const renamed = new Set<string>();
     for (const a of planned) {
-      if (a.type === "download" && a.entry.kind === "file" && (await renameMoved(ctx, { entry: a.entry, expect: view.stat.get(a.path) }))) {
-        renamed.add(a.path);
-      }
+      if (a.type !== "download" || renamed.has(a.path)) continue;
+      if (a.entry.kind === "dir") {
+        const handled = await moveFolderAsOne(ctx, a.entry, planned, view, remote);
+        for (const p of handled) renamed.add(p);
+        // News a moved file did not match (edited elsewhere meanwhile) is planned afresh next pass.
+        for (const p of handled) {
+          const news = remote.get(p);
+          if (news && ctx.index.get(p)?.entry.version !== news.version) this.remote.set(p, news);
+        }
+      } else if (await renameMoved(ctx, { entry: a.entry, expect: view.stat.get(a.path) })) renamed.add(a.path);
     }
     // `planned` lists removals (deepest first) before writes (shallowest first).
     for (const a of planned) {
@@ -476,6 +511,8 @@ export class SyncEngine {
       const e = this.expand(w);
       if (e.deleted) {
         ctx.index.remove(e.path);
+        // A confirmation covers one deletion of each path, not a later one of the same name.
+        this.confirmed.delete(e.path);
         continue;
       }
       const st = view.stat.get(e.path) ?? (await statLocal(absPath(ctx.root, e.path)));

@@ -83,15 +83,27 @@ test("deleting more than the limit and more than half of the folder is held and 
       expect(entries.has(p)).toBe(true);
       expect(b.get(p)).toBe(v);
     }
-    expect(cluster().client("A").logs()).toMatch(/--allow-mass-delete/);
+    expect(cluster().client("A").logs()).toMatch(/--confirm-deletes/);
   });
 });
 
-test("restarted with --allow-mass-delete, the held deletions go through", async () => {
+test("a small deletion made during a hold still reaches the server, and the held ones stay held", async () => {
+  await step(async () => {
+    await deleteOnA([12]);
+    await cluster().waitFor(
+      "the small deletion to reach the server within 5 s",
+      async () => !(await serverEntries(cluster().server.port)).has("data/file-12.txt") || "still on the server",
+      5_000,
+    );
+    expect((await serverEntries(cluster().server.port)).has("bulk/file-20.txt")).toBe(true);
+  });
+});
+
+test("restarted with --confirm-deletes, the held deletions go through, and only those", async () => {
   await step(async () => {
     const a = cluster().client("A");
     await a.stop();
-    const confirmed = new ClientProcess({ folder: a.folder, server: cluster().server.address, name: "A-confirmed", extraArgs: [...ARGS, "--allow-mass-delete"] });
+    const confirmed = new ClientProcess({ folder: a.folder, server: cluster().server.address, name: "A-confirmed", extraArgs: [...ARGS, "--confirm-deletes"] });
     confirmed.start();
     try {
       expected.set("while-held-A.txt", sha256("from A\n"));
@@ -107,6 +119,11 @@ test("restarted with --allow-mass-delete, the held deletions go through", async 
       expect(entries.has("bulk/file-20.txt")).toBe(false);
       expect(entries.has("bulk")).toBe(false);
       expect(entries.has("data/file-17.txt")).toBe(true);
+
+      // The confirmation was for that set only: the next mass deletion is held again.
+      await fs.rename(cluster().path("A", "data"), cluster().root.join("data-moved-away"));
+      await confirmed.waitForLine(/Holding 6 local deletions/);
+      expect((await serverEntries(cluster().server.port)).has("data/file-17.txt")).toBe(true);
     } finally {
       await confirmed[Symbol.asyncDispose]();
     }
