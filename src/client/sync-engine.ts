@@ -250,12 +250,14 @@ export class SyncEngine {
    * set (`--confirm-deletes`, once). Deletions found later are judged on their own, so a small
    * one still goes through during a hold. Returns the plan without what stays held.
    */
-  private holdMassDeletion(planned: Action[], view: LocalView): Action[] {
+  private holdMassDeletion(planned: Action[], view: LocalView, moved: Set<string>): Action[] {
     const { ctx } = this;
     const before = this.held.size;
     // Restored by the user meanwhile: no longer held.
     for (const p of view.stat.keys()) this.held.delete(p);
-    const fresh = planned.filter((a) => a.type === "delete_remote" && !this.held.has(a.path) && !this.confirmed.has(a.path)).map((a) => a.path);
+    const fresh = planned
+      .filter((a) => a.type === "delete_remote" && !moved.has(a.path) && !this.held.has(a.path) && !this.confirmed.has(a.path))
+      .map((a) => a.path);
     if (isMassDelete(fresh.length, ctx.index.count(), ctx.massDeleteLimit)) {
       for (const p of fresh) this.held.add(p);
       ctx.log.warn(
@@ -336,12 +338,13 @@ export class SyncEngine {
     // A remote entry for an ignored path stays remote: we never plan for what we cannot see.
     let planned = reconcile(remote, view.content, synced).filter((a) => !isIgnoredAction(ctx, a, view));
     this.refreshFingerprints(remote, view);
-    planned = this.holdMassDeletion(planned, view);
+    // A folder moved is not a folder deleted: moves are found before deletions are counted.
+    const moves = findMoves(planned, view);
+    planned = this.holdMassDeletion(planned, view, moves.covered);
 
     const downloads: Download[] = [];
     const ops: PlannedOp[] = [];
     const now = new Date();
-    const moves = findMoves(planned, view);
     const held = this.holdDeletions(
       planned.filter((a) => a.type === "delete_remote" && !moves.covered.has(a.path)).map((a) => a.path),
       view,

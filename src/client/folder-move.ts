@@ -1,0 +1,51 @@
+import type { Entry } from "../core/entry.ts";
+import { isInside } from "../core/wire-path.ts";
+import type { Action } from "../core/reconcile.ts";
+import { renameNoReplace } from "../fsutil/rename-no-replace.ts";
+import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
+import { statLocal } from "../fsutil/scan.ts";
+import type { SyncContext } from "./context.ts";
+import { sameStat } from "./local-index.ts";
+import type { LocalView } from "./local-view.ts";
+
+/**
+ * A folder moved elsewhere, applied as one rename of our folder instead of one per file (a
+ * 10,000-file folder took 16–33 s file by file). Only when the plan does nothing else inside
+ * the old folder than remove what moved (no local change to keep there), our folder is the
+ * one last synced, and nothing is at the new path. Every synced entry inside then takes the
+ * server's entry at its new path with its old fingerprint (the rename left the files as they
+ * were); one whose content differs from what moved keeps ours as merge base at no version,
+ * and the server's is news again for the next pass. Returns the new paths it took care of.
+ */
+export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: Action[], view: LocalView, news: Map<string, Entry>): Promise<Set<string>> {
+  const done = new Set<string>();
+  const from = moved.movedFrom;
+  if (!from || moved.kind !== "dir") return done;
+  const synced = view.synced.get(from);
+  const local = view.stat.get(from);
+  if (!synced || !local || !sameStat(synced.stat, local) || view.stat.has(moved.path)) return done;
+  for (const a of planned) {
+    if (isInside(a.path, from) && a.type !== "delete_local" && a.type !== "record") return done;
+  }
+  await ensureParents(ctx.root, moved.path);
+  if (!(await renameNoReplace(resolveInside(ctx.root, from), resolveInside(ctx.root, moved.path)))) return done;
+  const st = (await statLocal(resolveInside(ctx.root, moved.path))) ?? local;
+  ctx.index.transaction(() => {
+    ctx.index.remove(from);
+    ctx.index.put(moved, st);
+    done.add(moved.path);
+    for (const s of ctx.index.under(from)) {
+      const to = moved.path + s.entry.path.slice(from.length);
+      const theirs = news.get(to);
+      ctx.index.remove(s.entry.path);
+      if (theirs && theirs.movedFrom === s.entry.path && theirs.kind === s.entry.kind && theirs.hash === s.entry.hash) {
+        ctx.index.put(theirs, s.stat);
+      } else {
+        ctx.index.put({ ...s.entry, path: to, version: 0 }, s.stat);
+      }
+      done.add(to);
+    }
+  });
+  ctx.log.debug(`Moved "${from}" to "${moved.path}"`);
+  return done;
+}
