@@ -2,9 +2,11 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { hashBlock } from "../core/block-hash.ts";
 import { keptInPlace } from "../core/block-splice.ts";
+import { type Placement, placeName } from "../core/case-conflict.ts";
 import { conflictName } from "../core/conflict-name.ts";
 import { describeError } from "../core/errors.ts";
-import type { BlockRef, Entry } from "../core/entry.ts";
+import type { BlockRef, Entry, EntryKind } from "../core/entry.ts";
+import { baseName } from "../core/wire-path.ts";
 import { TempFile } from "../fsutil/atomic-write.ts";
 import { RangeReader } from "../fsutil/range-reader.ts";
 import { renameNoReplace } from "../fsutil/rename-no-replace.ts";
@@ -37,15 +39,71 @@ async function recordWritten(ctx: SyncContext, entry: Entry, abs: string): Promi
 }
 
 export async function makeFolder(ctx: SyncContext, entry: Entry): Promise<boolean> {
-  const abs = resolveInside(ctx.root, entry.path);
-  await ensureParents(ctx.root, entry.path);
+  const placed = await new CaseGuard(ctx).place(entry.path, "dir");
+  const abs = resolveInside(ctx.root, placed.path);
+  await ensureParents(ctx.root, placed.path);
   const st = await statLocal(abs);
   if (st && st.kind !== "dir") return false; // a file appeared meanwhile: the next pass decides
   if (!st) await fs.mkdir(abs).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== "EEXIST") throw e;
   });
-  await recordWritten(ctx, entry, abs);
+  if (placed.path === entry.path) await recordWritten(ctx, entry, abs);
+  else keptApart(ctx, entry.path, placed);
   return true;
+}
+
+/**
+ * Where remote paths land in a folder whose file system folds names (`ctx.foldsNames`: macOS,
+ * Windows, casefold). There a name that differs from one already in its folder only by case or
+ * normalisation would replace it, so it gets a case-conflict name instead (`placeName`), and
+ * whatever goes below such a folder follows it. Each folder is listed once per guard and learns
+ * the names placed in it since: the files of one batch are renamed into place concurrently.
+ */
+class CaseGuard {
+  private readonly listings = new Map<string, Map<string, EntryKind>>();
+
+  constructor(private readonly ctx: SyncContext) {}
+
+  /**
+   * Where `wirePath` lands: `clash` names the other spelling when its own name clashed; a path
+   * below a folder that clashed lands in that folder's case-conflict folder, with no `clash`.
+   */
+  async place(wirePath: string, kind: EntryKind): Promise<Placement> {
+    if (!this.ctx.foldsNames) return { path: wirePath };
+    const names = wirePath.split("/");
+    let placed: Placement = { path: "" };
+    for (const [i, name] of names.entries()) {
+      const k = i === names.length - 1 ? kind : "dir";
+      const siblings = await this.list(placed.path);
+      placed = placeName(placed.path ? `${placed.path}/${name}` : name, siblings, k);
+      if (!siblings.has(baseName(placed.path))) siblings.set(baseName(placed.path), k);
+    }
+    return placed;
+  }
+
+  private async list(dir: string): Promise<Map<string, EntryKind>> {
+    let names = this.listings.get(dir);
+    if (names) return names;
+    names = new Map();
+    this.listings.set(dir, names);
+    try {
+      for (const d of await fs.readdir(dir ? resolveInside(this.ctx.root, dir) : this.ctx.root, { withFileTypes: true })) names.set(d.name, d.isDirectory() ? "dir" : "file");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR") throw e;
+    }
+    return names;
+  }
+}
+
+/**
+ * `path` was written under a case-conflict name: there it is a new local entry, which a later
+ * pass uploads. Said once, when it is made (what goes into a case-conflict folder later is not).
+ */
+function keptApart(ctx: SyncContext, path: string, placed: Placement): void {
+  ctx.markDirty(placed.path);
+  if (placed.clash) ctx.log.warn(`Case conflict: "${path}" and "${placed.clash}" are one name on this disk; kept "${path}" as "${placed.path}"`);
+  else ctx.log.debug(`Wrote "${path}" as "${placed.path}", in the case-conflict folder made for a folder above it`);
 }
 
 /** Removes a path the server deleted, unless it changed locally since it was last synced. */
@@ -294,9 +352,12 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   };
 
   /** fsync and rename; false (and the temp file gone) if the path changed locally meanwhile. */
-  const finish = async (d: Download, abs: string, tmp: TempFile): Promise<boolean> => {
-    await ensureParents(ctx.root, d.entry.path, folders);
-    if (!(await unchangedSincePlan(abs, d.expect))) {
+  const finish = async (d: Download, placed: Placement, tmp: TempFile): Promise<boolean> => {
+    const own = placed.path === d.entry.path;
+    const abs = resolveInside(ctx.root, placed.path);
+    await ensureParents(ctx.root, placed.path, folders);
+    // A case-conflict name was free when chosen; what the plan saw was the other spelling.
+    if (!(await unchangedSincePlan(abs, own ? d.expect : undefined))) {
       await tmp.abort();
       ctx.markDirty(d.entry.path);
       return false;
@@ -306,7 +367,8 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     const st = toLocalStat(await tmp.commit(abs, d.entry.mtime));
     renamedTo.set(tmp.path, abs);
     await reader.forget(abs);
-    if (st) ctx.index.put(d.entry, beforeRename(st));
+    if (!own) keptApart(ctx, d.entry.path, placed);
+    else if (st) ctx.index.put(d.entry, beforeRename(st));
     ctx.log.debug(`Downloaded "${d.entry.path}" (${d.entry.size} bytes)`);
     return true;
   };
@@ -315,8 +377,8 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   // renames overlap: concurrent fsyncs share journal commits, which is most of the cost of
   // writing thousands of small files durably.
   const finishing = new Set<Promise<void>>();
-  const settle = (d: Download, abs: string, tmp: TempFile) => {
-    const p: Promise<void> = finish(d, abs, tmp)
+  const settle = (d: Download, placed: Placement, tmp: TempFile) => {
+    const p: Promise<void> = finish(d, placed, tmp)
       .then(
         (ok) => void (ok || failed.push(d)),
         async (e) => {
@@ -341,10 +403,10 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   const openAhead = (i: number) => {
     while (opening.length < OPEN_AHEAD && i + opening.length < pending.length) opening.push(create(pending[i + opening.length]!));
   };
+  const guard = new CaseGuard(ctx);
   try {
     for (let i = 0; i < pending.length; i++) {
       const d = pending[i]!;
-      const abs = resolveInside(ctx.root, d.entry.path);
       openAhead(i);
       const target = await opening.shift()!;
       const { tmp } = target;
@@ -360,7 +422,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
         failed.push(d);
         continue;
       }
-      settle(d, abs, tmp);
+      settle(d, await guard.place(d.entry.path, "file"), tmp);
       while (finishing.size >= MAX_FINISHING) await Promise.race(finishing);
     }
   } finally {

@@ -27,6 +27,11 @@ export interface SyncContext {
   minDiskFree: DiskFloor;
   /** Downloads waiting for space, each reported once until it fits (what `status` will list). */
   waitingForSpace: Set<string>;
+  /**
+   * The folder's file system finds a name under another case or Unicode normalisation (macOS,
+   * Windows, casefold): a download must not land on another spelling of its name.
+   */
+  foldsNames: boolean;
   /** Asks for `path` (and everything below it) to be looked at again in a later pass. */
   markDirty(path: string): void;
   /** A folder now exists that the watcher may not be watching yet. */

@@ -53,7 +53,8 @@ export interface RunningClient {
 export async function startSyncClient(opts: SyncOptions): Promise<RunningClient> {
   const root = path.resolve(opts.root);
   const stateDir = path.join(root, STATE_DIR);
-  const tmpDirs = await TempDirs.prepare(path.join(stateDir, "tmp"));
+  const tmpRoot = path.join(stateDir, "tmp");
+  const tmpDirs = await TempDirs.prepare(tmpRoot);
 
   const index = new LocalIndex(opts.runtime.openDatabase(path.join(stateDir, "state.db")));
   let clientId = index.getMeta("client_id");
@@ -77,6 +78,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     confirmDeletes: opts.confirmDeletes,
     minDiskFree: opts.minDiskFree,
     waitingForSpace: new Set(),
+    foldsNames: await foldsNames(tmpRoot),
     markDirty: (p) => {
       engine.markDirty(p);
       wake();
@@ -237,6 +239,21 @@ async function assertRootIntact(root: string, stateDir: string): Promise<void> {
     await fs.access(stateDir);
   } catch {
     throw new DropsimError("io", `Sync folder ${root} or its ${STATE_DIR}/ folder is gone; not syncing until it is back`);
+  }
+}
+
+/**
+ * True when the folder's file system finds a name under another case (macOS and Windows by
+ * default, casefold on Linux). Asked once, in the temp folder: on the same disk, and emptied at
+ * start should a crash leave the probe behind.
+ */
+async function foldsNames(tmpDir: string): Promise<boolean> {
+  const probe = path.join(tmpDir, `CASE-PROBE-${crypto.randomUUID()}`);
+  await fs.writeFile(probe, "");
+  try {
+    return await fs.access(path.join(tmpDir, path.basename(probe).toLowerCase())).then(() => true, () => false);
+  } finally {
+    await fs.rm(probe, { force: true });
   }
 }
 
