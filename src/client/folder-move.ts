@@ -15,7 +15,8 @@ import type { LocalView } from "./local-view.ts";
  * one last synced, and nothing is at the new path. Every synced entry inside then takes the
  * server's entry at its new path with its old fingerprint (the rename left the files as they
  * were); one whose content differs from what moved keeps ours as merge base at no version,
- * and the server's is news again for the next pass. Returns the new paths it took care of.
+ * and the server's is news again for the next pass. Returns the paths it took care of, old and
+ * new (the plan's removals of the old ones have nothing left to do).
  */
 export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: Action[], view: LocalView, news: Map<string, Entry>): Promise<Set<string>> {
   const done = new Set<string>();
@@ -34,6 +35,7 @@ export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: A
     ctx.index.remove(from);
     ctx.index.put(moved, st);
     done.add(moved.path);
+    done.add(from);
     for (const s of ctx.index.under(from)) {
       const to = moved.path + s.entry.path.slice(from.length);
       const theirs = news.get(to);
@@ -44,6 +46,7 @@ export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: A
         ctx.index.put({ ...s.entry, path: to, version: 0 }, s.stat);
       }
       done.add(to);
+      done.add(s.entry.path);
     }
   });
   ctx.log.debug(`Moved "${from}" to "${moved.path}"`);

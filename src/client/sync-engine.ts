@@ -148,17 +148,21 @@ export class SyncEngine {
       this.needPull = true;
       return;
     }
-    const news: Entry[] = [];
+    // By path: a folder move pushes an entry per file (a list searched per entry took 5 s
+    // for 10,000 files).
+    const news = new Map<string, Entry>();
     for (const w of m.entries) {
       if (w.version <= this.remoteHead) continue;
-      const e = expandEntry(w, [...news.filter((n) => n.path === w.path), ...this.known(w.path)]);
+      const earlier = news.get(w.path);
+      // Only a splice needs the versions we hold (each one an index lookup).
+      const e = w.splice === undefined ? expandEntry(w, []) : expandEntry(w, earlier ? [earlier, ...this.known(w.path)] : this.known(w.path));
       if (!e) {
         this.needPull = true;
         return;
       }
-      news.push(e);
+      news.set(e.path, e);
     }
-    for (const e of news) this.remote.set(e.path, e);
+    for (const e of news.values()) this.remote.set(e.path, e);
     this.remoteHead = Math.max(this.remoteHead, m.head);
   }
 
@@ -487,6 +491,41 @@ export class SyncEngine {
     else failed.push(entry);
   }
 
+  /** Records one entry the server accepted from us; `st` is what the path holds now. */
+  private record(e: Entry, st: LocalStat | undefined, view: LocalView): void {
+    const { ctx } = this;
+    if (e.deleted) {
+      ctx.index.remove(e.path);
+      // A confirmation covers one deletion of each path, not a later one of the same name.
+      this.confirmed.delete(e.path);
+      return;
+    }
+    if (!st || st.kind !== e.kind) {
+      this.markDirty(e.path);
+      return;
+    }
+    const old = e.movedFrom ? view.synced.get(e.movedFrom) : undefined;
+    if (old && e.kind === "file") {
+      // A moved file keeps its fingerprint only if it was not touched on the way.
+      const touched = old.stat.ino !== st.ino || old.stat.mtimeMs !== st.mtimeMs || old.stat.size !== st.size;
+      const fingerprint = touched ? { ...st, mtimeMs: -1 } : st;
+      if (old.entry.hash !== e.hash) {
+        // The server moved a newer version than ours (edited elsewhere meanwhile). Ours stays
+        // the merge base, at no version, and theirs is news: the planner downloads it, or
+        // keeps both if ours changed too.
+        const { size, mode, hash, blocks } = old.entry;
+        ctx.index.put({ ...e, size, mode, hash, blocks, version: 0 }, fingerprint);
+        this.remote.set(e.path, e);
+        this.markDirty(e.path);
+        return;
+      }
+      ctx.index.put(e, fingerprint);
+      if (touched) this.markDirty(e.path);
+      return;
+    }
+    ctx.index.put(e, st);
+  }
+
   /** Records what the server answered for one of our ops. */
   private async settle(p: PlannedOp, result: OpResult | undefined, view: LocalView): Promise<void> {
     const { ctx } = this;
@@ -510,40 +549,14 @@ export class SyncEngine {
       if (current) this.remote.set(current.path, this.expand(current));
       return;
     }
-    for (const w of result.entries) {
-      const e = this.expand(w);
-      if (e.deleted) {
-        ctx.index.remove(e.path);
-        // A confirmation covers one deletion of each path, not a later one of the same name.
-        this.confirmed.delete(e.path);
-        continue;
-      }
-      const st = view.stat.get(e.path) ?? (await statLocal(absPath(ctx.root, e.path)));
-      if (!st || st.kind !== e.kind) {
-        this.markDirty(e.path);
-        continue;
-      }
-      const old = e.movedFrom ? view.synced.get(e.movedFrom) : undefined;
-      if (old && e.kind === "file") {
-        // A moved file keeps its fingerprint only if it was not touched on the way.
-        const touched = old.stat.ino !== st.ino || old.stat.mtimeMs !== st.mtimeMs || old.stat.size !== st.size;
-        const fingerprint = touched ? { ...st, mtimeMs: -1 } : st;
-        if (old.entry.hash !== e.hash) {
-          // The server moved a newer version than ours (edited elsewhere meanwhile). Ours stays
-          // the merge base, at no version, and theirs is news: the planner downloads it, or
-          // keeps both if ours changed too.
-          const { size, mode, hash, blocks } = old.entry;
-          ctx.index.put({ ...e, size, mode, hash, blocks, version: 0 }, fingerprint);
-          this.remote.set(e.path, e);
-          this.markDirty(e.path);
-          continue;
-        }
-        ctx.index.put(e, fingerprint);
-        if (touched) this.markDirty(e.path);
-        continue;
-      }
-      ctx.index.put(e, st);
-    }
+    const entries = result.entries.map((w) => this.expand(w));
+    const stats = new Map<string, LocalStat | undefined>();
+    for (const e of entries) if (!e.deleted) stats.set(e.path, view.stat.get(e.path) ?? (await statLocal(absPath(ctx.root, e.path))));
+    // One transaction for the whole result: a folder move answers with an entry per file
+    // (10,000 files: 4.8 s as one transaction each).
+    ctx.index.transaction(() => {
+      for (const e of entries) this.record(e, stats.get(e.path), view);
+    });
     if (op.op === "move") this.markDirty(op.to);
     if (op.op === "put" && op.kind === "dir") ctx.folderAppeared(op.path);
     ctx.log.debug(`Uploaded ${op.op} "${path}" → version ${result.entries.at(-1)?.version ?? "-"}`);
