@@ -65,14 +65,14 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     if (subtree) for (const s of ctx.index.under(p)) view.synced.set(s.entry.path, s);
   };
   for (const p of dirty) {
-    const tree = await scanTree(ctx.root, p, ctx.ignored);
+    const tree = await scanTree(ctx.root, p, ctx.ignored, true, ctx.foldsNames);
     for (const [rel, st] of tree.stats) view.stat.set(rel, st);
     for (const [rel, why] of tree.skipped) view.skipped.set(rel, why);
     addKnown(p, true);
   }
   for (const p of news) {
     if (view.stat.has(p) || view.synced.has(p)) continue;
-    const tree = await scanTree(ctx.root, p, ctx.ignored, false);
+    const tree = await scanTree(ctx.root, p, ctx.ignored, false, ctx.foldsNames);
     for (const [rel, why] of tree.skipped) view.skipped.set(rel, why);
     const st = tree.stats.get(p);
     if (st) view.stat.set(p, st);

@@ -60,7 +60,7 @@ const ENTRY_ERRORS: Record<string, string> = {
  * everything below them. An entry that cannot be synced is listed in `skipped` and never stops
  * the walk; only a failure to list the sync folder itself does.
  */
-export async function scanTree(root: string, start: string, ignored: IgnoreRules, subtree = true): Promise<ScannedTree> {
+export async function scanTree(root: string, start: string, ignored: IgnoreRules, subtree = true, foldsNames = false): Promise<ScannedTree> {
   const tree: ScannedTree = { stats: new Map(), skipped: new Map() };
   /** Records why `rel` cannot be synced; rethrows what is not about one entry. */
   const skip = (rel: string, e: unknown) => {
@@ -73,6 +73,8 @@ export async function scanTree(root: string, start: string, ignored: IgnoreRules
     let st: LocalStat | undefined;
     try {
       st = await lstatSyncable(path.join(root, ...start.split("/")), start, tree);
+      // Where names fold, lstat finds "report.txt" as "Report.txt": another entry, not this one.
+      if (st && foldsNames && !(await spelledSo(root, start))) st = undefined;
     } catch (e) {
       skip(start, e);
       return tree;
@@ -140,4 +142,14 @@ function specialKind(st: Stats): string {
   if (st.isFIFO()) return "named pipe";
   if (st.isSocket()) return "socket";
   return "device";
+}
+
+/** True when every name along `rel` is listed under that exact spelling. */
+async function spelledSo(root: string, rel: string): Promise<boolean> {
+  let dir = root;
+  for (const name of rel.split("/")) {
+    if (!(await fs.readdir(dir)).includes(name)) return false;
+    dir = path.join(dir, name);
+  }
+  return true;
 }
