@@ -4,6 +4,7 @@ import { DropsimError, describeError } from "../core/errors.ts";
 import { type Action, reconcile } from "../core/reconcile.ts";
 import { isMassDelete } from "../core/mass-delete.ts";
 import { WriteSettle } from "../core/write-settle.ts";
+import { conflictCopyHost } from "../core/conflict-name.ts";
 import { isInside } from "../core/wire-path.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
 import { type LocalStat, statLocal } from "../fsutil/scan.ts";
@@ -383,6 +384,11 @@ export class SyncEngine {
     }
     failed.push(...(await writeFiles(ctx, peer, downloads)).map((d) => d.entry));
     const written = downloads.filter((d) => !failed.includes(d.entry)).map((d) => d.entry.path);
+    // The side that won a conflict hears of it too: the loser's copy arrives as a new file.
+    for (const p of written) {
+      const host = view.synced.has(p) ? undefined : conflictCopyHost(p);
+      if (host !== undefined) ctx.log.warn(`Conflict: "${p}" holds the version ${host} kept of a file changed on two replicas at once`);
+    }
     // The watcher coalesces events: a file we just wrote and the user deleted within its
     // latency window can produce no event at all. One more look, a moment later, closes that gap.
     this.lookAgainIn(RECHECK_MS, written);

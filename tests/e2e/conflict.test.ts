@@ -55,6 +55,11 @@ test(
     expect(bothPresent(settled)).toBe(true);
     expect(allConflictCopies(settled)).toHaveLength(1);
     expect(settled.size).toBe(2);
+    // Reported on both sides: the side that kept its bytes aside, and the side that won.
+    const copy = allConflictCopies(settled)[0]!;
+    const said = (name: string) => cluster().client(name).logs().includes(`"${dir}/${copy}"`) && /Conflict/.test(cluster().client(name).logs());
+    expect(said("A")).toBe(true);
+    expect(said("B")).toBe(true);
   }),
 );
 
