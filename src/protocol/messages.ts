@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { HASH_HEX } from "../core/block-hash.ts";
 import { DropsimError } from "../core/errors.ts";
+import { MAX_TARGET_BYTES, symlinkTargetProblem } from "../core/entry.ts";
 import { wirePathProblem } from "../core/wire-path.ts";
 
 /**
@@ -23,13 +24,40 @@ const wirePath = z.string().superRefine((p, ctx) => {
  * side cannot take (a backslash is legal on Linux) fails its own op, never the whole batch.
  */
 const opPath = z.string();
-const kind = z.enum(["file", "dir"]);
+const kind = z.enum(["file", "dir", "symlink"]);
+/** A symlink's target travels verbatim, as the link holds it; nobody resolves it. */
+const target = z.string().max(MAX_TARGET_BYTES).superRefine((t, ctx) => {
+  const problem = symlinkTargetProblem(t);
+  if (problem) ctx.addIssue({ code: "custom", message: `invalid symlink target: ${problem}` });
+});
 const mode = z.number().int().min(0).max(0o7777);
 const size = z.number().int().nonnegative();
 const blockRef = z.tuple([hash, z.number().int().positive()]);
 const blocks = z.array(blockRef).max(MAX_LIST * 10);
 /** See core/block-splice.ts. Exactly one of `blocks` and `splice` is checked where it is used. */
 const splice = z.strictObject({ base: seq, at: z.number().int().nonnegative(), drop: z.number().int().nonnegative(), insert: blocks });
+
+interface Shape {
+  kind: string;
+  target?: string;
+  blocks?: unknown[];
+  splice?: unknown;
+  deleted?: boolean;
+}
+
+/**
+ * A live symlink carries its target and nothing of a file (no blocks, no splice); nothing
+ * else carries a target. Whether the target matches the size and hash is the server's check.
+ */
+function symlinkShape(v: Shape, ctx: z.RefinementCtx): void {
+  const link = v.kind === "symlink" && !v.deleted;
+  if (link !== (v.target !== undefined)) {
+    ctx.addIssue({ code: "custom", path: ["target"], message: link ? "a symlink needs its target" : "only a symlink has a target" });
+  }
+  if (link && (v.splice !== undefined || (v.blocks?.length ?? 0) > 0)) {
+    ctx.addIssue({ code: "custom", path: ["blocks"], message: "a symlink has no blocks" });
+  }
+}
 
 export const entrySchema = z.strictObject({
   path: wirePath,
@@ -43,7 +71,8 @@ export const entrySchema = z.strictObject({
   deleted: z.boolean(),
   mtime: z.number(),
   movedFrom: wirePath.optional(),
-});
+  target: target.optional(),
+}).superRefine(symlinkShape);
 
 const putOp = z.strictObject({
   op: z.literal("put"),
@@ -56,7 +85,8 @@ const putOp = z.strictObject({
   blocks: blocks.optional(),
   splice: splice.optional(),
   mtime: z.number(),
-});
+  target: target.optional(),
+}).superRefine(symlinkShape);
 const deleteOp = z.strictObject({ op: z.literal("delete"), path: opPath, baseVersion: seq });
 const moveOp = z.strictObject({ op: z.literal("move"), from: opPath, to: opPath, baseVersion: seq });
 export const opSchema = z.discriminatedUnion("op", [putOp, deleteOp, moveOp]);

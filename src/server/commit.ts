@@ -1,6 +1,6 @@
 import { hashBlockList } from "../core/block-hash.ts";
 import { applySplice } from "../core/block-splice.ts";
-import { type BlockRef, type Entry, normalMode, sameContent } from "../core/entry.ts";
+import { type BlockRef, type Content, type Entry, normalMode, sameContent, symlinkContent } from "../core/entry.ts";
 import { ancestorsOf, depthOf, isInside, wirePathError } from "../core/wire-path.ts";
 import type { Op, OpResult, PutOp } from "../protocol/messages.ts";
 import type { EntryDraft, MetaStore } from "../store/meta-store.ts";
@@ -43,7 +43,7 @@ function applyOne(store: MetaStore, op: Op, missing: ReadonlySet<string>, now: n
 function parentsProblem(store: MetaStore, path: string): OpResult | undefined {
   for (const a of ancestorsOf(path)) {
     const e = live(store.get(a));
-    if (e && e.kind !== "dir") return { status: "error", code: "parent_not_dir", message: `Cannot write "${path}": "${a}" is a file` };
+    if (e && e.kind !== "dir") return { status: "error", code: "parent_not_dir", message: `Cannot write "${path}": "${a}" is a ${e.kind}` };
   }
   return undefined;
 }
@@ -58,11 +58,17 @@ function createParents(store: MetaStore, path: string, now: number): Entry[] {
 }
 
 /**
- * The block list a put stands for: its own, or its splice of the current version (a splice of
- * any other version is a stale edit: `conflict`). A file's size and hash must follow from it.
+ * The content a put stands for. A file's block list is its own or a splice of the current
+ * version (a splice of any other version is a stale edit: `conflict`), and its size and hash
+ * must follow from it; a symlink's size and hash must follow from its target.
  */
-function blocksOf(op: PutOp, current: Entry | undefined): BlockRef[] | OpResult {
-  if (op.kind === "dir") return [];
+function contentOf(op: PutOp, current: Entry | undefined): Content | OpResult {
+  if (op.kind === "dir") return { kind: "dir", size: 0, mode: normalMode("dir", op.mode), hash: "", blocks: [] };
+  if (op.kind === "symlink") {
+    const link = symlinkContent(op.target!);
+    if (link.size === op.size && link.hash === op.hash) return link;
+    return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": its size or hash do not match its target` };
+  }
   if ((op.blocks === undefined) === (op.splice === undefined)) {
     return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": send either a block list or a splice` };
   }
@@ -83,21 +89,20 @@ function blocksOf(op: PutOp, current: Entry | undefined): BlockRef[] | OpResult 
   if (op.hash !== hashBlockList(blocks!.map(([h]) => h))) {
     return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": its hash does not match its block list` };
   }
-  return blocks!;
+  return { kind: "file", size, mode: normalMode("file", op.mode), hash: op.hash, blocks: blocks! };
 }
 
 function put(store: MetaStore, op: PutOp, missing: ReadonlySet<string>, now: number): OpResult {
   const current = store.get(op.path);
-  const blocks = blocksOf(op, current);
-  if (!Array.isArray(blocks)) return blocks;
+  const content = contentOf(op, current);
+  if ("status" in content) return content;
   const cur = live(current);
-  const content = { kind: op.kind, size: op.size, mode: normalMode(op.kind, op.mode), hash: op.kind === "dir" ? "" : op.hash, blocks };
   // The same bytes arriving twice (two replicas uploading one file) is agreement, not conflict.
   if (cur && sameContent(cur, content)) return { status: "ok", entries: [cur] };
   const expected = cur ? cur.version : op.baseVersion === 0 ? 0 : (current?.version ?? 0);
   if (op.baseVersion !== expected) return conflict(current);
   if (cur?.kind === "dir" && store.liveChildren(op.path).length > 0) return conflict(cur);
-  const absent = blocks.filter(([h]) => missing.has(h));
+  const absent = content.blocks.filter(([h]) => missing.has(h));
   if (absent.length > 0) {
     return { status: "error", code: "missing_blocks", message: `Cannot commit "${op.path}": ${absent.length} block(s) were never uploaded` };
   }

@@ -1,4 +1,5 @@
-import type { Entry } from "../core/entry.ts";
+import type { Entry, EntryKind } from "../core/entry.ts";
+import { DropsimError } from "../core/errors.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { EntryDraft, MetaStore } from "./meta-store.ts";
 import { SqlTransactions } from "./sql-transaction.ts";
@@ -23,10 +24,19 @@ CREATE INDEX IF NOT EXISTS entries_by_seq ON entries(seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
+/**
+ * Changes to meta.db files made by older versions, by PRAGMA user_version: a data dir is never
+ * re-created, its journal is what every client's cursor points into.
+ */
+const MIGRATIONS = [
+  // Symlinks: their target (NULL for every other entry, and for a symlink's tombstone).
+  "ALTER TABLE journal ADD COLUMN target TEXT;",
+];
+
 interface Row {
   seq: number;
   path: string;
-  kind: "file" | "dir";
+  kind: EntryKind;
   size: number;
   mode: number;
   hash: string;
@@ -34,6 +44,7 @@ interface Row {
   deleted: number;
   mtime: number;
   moved_from: string | null;
+  target: string | null;
 }
 
 function toEntry(r: Row): Entry {
@@ -49,7 +60,16 @@ function toEntry(r: Row): Entry {
     mtime: r.mtime,
   };
   if (r.moved_from !== null) e.movedFrom = r.moved_from;
+  if (r.target !== null) e.target = r.target;
   return e;
+}
+
+function migrate(db: SqlDatabase): void {
+  const version = db.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version;
+  if (version > MIGRATIONS.length) {
+    throw new DropsimError("newer_format", `This data dir's meta.db was written by a newer dropsim (format ${version}, this one knows up to ${MIGRATIONS.length}): use that version or newer`);
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) db.exec(`BEGIN IMMEDIATE; ${MIGRATIONS[v]} PRAGMA user_version = ${v + 1}; COMMIT;`);
 }
 
 const CURRENT = "SELECT j.* FROM entries e JOIN journal j ON j.seq = e.seq";
@@ -62,13 +82,14 @@ export class SqlMetaStore implements MetaStore {
 
   constructor(private readonly db: SqlDatabase) {
     db.exec(SCHEMA);
+    migrate(db);
     this.tx = new SqlTransactions(db, "BEGIN IMMEDIATE");
     this.q = {
       head: db.prepare("SELECT COALESCE(MAX(seq), 0) AS head FROM journal"),
       get: db.prepare(`${CURRENT} WHERE e.path = ?`),
       children: db.prepare(`${CURRENT} WHERE e.path > ? AND e.path < ? AND j.deleted = 0 ORDER BY e.path`),
       insert: db.prepare(
-        "INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime, moved_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        "INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime, moved_from, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
       ),
       point: db.prepare("INSERT INTO entries (path, seq) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET seq = excluded.seq"),
       since: db.prepare(`${CURRENT} WHERE e.seq > ? ORDER BY e.seq LIMIT ?`),
@@ -112,6 +133,7 @@ export class SqlMetaStore implements MetaStore {
       d.deleted ? 1 : 0,
       d.mtime,
       d.movedFrom ?? null,
+      d.target ?? null,
     )!;
     this.q.point.run(d.path, seq);
     return { ...d, version: seq };

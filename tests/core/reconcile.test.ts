@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { conflictName } from "../../src/core/conflict-name.ts";
-import { type Content, type Entry, normalMode, sameContent } from "../../src/core/entry.ts";
+import { type Content, type Entry, normalMode, sameContent, symlinkContent } from "../../src/core/entry.ts";
 import { type Action, planPath, reconcile } from "../../src/core/reconcile.ts";
 import { ancestorsOf, depthOf, isInside, parentOf } from "../../src/core/wire-path.ts";
 
@@ -156,6 +156,36 @@ describe("planPath for folders", () => {
     ["synced folder, remote replaced by a file, local same file", syncedDir, entry(P, R, 2), R, { type: "record", entry: "remote" }],
     ["synced file, remote replaced by a folder, local folder", entry(P, S, 1), entry(P, dir(), 2), dir(), { type: "record", entry: "remote" }],
     ["synced folder tombstone, remote none, local folder", tomb(P, "dir", 1), undefined, dir(), { type: "upload", baseVersion: 1 }],
+  ];
+
+  testPlanRows(rows);
+});
+
+// ---------------------------------------------------------------------------------------------
+// planPath: symlinks (content = the target; a link is a leaf, never a folder)
+
+describe("planPath for symlinks", () => {
+  const link = symlinkContent;
+  const syncedLink = entry(P, link("synced/target"), 1);
+  const rows: PlanRow[] = [
+    ["synced absent, remote none, local new symlink", undefined, undefined, link("/etc"), { type: "upload", baseVersion: 0 }],
+    ["synced absent, remote new symlink, local absent", undefined, entry(P, link("../x"), 2), undefined, { type: "download", entry: "remote" }],
+    ["synced absent, remote new symlink, local same target", undefined, entry(P, link("../x"), 2), link("../x"), { type: "record", entry: "remote" }],
+    ["synced absent, remote new symlink, local other target", undefined, entry(P, link("../x"), 2), link("../y"), { type: "conflict_copy", entry: "remote" }],
+    ["synced absent, remote new folder, local new symlink", undefined, entry(P, dir(), 2), link("/etc"), { type: "conflict_copy", entry: "remote" }],
+    ["synced symlink, remote none, local unchanged", syncedLink, undefined, link("synced/target"), { type: "none" }],
+    ["synced symlink, remote none, local retargeted", syncedLink, undefined, link("elsewhere"), { type: "upload", baseVersion: 1 }],
+    ["synced symlink, remote none, local removed", syncedLink, undefined, undefined, { type: "delete_remote", baseVersion: 1 }],
+    ["synced symlink, remote retargeted, local unchanged", syncedLink, entry(P, link("new"), 2), link("synced/target"), { type: "download", entry: "remote" }],
+    ["synced symlink, remote retargeted, local retargeted alike", syncedLink, entry(P, link("new"), 2), link("new"), { type: "record", entry: "remote" }],
+    ["synced symlink, remote retargeted, local retargeted otherwise", syncedLink, entry(P, link("new"), 2), link("mine"), { type: "conflict_copy", entry: "remote" }],
+    ["synced symlink, remote deleted, local unchanged", syncedLink, tomb(P, "symlink", 2), link("synced/target"), { type: "delete_local", entry: "remote" }],
+    ["synced symlink, remote deleted, local retargeted", syncedLink, tomb(P, "symlink", 2), link("mine"), { type: "upload", baseVersion: 2 }],
+    ["synced symlink, remote replaced by a file, local unchanged", syncedLink, entry(P, R, 2), link("synced/target"), { type: "download", entry: "remote" }],
+    ["synced symlink, remote none, local replaced by a file", syncedLink, undefined, L, { type: "upload", baseVersion: 1 }],
+    ["synced file, remote none, local replaced by a symlink", entry(P, S, 1), undefined, link("/etc/hostname"), { type: "upload", baseVersion: 1 }],
+    ["synced file, remote replaced by a symlink, local unchanged", entry(P, S, 1), entry(P, link("x"), 2), S, { type: "download", entry: "remote" }],
+    ["synced folder, remote replaced by a symlink, local folder", entry(P, dir(), 1), entry(P, link("x"), 2), dir(), { type: "download", entry: "remote" }],
   ];
 
   testPlanRows(rows);

@@ -30,6 +30,8 @@ const fileEntry = {
   mtime: 1_700_000_000_000,
 };
 const movedEntry = { ...fileEntry, path: "new/report.pdf", movedFrom: "docs/report.pdf", version: 8 };
+const linkEntry = { path: "docs/latest", kind: "symlink", size: 10, mode: 0o777, hash: H1, blocks: [], version: 10, deleted: false, mtime: 0, target: "report.pdf" };
+const linkTomb = { path: "docs/old", kind: "symlink", size: 0, mode: 0o777, hash: "", blocks: [], version: 11, deleted: true, mtime: 0 };
 const dirTomb = { path: "docs", kind: "dir", size: 0, mode: 0o755, hash: "", blocks: [], version: 9, deleted: true, mtime: 0 };
 
 const validClient: ClientMessage[] = [
@@ -48,6 +50,8 @@ const validClient: ClientMessage[] = [
       { op: "put", path: "a", kind: "dir", baseVersion: 3, size: 0, mode: 0o755, hash: "", blocks: [], mtime: 0 },
       { op: "delete", path: "old.txt", baseVersion: 4 },
       { op: "move", from: "x", to: "y/x", baseVersion: 5 },
+      { op: "put", path: "a/up", kind: "symlink", baseVersion: 0, size: 5, mode: 0o777, hash: H1, mtime: 1, target: "../../etc" },
+      { op: "put", path: "a/abs", kind: "symlink", baseVersion: 0, size: 4, mode: 0o777, hash: H1, blocks: [], mtime: 1, target: "/etc" },
     ],
   },
   { type: "bye" },
@@ -56,7 +60,7 @@ const validClient: ClientMessage[] = [
 
 const validServer: ServerMessage[] = [
   { type: "welcome", id: 1, protocol: PROTOCOL_VERSION, serverId: "s-1", head: 0 },
-  { type: "changes_result", id: 2, head: 9, entries: [fileEntry, movedEntry, dirTomb] as never, more: false },
+  { type: "changes_result", id: 2, head: 9, entries: [fileEntry, movedEntry, dirTomb, linkEntry, linkTomb] as never, more: false },
   { type: "missing", id: 3, hashes: [H1] },
   { type: "blocks_done", id: 4, missing: [] },
   {
@@ -166,12 +170,14 @@ describe("decodeMessage rejects", () => {
       "bad_message",
       /at ops\.0\.blocks\.0\.0/,
     ],
-    [
-      "a symlink kind",
-      json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 0, mode: 420, hash: "", blocks: [], mtime: 0 }] }),
-      "bad_message",
-      /at ops\.0\.kind/,
-    ],
+    ["a symlink without its target", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: undefined }] }), "bad_message", /at ops\.0\.target: a symlink needs its target/],
+    ["a target on a file", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "file", baseVersion: 0, size: 0, mode: 420, hash: H2, blocks: [], mtime: 0, target: "b" }] }), "bad_message", /at ops\.0\.target: only a symlink/],
+    ["a symlink with blocks", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: "b", blocks: [[H1, 1]] }] }), "bad_message", /at ops\.0\.blocks: a symlink has no blocks/],
+    ["a symlink with a splice", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: "b", splice: { base: 1, at: 0, drop: 0, insert: [] } }] }), "bad_message", /at ops\.0\.blocks: a symlink has no blocks/],
+    ["an empty symlink target", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: "" }] }), "bad_message", /at ops\.0\.target: invalid symlink target: it is empty/],
+    ["a symlink target with a NUL", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: "a\u0000b" }] }), "bad_message", /at ops\.0\.target: invalid symlink target: it contains a NUL/],
+    ["a symlink target over 4096 bytes", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: "é".repeat(2049) }] }), "bad_message", /at ops\.0\.target: invalid symlink target: it is 4098 bytes/],
+    ["a symlink target over 4096 characters", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: "x".repeat(4097) }] }), "bad_message", /at ops\.0\.target/],
     [
       "a mode over 0o7777",
       json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "dir", baseVersion: 0, size: 0, mode: 0o10000, hash: "", blocks: [], mtime: 0 }] }),
@@ -210,6 +216,10 @@ describe("decodeMessage rejects", () => {
       [{ type: "changed", from: 0, head: 1, entries: [{ ...fileEntry, secret: 1 }] }, /at entries\.0/],
       [{ type: "changed", from: 0, head: 1, entries: [{ ...fileEntry, movedFrom: "../x" }] }, /at entries\.0\.movedFrom/],
       [{ type: "changed", from: 0, head: 1, entries: [{ ...fileEntry, hash: "XYZ" }] }, /at entries\.0\.hash/],
+      [{ type: "changed", from: 0, head: 1, entries: [{ ...linkEntry, target: undefined }] }, /at entries\.0\.target: a symlink needs its target/],
+      [{ type: "changed", from: 0, head: 1, entries: [{ ...linkEntry, blocks: [[H1, 10]] }] }, /at entries\.0\.blocks: a symlink has no blocks/],
+      [{ type: "changed", from: 0, head: 1, entries: [{ ...linkTomb, target: "x" }] }, /at entries\.0\.target: only a symlink/],
+      [{ type: "changed", from: 0, head: 1, entries: [{ ...fileEntry, target: "x" }] }, /at entries\.0\.target: only a symlink/],
       [{ type: "applied", id: 1, head: 1, results: [{ status: "maybe" }] }, /at results\.0/],
       [{ type: "error", code: "x".repeat(65), message: "m" }, /at code/],
       [{ type: "welcome", id: 1, protocol: 1, serverId: "s" }, /at head/],

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { hashBlock, hashBlockList } from "../../src/core/block-hash.ts";
-import type { BlockRef, Entry } from "../../src/core/entry.ts";
+import { type BlockRef, type Entry, symlinkContent } from "../../src/core/entry.ts";
 import { depthOf, isInside } from "../../src/core/wire-path.ts";
 import type { Op, OpResult } from "../../src/protocol/messages.ts";
 import { openBunDatabase } from "../../src/runtime/sqlite-bun.ts";
@@ -36,6 +36,10 @@ function putFile(path: string, baseVersion: number, b: Bytes = A, mode = 0o644):
 }
 function putDir(path: string, baseVersion: number): PutOp {
   return { op: "put", path, kind: "dir", baseVersion, size: 0, mode: 0o755, hash: "", blocks: [], mtime: 5 };
+}
+function putLink(path: string, baseVersion: number, target: string): PutOp {
+  const { size, hash } = symlinkContent(target);
+  return { op: "put", path, kind: "symlink", baseVersion, size, mode: 0o777, hash, mtime: 5, target };
 }
 const del = (path: string, baseVersion: number): Op => ({ op: "delete", path, baseVersion });
 const move = (from: string, to: string, baseVersion: number): Op => ({ op: "move", from, to, baseVersion });
@@ -471,5 +475,63 @@ describe("applyOps journal", () => {
     expect(store.head()).toBe(0);
     expect(store.get("x")).toBeUndefined();
     expect(applyOps(store, [putFile("x", 0)], NONE, NOW)[0]!.status).toBe("ok");
+  });
+});
+
+describe("applyOps symlinks", () => {
+  test("applyOps stores a symlink's target verbatim, with no blocks, and serves it back", () => {
+    const store = newStore();
+    for (const [i, target] of ["../../etc/passwd", "/etc", "dangling/nowhere", "sp ace/é"].entries()) {
+      const [e] = ok(store, putLink(`l${i}`, 0, target));
+      expect(e).toMatchObject({ kind: "symlink", target, blocks: [], mode: 0o777, size: new TextEncoder().encode(target).length });
+      expect(store.get(e!.path)).toEqual(e!);
+      expect(store.changesSince(e!.version - 1, 10)).toEqual([e!]);
+    }
+  });
+
+  test("applyOps records a new target as a new version, and the same target twice as agreement", () => {
+    const store = newStore();
+    const [v1] = ok(store, putLink("l", 0, "a"));
+    expect(ok(store, putLink("l", 0, "a"))).toEqual([v1!]);
+    const [v2] = ok(store, putLink("l", v1!.version, "b"));
+    expect(v2).toMatchObject({ target: "b", version: v1!.version + 1 });
+    expect(apply(store, [putLink("l", v1!.version, "c")])).toEqual([{ status: "conflict", current: v2! }]);
+  });
+
+  test("applyOps replaces a file by a symlink and a symlink by a file", () => {
+    const store = newStore();
+    const [f] = ok(store, putFile("x", 0));
+    const [l] = ok(store, putLink("x", f!.version, "y"));
+    expect(l).toMatchObject({ kind: "symlink", target: "y", hash: symlinkContent("y").hash });
+    const [f2] = ok(store, putFile("x", l!.version));
+    expect(f2).toMatchObject({ kind: "file", hash: A.hash });
+    expect(f2!.target).toBeUndefined();
+  });
+
+  test("applyOps refuses a symlink whose size or hash is not its target's", () => {
+    const store = newStore();
+    const [size] = apply(store, [{ ...putLink("l", 0, "abc"), size: 2 }]);
+    expect(size).toMatchObject({ status: "error", code: "bad_message", message: expect.stringMatching(/size or hash do not match its target/) });
+    const [hash] = apply(store, [{ ...putLink("l", 0, "abc"), hash: A.hash }]);
+    expect(hash).toMatchObject({ status: "error", code: "bad_message" });
+    expect(store.head()).toBe(0);
+  });
+
+  test("applyOps refuses a path under a symlink with parent_not_dir: a link is never a folder", () => {
+    const store = newStore();
+    ok(store, putLink("link", 0, "/etc"));
+    expect(apply(store, [putFile("link/passwd", 0)])[0]).toMatchObject({ status: "error", code: "parent_not_dir", message: expect.stringMatching(/"link" is a symlink/) });
+    expect(apply(store, [putDir("link/sub", 0)])[0]).toMatchObject({ status: "error", code: "parent_not_dir" });
+  });
+
+  test("applyOps deletes a symlink with a tombstone that carries no target, and moves one with its target", () => {
+    const store = newStore();
+    const [l] = ok(store, putLink("l", 0, "t"));
+    const [m] = ok(store, move("l", "m", l!.version));
+    expect(m).toMatchObject({ path: "m", kind: "symlink", target: "t", movedFrom: "l" });
+    const [gone] = ok(store, del("m", m!.version));
+    expect(gone).toMatchObject({ kind: "symlink", deleted: true, blocks: [] });
+    expect(gone!.target).toBeUndefined();
+    expect(store.get("m")!.target).toBeUndefined();
   });
 });

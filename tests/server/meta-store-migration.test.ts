@@ -1,0 +1,55 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import * as path from "node:path";
+import { openBunDatabase } from "../../src/runtime/sqlite-bun.ts";
+import { SqlMetaStore } from "../../src/store/sql-meta-store.ts";
+import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
+
+// A data dir written by an older dropsim keeps its journal, server id and head when a newer one
+// opens it; one written by a newer dropsim is refused rather than misread.
+
+/** meta.db as dropsim wrote it before symlinks (no user_version, no target column). */
+const BEFORE_SYMLINKS = `
+CREATE TABLE journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, kind TEXT NOT NULL, size INTEGER NOT NULL,
+  mode INTEGER NOT NULL, hash TEXT NOT NULL, blocks TEXT NOT NULL, deleted INTEGER NOT NULL, mtime REAL NOT NULL, moved_from TEXT);
+CREATE TABLE entries (path TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX entries_by_seq ON entries(seq);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('server_id', 'old-server');
+INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime) VALUES ('docs', 'dir', 0, 493, '', '[]', 0, 1);
+INSERT INTO entries VALUES ('docs', 1);
+`;
+
+let dir: TempDir;
+beforeEach(async () => {
+  dir = await tempDir("dropsim-meta-migration-");
+});
+afterEach(() => dir.remove());
+
+describe("SqlMetaStore schema versions", () => {
+  test("SqlMetaStore opens a meta.db from before symlinks, keeps its data and can store a symlink", () => {
+    const file = path.join(dir.path, "meta.db");
+    const old = openBunDatabase(file);
+    old.exec(BEFORE_SYMLINKS);
+    old.close();
+    const store = new SqlMetaStore(openBunDatabase(file));
+    expect(store.serverId).toBe("old-server");
+    expect(store.head()).toBe(1);
+    expect(store.get("docs")).toMatchObject({ kind: "dir", version: 1 });
+    expect(store.get("docs")!.target).toBeUndefined();
+    const link = store.append({ path: "docs/l", kind: "symlink", size: 1, mode: 0o777, hash: "", blocks: [], deleted: false, mtime: 2, target: "x" });
+    expect(store.get("docs/l")).toEqual(link);
+    store.close();
+    // Opened again, nothing is migrated twice.
+    const again = new SqlMetaStore(openBunDatabase(file));
+    expect(again.get("docs/l")!.target).toBe("x");
+    again.close();
+  });
+
+  test("SqlMetaStore refuses a meta.db written by a newer dropsim", () => {
+    const file = path.join(dir.path, "meta.db");
+    const db = openBunDatabase(file);
+    db.exec("PRAGMA user_version = 99");
+    db.close();
+    expect(() => new SqlMetaStore(openBunDatabase(file))).toThrow(/newer dropsim \(format 99/);
+  });
+});
