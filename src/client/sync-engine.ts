@@ -50,6 +50,8 @@ export class SyncEngine {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Files being written wait until quiet instead of becoming a version per look. */
   private readonly writes = new WriteSettle();
+  /** Puts sent whose reply has not come: what we uploaded, in case the reply is lost. */
+  private readonly inflight = new Map<string, { kind: Entry["kind"]; hash: string; stat: LocalStat }>();
   /** Local deletions held as a mass deletion, kept in state.db across restarts. */
   private readonly held: Set<string>;
   /** Held deletions the user confirmed at start: sent, once. */
@@ -274,6 +276,25 @@ export class SyncEngine {
     return planned.filter((a) => a.type !== "delete_remote" || this.confirmed.has(a.path) || !this.held.has(a.path));
   }
 
+  /**
+   * Puts whose reply was lost with the connection may have committed. When the server's news
+   * shows our content at such a path, it is ours: it becomes the merge base, so a deletion or
+   * edit made since is planned against it (without this, a file deleted after its upload was
+   * cut off came back as "new on the server": soak seed 179888428).
+   */
+  private claimOwnCommits(remote: Map<string, Entry>, view: LocalView): void {
+    for (const [p, e] of remote) {
+      const sent = this.inflight.get(p);
+      if (!sent) continue;
+      this.inflight.delete(p);
+      const synced = view.synced.get(p);
+      if (e.deleted || e.kind !== sent.kind || e.hash !== sent.hash || e.version <= (synced?.entry.version ?? 0)) continue;
+      const claimed = { entry: e, stat: sent.stat };
+      this.ctx.index.put(e, sent.stat);
+      view.synced.set(p, claimed);
+    }
+  }
+
   /** Problems of entries this pass found syncable again, or gone, are over. */
   private clearProblems(view: LocalView, dirty: Set<string>): void {
     for (const p of [...this.problems.paths()]) {
@@ -338,6 +359,7 @@ export class SyncEngine {
         if (news) failed.push(news);
       }
     }
+    this.claimOwnCommits(remote, view);
     const synced = new Map<string, Entry>();
     for (const [p, s] of view.synced) synced.set(p, s.entry);
     // A remote entry for an ignored path stays remote: we never plan for what we cannot see.
@@ -395,7 +417,12 @@ export class SyncEngine {
 
     const allOps = [...moves.ops, ...ops];
     if (allOps.length > 0) {
+      for (const { op, content } of allOps) {
+        const st = op.op === "put" ? view.stat.get(op.path) : undefined;
+        if (op.op === "put" && st) this.inflight.set(op.path, { kind: op.kind, hash: content?.hash ?? "", stat: st });
+      }
       const results = await uploadBatch(ctx, peer, allOps);
+      for (const { op } of allOps) if (op.op === "put") this.inflight.delete(op.path);
       for (let i = 0; i < allOps.length; i++) await this.settle(allOps[i]!, results[i], view);
     }
     return failed;
