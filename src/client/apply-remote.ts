@@ -12,6 +12,7 @@ import { RangeReader } from "../fsutil/range-reader.ts";
 import { renameNoReplace } from "../fsutil/rename-no-replace.ts";
 import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
 import { type LocalStat, statLocal, toLocalStat } from "../fsutil/scan.ts";
+import { RESUME_MIN_BYTES, type Resumable } from "../fsutil/temp-dirs.ts";
 import type { SyncContext } from "./context.ts";
 import { beforeRename, sameStat, type Synced } from "./local-index.ts";
 import type { ServerPeer } from "./server-link.ts";
@@ -158,23 +159,34 @@ const MAX_FINISHING = 32;
 /** Files at least this big whose blocks mostly stay in place are patched copies of their old version. */
 const COPY_MIN_BYTES = 1024 * 1024;
 
-/** A temp file to fill; `kept` marks the blocks a copy of the old version (stat `old`) already holds in place. */
+/**
+ * A temp file to fill; `kept` marks the blocks a copy of the old version (stat `old`) already
+ * holds in place. `resumed` is set for a partial file kept when cut short: how many blocks at
+ * its front an earlier attempt left intact.
+ */
 interface Target {
   tmp: TempFile;
   kept?: boolean[];
   old?: LocalStat;
+  resumed?: number;
+}
+
+/** Stops filling `target`: a resumable partial file stays for a later attempt, any other goes. */
+function drop({ tmp, resumed }: Target): Promise<void> {
+  return resumed === undefined ? tmp.abort() : tmp.keep();
 }
 
 /**
  * Opens the temp file for a download. When the file replaces a synced version (`old`) still on
  * disk untouched, and at least half its bytes come from that version (an edit, not a rewrite),
  * the temp file starts as a copy of it made by the kernel: blocks kept in place need no
- * writing, and blocks that shifted are moved by kernel copies (`copyShifted`).
+ * writing, and blocks that shifted are moved by kernel copies (`copyShifted`). Otherwise a big
+ * download (`resume`) writes its resumable partial file, from where an earlier attempt stopped.
  */
-async function openTarget(ctx: SyncContext, d: Download, old: Synced | undefined): Promise<Target> {
+async function openTarget(ctx: SyncContext, d: Download, old: Synced | undefined, resume: Resumable | undefined): Promise<Target> {
   const { entry } = d;
   const mode = fileMode(entry);
-  if (entry.size >= COPY_MIN_BYTES && old?.entry.kind === "file" && d.expect && sameStat(d.expect, old.stat)) {
+  if (!resume?.blocks && entry.size >= COPY_MIN_BYTES && old?.entry.kind === "file" && d.expect && sameStat(d.expect, old.stat)) {
     const kept = keptInPlace(old.entry.blocks, entry.blocks);
     const oldHashes = new Set(old.entry.blocks.map(([h]) => h));
     let reused = 0;
@@ -187,6 +199,7 @@ async function openTarget(ctx: SyncContext, d: Download, old: Synced | undefined
       await tmp?.abort();
     }
   }
+  if (resume) return { tmp: await TempFile.reopen(resume.path, mode, resume.bytes, entry.size), resumed: resume.blocks };
   return { tmp: await TempFile.create(ctx.tmpDirs.next(), mode, entry.size) };
 }
 
@@ -236,13 +249,23 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
       offset += size;
     }
   }
+  const resumes = await claimPartials(ctx, pending);
+  // What an earlier attempt left in a partial file is one more local source of blocks: its
+  // own download skips them, any other file of the batch may copy them.
+  for (const r of resumes.values()) {
+    let offset = 0;
+    for (const [hash, size] of r.entry.blocks.slice(0, r.blocks)) {
+      if (!written.has(hash)) written.set(hash, { abs: r.path, offset });
+      offset += size;
+    }
+  }
   /** Folders known to exist (and not to be symlinks) for this batch's writes. */
   const folders = new Set<string>();
   const fetchList: BlockRef[] = [];
   const willFetch = new Set<string>();
   for (const d of pending) {
     for (const ref of d.entry.blocks) {
-      if (willFetch.has(ref[0]) || previous.has(ref[0]) || ctx.index.findBlock(ref[0]).length > 0) continue;
+      if (willFetch.has(ref[0]) || written.has(ref[0]) || previous.has(ref[0]) || ctx.index.findBlock(ref[0]).length > 0) continue;
       willFetch.add(ref[0]);
       fetchList.push(ref);
     }
@@ -319,7 +342,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   };
 
   /** Fills `tmp` with the entry's blocks (those `kept` are there already); the error that spoiled it, if any. */
-  const fill = async (d: Download, { tmp, kept, old }: Target): Promise<unknown> => {
+  const fill = async (d: Download, { tmp, kept, old, resumed = 0 }: Target): Promise<unknown> => {
     const { entry } = d;
     const shifted = kept && old ? await copyShifted(d, tmp, kept, old) : undefined;
     let offset = 0;
@@ -327,7 +350,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     for (const [i, ref] of entry.blocks.entries()) {
       const [hash, size] = ref;
       const streamed = willFetch.has(hash) && !fetched.has(hash);
-      const inPlace = (kept?.[i] || shifted?.[i]) && !streamed;
+      const inPlace = (i < resumed || kept?.[i] || shifted?.[i]) && !streamed;
       // Blocks of the batch stream must be consumed in order even after this file failed.
       const bytes = inPlace
         ? undefined
@@ -366,6 +389,10 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     // backups and "sort by date" go by).
     const st = toLocalStat(await tmp.commit(abs, d.entry.mtime));
     renamedTo.set(tmp.path, abs);
+    // Done: a partial file of this content that was not the one renamed (a patched copy was
+    // made instead) is no longer wanted.
+    const resume = resumes.get(d);
+    if (resume) await fs.rm(resume.path, { force: true });
     await reader.forget(abs);
     if (!own) keptApart(ctx, d.entry.path, placed);
     else if (st) ctx.index.put(d.entry, beforeRename(st));
@@ -392,7 +419,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   };
 
   const create = (d: Download) => {
-    const p = openTarget(ctx, d, synced.get(d.entry.path));
+    const p = openTarget(ctx, d, synced.get(d.entry.path), resumes.get(d));
     p.catch(() => {}); // awaited (and its failure reported) when its turn comes
     return p;
   };
@@ -409,29 +436,57 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
       const d = pending[i]!;
       openAhead(i);
       const target = await opening.shift()!;
-      const { tmp } = target;
       let error: unknown = new Error("interrupted");
       try {
         error = await fill(d, target);
       } finally {
-        // Whatever happened (even a lost connection mid-block), no partial file stays behind.
-        if (error !== undefined) await tmp.abort();
+        // Whatever happened (even a lost connection mid-block), no partial file stays behind
+        // but the resumable one of a big download.
+        if (error !== undefined) await drop(target);
       }
       if (error !== undefined) {
         ctx.log.warn(`Cannot write "${d.entry.path}": ${describeError(error)}`);
         failed.push(d);
         continue;
       }
-      settle(d, await guard.place(d.entry.path, "file"), tmp);
+      settle(d, await guard.place(d.entry.path, "file"), target.tmp);
       while (finishing.size >= MAX_FINISHING) await Promise.race(finishing);
     }
   } finally {
-    await Promise.all(opening.map(async (p) => (await p.catch(() => undefined))?.tmp.abort()));
+    await Promise.all(opening.map(async (p) => {
+      const target = await p.catch(() => undefined);
+      if (target) await drop(target);
+    }));
     await Promise.all(finishing);
     await stream.return(undefined);
     await reader.close();
+    if (resumes.size > 0) await ctx.tmpDirs.pruneKept();
   }
   return failed;
+}
+
+/** A download resuming from (or starting) its partial file, and the entry it builds. */
+interface Resume extends Resumable {
+  entry: Entry;
+}
+
+/**
+ * The partial files this batch's big downloads write, each with what an earlier attempt left
+ * intact in it (re-hashed here, before the fetch list is made). One download per content:
+ * another file with the same bytes copies them from the first.
+ */
+async function claimPartials(ctx: SyncContext, pending: Download[]): Promise<Map<Download, Resume>> {
+  const resumes = new Map<Download, Resume>();
+  const claimed = new Set<string>();
+  for (const d of pending) {
+    const { entry } = d;
+    if (entry.size < RESUME_MIN_BYTES || claimed.has(entry.hash)) continue;
+    claimed.add(entry.hash);
+    const r = await ctx.tmpDirs.resumable(entry);
+    if (r.bytes > 0) ctx.log.info(`Resuming "${entry.path}": ${_formatBytes(r.bytes)} of ${_formatBytes(entry.size)} kept from an earlier attempt`);
+    resumes.set(d, { ...r, entry });
+  }
+  return resumes;
 }
 
 /**

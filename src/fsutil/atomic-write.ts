@@ -52,6 +52,26 @@ export class TempFile {
   }
 
   /**
+   * A temp file at the fixed name `p` (a resumable download's), created if missing, keeping
+   * its first `length` bytes (checked by the caller) and appended to from there; the rest of
+   * what an earlier attempt left is cut off.
+   */
+  static async reopen(p: string, mode: number, length: number, expectedSize = WRITE_BUFFER): Promise<TempFile> {
+    const handle = await fs.open(p, length > 0 ? "r+" : "w", mode);
+    const tmp = new TempFile(p, handle, Math.max(1, Math.min(WRITE_BUFFER, expectedSize)), true);
+    try {
+      // An earlier attempt's file has the mode of the entry it was made for first.
+      await handle.chmod(mode);
+      await handle.truncate(length);
+    } catch (e) {
+      await tmp.abort();
+      throw e;
+    }
+    tmp.offset = tmp.onDisk = length;
+    return tmp;
+  }
+
+  /**
    * A temp copy of `src`, `size` bytes long, to be patched with `writeAt`: a reflink where the
    * file system has them, else a copy made inside the kernel (256 MiB in ~75 ms here, against
    * ~0.9 s through user space). An edit that keeps most of a big file in place writes little.
@@ -158,6 +178,16 @@ export class TempFile {
     }
     await fs.rename(this.path, target);
     return st;
+  }
+
+  /** Stops writing and leaves the file, with everything written so far, for a later `reopen`. */
+  async keep(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      this.buffer = undefined;
+      await this.handle.close();
+    }
   }
 
   async abort(): Promise<void> {
