@@ -77,6 +77,24 @@ describe("architecture", () => {
     expect(staticImports(src).filter((s) => !allowed.test(s))).toEqual([]);
   });
 
+  // An adapter for one runtime (`*-bun.ts`: bun:ffi, bun:sqlite; `*-deno.ts`: Deno.dlopen) is
+  // reached only by a dynamic import after detection, so the other runtime never loads it.
+  const isAdapter = (file: string) => /^src\/runtime\/[^/]+-(bun|deno)\.ts$/.test(file);
+
+  test.each(all.map(rel).filter((f) => !/^src\/runtime\/[^/]+-bun\.ts$/.test(f)))("%s imports Bun's own modules only if it is a Bun adapter", (file) => {
+    const src = code(join(ROOT, file));
+    expect(staticImports(src).filter((s) => s === "bun" || s.startsWith("bun:"))).toEqual([]);
+  });
+
+  test.each(all.map(rel))("%s imports no runtime adapter statically", (file) => {
+    const src = code(join(ROOT, file));
+    expect(staticImports(src).filter((s) => /-(bun|deno)\.ts$/.test(s))).toEqual([]);
+  });
+
+  test("the adapters the rules above speak of exist", () => {
+    expect(all.map(rel).filter(isAdapter).sort()).toEqual(expect.arrayContaining(["src/runtime/xattr-bun.ts", "src/runtime/xattr-deno.ts", "src/runtime/sqlite-bun.ts"]));
+  });
+
   test.each(all.filter((f) => !rel(f).startsWith("src/runtime/")).map(rel))("%s does not import a SQLite driver statically", (file) => {
     const src = code(join(ROOT, file));
     expect(staticImports(src).filter((s) => s === "bun:sqlite" || s === "node:sqlite")).toEqual([]);

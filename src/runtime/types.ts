@@ -48,8 +48,34 @@ export interface SqlDatabase {
   close(): void;
 }
 
+/** An open file descriptor, or a path whose last component is never followed if it is a symlink. */
+export type XattrTarget = number | string;
+
+/**
+ * A file's extended attributes, through libc: no runtime has them built in. Calls are
+ * synchronous (metadata only, no data read). On a descriptor they reach a temp file before its
+ * rename; on a path they act on a symlink itself, never on what it points to.
+ *
+ * Failures throw an `Error` shaped like Node's system errors (`code` such as "ENOTSUP",
+ * "EACCES", "E2BIG"; `errno`; `syscall`). "ENOTSUP" means the file system (or, when
+ * `supported` is false, this runtime or OS) keeps no such attributes: every call then throws it.
+ */
+export interface Xattrs {
+  /** False where there is no xattr call to reach (Windows, Node, a libc we cannot open). */
+  readonly supported: boolean;
+  /** The names on the file, in the OS's order. A name that is not UTF-8 is left out. */
+  list(target: XattrTarget): string[];
+  /** The value, or undefined when the file has no attribute of that name. */
+  get(target: XattrTarget, name: string): Uint8Array | undefined;
+  /** Creates or replaces one attribute. */
+  set(target: XattrTarget, name: string, value: Uint8Array): void;
+  /** Removes one attribute; false when there was none of that name. */
+  remove(target: XattrTarget, name: string): boolean;
+}
+
 export interface Runtime {
   readonly name: "bun" | "deno" | "node";
   readonly tcp: Tcp;
   openDatabase(path: string): SqlDatabase;
+  readonly xattrs: Xattrs;
 }
