@@ -1,4 +1,4 @@
-import type { BlockRef, Entry } from "../core/entry.ts";
+import type { BlockRef, Entry, EntryKind } from "../core/entry.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { LocalStat } from "../fsutil/scan.ts";
 import { SqlTransactions } from "../store/sql-transaction.ts";
@@ -49,11 +49,13 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 const MIGRATIONS = [
   `ALTER TABLE files ADD COLUMN st_ctime REAL NOT NULL DEFAULT -1;
    CREATE INDEX IF NOT EXISTS files_by_ino ON files(st_ino);`,
+  // Symlinks: their target (NULL for files and folders).
+  "ALTER TABLE files ADD COLUMN target TEXT;",
 ];
 
 interface Row {
   path: string;
-  kind: "file" | "dir";
+  kind: EntryKind;
   size: number;
   mode: number;
   hash: string;
@@ -65,23 +67,23 @@ interface Row {
   st_ino: number;
   st_mode: number;
   st_ctime: number;
+  target: string | null;
 }
 
 function toSynced(r: Row): Synced {
-  return {
-    entry: {
-      path: r.path,
-      kind: r.kind,
-      size: r.size,
-      mode: r.mode,
-      hash: r.hash,
-      blocks: JSON.parse(r.blocks) as BlockRef[],
-      version: r.version,
-      deleted: false,
-      mtime: r.mtime,
-    },
-    stat: { kind: r.kind, size: r.st_size, mtimeMs: r.st_mtime, ctimeMs: r.st_ctime, ino: r.st_ino, mode: r.st_mode, nlink: 1 },
+  const entry: Entry = {
+    path: r.path,
+    kind: r.kind,
+    size: r.size,
+    mode: r.mode,
+    hash: r.hash,
+    blocks: JSON.parse(r.blocks) as BlockRef[],
+    version: r.version,
+    deleted: false,
+    mtime: r.mtime,
   };
+  if (r.target !== null) entry.target = r.target;
+  return { entry, stat: { kind: r.kind, size: r.st_size, mtimeMs: r.st_mtime, ctimeMs: r.st_ctime, ino: r.st_ino, mode: r.st_mode, nlink: 1 } };
 }
 
 export class LocalIndex {
@@ -101,11 +103,11 @@ export class LocalIndex {
       all: db.prepare("SELECT * FROM files"),
       under: db.prepare("SELECT * FROM files WHERE path > ? AND path < ?"),
       put: db.prepare(
-        `INSERT INTO files (path, kind, size, mode, hash, blocks, version, mtime, st_size, st_mtime, st_ino, st_mode, st_ctime)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET
+        `INSERT INTO files (path, kind, size, mode, hash, blocks, version, mtime, st_size, st_mtime, st_ino, st_mode, st_ctime, target)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET
          kind = excluded.kind, size = excluded.size, mode = excluded.mode, hash = excluded.hash, blocks = excluded.blocks,
          version = excluded.version, mtime = excluded.mtime, st_size = excluded.st_size, st_mtime = excluded.st_mtime,
-         st_ino = excluded.st_ino, st_mode = excluded.st_mode, st_ctime = excluded.st_ctime`,
+         st_ino = excluded.st_ino, st_mode = excluded.st_mode, st_ctime = excluded.st_ctime, target = excluded.target`,
       ),
       byIno: db.prepare("SELECT path FROM files WHERE st_ino = ?"),
       setStat: db.prepare("UPDATE files SET st_size = ?, st_mtime = ?, st_ino = ?, st_mode = ?, st_ctime = ? WHERE path = ?"),
@@ -158,6 +160,7 @@ export class LocalIndex {
         stat.ino,
         stat.mode,
         stat.ctimeMs,
+        entry.target ?? null,
       );
       this.q.dropBlocks.run(entry.path);
       let offset = 0;

@@ -1,5 +1,6 @@
+import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { type Content, normalMode } from "../core/entry.ts";
+import { type Content, normalMode, symlinkContent, symlinkTargetProblem } from "../core/entry.ts";
 import { parentOf } from "../core/wire-path.ts";
 import { hashFile } from "../fsutil/hash-file.ts";
 import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
@@ -34,6 +35,8 @@ const PASS_BYTES = 256 * 1024 * 1024;
  * (open, read, close), not hashing, and those overlap.
  */
 const READ_CONCURRENCY = 8;
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export function absPath(root: string, wirePath: string): string {
   return path.join(root, ...wirePath.split("/"));
@@ -122,6 +125,28 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     }
   };
 
+  /**
+   * A symlink's content is its target as the link holds it: read with readlink, never opened,
+   * followed or hashed (a link to /dev/zero or to a folder outside costs nothing).
+   */
+  const readLink = async (p: string) => {
+    let bytes: Uint8Array;
+    try {
+      bytes = await fs.readlink(absPath(ctx.root, p), { encoding: "buffer" });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") view.stat.delete(p);
+      // Replaced by something else since the scan (EINVAL), or unreadable: never a deletion.
+      else view.unreadable.set(p, `cannot read the link now (${code ?? (e as Error).message}); retried until it can be read`);
+      return;
+    }
+    const target = _decodeUtf8(bytes);
+    const problem = target === undefined ? "it is not valid UTF-8" : symlinkTargetProblem(target);
+    if (problem) view.skipped.set(p, `it is a symbolic link whose target cannot be synced: ${problem}`);
+    else view.content.set(p, symlinkContent(target!));
+  };
+  const links: string[] = [];
+
   const toRead: [string, LocalStat][] = [];
   let hashedBytes = 0;
   let wait = 0;
@@ -129,6 +154,8 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     const known = view.synced.get(p) ?? vanished.get(st.ino);
     if (st.kind === "dir") {
       view.content.set(p, { kind: "dir", size: 0, mode: normalMode("dir", st.mode), hash: "", blocks: [] });
+    } else if (st.kind === "symlink") {
+      links.push(p);
     } else if (known && known.entry.kind === "file" && sameStat(known.stat, st)) {
       view.content.set(p, { ...known.entry, mode: normalMode("file", st.mode) });
       if (known.stat.ctimeMs === CTIME_UNKNOWN && view.synced.get(p) === known) view.ctimes.set(p, st);
@@ -143,10 +170,24 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
       toRead.push([p, st]);
     }
   }
-  let next = 0;
-  const reader = async () => {
-    while (next < toRead.length) await readFile(...toRead[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, toRead.length) }, reader));
+  await Promise.all([_inPool(toRead, ([p, st]) => readFile(p, st)), _inPool(links, readLink)]);
   return view;
+}
+
+/** Runs `work` on every item, READ_CONCURRENCY at a time. */
+async function _inPool<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, items.length) }, worker));
+}
+
+/** Link targets that are not UTF-8 cannot travel (the wire is JSON): said, never mangled. */
+function _decodeUtf8(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
 }

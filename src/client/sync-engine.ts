@@ -9,6 +9,7 @@ import { isInside } from "../core/wire-path.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
 import { type LocalStat, statLocal } from "../fsutil/scan.ts";
 import { type Download, makeFolder, moveAside, removeLocal, renameMoved, writeFiles } from "./apply-remote.ts";
+import { writeSymlink } from "./apply-symlink.ts";
 import type { SyncContext } from "./context.ts";
 import { moveFolderAsOne } from "./folder-move.ts";
 import { Problems } from "./problems.ts";
@@ -487,12 +488,14 @@ export class SyncEngine {
           expect = undefined;
         }
         if (a.entry.kind === "dir") await this.makeFolder(a.entry, failed);
+        else if (a.entry.kind === "symlink") await this.makeSymlink(a.entry, expect, failed);
         else downloads.push({ entry: a.entry, expect });
         break;
       }
       case "conflict_copy":
         await moveAside(ctx, a.path, now);
         if (a.entry.kind === "dir") await this.makeFolder(a.entry, failed);
+        else if (a.entry.kind === "symlink") await this.makeSymlink(a.entry, undefined, failed);
         else downloads.push({ entry: a.entry, expect: undefined });
         break;
       case "upload": {
@@ -505,7 +508,7 @@ export class SyncEngine {
           : undefined;
         const list = splice && splice.insert.length < content.blocks.length ? { splice } : { blocks: content.blocks };
         ops.push({
-          op: { op: "put", path: a.path, kind: content.kind, baseVersion: a.baseVersion, size: content.size, mode: content.mode, hash: content.hash, ...list, mtime: st.mtimeMs },
+          op: { op: "put", path: a.path, kind: content.kind, baseVersion: a.baseVersion, size: content.size, mode: content.mode, hash: content.hash, ...list, mtime: st.mtimeMs, target: content.target },
           content: content.kind === "file" ? content : undefined,
           bytes: view.small.get(a.path),
         });
@@ -522,6 +525,10 @@ export class SyncEngine {
   private async makeFolder(entry: Entry, failed: Entry[]): Promise<void> {
     if (await makeFolder(this.ctx, entry)) this.ctx.folderAppeared(entry.path);
     else failed.push(entry);
+  }
+
+  private async makeSymlink(entry: Entry, expect: LocalStat | undefined, failed: Entry[]): Promise<void> {
+    if (!(await writeSymlink(this.ctx, entry, expect))) failed.push(entry);
   }
 
   /** Records one entry the server accepted from us; `st` is what the path holds now. */

@@ -18,9 +18,10 @@ export interface LocalStat {
   nlink: number;
 }
 
+/** What lstat (never stat: a symlink is an entry of its own, never followed) says, for what is synced. */
 export function toLocalStat(st: Stats): LocalStat | undefined {
-  const kind = st.isFile() ? "file" : st.isDirectory() ? "dir" : undefined;
-  if (!kind) return undefined; // symlinks, sockets, devices are not synced
+  const kind = st.isFile() ? "file" : st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : undefined;
+  if (!kind) return undefined; // named pipes, sockets, devices are not synced
   return { kind, size: kind === "dir" ? 0 : st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode & 0o7777, nlink: st.nlink };
 }
 
@@ -39,7 +40,7 @@ export interface ScannedTree {
   stats: Map<string, LocalStat>;
   /**
    * Paths that exist but cannot be synced (not listed in `stats`): a folder that cannot be
-   * listed, a name that is not valid UTF-8 or not a valid wire path, a symlink or device. Their
+   * listed, a name that is not valid UTF-8 or not a valid wire path, a named pipe or device. Their
    * synced state must be left alone, never taken for a deletion.
    */
   skipped: Map<string, string>;
@@ -119,7 +120,7 @@ export async function scanTree(root: string, start: string, ignored: IgnoreRules
   return tree;
 }
 
-/** lstat of an entry found by a walk; what exists but is no file or folder goes to `skipped`. */
+/** lstat of an entry found by a walk; what exists but is no file, folder or symlink goes to `skipped`. */
 async function lstatSyncable(abs: string, rel: string, tree: ScannedTree): Promise<LocalStat | undefined> {
   let st: Stats;
   try {
@@ -138,7 +139,6 @@ async function lstatSyncable(abs: string, rel: string, tree: ScannedTree): Promi
 }
 
 function specialKind(st: Stats): string {
-  if (st.isSymbolicLink()) return "symbolic link";
   if (st.isFIFO()) return "named pipe";
   if (st.isSocket()) return "socket";
   return "device";
