@@ -87,20 +87,23 @@ export class TempDirs {
 
   /**
    * The partial file for a download of `target`: one kept from an earlier attempt at the same
-   * content (for this path or another), else a new name. Kept files of the same path for other
-   * content are removed: that version was superseded. The caller writes the file (one download
-   * of a content at a time) and renames it into place, or leaves it for a later attempt.
+   * content (for this path or another: it is renamed as this path's), else a new name. Kept
+   * files of the same path for other content are removed: that version was superseded. The
+   * caller writes the file (one download of a content at a time) and renames it into place, or
+   * leaves it for a later attempt.
    */
   async resumable(target: ResumeTarget): Promise<Resumable> {
     const key = pathKey(target.path);
+    const file = path.join(this.keptDir, `${target.hash}-${key}`);
     let found: string | undefined;
     for (const name of await fs.readdir(this.keptDir)) {
       const [, hash, forPath] = KEPT_NAME.exec(name) ?? [];
-      if (hash === target.hash) found ??= name;
+      if (hash === target.hash) found ??= path.join(this.keptDir, name);
       else if (forPath === key) await fs.rm(path.join(this.keptDir, name), { force: true });
     }
-    const file = path.join(this.keptDir, found ?? `${target.hash}-${key}`);
-    return { path: file, ...(found ? await intactPrefix(file, target.blocks) : { blocks: 0, bytes: 0 }) };
+    if (!found) return { path: file, blocks: 0, bytes: 0 };
+    await fs.rename(found, file);
+    return { path: file, ...(await intactPrefix(file, target.blocks)) };
   }
 
   /**

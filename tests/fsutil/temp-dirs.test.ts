@@ -63,8 +63,13 @@ test("a big download's partial file survives a restart and resumes after the blo
 
   const again = await (await TempDirs.prepare(root, LIMITS)).resumable(c);
   expect(again).toEqual({ path: first.path, blocks: 2, bytes: 12_000 });
-  // The same bytes downloaded to another path start from there too.
-  expect(await (await TempDirs.prepare(root, LIMITS)).resumable({ ...c, path: "copy.mkv" })).toEqual(again);
+  // The same bytes downloaded to another path (moved meanwhile) start from there too, and the
+  // file is that path's from now on: new content at the old path does not take it away.
+  const dirs = await TempDirs.prepare(root, LIMITS);
+  const moved = await dirs.resumable({ ...c, path: "moved.mkv" });
+  expect(moved).toMatchObject({ blocks: 2, bytes: 12_000 });
+  await dirs.resumable(content("videos/big.mkv", [100]));
+  expect(await keptNames(root)).toEqual([path.basename(moved.path)]);
 });
 
 test("a damaged block in a partial file is not trusted: resuming starts there", async () => {
