@@ -48,7 +48,7 @@ export class TempFile {
    */
   static async create(dir: string, mode = 0o644, expectedSize = WRITE_BUFFER): Promise<TempFile> {
     const p = path.join(dir, `${TEMP_PREFIX}${randomUUID()}`);
-    return new TempFile(p, await fs.open(p, "wx", mode), Math.max(1, Math.min(WRITE_BUFFER, expectedSize)), true);
+    return new TempFile(p, await fs.open(p, "wx", mode), bufferFor(expectedSize), true);
   }
 
   /**
@@ -58,7 +58,7 @@ export class TempFile {
    */
   static async reopen(p: string, mode: number, length: number, expectedSize = WRITE_BUFFER): Promise<TempFile> {
     const handle = await fs.open(p, length > 0 ? "r+" : "w", mode);
-    const tmp = new TempFile(p, handle, Math.max(1, Math.min(WRITE_BUFFER, expectedSize)), true);
+    const tmp = new TempFile(p, handle, bufferFor(expectedSize), true);
     try {
       // An earlier attempt's file has the mode of the entry it was made for first.
       await handle.chmod(mode);
@@ -205,6 +205,11 @@ export async function writeFileAtomic(target: string, tmpDir: string, bytes: Uin
     await tmp.abort();
     throw e;
   }
+}
+
+/** The write buffer for a file of about `expectedSize` bytes: a small file's stays small. */
+function bufferFor(expectedSize: number): number {
+  return Math.max(1, Math.min(WRITE_BUFFER, expectedSize));
 }
 
 function isZero(bytes: Buffer, from: number, to: number): boolean {
