@@ -35,24 +35,35 @@ interface Interrupted {
   partial: number;
 }
 
-/** A holds big.bin; B, through a slow proxy, downloads at least KILL_AT of it and is SIGKILLed. */
-async function interruptedDownload(c: Cluster): Promise<Interrupted> {
+/** A holds a new big.bin (its SHA-256 returned), uploaded. */
+async function placeBigFile(c: Cluster): Promise<string> {
   const bytes = new Uint8Array(randomBytes(SIZE));
   await placeFile(c, "A", "big.bin", bytes);
   await c.client("A").waitForLine(/Uploaded put "big\.bin"/, 120_000);
+  return sha256(bytes);
+}
 
-  const proxy = await FaultProxy.start({ target: c.server.address, seed: 1, latencyMs: 40 });
+/** Starts client B, talking to the server through `proxy`. */
+function startB(c: Cluster, proxy: FaultProxy): ClientProcess {
   const b = new ClientProcess({ folder: c.root.join("B"), server: proxy.address, name: "B" });
   // One of the cluster's clients from now on: disposed of with it, and its exit noticed by waits.
   c.clients.push(b);
   b.start();
+  return b;
+}
+
+/** A holds big.bin; B, through a slow proxy, downloads at least KILL_AT of it and is SIGKILLed. */
+async function interruptedDownload(c: Cluster): Promise<Interrupted> {
+  const hash = await placeBigFile(c);
+  const proxy = await FaultProxy.start({ target: c.server.address, seed: 1, latencyMs: 40 });
+  const b = startB(c, proxy);
   await c.waitFor(`B to download ${KILL_AT / MiB} MiB of big.bin`, async () => {
     const now = await partialDownloadBytes(b.folder);
     return now >= KILL_AT || `${(now / MiB).toFixed(1)} MiB in B's .dropsim/tmp`;
   }, 120_000);
   await b.kill();
   expect(await fs.exists(c.path("B", "big.bin"))).toBe(false);
-  return { b, proxy, hash: sha256(bytes), partial: await partialDownloadBytes(b.folder) };
+  return { b, proxy, hash, partial: await partialDownloadBytes(b.folder) };
 }
 
 /** Restarts B and waits for it to hold big.bin complete; what the proxy carried meanwhile. */
@@ -95,4 +106,20 @@ test("a partial download whose bytes were damaged on disk between runs is not tr
     const carried = await restartUntilComplete(c, cut);
     // More than the part it lacked: the damaged blocks (256 KiB at least each) came again.
     expect(carried).toBeGreaterThan(SIZE - cut.partial + 512 * 1024);
+  }));
+
+test("a big download over a connection cut again and again resumes after each reconnect", () =>
+  withCluster(async (c) => {
+    const hash = await placeBigFile(c);
+    // Connections cut after 16 MiB on average (seeded: the same points each run), both ways
+    // counted: started from zero each time, the download would need one lasting 64 MiB.
+    await using proxy = await FaultProxy.start({ target: c.server.address, seed: 7, cutEveryBytes: 16 * MiB });
+    const b = startB(c, proxy);
+    await c.waitFor("B to hold big.bin complete", async () => (await c.snapshot("B")).get("big.bin") === hash || "not yet", 120_000);
+    const { bytes, cuts } = proxy.counters;
+    console.error(`[resume] ${cuts} cut(s); B's connections carried ${(bytes / MiB).toFixed(1)} MiB for ${SIZE / MiB} MiB`);
+    expect(cuts).toBeGreaterThanOrEqual(2);
+    // Each cut costs at most the blocks in flight (a 2 MiB window) and the one torn.
+    expect(bytes).toBeLessThan(SIZE + cuts * 6 * MiB + SLACK);
+    await b.waitForLine(/Resuming "big\.bin"/);
   }));
