@@ -83,6 +83,23 @@ describe("symlinks", () => {
   );
 
   test(
+    "a link whose target is not valid UTF-8 is reported once and left alone, and a link beside it syncs",
+    dumpLogsOnFailure(async () => {
+      const c = cluster();
+      await fs.mkdir(c.path("A", "latin1"));
+      await fs.symlink(Buffer.from([0x63, 0x61, 0x66, 0xe9]), c.path("A", "latin1/bad"));
+      await fs.symlink("caf\u00e9", c.path("A", "latin1/good"));
+      await c.waitFor("the good link to reach B", async () => (await c.snapshot("B", { under: "latin1" })).get("good") === link("caf\u00e9") || "not yet");
+      await c.client("A").waitForLine(/Not syncing "latin1\/bad": it is a symbolic link whose target cannot be synced: it is not valid UTF-8/);
+      // Another look at the folder (a new file in it) says nothing more about the bad link.
+      await writeFile(c.path("A"), "latin1/later.txt", "later\n");
+      await c.waitFor("later.txt to reach B", async () => (await c.snapshot("B", { under: "latin1" })).get("later.txt") === sha256("later\n") || "not yet");
+      expect((await c.snapshot("B", { under: "latin1" })).has("bad")).toBe(false);
+      expect(count("A", /latin1\/bad/)).toBe(1);
+    }),
+  );
+
+  test(
     "a link given another target on A gets that target on B",
     dumpLogsOnFailure(async () => {
       const c = cluster();
