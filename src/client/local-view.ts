@@ -67,15 +67,17 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     if (known) view.synced.set(p, known);
     if (subtree) for (const s of ctx.index.under(p)) view.synced.set(s.entry.path, s);
   };
+  /** Folders found real (not symlinks) above the paths looked at: each is checked once a pass. */
+  const realFolders = new Set<string>();
   for (const p of dirty) {
-    const tree = await scanTree(ctx.root, p, ctx.ignored, true, ctx.foldsNames);
+    const tree = await scanTree(ctx.root, p, ctx.ignored, true, ctx.foldsNames, realFolders);
     for (const [rel, st] of tree.stats) view.stat.set(rel, st);
     for (const [rel, why] of tree.skipped) view.skipped.set(rel, why);
     addKnown(p, true);
   }
   for (const p of news) {
     if (view.stat.has(p) || view.synced.has(p)) continue;
-    const tree = await scanTree(ctx.root, p, ctx.ignored, false, ctx.foldsNames);
+    const tree = await scanTree(ctx.root, p, ctx.ignored, false, ctx.foldsNames, realFolders);
     for (const [rel, why] of tree.skipped) view.skipped.set(rel, why);
     const st = tree.stats.get(p);
     if (st) view.stat.set(p, st);

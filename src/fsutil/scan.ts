@@ -59,9 +59,19 @@ const ENTRY_ERRORS: Record<string, string> = {
  * Walks `root/start` (a wire path, "" for everything) and returns every syncable path under
  * it, the start included (with `subtree` false, only the start). Ignored names are skipped with
  * everything below them. An entry that cannot be synced is listed in `skipped` and never stops
- * the walk; only a failure to list the sync folder itself does.
+ * the walk; only a failure to list the sync folder itself does. What lies below a symlink is
+ * not in the folder's tree, whether the walk meets the link or starts below it (a folder moved
+ * out and linked back in): its files must never be read, uploaded or deleted as the folder's.
+ * `realFolders` holds folders above a start already found real (not links) in this pass.
  */
-export async function scanTree(root: string, start: string, ignored: IgnoreRules, subtree = true, foldsNames = false): Promise<ScannedTree> {
+export async function scanTree(
+  root: string,
+  start: string,
+  ignored: IgnoreRules,
+  subtree = true,
+  foldsNames = false,
+  realFolders = new Set<string>(),
+): Promise<ScannedTree> {
   const tree: ScannedTree = { stats: new Map(), skipped: new Map() };
   /** Records why `rel` cannot be synced; rethrows what is not about one entry. */
   const skip = (rel: string, e: unknown) => {
@@ -73,6 +83,7 @@ export async function scanTree(root: string, start: string, ignored: IgnoreRules
   if (start !== "") {
     let st: LocalStat | undefined;
     try {
+      if (!(await _inRealFolders(root, start, realFolders))) return tree;
       st = await lstatSyncable(path.join(root, ...start.split("/")), start, tree);
       // Where names fold, lstat finds "report.txt" as "Report.txt": another entry, not this one.
       if (st && foldsNames && !(await spelledSo(root, start))) st = undefined;
@@ -142,6 +153,30 @@ function specialKind(st: Stats): string {
   if (st.isFIFO()) return "named pipe";
   if (st.isSocket()) return "socket";
   return "device";
+}
+
+/**
+ * True when every folder above `rel` is a real folder. lstat of `rel` itself would follow a
+ * symlink anywhere above it; a missing folder means `rel` is gone, a symlink that it is not
+ * the folder's. Any other failure (permissions) is thrown: never mistaken for a deletion.
+ */
+async function _inRealFolders(root: string, rel: string, realFolders: Set<string>): Promise<boolean> {
+  let dir = "";
+  for (const name of rel.split("/").slice(0, -1)) {
+    dir = dir ? `${dir}/${name}` : name;
+    if (realFolders.has(dir)) continue;
+    let st: Stats;
+    try {
+      st = await fs.lstat(path.join(root, ...dir.split("/")));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return false;
+      throw e;
+    }
+    if (!st.isDirectory()) return false;
+    realFolders.add(dir);
+  }
+  return true;
 }
 
 /** True when every name along `rel` is listed under that exact spelling. */
