@@ -166,6 +166,26 @@ describe("symlinks", () => {
   );
 
   test(
+    "a synced folder moved out and linked back in becomes that link on B, and nothing behind it is touched",
+    dumpLogsOnFailure(async () => {
+      const c = cluster();
+      const outside = c.root.join("moved-out");
+      await writeFile(c.path("A"), "relink/dir/a.txt", "was inside\n");
+      await writeFile(c.path("A"), "relink/dir/b.txt", "was inside too\n");
+      await c.waitFor("B to get the folder", async () => (await c.snapshot("B", { under: "relink" })).get("dir/b.txt") === sha256("was inside too\n") || "not yet");
+      await fs.rename(c.path("A", "relink/dir"), outside);
+      await fs.symlink(outside, c.path("A", "relink/dir"));
+      await c.waitForAgreement("the folder is the link", (t) => (t.get("dir") === link(outside) && t.size === 1) || "not yet", ["A", "B"], { under: "relink" });
+      // A file written where the link points is not the folder's: it never travels.
+      await fs.writeFile(path.join(outside, "c.txt"), "written behind the link\n");
+      await writeFile(c.path("A"), "relink/after.txt", "after\n");
+      await c.waitFor("after.txt to reach B", async () => (await c.snapshot("B", { under: "relink" })).get("after.txt") === sha256("after\n") || "not yet");
+      expect([...(await c.snapshot("B", { under: "relink" })).keys()].sort()).toEqual(["after.txt", "dir"]);
+      expect([...(await snapshotTree(outside)).keys()].sort()).toEqual(["a.txt", "b.txt", "c.txt"]);
+    }),
+  );
+
+  test(
     "a remote folder where B has a link to a folder outside is never written through the link",
     dumpLogsOnFailure(async () => {
       const c = cluster();
