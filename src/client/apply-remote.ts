@@ -10,7 +10,7 @@ import { baseName } from "../core/wire-path.ts";
 import { TempFile } from "../fsutil/atomic-write.ts";
 import { RangeReader } from "../fsutil/range-reader.ts";
 import { renameNoReplace } from "../fsutil/rename-no-replace.ts";
-import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
+import { ensureParents, realFoldersAbove, resolveInside } from "../fsutil/safe-resolve.ts";
 import { type LocalStat, statLocal, toLocalStat } from "../fsutil/scan.ts";
 import { RESUME_MIN_BYTES, type Resumable } from "../fsutil/temp-dirs.ts";
 import type { SyncContext } from "./context.ts";
@@ -544,6 +544,8 @@ export async function renameMoved(ctx: SyncContext, d: Download): Promise<boolea
   const known = ctx.index.get(from);
   if (!known || known.entry.kind !== "file" || known.entry.hash !== d.entry.hash || d.expect) return false;
   const src = resolveInside(ctx.root, from);
+  // A folder above it replaced by a link would move a file from outside into the folder.
+  if (!(await realFoldersAbove(ctx.root, from))) return false;
   const st = await statLocal(src);
   if (!st || !sameStat(st, known.stat)) return false;
   const dst = resolveInside(ctx.root, d.entry.path);

@@ -2,7 +2,7 @@ import type { Entry } from "../core/entry.ts";
 import { isInside } from "../core/wire-path.ts";
 import type { Action } from "../core/reconcile.ts";
 import { renameNoReplace } from "../fsutil/rename-no-replace.ts";
-import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
+import { ensureParents, realFoldersAbove, resolveInside } from "../fsutil/safe-resolve.ts";
 import { statLocal } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
 import { sameStat } from "./local-index.ts";
@@ -28,6 +28,7 @@ export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: A
   for (const a of planned) {
     if (isInside(a.path, from) && a.type !== "delete_local" && a.type !== "record") return done;
   }
+  if (!(await realFoldersAbove(ctx.root, from))) return done;
   await ensureParents(ctx.root, moved.path);
   if (!(await renameNoReplace(resolveInside(ctx.root, from), resolveInside(ctx.root, moved.path)))) return done;
   const st = (await statLocal(resolveInside(ctx.root, moved.path))) ?? local;

@@ -30,6 +30,21 @@ export async function ensureParents(root: string, wirePath: string, known?: Set<
   }
 }
 
+/**
+ * True when every folder above `wirePath` exists and is a real folder: a path to read or move
+ * from, where a folder replaced by a symlink would reach outside the root (and nothing may be
+ * created).
+ */
+export async function realFoldersAbove(root: string, wirePath: string): Promise<boolean> {
+  let current = root;
+  for (const segment of wirePath.split("/").slice(0, -1)) {
+    current = path.join(current, segment);
+    const st = await fs.lstat(current).catch(() => undefined);
+    if (!st?.isDirectory()) return false;
+  }
+  return true;
+}
+
 async function ensureFolder(current: string, wirePath: string): Promise<void> {
   let st;
   try {

@@ -8,6 +8,7 @@ import { partialDownloads, sha256, snapshotTree, type Tree } from "../helpers/tr
 import { waitFor } from "../helpers/wait-for.ts";
 import { dirEntry, FakeServer, fileEntry, honest, type Script, withHandshake } from "./_fake-server.ts";
 import { listAll } from "./_lib.ts";
+import { symlinkContent } from "../../src/core/entry.ts";
 
 // A real `dropsim sync` process against a fake server that lies, sends garbage or hangs up
 // mid-frame. Whatever it is sent, the client never writes outside its folder, never exits,
@@ -240,7 +241,9 @@ describe("a client talking to a hostile server", () => {
     const inner = fileEntry("link/evil.txt", new TextEncoder().encode("pwned\n"), 2);
     const deep = fileEntry("link/sub/evil.txt", new TextEncoder().encode("pwned\n"), 4);
     const over = fileEntry("keep-link", new TextEncoder().encode("overwritten through a link\n"), 5);
-    const entries = [dirEntry("link", 1), inner.entry, dirEntry("link/sub", 3), deep.entry, over.entry];
+    // The server agrees that "link" is this very symlink (links are entries now): what it
+    // says lies below the link must still never be written through it.
+    const entries = [{ path: "link", ...symlinkContent(outside), version: 1, deleted: false, mtime: 0 }, inner.entry, dirEntry("link/sub", 3), deep.entry, over.entry];
     const blocks = new Map([...inner.blocks, ...deep.blocks, ...over.blocks]);
     start(honest({ head: 5, entries, blocks }), new Map([["keep-link", sha256("overwritten through a link\n")]]));
     await until("the client to refuse the symlinked path twice", () => count(/link.* is a symbolic link/) >= 2, () => client!.logs(10));
