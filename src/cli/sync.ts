@@ -1,6 +1,5 @@
 import { defineCommand } from "citty";
 import * as path from "node:path";
-import { setHeartbeat } from "../client/server-link.ts";
 import type { DiskFloor } from "../client/context.ts";
 import { startSyncClient } from "../client/sync-client.ts";
 import { DropsimError } from "../core/errors.ts";
@@ -33,9 +32,9 @@ export default defineCommand({
     // Not an option users need: tests shorten it to see a dead connection noticed in a second.
     const heartbeat = process.env.DROPSIM_HEARTBEAT;
     // 2.5 pings' worth of silence: a ping at 10 s and another at 20 s both went unanswered.
-    if (heartbeat) setHeartbeat({ pingAfterMs: parseDuration(heartbeat), deadAfterMs: 2.5 * parseDuration(heartbeat) });
+    const times = heartbeat ? { pingAfterMs: parseDuration(heartbeat), deadAfterMs: 2.5 * parseDuration(heartbeat) } : undefined;
     if (!claimSyncFolder(root, log)) return;
-    const client = await startSyncClient({ root, server, runtime, log, rescanIntervalMs, massDeleteLimit, minDiskFree, confirmDeletes: args["confirm-deletes"] });
+    const client = await startSyncClient({ root, server, runtime, log, rescanIntervalMs, massDeleteLimit, minDiskFree, confirmDeletes: args["confirm-deletes"], heartbeat: times });
     log.success(`Syncing ${root} with ${server.host}:${server.port}`);
     onShutdown(() => client.close(), log);
   },

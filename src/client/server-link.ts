@@ -31,13 +31,6 @@ export function backoffDelay(attempt: number, maxMs = BACKOFF_MAX_MS, random = M
   return ceiling / 2 + random() * (ceiling / 2);
 }
 
-let configuredHeartbeat = DEFAULT_HEARTBEAT;
-
-/** Set once at start-up by the CLI (`DROPSIM_HEARTBEAT`): tests shorten it to see a dead connection in a second. */
-export function setHeartbeat(times: HeartbeatTimes): void {
-  configuredHeartbeat = times;
-}
-
 /** Keeps one connection to the server alive: connect, hello, and reconnect when it drops. */
 export class ServerLink {
   private peer: ServerPeer | undefined;
@@ -52,7 +45,7 @@ export class ServerLink {
     private readonly hello: { clientId: string; host: string },
     private readonly log: Log,
     private readonly handlers: LinkHandlers,
-    private readonly heartbeat: HeartbeatTimes = configuredHeartbeat,
+    private readonly heartbeat: HeartbeatTimes = DEFAULT_HEARTBEAT,
   ) {}
 
   get current(): ServerPeer | undefined {

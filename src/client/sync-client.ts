@@ -12,6 +12,7 @@ import { BlockFetcher } from "./block-fetcher.ts";
 import type { DiskFloor, SyncContext } from "./context.ts";
 import { LocalIndex } from "./local-index.ts";
 import { ServerLink, backoffDelay } from "./server-link.ts";
+import type { HeartbeatTimes } from "../protocol/peer.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import { watchFolder } from "./watch.ts";
 
@@ -35,6 +36,8 @@ export interface SyncOptions {
   rescanIntervalMs: number;
   /** Infinity once the user confirmed (--allow-mass-delete). */
   massDeleteLimit: number;
+  /** How often to ping a quiet connection and when to call it dead (the defaults unless tests shorten them). */
+  heartbeat?: HeartbeatTimes;
   /** Send the deletions held by an earlier run (and only those). */
   confirmDeletes: boolean;
   /** Free space downloads leave on the folder's disk. */
@@ -127,7 +130,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     },
     block: (hash, bytes) => fetcher.deliver(hash, bytes),
     disconnected: (e) => fetcher.failAll(e),
-  });
+  }, opts.heartbeat);
 
   let stopped = false;
   let failures = 0;
