@@ -26,8 +26,9 @@ import { w4a, w4b } from "./workloads/w4-edit.ts";
 import { w5 } from "./workloads/w5-memory.ts";
 import { w6 } from "./workloads/w6-fanout.ts";
 import { w7 } from "./workloads/w7-restart.ts";
+import { w9 } from "./workloads/w9-folder-move.ts";
 
-const WORKLOADS: Workload[] = [w1, w2, w3, w4a, w4b, w5, w6, w7];
+const WORKLOADS: Workload[] = [w1, w2, w3, w4a, w4b, w5, w6, w7, w9];
 const DEFAULT_RUNS = 3;
 
 interface Options {
@@ -50,7 +51,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === "--out") out = argv[++i];
     else if (arg.startsWith("--out=")) out = arg.slice("--out=".length);
     else if (arg === "--help" || arg === "-h") {
-      console.log(`usage: bun run bench [--quick] [--runs N] [--out FILE] [W1 … W7]\n\n${WORKLOADS.map((w) => `  ${w.id.padEnd(4)} ${w.title}`).join("\n")}`);
+      console.log(`usage: bun run bench [--quick] [--runs N] [--out FILE] [W1 … W9]\n\n${WORKLOADS.map((w) => `  ${w.id.padEnd(4)} ${w.title}`).join("\n")}`);
       process.exit(0);
     } else if (arg.startsWith("-")) throw new Error(`Unknown option "${arg}": see --help`);
     else ids.push(arg.toUpperCase());
