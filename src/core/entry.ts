@@ -1,4 +1,5 @@
 import { hashBlock } from "./block-hash.ts";
+import { sameXattrs, type XattrSet } from "./xattrs.ts";
 
 /** One block of a file: its SHA-256 (hex) and length. On the wire: `[hash, size]`. */
 export type BlockRef = [hash: string, size: number];
@@ -17,6 +18,11 @@ export interface Content {
   blocks: BlockRef[];
   /** A symlink's target, verbatim: never resolved, never followed. Only live symlinks have one. */
   target?: string;
+  /**
+   * A file's synced extended attributes (core/xattrs.ts): absent when it has none. Folders and
+   * symlinks carry none. An attribute-only change is a change of content, with the same blocks.
+   */
+  xattrs?: XattrSet;
 }
 
 /** The server's record of a path at one journal sequence number. */
@@ -51,7 +57,7 @@ export function sameContent(a: Content | undefined, b: Content | undefined): boo
   if (a.kind !== b.kind) return false;
   if (a.kind === "dir") return true;
   if (a.kind === "symlink") return a.target === b.target;
-  return a.hash === b.hash && normalMode(a.kind, a.mode) === normalMode(b.kind, b.mode);
+  return a.hash === b.hash && normalMode(a.kind, a.mode) === normalMode(b.kind, b.mode) && sameXattrs(a.xattrs, b.xattrs);
 }
 
 const utf8 = new TextEncoder();

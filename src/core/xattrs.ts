@@ -98,3 +98,19 @@ export function xattrSetProblem(set: XattrSet, limit = XATTR_LIMIT): string | un
   if (bytes > limit) return `Attributes total ${bytes} bytes: more than the limit of ${limit}`;
   return undefined;
 }
+
+/**
+ * The set a file read on `platform` stands for: `read`, plus those attributes of `synced` (the
+ * set it was last synced with) that this replica cannot hold: names it does not sync (Finder
+ * tags on Linux), or all of them where it reads none (`read` undefined: no xattr support). A
+ * replica that cannot keep an attribute thus never strips it from the others by an edit.
+ * Foreign names that would take the set past `limit` are dropped. Empty is undefined.
+ */
+export function withForeignXattrs(read: XattrSet | undefined, synced: XattrSet | undefined, platform: string, limit = XATTR_LIMIT): XattrSet | undefined {
+  if (read === undefined) return synced?.length ? synced : undefined;
+  const foreign = (synced ?? []).filter(([name]) => !syncsXattr(name, platform));
+  if (foreign.length === 0) return read.length ? read : undefined;
+  const merged = [...read.filter(([name]) => !foreign.some(([f]) => f === name)), ...foreign].sort(([a], [b]) => compareNames(a, b));
+  const chosen = xattrSetProblem(merged, limit) === undefined ? merged : read;
+  return chosen.length ? chosen : undefined;
+}

@@ -3,6 +3,7 @@ import { HASH_HEX } from "../core/block-hash.ts";
 import { DropsimError } from "../core/errors.ts";
 import { MAX_TARGET_BYTES, symlinkTargetProblem } from "../core/entry.ts";
 import { wirePathProblem } from "../core/wire-path.ts";
+import { XATTR_LIMIT, xattrSetProblem } from "../core/xattrs.ts";
 
 /**
  * One schema per control message, shared by both sides. Objects are strict: an unexpected
@@ -30,6 +31,20 @@ const target = z.string().max(MAX_TARGET_BYTES).superRefine((t, ctx) => {
   const problem = symlinkTargetProblem(t);
   if (problem) ctx.addIssue({ code: "custom", message: `invalid symlink target: ${problem}` });
 });
+/**
+ * A file's extended attributes: the canonical set of core/xattrs.ts (sorted, distinct names,
+ * canonical base64, at most XATTR_LIMIT bytes in all). No attributes is no field, never [].
+ */
+const XATTR_NAME_MAX = 1024;
+const xattrs = z
+  .array(z.tuple([z.string().min(1).max(XATTR_NAME_MAX), z.string().max(Math.ceil(XATTR_LIMIT / 3) * 4)]).readonly())
+  .min(1)
+  .max(XATTR_LIMIT)
+  .superRefine((set, ctx) => {
+    const problem = xattrSetProblem(set);
+    if (problem) ctx.addIssue({ code: "custom", message: `invalid extended attributes: ${problem}` });
+  })
+  .readonly();
 const mode = z.number().int().min(0).max(0o7777);
 const size = z.number().int().nonnegative();
 const blockRef = z.tuple([hash, z.number().int().positive()]);
@@ -40,6 +55,7 @@ const splice = z.strictObject({ base: seq, at: z.number().int().nonnegative(), d
 interface Shape {
   kind: string;
   target?: string;
+  xattrs?: readonly unknown[];
   blocks?: unknown[];
   splice?: unknown;
   deleted?: boolean;
@@ -48,8 +64,12 @@ interface Shape {
 /**
  * A live symlink carries its target and nothing of a file (no blocks, no splice); nothing
  * else carries a target. Whether the target matches the size and hash is the server's check.
+ * Only a live file carries extended attributes.
  */
-function symlinkShape(v: Shape, ctx: z.RefinementCtx): void {
+function entryShape(v: Shape, ctx: z.RefinementCtx): void {
+  if (v.xattrs !== undefined && (v.kind !== "file" || v.deleted)) {
+    ctx.addIssue({ code: "custom", path: ["xattrs"], message: "only a file has extended attributes" });
+  }
   const link = v.kind === "symlink" && !v.deleted;
   if (link !== (v.target !== undefined)) {
     ctx.addIssue({ code: "custom", path: ["target"], message: link ? "a symlink needs its target" : "only a symlink has a target" });
@@ -72,7 +92,8 @@ export const entrySchema = z.strictObject({
   mtime: z.number(),
   movedFrom: wirePath.optional(),
   target: target.optional(),
-}).superRefine(symlinkShape);
+  xattrs: xattrs.optional(),
+}).superRefine(entryShape);
 
 const putOp = z.strictObject({
   op: z.literal("put"),
@@ -86,7 +107,8 @@ const putOp = z.strictObject({
   splice: splice.optional(),
   mtime: z.number(),
   target: target.optional(),
-}).superRefine(symlinkShape);
+  xattrs: xattrs.optional(),
+}).superRefine(entryShape);
 const deleteOp = z.strictObject({ op: z.literal("delete"), path: opPath, baseVersion: seq });
 const moveOp = z.strictObject({ op: z.literal("move"), from: opPath, to: opPath, baseVersion: seq });
 export const opSchema = z.discriminatedUnion("op", [putOp, deleteOp, moveOp]);

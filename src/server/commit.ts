@@ -89,7 +89,10 @@ function contentOf(op: PutOp, current: Entry | undefined): Content | OpResult {
   if (op.hash !== hashBlockList(blocks!.map(([h]) => h))) {
     return { status: "error", code: "bad_message", message: `Cannot commit "${op.path}": its hash does not match its block list` };
   }
-  return { kind: "file", size, mode: normalMode("file", op.mode), hash: op.hash, blocks: blocks! };
+  const content: Content = { kind: "file", size, mode: normalMode("file", op.mode), hash: op.hash, blocks: blocks! };
+  // Checked with the message (protocol/messages.ts): canonical, bounded, on live files only.
+  if (op.xattrs) content.xattrs = op.xattrs;
+  return content;
 }
 
 function put(store: MetaStore, op: PutOp, missing: ReadonlySet<string>, now: number): OpResult {

@@ -1,5 +1,6 @@
 import type { Entry, EntryKind } from "../core/entry.ts";
 import { DropsimError } from "../core/errors.ts";
+import type { XattrSet } from "../core/xattrs.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { EntryDraft, MetaStore } from "./meta-store.ts";
 import { SqlTransactions } from "./sql-transaction.ts";
@@ -31,6 +32,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 const MIGRATIONS = [
   // Symlinks: their target (NULL for every other entry, and for a symlink's tombstone).
   "ALTER TABLE journal ADD COLUMN target TEXT;",
+  // Extended attributes of a file: its canonical set as JSON (NULL when it has none).
+  "ALTER TABLE journal ADD COLUMN xattrs TEXT;",
 ];
 
 interface Row {
@@ -45,6 +48,7 @@ interface Row {
   mtime: number;
   moved_from: string | null;
   target: string | null;
+  xattrs: string | null;
 }
 
 function toEntry(r: Row): Entry {
@@ -61,6 +65,7 @@ function toEntry(r: Row): Entry {
   };
   if (r.moved_from !== null) e.movedFrom = r.moved_from;
   if (r.target !== null) e.target = r.target;
+  if (r.xattrs !== null) e.xattrs = JSON.parse(r.xattrs) as XattrSet;
   return e;
 }
 
@@ -89,7 +94,7 @@ export class SqlMetaStore implements MetaStore {
       get: db.prepare(`${CURRENT} WHERE e.path = ?`),
       children: db.prepare(`${CURRENT} WHERE e.path > ? AND e.path < ? AND j.deleted = 0 ORDER BY e.path`),
       insert: db.prepare(
-        "INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime, moved_from, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        "INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime, moved_from, target, xattrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
       ),
       point: db.prepare("INSERT INTO entries (path, seq) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET seq = excluded.seq"),
       since: db.prepare(`${CURRENT} WHERE e.seq > ? ORDER BY e.seq LIMIT ?`),
@@ -134,6 +139,7 @@ export class SqlMetaStore implements MetaStore {
       d.mtime,
       d.movedFrom ?? null,
       d.target ?? null,
+      d.xattrs?.length ? JSON.stringify(d.xattrs) : null,
     )!;
     this.q.point.run(d.path, seq);
     return { ...d, version: seq };

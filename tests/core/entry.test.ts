@@ -19,6 +19,11 @@ describe("sameContent", () => {
     ["a symlink and the file it names", link("x"), file(link("x").hash), false],
     ["a symlink and a folder", link("d"), dir(), false],
     ["a symlink with another mode", link("a"), { ...link("a"), mode: 0o755 }, true],
+    ["files with one hash and one set of attributes", { ...file("h"), xattrs: [["user.color", "cmVk"]] }, { ...file("h"), xattrs: [["user.color", "cmVk"]] }, true],
+    ["files with one hash, one with an attribute", file("h"), { ...file("h"), xattrs: [["user.color", "cmVk"]] }, false],
+    ["files with one hash and another attribute value", { ...file("h"), xattrs: [["user.color", "cmVk"]] }, { ...file("h"), xattrs: [["user.color", "Ymx1ZQ=="]] }, false],
+    ["files with one hash, no attributes and an empty set", file("h"), { ...file("h"), xattrs: [] }, true],
+    ["files with one set of attributes but other hashes", { ...file("h"), xattrs: [["user.a", ""]] }, { ...file("g"), xattrs: [["user.a", ""]] }, false],
   ])("sameContent of %s is %p", (_name, a, b, want) => {
     expect(sameContent(a, b)).toBe(want);
     expect(sameContent(b, a)).toBe(want);

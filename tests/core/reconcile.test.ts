@@ -192,6 +192,27 @@ describe("planPath for symlinks", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// planPath: extended attributes (part of a file's content; the blocks stay the same)
+
+describe("planPath for extended attributes", () => {
+  const red = { ...S, xattrs: [["user.color", "cmVk"]] as const };
+  const blue = { ...S, xattrs: [["user.color", "Ymx1ZQ=="]] as const };
+  const synced = entry(P, red, 1);
+  const rows: PlanRow[] = [
+    ["synced tagged, remote none, local unchanged", synced, undefined, red, { type: "none" }],
+    ["synced tagged, remote none, local retagged", synced, undefined, blue, { type: "upload", baseVersion: 1 }],
+    ["synced tagged, remote none, local untagged", synced, undefined, S, { type: "upload", baseVersion: 1 }],
+    ["synced untagged, remote none, local tagged", entry(P, S, 1), undefined, red, { type: "upload", baseVersion: 1 }],
+    ["synced tagged, remote retagged, local unchanged", synced, entry(P, blue, 2), red, { type: "download", entry: "remote" }],
+    ["synced tagged, remote untagged, local unchanged", synced, entry(P, S, 2), red, { type: "download", entry: "remote" }],
+    ["synced tagged, remote retagged, local retagged alike", synced, entry(P, blue, 2), blue, { type: "record", entry: "remote" }],
+    ["synced tagged, remote retagged, local edited", synced, entry(P, blue, 2), { ...L, xattrs: red.xattrs }, { type: "conflict_copy", entry: "remote" }],
+  ];
+
+  testPlanRows(rows);
+});
+
+// ---------------------------------------------------------------------------------------------
 // reconcile: union of paths and ordering
 
 function indexOf(plan: Action[], path: string): number {

@@ -7,6 +7,7 @@ import {
   sameXattrs,
   syncsXattr,
   XATTR_LIMIT,
+  withForeignXattrs,
   type XattrSet,
   xattrSetProblem,
 } from "../../src/core/xattrs.ts";
@@ -117,4 +118,28 @@ describe("xattrSetProblem", () => {
 
 test("compareNames orders by code unit, not by locale", () => {
   expect(["user.b", "user.B", "user.é", "user.a"].sort(compareNames)).toEqual(["user.B", "user.a", "user.b", "user.é"]);
+});
+
+describe("withForeignXattrs", () => {
+  const tags = "com.apple.metadata:_kMDItemUserTags";
+  test.each<{ what: string; read: XattrSet | undefined; synced: XattrSet | undefined; platform: string; want: XattrSet | undefined }>([
+    { what: "what was read, with nothing synced", read: [["user.a", "MQ=="]], synced: undefined, platform: "linux", want: [["user.a", "MQ=="]] },
+    { what: "nothing read and nothing synced", read: [], synced: undefined, platform: "linux", want: undefined },
+    { what: "a removal of a name this system holds", read: [], synced: [["user.a", "MQ=="]], platform: "linux", want: undefined },
+    { what: "a change of a name this system holds", read: [["user.a", "Mg=="]], synced: [["user.a", "MQ=="]], platform: "linux", want: [["user.a", "Mg=="]] },
+    { what: "Finder tags kept on Linux, in order", read: [["user.z", ""]], synced: [[tags, "eA=="], ["user.a", "MQ=="]], platform: "linux", want: [[tags, "eA=="], ["user.z", ""]] },
+    { what: "Finder tags read on macOS are not kept from before", read: [], synced: [[tags, "eA=="]], platform: "darwin", want: undefined },
+    { what: "everything kept where nothing can be read", read: undefined, synced: [["user.a", "MQ=="]], platform: "linux", want: [["user.a", "MQ=="]] },
+    { what: "everything kept on a system that syncs none", read: [], synced: [["user.a", "MQ=="]], platform: "win32", want: [["user.a", "MQ=="]] },
+  ])("withForeignXattrs gives $what", ({ read, synced, platform, want }) => {
+    const got = withForeignXattrs(read, synced, platform);
+    expect(got).toEqual(want);
+    if (got) expect(xattrSetProblem(got)).toBeUndefined();
+  });
+
+  test("withForeignXattrs leaves foreign names out when with them the set would pass the limit", () => {
+    const read: XattrSet = [["user.a", new Uint8Array(XATTR_LIMIT - 100).toBase64()]];
+    const synced: XattrSet = [["com.apple.FinderInfo", new Uint8Array(200).toBase64()]];
+    expect(withForeignXattrs(read, synced, "linux")).toEqual(read);
+  });
 });

@@ -31,6 +31,7 @@ const fileEntry = {
 };
 const movedEntry = { ...fileEntry, path: "new/report.pdf", movedFrom: "docs/report.pdf", version: 8 };
 const linkEntry = { path: "docs/latest", kind: "symlink", size: 10, mode: 0o777, hash: H1, blocks: [], version: 10, deleted: false, mtime: 0, target: "report.pdf" };
+const taggedEntry = { ...fileEntry, path: "docs/tagged.pdf", version: 12, xattrs: [["user.color", "cmVk"], ["user.xdg.tags", ""]] };
 const linkTomb = { path: "docs/old", kind: "symlink", size: 0, mode: 0o777, hash: "", blocks: [], version: 11, deleted: true, mtime: 0 };
 const dirTomb = { path: "docs", kind: "dir", size: 0, mode: 0o755, hash: "", blocks: [], version: 9, deleted: true, mtime: 0 };
 
@@ -52,6 +53,7 @@ const validClient: ClientMessage[] = [
       { op: "move", from: "x", to: "y/x", baseVersion: 5 },
       { op: "put", path: "a/up", kind: "symlink", baseVersion: 0, size: 5, mode: 0o777, hash: H1, mtime: 1, target: "../../etc" },
       { op: "put", path: "a/abs", kind: "symlink", baseVersion: 0, size: 4, mode: 0o777, hash: H1, blocks: [], mtime: 1, target: "/etc" },
+      { op: "put", path: "a/t.txt", kind: "file", baseVersion: 2, size: 10, mode: 0o644, hash: H2, splice: { base: 2, at: 0, drop: 0, insert: [] }, mtime: 1, xattrs: [["com.apple.metadata:_kMDItemUserTags", "YnBsaXN0"], ["user.color", "cmVk"]] },
     ],
   },
   { type: "bye" },
@@ -60,7 +62,7 @@ const validClient: ClientMessage[] = [
 
 const validServer: ServerMessage[] = [
   { type: "welcome", id: 1, protocol: PROTOCOL_VERSION, serverId: "s-1", head: 0 },
-  { type: "changes_result", id: 2, head: 9, entries: [fileEntry, movedEntry, dirTomb, linkEntry, linkTomb] as never, more: false },
+  { type: "changes_result", id: 2, head: 9, entries: [fileEntry, movedEntry, dirTomb, linkEntry, linkTomb, taggedEntry] as never, more: false },
   { type: "missing", id: 3, hashes: [H1] },
   { type: "blocks_done", id: 4, missing: [] },
   {
@@ -177,6 +179,17 @@ describe("decodeMessage rejects", () => {
     ["an empty symlink target", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: "" }] }), "bad_message", /at ops\.0\.target: invalid symlink target: it is empty/],
     ["a symlink target with a NUL", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: "a\u0000b" }] }), "bad_message", /at ops\.0\.target: invalid symlink target: it contains a NUL/],
     ["a symlink target over 4096 bytes", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: "é".repeat(2049) }] }), "bad_message", /at ops\.0\.target: invalid symlink target: it is 4098 bytes/],
+    ["attributes on a folder", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "dir", baseVersion: 0, size: 0, mode: 493, hash: "", blocks: [], mtime: 0, xattrs: [["user.a", ""]] }] }), "bad_message", /at ops\.0\.xattrs: only a file has extended attributes/],
+    ["attributes on a symlink", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: "b", xattrs: [["user.a", ""]] }] }), "bad_message", /at ops\.0\.xattrs: only a file has extended attributes/],
+    ["an empty set of attributes", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "file", baseVersion: 0, size: 0, mode: 420, hash: H2, blocks: [], mtime: 0, xattrs: [] }] }), "bad_message", /at ops\.0\.xattrs/],
+    ["attributes out of order", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "file", baseVersion: 0, size: 0, mode: 420, hash: H2, blocks: [], mtime: 0, xattrs: [["user.b", ""], ["user.a", ""]] }] }), "bad_message", /at ops\.0\.xattrs: invalid extended attributes: Attribute "user\.a" is out of order or repeated/],
+    ["an attribute named twice", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "file", baseVersion: 0, size: 0, mode: 420, hash: H2, blocks: [], mtime: 0, xattrs: [["user.a", ""], ["user.a", "MQ=="]] }] }), "bad_message", /out of order or repeated/],
+    ["an attribute with an empty name", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "file", baseVersion: 0, size: 0, mode: 420, hash: H2, blocks: [], mtime: 0, xattrs: [["", "MQ=="]] }] }), "bad_message", /at ops\.0\.xattrs/],
+    ["an attribute name with a NUL", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "file", baseVersion: 0, size: 0, mode: 420, hash: H2, blocks: [], mtime: 0, xattrs: [["user.a\u0000b", ""]] }] }), "bad_message", /empty or holds a NUL/],
+    ["an attribute value not in base64", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "file", baseVersion: 0, size: 0, mode: 420, hash: H2, blocks: [], mtime: 0, xattrs: [["user.a", "not base64!"]] }] }), "bad_message", /not base64/],
+    ["an attribute value in non-canonical base64", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "file", baseVersion: 0, size: 0, mode: 420, hash: H2, blocks: [], mtime: 0, xattrs: [["user.a", "MR=="]] }] }), "bad_message", /not in canonical base64/],
+    ["an attribute that is no pair", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "file", baseVersion: 0, size: 0, mode: 420, hash: H2, blocks: [], mtime: 0, xattrs: [["user.a"]] }] }), "bad_message", /at ops\.0\.xattrs\.0/],
+    ["attributes over 64 KiB in all", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "file", baseVersion: 0, size: 0, mode: 420, hash: H2, blocks: [], mtime: 0, xattrs: [["user.a", "A".repeat(43_692)], ["user.b", "A".repeat(43_692)]] }] }), "bad_message", /Attributes total 65550 bytes: more than the limit of 65536/],
     ["a symlink target over 4096 characters", json({ type: "apply", id: 1, ops: [{ op: "put", path: "a", kind: "symlink", baseVersion: 0, size: 1, mode: 0o777, hash: H1, mtime: 0, target: "x".repeat(4097) }] }), "bad_message", /at ops\.0\.target/],
     [
       "a mode over 0o7777",

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { hashBlock, hashBlockList } from "../../src/core/block-hash.ts";
 import { type BlockRef, type Entry, symlinkContent } from "../../src/core/entry.ts";
+import type { XattrSet } from "../../src/core/xattrs.ts";
 import { depthOf, isInside } from "../../src/core/wire-path.ts";
 import type { Op, OpResult } from "../../src/protocol/messages.ts";
 import { openBunDatabase } from "../../src/runtime/sqlite-bun.ts";
@@ -533,5 +534,42 @@ describe("applyOps symlinks", () => {
     expect(gone).toMatchObject({ kind: "symlink", deleted: true, blocks: [] });
     expect(gone!.target).toBeUndefined();
     expect(store.get("m")!.target).toBeUndefined();
+  });
+});
+
+describe("applyOps extended attributes", () => {
+  const red: XattrSet = [["user.color", "cmVk"]];
+  const blue: XattrSet = [["user.color", "Ymx1ZQ=="]];
+  const tagged = (path: string, baseVersion: number, xattrs: XattrSet | undefined): PutOp => ({ ...putFile(path, baseVersion), ...(xattrs ? { xattrs } : {}) });
+
+  test("applyOps stores a file's attributes and serves them back", () => {
+    const store = newStore();
+    const [e] = ok(store, tagged("f", 0, red));
+    expect(e).toMatchObject({ kind: "file", hash: A.hash, xattrs: red });
+    expect(store.get("f")).toEqual(e!);
+    expect(store.changesSince(0, 10)).toEqual([e!]);
+  });
+
+  test("applyOps takes an attribute-only change as a new version with the same blocks, and the same set twice as agreement", () => {
+    const store = newStore();
+    const [v1] = ok(store, tagged("f", 0, red));
+    expect(ok(store, tagged("f", 0, red))).toEqual([v1!]);
+    const [v2] = ok(store, tagged("f", v1!.version, blue));
+    expect(v2).toMatchObject({ version: v1!.version + 1, hash: v1!.hash, blocks: v1!.blocks, xattrs: blue });
+    const [v3] = ok(store, tagged("f", v2!.version, undefined));
+    expect(v3!.xattrs).toBeUndefined();
+    expect(store.get("f")!.xattrs).toBeUndefined();
+    // Someone else's set on the old version is a conflict, as any stale edit.
+    expect(apply(store, [tagged("f", v2!.version, red)])).toEqual([{ status: "conflict", current: v3! }]);
+  });
+
+  test("applyOps moves a file with its attributes, and deletes it with a tombstone that carries none", () => {
+    const store = newStore();
+    const [f] = ok(store, tagged("f", 0, red));
+    const [m] = ok(store, move("f", "g", f!.version));
+    expect(m).toMatchObject({ path: "g", movedFrom: "f", xattrs: red });
+    const [gone] = ok(store, del("g", m!.version));
+    expect(gone!.xattrs).toBeUndefined();
+    expect(store.get("g")!.xattrs).toBeUndefined();
   });
 });

@@ -45,6 +45,27 @@ describe("SqlMetaStore schema versions", () => {
     again.close();
   });
 
+  test("SqlMetaStore opens a meta.db from before extended attributes (format 1), keeps its links and can store a file's attributes", () => {
+    const file = path.join(dir.path, "meta.db");
+    const old = openBunDatabase(file);
+    old.exec(`${BEFORE_SYMLINKS}
+      ALTER TABLE journal ADD COLUMN target TEXT;
+      INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime, target) VALUES ('docs/l', 'symlink', 1, 511, '', '[]', 0, 2, 'x');
+      INSERT INTO entries VALUES ('docs/l', 2);
+      PRAGMA user_version = 1;`);
+    old.close();
+    const store = new SqlMetaStore(openBunDatabase(file));
+    expect(store.head()).toBe(2);
+    expect(store.get("docs/l")).toMatchObject({ kind: "symlink", target: "x", version: 2 });
+    expect(store.get("docs/l")!.xattrs).toBeUndefined();
+    const tagged = store.append({ path: "docs/t", kind: "file", size: 0, mode: 0o644, hash: "", blocks: [], deleted: false, mtime: 3, xattrs: [["user.color", "cmVk"]] });
+    store.close();
+    const again = new SqlMetaStore(openBunDatabase(file));
+    expect(again.get("docs/t")).toEqual(tagged);
+    expect(again.changesSince(2, 10)).toEqual([tagged]);
+    again.close();
+  });
+
   test("SqlMetaStore refuses a meta.db written by a newer dropsim", () => {
     const file = path.join(dir.path, "meta.db");
     const db = openBunDatabase(file);
