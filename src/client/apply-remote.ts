@@ -7,6 +7,7 @@ import { conflictName } from "../core/conflict-name.ts";
 import { describeError } from "../core/errors.ts";
 import type { BlockRef, Entry, EntryKind } from "../core/entry.ts";
 import { baseName } from "../core/wire-path.ts";
+import { sameXattrs } from "../core/xattrs.ts";
 import { TempFile } from "../fsutil/atomic-write.ts";
 import { RangeReader } from "../fsutil/range-reader.ts";
 import { renameNoReplace } from "../fsutil/rename-no-replace.ts";
@@ -226,7 +227,7 @@ interface Source {
  * in one pipelined fetch. Each file is written to `.dropsim/tmp`, verified, fsynced, renamed.
  * Returns the entries that could not be applied (to retry later).
  */
-export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: Download[]): Promise<Download[]> {
+export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: Download[], note: Note = () => {}): Promise<Download[]> {
   if (downloads.length === 0) return [];
   const { fits: pending, waiting: failed } = await admitBySpace(ctx, downloads);
   if (pending.length === 0) return failed;
@@ -385,6 +386,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
       ctx.markDirty(d.entry.path);
       return false;
     }
+    writeAttrs(ctx, d.entry, tmp, note);
     // The sender's time, not ours: it is what the file's owner knows it by (and what make,
     // backups and "sort by date" go by).
     const st = toLocalStat(await tmp.commit(abs, d.entry.mtime));
@@ -465,6 +467,26 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   return failed;
 }
 
+/** Tells that a file was written without part of what it carries, and why: warned once per file. */
+export type Note = (path: string, why: string) => void;
+
+/**
+ * Gives a download's temp file the entry's extended attributes (none: removes any a patched
+ * copy carried). Names this system does not sync, or that the file system refuses, are left
+ * out with a note; the index still records the entry as synced with them, so an edit here
+ * keeps those this system cannot hold (local-view.ts). A file system that keeps none: silent.
+ */
+function writeAttrs(ctx: SyncContext, entry: Entry, tmp: TempFile, note: Note): void {
+  const written = tmp.setXattrs(ctx.runtime, entry.xattrs ?? []);
+  if (written === "unsupported") {
+    ctx.log.debug(`"${entry.path}" is written without its extended attributes: this file system keeps none`);
+    return;
+  }
+  if (written.skipped.length === 0) return;
+  const what = written.skipped.map((x) => `"${x.name}" (${x.reason})`).join(", ");
+  note(entry.path, `written without ${written.skipped.length === 1 ? "the extended attribute" : "the extended attributes"} ${what}`);
+}
+
 /** A download resuming from (or starting) its partial file, and the entry it builds. */
 interface Resume extends Resumable {
   entry: Entry;
@@ -542,7 +564,8 @@ export async function renameMoved(ctx: SyncContext, d: Download): Promise<boolea
   const from = d.entry.movedFrom;
   if (!from) return false;
   const known = ctx.index.get(from);
-  if (!known || known.entry.kind !== "file" || known.entry.hash !== d.entry.hash || d.expect) return false;
+  // Retagged elsewhere on the way: downloaded (from local blocks) instead, so the attributes come too.
+  if (!known || known.entry.kind !== "file" || known.entry.hash !== d.entry.hash || !sameXattrs(known.entry.xattrs, d.entry.xattrs) || d.expect) return false;
   const src = resolveInside(ctx.root, from);
   // A folder above it replaced by a link would move a file from outside into the folder.
   if (!(await realFoldersAbove(ctx.root, from))) return false;

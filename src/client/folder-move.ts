@@ -1,5 +1,6 @@
 import type { Entry } from "../core/entry.ts";
 import { isInside } from "../core/wire-path.ts";
+import { sameXattrs } from "../core/xattrs.ts";
 import type { Action } from "../core/reconcile.ts";
 import { renameNoReplace } from "../fsutil/rename-no-replace.ts";
 import { ensureParents, realFoldersAbove, resolveInside } from "../fsutil/safe-resolve.ts";
@@ -41,7 +42,7 @@ export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: A
       const to = moved.path + s.entry.path.slice(from.length);
       const theirs = news.get(to);
       ctx.index.remove(s.entry.path);
-      if (theirs && theirs.movedFrom === s.entry.path && theirs.kind === s.entry.kind && theirs.hash === s.entry.hash) {
+      if (theirs && theirs.movedFrom === s.entry.path && theirs.kind === s.entry.kind && theirs.hash === s.entry.hash && sameXattrs(theirs.xattrs, s.entry.xattrs)) {
         ctx.index.put(theirs, s.stat);
       } else {
         ctx.index.put({ ...s.entry, path: to, version: 0 }, s.stat);

@@ -3,6 +3,7 @@ import type { SqlDatabase } from "../runtime/types.ts";
 import type { LocalStat } from "../fsutil/scan.ts";
 import { SqlTransactions } from "../store/sql-transaction.ts";
 import { DropsimError } from "../core/errors.ts";
+import type { XattrSet } from "../core/xattrs.ts";
 
 /**
  * The client's memory, in `.dropsim/state.db`: for each path the entry both sides last agreed
@@ -51,6 +52,8 @@ const MIGRATIONS = [
    CREATE INDEX IF NOT EXISTS files_by_ino ON files(st_ino);`,
   // Symlinks: their target (NULL for files and folders).
   "ALTER TABLE files ADD COLUMN target TEXT;",
+  // Extended attributes of a synced file: its canonical set as JSON (NULL when it has none).
+  "ALTER TABLE files ADD COLUMN xattrs TEXT;",
 ];
 
 interface Row {
@@ -68,6 +71,7 @@ interface Row {
   st_mode: number;
   st_ctime: number;
   target: string | null;
+  xattrs: string | null;
 }
 
 function toSynced(r: Row): Synced {
@@ -83,6 +87,7 @@ function toSynced(r: Row): Synced {
     mtime: r.mtime,
   };
   if (r.target !== null) entry.target = r.target;
+  if (r.xattrs !== null) entry.xattrs = JSON.parse(r.xattrs) as XattrSet;
   return { entry, stat: { kind: r.kind, size: r.st_size, mtimeMs: r.st_mtime, ctimeMs: r.st_ctime, ino: r.st_ino, mode: r.st_mode, nlink: 1 } };
 }
 
@@ -103,11 +108,12 @@ export class LocalIndex {
       all: db.prepare("SELECT * FROM files"),
       under: db.prepare("SELECT * FROM files WHERE path > ? AND path < ?"),
       put: db.prepare(
-        `INSERT INTO files (path, kind, size, mode, hash, blocks, version, mtime, st_size, st_mtime, st_ino, st_mode, st_ctime, target)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET
+        `INSERT INTO files (path, kind, size, mode, hash, blocks, version, mtime, st_size, st_mtime, st_ino, st_mode, st_ctime, target, xattrs)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET
          kind = excluded.kind, size = excluded.size, mode = excluded.mode, hash = excluded.hash, blocks = excluded.blocks,
          version = excluded.version, mtime = excluded.mtime, st_size = excluded.st_size, st_mtime = excluded.st_mtime,
-         st_ino = excluded.st_ino, st_mode = excluded.st_mode, st_ctime = excluded.st_ctime, target = excluded.target`,
+         st_ino = excluded.st_ino, st_mode = excluded.st_mode, st_ctime = excluded.st_ctime, target = excluded.target,
+         xattrs = excluded.xattrs`,
       ),
       byIno: db.prepare("SELECT path FROM files WHERE st_ino = ?"),
       setStat: db.prepare("UPDATE files SET st_size = ?, st_mtime = ?, st_ino = ?, st_mode = ?, st_ctime = ? WHERE path = ?"),
@@ -161,6 +167,7 @@ export class LocalIndex {
         stat.mode,
         stat.ctimeMs,
         entry.target ?? null,
+        entry.xattrs?.length ? JSON.stringify(entry.xattrs) : null,
       );
       this.q.dropBlocks.run(entry.path);
       let offset = 0;

@@ -1,8 +1,11 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import process from "node:process";
 import { type Content, normalMode, symlinkContent, symlinkTargetProblem } from "../core/entry.ts";
 import { parentOf } from "../core/wire-path.ts";
+import { isTooLarge, withForeignXattrs, XATTR_LIMIT, type XattrSet } from "../core/xattrs.ts";
 import { hashFile } from "../fsutil/hash-file.ts";
+import { readXattrs } from "../fsutil/xattrs.ts";
 import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
 import { CTIME_UNKNOWN, sameStat, type Synced } from "./local-index.ts";
@@ -25,6 +28,8 @@ export interface LocalView {
   skipped: Map<string, string>;
   /** Unchanged files whose fingerprint lacked a ctime, with their stat now: to remember. */
   ctimes: Map<string, LocalStat>;
+  /** Files read that sync without some of what they hold (extended attributes past the limit), with why: warned once. */
+  notes: Map<string, string>;
 }
 
 /** Changed files one pass reads at most (and bytes): later ones wait for the next pass. */
@@ -60,6 +65,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     settling: new Map(),
     skipped: new Map(),
     ctimes: new Map(),
+    notes: new Map(),
   };
   /** Adds what the index knows of `p` (and, with `subtree`, of everything below it). */
   const addKnown = (p: string, subtree: boolean) => {
@@ -102,8 +108,22 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
   const vanished = new Map<number, Synced>();
   for (const [p, s] of view.synced) if (!view.stat.has(p)) vanished.set(s.stat.ino, s);
 
+  /**
+   * The synced extended attributes of a file just hashed, read by path (lgetxattr: a file
+   * replaced by a link since is not followed). Attributes this replica cannot hold are kept
+   * from `known` (see withForeignXattrs); a set past the limit is left out, with a note.
+   */
+  const readAttrs = (p: string, known: XattrSet | undefined): XattrSet | undefined => {
+    const read = readXattrs(ctx.runtime, absPath(ctx.root, p));
+    if (isTooLarge(read)) {
+      view.notes.set(p, `its extended attributes total more than ${XATTR_LIMIT / 1024} KiB (at least ${read.bytes} bytes): it syncs without them`);
+      return undefined;
+    }
+    return withForeignXattrs(read, known, process.platform);
+  };
+
   /** Reads and hashes one changed file into the view. */
-  const readFile = async (p: string, st: LocalStat) => {
+  const readFile = async (p: string, st: LocalStat, known: XattrSet | undefined) => {
     try {
       const { bytes, after, ...digest } = await hashFile(absPath(ctx.root, p), st.size);
       if (digest.size !== st.size || !sameStamp(after, st)) {
@@ -111,7 +131,8 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
         view.settling.set(p, settle.changedWhileRead(p, after, now));
         return;
       }
-      view.content.set(p, { kind: "file", mode: normalMode("file", st.mode), ...digest });
+      const xattrs = readAttrs(p, known);
+      view.content.set(p, { kind: "file", mode: normalMode("file", st.mode), ...digest, ...(xattrs ? { xattrs } : {}) });
       // A write through one name of a hard-linked file changes the others, and the watcher
       // reports only the name written through.
       if (st.nlink > 1) for (const other of ctx.index.namesOf(st.ino)) if (other !== p) ctx.markDirty(other);
@@ -149,7 +170,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
   };
   const links: string[] = [];
 
-  const toRead: [string, LocalStat][] = [];
+  const toRead: [string, LocalStat, XattrSet | undefined][] = [];
   let hashedBytes = 0;
   let wait = 0;
   for (const [p, st] of view.stat) {
@@ -169,10 +190,10 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
       view.later.add(p);
     } else {
       hashedBytes += st.size;
-      toRead.push([p, st]);
+      toRead.push([p, st, known?.entry.kind === "file" ? known.entry.xattrs : undefined]);
     }
   }
-  await Promise.all([_inPool(toRead, ([p, st]) => readFile(p, st)), _inPool(links, readLink)]);
+  await Promise.all([_inPool(toRead, ([p, st, attrs]) => readFile(p, st, attrs)), _inPool(links, readLink)]);
   return view;
 }
 

@@ -77,6 +77,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     ignored: makeIgnoreRules(ignoreText),
     fetcher,
     log: opts.log,
+    runtime: opts.runtime,
     massDeleteLimit: opts.massDeleteLimit,
     confirmDeletes: opts.confirmDeletes,
     minDiskFree: opts.minDiskFree,

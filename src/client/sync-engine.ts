@@ -6,6 +6,7 @@ import { isMassDelete } from "../core/mass-delete.ts";
 import { WriteSettle } from "../core/write-settle.ts";
 import { conflictCopyHost } from "../core/conflict-name.ts";
 import { isInside } from "../core/wire-path.ts";
+import { sameXattrs, type XattrSet } from "../core/xattrs.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
 import { type LocalStat, statLocal } from "../fsutil/scan.ts";
 import { type Download, makeFolder, moveAside, removeLocal, renameMoved, writeFiles } from "./apply-remote.ts";
@@ -52,7 +53,7 @@ export class SyncEngine {
   /** Files being written wait until quiet instead of becoming a version per look. */
   private readonly writes = new WriteSettle();
   /** Puts sent whose reply has not come: what we uploaded, in case the reply is lost. */
-  private readonly inflight = new Map<string, { kind: Entry["kind"]; hash: string; stat: LocalStat }>();
+  private readonly inflight = new Map<string, { kind: Entry["kind"]; hash: string; xattrs?: XattrSet; stat: LocalStat }>();
   /** Local deletions held as a mass deletion, kept in state.db across restarts. */
   private readonly held: Set<string>;
   /** Held deletions the user confirmed at start: sent, once. */
@@ -61,6 +62,8 @@ export class SyncEngine {
   private rebaseOnto: { serverId: string; why: string } | undefined;
   /** Entries that cannot be synced: reported once each, retried with backoff. */
   private readonly problems: Problems;
+  /** Files that sync without part of what they hold (see `note`), with the reason last warned of. */
+  private readonly notes = new Map<string, string>();
   /** Local deletions not sent yet, with when each was first seen. */
   private deletionsSeen = new Map<string, number>();
 
@@ -289,7 +292,7 @@ export class SyncEngine {
       if (!sent) continue;
       this.inflight.delete(p);
       const synced = view.synced.get(p);
-      if (e.deleted || e.kind !== sent.kind || e.hash !== sent.hash || e.version <= (synced?.entry.version ?? 0)) continue;
+      if (e.deleted || e.kind !== sent.kind || e.hash !== sent.hash || !sameXattrs(e.xattrs, sent.xattrs) || e.version <= (synced?.entry.version ?? 0)) continue;
       const claimed = { entry: e, stat: sent.stat };
       this.ctx.index.put(e, sent.stat);
       view.synced.set(p, claimed);
@@ -352,6 +355,7 @@ export class SyncEngine {
     // folder we cannot list is not a deleted folder.
     const cannot = [...view.unreadable, ...view.skipped];
     for (const [p, why] of cannot) this.lookAgainIn(this.problems.report(p, why), [p]);
+    for (const [p, why] of view.notes) this.note(p, why);
     if (cannot.length > 0) {
       const inside = (q: string) => cannot.some(([p]) => q === p || isInside(q, p));
       for (const q of new Set([...view.stat.keys(), ...view.synced.keys(), ...remote.keys()])) {
@@ -405,7 +409,7 @@ export class SyncEngine {
         else this.lookAgainIn(RETRY_MS, [a.path]);
       }
     }
-    failed.push(...(await writeFiles(ctx, peer, downloads)).map((d) => d.entry));
+    failed.push(...(await writeFiles(ctx, peer, downloads, (p, why) => this.note(p, why))).map((d) => d.entry));
     const written = downloads.filter((d) => !failed.includes(d.entry)).map((d) => d.entry.path);
     // The side that won a conflict hears of it too: the loser's copy arrives as a new file.
     for (const p of written) {
@@ -420,7 +424,7 @@ export class SyncEngine {
     if (allOps.length > 0) {
       for (const { op, content } of allOps) {
         const st = op.op === "put" ? view.stat.get(op.path) : undefined;
-        if (op.op === "put" && st) this.inflight.set(op.path, { kind: op.kind, hash: content?.hash ?? "", stat: st });
+        if (op.op === "put" && st) this.inflight.set(op.path, { kind: op.kind, hash: content?.hash ?? "", xattrs: op.xattrs, stat: st });
       }
       const results = await uploadBatch(ctx, peer, allOps);
       for (const { op } of allOps) if (op.op === "put") this.inflight.delete(op.path);
@@ -508,7 +512,7 @@ export class SyncEngine {
           : undefined;
         const list = splice && splice.insert.length < content.blocks.length ? { splice } : { blocks: content.blocks };
         ops.push({
-          op: { op: "put", path: a.path, kind: content.kind, baseVersion: a.baseVersion, size: content.size, mode: content.mode, hash: content.hash, ...list, mtime: st.mtimeMs, target: content.target },
+          op: { op: "put", path: a.path, kind: content.kind, baseVersion: a.baseVersion, size: content.size, mode: content.mode, hash: content.hash, ...list, mtime: st.mtimeMs, target: content.target, xattrs: content.kind === "file" && content.xattrs?.length ? content.xattrs : undefined },
           content: content.kind === "file" ? content : undefined,
           bytes: view.small.get(a.path),
         });
@@ -520,6 +524,16 @@ export class SyncEngine {
       case "none":
         break;
     }
+  }
+
+  /**
+   * Warns once that `path` syncs without part of what it holds (extended attributes past the
+   * limit, or names this system cannot take); again only if the reason changes. The file syncs.
+   */
+  private note(path: string, why: string): void {
+    if (this.notes.get(path) === why) return;
+    this.notes.set(path, why);
+    this.ctx.log.warn(`"${path}": ${why}`);
   }
 
   private async makeFolder(entry: Entry, failed: Entry[]): Promise<void> {
@@ -553,8 +567,8 @@ export class SyncEngine {
         // The server moved a newer version than ours (edited elsewhere meanwhile). Ours stays
         // the merge base, at no version, and theirs is news: the planner downloads it, or
         // keeps both if ours changed too.
-        const { size, mode, hash, blocks } = old.entry;
-        ctx.index.put({ ...e, size, mode, hash, blocks, version: 0 }, fingerprint);
+        const { size, mode, hash, blocks, xattrs } = old.entry;
+        ctx.index.put({ ...e, size, mode, hash, blocks, xattrs, version: 0 }, fingerprint);
         this.remote.set(e.path, e);
         this.markDirty(e.path);
         return;

@@ -3,8 +3,11 @@ import { randomUUID } from "node:crypto";
 import { constants as fsConstants, fstatSync, ftruncateSync, futimesSync, type Stats } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import type { XattrSet } from "../core/xattrs.ts";
 import { copyRange } from "../runtime/copy-range.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { writeFully } from "./write-fully.ts";
+import { writeXattrs, type XattrsWritten } from "./xattrs.ts";
 
 export const TEMP_PREFIX = ".dropsim-tmp-";
 /** Writes are gathered up to this size: a file rebuilt from 16 KiB blocks needs few system calls. */
@@ -178,6 +181,15 @@ export class TempFile {
     }
     await fs.rename(this.path, target);
     return st;
+  }
+
+  /**
+   * Makes the file's synced extended attributes exactly `set`, through its descriptor: call it
+   * before `commit`, so the file appears with them (and whatever a patched copy or a kept
+   * partial carried is replaced). See `writeXattrs` for what is skipped and "unsupported".
+   */
+  setXattrs(runtime: Pick<Runtime, "xattrs">, set: XattrSet): XattrsWritten | "unsupported" {
+    return writeXattrs(runtime, this.handle.fd, set);
   }
 
   /** Stops writing and leaves the file, with everything written so far, for a later `reopen`. */

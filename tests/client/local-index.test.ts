@@ -36,6 +36,29 @@ describe("LocalIndex formats", () => {
     new LocalIndex(runtime.openDatabase(file)).close();
   });
 
+  test("a state.db from before extended attributes (format 2) opens, keeps its entries, and stores a file's attributes", () => {
+    const file = dir.join("format2.db");
+    const old = new Database(file);
+    old.exec(`${OLD_FORMAT}
+      ALTER TABLE files ADD COLUMN st_ctime REAL NOT NULL DEFAULT -1;
+      ALTER TABLE files ADD COLUMN target TEXT;
+      INSERT INTO files VALUES ('l', 'symlink', 1, 511, 'h2', '[]', 8, 1000, 1, 1000, 43, 511, 1001, 'a.txt');
+      PRAGMA user_version = 2;`);
+    old.close();
+    const index = new LocalIndex(runtime.openDatabase(file));
+    expect(index.get("a.txt")!.entry.xattrs).toBeUndefined();
+    expect(index.get("l")!.entry).toMatchObject({ kind: "symlink", target: "a.txt", version: 8 });
+    const stat = index.get("a.txt")!.stat;
+    const xattrs = [["user.color", "cmVk"]] as const;
+    index.put({ ...index.get("a.txt")!.entry, version: 9, xattrs: [xattrs[0]] }, stat);
+    expect(index.get("a.txt")!.entry).toMatchObject({ version: 9, xattrs: [["user.color", "cmVk"]] });
+    // A set emptied again is no set: the column goes back to NULL.
+    index.put({ ...index.get("a.txt")!.entry, version: 10, xattrs: [] }, stat);
+    expect(index.get("a.txt")!.entry.xattrs).toBeUndefined();
+    index.close();
+    new LocalIndex(runtime.openDatabase(file)).close();
+  });
+
   test("a state.db written by a newer format is refused with a sentence that says so", () => {
     const file = dir.join("newer.db");
     const db = new Database(file);
