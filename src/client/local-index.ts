@@ -13,6 +13,11 @@ import type { XattrSet } from "../core/xattrs.ts";
 export interface Synced {
   entry: Entry;
   stat: LocalStat;
+  /**
+   * Synced by a dropsim from before extended attributes: the file's attributes were never
+   * read, so they are read once, even though its stat is unchanged (see XATTRS_UNREAD).
+   */
+  xattrsUnread?: true;
 }
 
 export interface BlockSource {
@@ -43,6 +48,9 @@ CREATE INDEX IF NOT EXISTS local_blocks_by_path ON local_blocks(path);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
+/** files.xattrs of a row written before extended attributes were synced (never JSON, which is an array). */
+const XATTRS_UNREAD = "unread";
+
 /**
  * Changes to state.db files made by older versions, by PRAGMA user_version. Fingerprints from
  * before ctimes were kept take the first ctime seen (CTIME_UNKNOWN): no file is read again.
@@ -53,7 +61,8 @@ const MIGRATIONS = [
   // Symlinks: their target (NULL for files and folders).
   "ALTER TABLE files ADD COLUMN target TEXT;",
   // Extended attributes of a synced file: its canonical set as JSON (NULL when it has none).
-  "ALTER TABLE files ADD COLUMN xattrs TEXT;",
+  // Rows from before are marked unread: their files' attributes are read once and, if any, uploaded.
+  `ALTER TABLE files ADD COLUMN xattrs TEXT DEFAULT '${XATTRS_UNREAD}';`,
 ];
 
 interface Row {
@@ -87,8 +96,11 @@ function toSynced(r: Row): Synced {
     mtime: r.mtime,
   };
   if (r.target !== null) entry.target = r.target;
-  if (r.xattrs !== null) entry.xattrs = JSON.parse(r.xattrs) as XattrSet;
-  return { entry, stat: { kind: r.kind, size: r.st_size, mtimeMs: r.st_mtime, ctimeMs: r.st_ctime, ino: r.st_ino, mode: r.st_mode, nlink: 1 } };
+  const unread = r.xattrs === XATTRS_UNREAD;
+  if (r.xattrs !== null && !unread) entry.xattrs = JSON.parse(r.xattrs) as XattrSet;
+  const synced: Synced = { entry, stat: { kind: r.kind, size: r.st_size, mtimeMs: r.st_mtime, ctimeMs: r.st_ctime, ino: r.st_ino, mode: r.st_mode, nlink: 1 } };
+  if (unread && r.kind === "file") synced.xattrsUnread = true;
+  return synced;
 }
 
 export class LocalIndex {
@@ -117,6 +129,7 @@ export class LocalIndex {
       ),
       byIno: db.prepare("SELECT path FROM files WHERE st_ino = ?"),
       setStat: db.prepare("UPDATE files SET st_size = ?, st_mtime = ?, st_ino = ?, st_mode = ?, st_ctime = ? WHERE path = ?"),
+      xattrsRead: db.prepare(`UPDATE files SET xattrs = NULL WHERE path = ? AND xattrs = '${XATTRS_UNREAD}'`),
       remove: db.prepare("DELETE FROM files WHERE path = ?"),
       dropBlocks: db.prepare("DELETE FROM local_blocks WHERE path = ?"),
       addBlock: db.prepare("INSERT OR IGNORE INTO local_blocks VALUES (?, ?, ?, ?)"),
@@ -188,6 +201,11 @@ export class LocalIndex {
   /** A new fingerprint for an entry whose content is unchanged. */
   setStat(path: string, stat: LocalStat): void {
     this.q.setStat.run(stat.size, stat.mtimeMs, stat.ino, stat.mode, stat.ctimeMs, path);
+  }
+
+  /** A file synced before attributes were, whose attributes were read and found none: not read again. */
+  setXattrsRead(path: string): void {
+    this.q.xattrsRead.run(path);
   }
 
   /** Synced paths whose file had inode `ino`: the other names of a hard-linked file. */

@@ -122,6 +122,16 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     return withForeignXattrs(read, known, process.platform);
   };
 
+  /** An unchanged file synced before attributes were: its attributes, read this once (unreadable: none). */
+  const firstXattrs = (p: string): { xattrs?: XattrSet } => {
+    try {
+      const xattrs = readAttrs(p, undefined);
+      return xattrs ? { xattrs } : {};
+    } catch {
+      return {};
+    }
+  };
+
   /** Reads and hashes one changed file into the view. */
   const readFile = async (p: string, st: LocalStat, known: XattrSet | undefined) => {
     try {
@@ -180,7 +190,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     } else if (st.kind === "symlink") {
       links.push(p);
     } else if (known && known.entry.kind === "file" && sameStat(known.stat, st)) {
-      view.content.set(p, { ...known.entry, mode: normalMode("file", st.mode) });
+      view.content.set(p, { ...known.entry, mode: normalMode("file", st.mode), ...(known.xattrsUnread ? firstXattrs(p) : {}) });
       if (known.stat.ctimeMs === CTIME_UNKNOWN && view.synced.get(p) === known) view.ctimes.set(p, st);
     } else if (!news.has(p) && (wait = settle.check(p, st, now)) > 0) {
       view.settling.set(p, wait);

@@ -246,6 +246,8 @@ export class SyncEngine {
   private refreshFingerprints(remote: Map<string, Entry>, view: LocalView): void {
     this.ctx.index.transaction(() => {
       for (const [p, st] of view.ctimes) this.ctx.index.setStat(p, st);
+      // Attributes read for the first time and found as synced (none): not read again.
+      for (const [p, s] of view.synced) if (s.xattrsUnread && sameContent(view.content.get(p), s.entry)) this.ctx.index.setXattrsRead(p);
       for (const [p, content] of view.content) {
         const synced = view.synced.get(p);
         const st = view.stat.get(p);

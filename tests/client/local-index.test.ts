@@ -36,7 +36,7 @@ describe("LocalIndex formats", () => {
     new LocalIndex(runtime.openDatabase(file)).close();
   });
 
-  test("a state.db from before extended attributes (format 2) opens, keeps its entries, and stores a file's attributes", () => {
+  test("a state.db from before extended attributes (format 2) opens, keeps its entries, marks its files' attributes unread, and stores a file's attributes", () => {
     const file = dir.join("format2.db");
     const old = new Database(file);
     old.exec(`${OLD_FORMAT}
@@ -46,12 +46,21 @@ describe("LocalIndex formats", () => {
       PRAGMA user_version = 2;`);
     old.close();
     const index = new LocalIndex(runtime.openDatabase(file));
+    // Synced before attributes were: they are read once, though the file's stat is unchanged.
     expect(index.get("a.txt")!.entry.xattrs).toBeUndefined();
+    expect(index.get("a.txt")!.xattrsUnread).toBe(true);
     expect(index.get("l")!.entry).toMatchObject({ kind: "symlink", target: "a.txt", version: 8 });
+    expect(index.get("l")!.xattrsUnread).toBeUndefined();
+    index.setXattrsRead("a.txt");
+    expect(index.get("a.txt")!.xattrsUnread).toBeUndefined();
     const stat = index.get("a.txt")!.stat;
     const xattrs = [["user.color", "cmVk"]] as const;
     index.put({ ...index.get("a.txt")!.entry, version: 9, xattrs: [xattrs[0]] }, stat);
     expect(index.get("a.txt")!.entry).toMatchObject({ version: 9, xattrs: [["user.color", "cmVk"]] });
+    index.setXattrsRead("a.txt");
+    expect(index.get("a.txt")!.entry.xattrs).toEqual([["user.color", "cmVk"]]);
+    index.put({ path: "new.txt", kind: "file", size: 0, mode: 0o644, hash: "h3", blocks: [], version: 11, deleted: false, mtime: 0 }, stat);
+    expect(index.get("new.txt")!.xattrsUnread).toBeUndefined();
     // A set emptied again is no set: the column goes back to NULL.
     index.put({ ...index.get("a.txt")!.entry, version: 10, xattrs: [] }, stat);
     expect(index.get("a.txt")!.entry.xattrs).toBeUndefined();
