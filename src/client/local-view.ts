@@ -137,9 +137,13 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     try {
       const { bytes, after, ...digest } = await hashFile(absPath(ctx.root, p), st.size);
       if (digest.size !== st.size || !sameStamp(after, st)) {
-        // Written while we read it: the bytes may be torn, and the stat no fingerprint of them.
-        view.settling.set(p, settle.changedWhileRead(p, after, now));
-        return;
+        // Written while we read it: the bytes may be torn, and the stat no fingerprint of them
+        // (kept as is, so the next look reads it again). A file overdue is taken as read.
+        const wait = settle.changedWhileRead(p, after, now);
+        if (wait > 0) {
+          view.settling.set(p, wait);
+          return;
+        }
       }
       const xattrs = readAttrs(p, known);
       view.content.set(p, { kind: "file", mode: normalMode("file", st.mode), ...digest, ...(xattrs ? { xattrs } : {}) });

@@ -18,6 +18,8 @@ interface Track {
   changedAt: number;
   /** When the file was first found still being written (its hold began). */
   since: number;
+  /** Read because its hold ran out: the bytes read are taken even if it changed meanwhile. */
+  overdue?: boolean;
 }
 
 /**
@@ -44,15 +46,24 @@ export class WriteSettle {
     }
     const quiet = now - t.changedAt;
     if (quiet >= QUIET_MS || now - t.since >= MAX_HOLD_MS) {
+      t.overdue = quiet < QUIET_MS;
       t.since = Number.POSITIVE_INFINITY;
       return 0;
     }
     return QUIET_MS - quiet;
   }
 
-  /** The file changed while it was read (its bytes may be torn): it is being written. */
+  /**
+   * The file changed while it was read (its bytes may be torn): it is being written, and waits
+   * again (returns how long) — unless its hold had run out: a file written without a pause
+   * (a log) is always changing, so the bytes read are taken (0), else it would never sync.
+   */
   changedWhileRead(path: string, stamp: FileStamp, now: number): number {
     const t = this.tracks.get(path);
+    if (t?.overdue) {
+      this.tracks.set(path, { stamp, changedAt: now, since: now });
+      return 0;
+    }
     this.tracks.set(path, { stamp, changedAt: now, since: Math.min(t?.since ?? now, now) });
     return QUIET_MS;
   }

@@ -69,4 +69,25 @@ describe("WriteSettle", () => {
     expect(s.check("old", stamp(2), HOT_MS + 1000)).toBe(0);
     expect(s.check("hot", stamp(3), HOT_MS + 1000)).toBeGreaterThan(0);
   });
+
+  test("a file always changing while read is taken as read once its hold runs out, then held again", () => {
+    const s = new WriteSettle();
+    let t = 0;
+    expect(s.check("log", stamp(1), t)).toBe(0);
+    for (t = 100; s.check("log", stamp(t + 1), t) !== 0; t += 100);
+    expect(t).toBeGreaterThanOrEqual(MAX_HOLD_MS);
+    // The read finds it longer than stat said: an append landed meanwhile.
+    expect(s.changedWhileRead("log", stamp(t + 50), t + 10)).toBe(0);
+    // The next change waits again, for a new hold.
+    expect(s.check("log", stamp(t + 200), t + 200)).toBeGreaterThan(0);
+    expect(s.changedWhileRead("other", stamp(5), t + 200)).toBe(QUIET_MS);
+  });
+
+  test("a file read once quiet but changed during the read waits again", () => {
+    const s = new WriteSettle();
+    expect(s.check("f", stamp(1), 0)).toBe(0);
+    expect(s.check("f", stamp(2), 100)).toBeGreaterThan(0);
+    expect(s.check("f", stamp(2), 100 + QUIET_MS)).toBe(0);
+    expect(s.changedWhileRead("f", stamp(3), 110 + QUIET_MS)).toBe(QUIET_MS);
+  });
 });
