@@ -29,6 +29,11 @@ export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: A
   for (const a of planned) {
     if (isInside(a.path, from) && a.type !== "delete_local" && a.type !== "record") return done;
   }
+  // The server moved what the folder held when the move was made. An entry we hold there that
+  // it did not move (one we added since, soak seed 179888558) keeps its place on the server:
+  // moving it along here would leave it synced nowhere. Then file by file.
+  const inside = ctx.index.under(from);
+  for (const s of inside) if (news.get(moved.path + s.entry.path.slice(from.length))?.movedFrom !== s.entry.path) return done;
   if (!(await realFoldersAbove(ctx.root, from))) return done;
   await ensureParents(ctx.root, moved.path);
   if (!(await renameNoReplace(resolveInside(ctx.root, from), resolveInside(ctx.root, moved.path)))) return done;
@@ -38,7 +43,7 @@ export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: A
     ctx.index.put(moved, st);
     done.add(moved.path);
     done.add(from);
-    for (const s of ctx.index.under(from)) {
+    for (const s of inside) {
       const to = moved.path + s.entry.path.slice(from.length);
       const theirs = news.get(to);
       ctx.index.remove(s.entry.path);
