@@ -1,6 +1,7 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { hashBlock, hashBlockList } from "../core/block-hash.ts";
+import { symlinkContent, symlinkTargetProblem } from "../core/entry.ts";
 import { describeError } from "../core/errors.ts";
 import { ancestorsOf, wirePathProblem } from "../core/wire-path.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
@@ -31,6 +32,7 @@ interface JournalRow {
   hash: string;
   blocks: string;
   deleted: number;
+  target: string | null;
 }
 
 interface IndexRow {
@@ -108,7 +110,7 @@ export async function checkDataDir(dataDir: string, openDatabase: (file: string)
 
     // Current entries.
     const current = db
-      .prepare("SELECT j.seq, j.path, j.kind, j.size, j.hash, j.blocks, j.deleted FROM entries e JOIN journal j ON j.seq = e.seq AND j.path = e.path ORDER BY j.path")
+      .prepare("SELECT j.seq, j.path, j.kind, j.size, j.hash, j.blocks, j.deleted, j.target FROM entries e JOIN journal j ON j.seq = e.seq AND j.path = e.path ORDER BY j.path")
       .all<JournalRow>();
     const live = new Map<string, JournalRow>();
     for (const row of current) if (row.deleted === 0) live.set(row.path, row);
@@ -170,6 +172,15 @@ export async function checkDataDir(dataDir: string, openDatabase: (file: string)
       if (row.kind === "dir") {
         report.dirs++;
         if (row.blocks !== "[]" || row.size !== 0) problem(`Folder "${row.path}" (version ${row.seq}) has content: size ${row.size}, blocks ${row.blocks.slice(0, 80)}`);
+        continue;
+      }
+      if (row.kind === "symlink") {
+        const targetProblem = row.target === null ? "it has no target" : symlinkTargetProblem(row.target);
+        const expected = row.target === null ? undefined : symlinkContent(row.target);
+        if (targetProblem) problem(`Symlink "${row.path}" (version ${row.seq}) is invalid: ${targetProblem}`);
+        else if (row.blocks !== "[]" || row.size !== expected!.size || row.hash !== expected!.hash) {
+          problem(`Symlink "${row.path}" (version ${row.seq}) does not match its target: size ${row.size}, hash ${row.hash.slice(0, 12)}…`);
+        }
         continue;
       }
       if (row.kind !== "file") {

@@ -21,7 +21,9 @@ beforeAll(async () => {
   await writeRandomFile(cluster.path("A"), "big.bin", 2_000_000);
   await writeFile(cluster.path("A"), "docs/note.txt", "hello\n");
   await writeFile(cluster.path("A"), "docs/deep/other.txt", "other\n");
+  await fs.symlink("docs/note.txt", cluster.path("A", "link"));
   await cluster.client("A").waitForLine(/Uploaded put "docs\/deep\/other.txt"/);
+  await cluster.client("A").waitForLine(/Uploaded put "link"/);
   await cluster.client("A").waitForLine(/Uploaded put "big.bin"/);
   await cluster.client("A").waitForLine(/Uploaded put "docs\/note.txt"/);
   await cluster.server.stop();
@@ -75,7 +77,8 @@ describe("dropsim fsck", () => {
     "passes on a healthy data dir and says what it checked",
     dumpLogsOnFailure(async () => {
       const r = await runFsck(await copyOfData("healthy"));
-      expect(r.output).toMatch(/consistent: 5 entries \(3 files, 2 folders\), \d+ blocks, 2000012 bytes/);
+      // The symlink is the sixth entry: checked against its target, no blocks.
+      expect(r.output).toMatch(/consistent: 6 entries \(3 files, 2 folders\), \d+ blocks, 2000012 bytes/);
       expect(r.code).toBe(0);
     }),
   );
@@ -117,6 +120,12 @@ describe("dropsim fsck", () => {
       db.run("UPDATE entries SET seq = ? WHERE path = 'big.bin'", [other.seq]);
     });
     await expectProblem(dir, /Entry "big\.bin" points at journal row \d+, which is about "docs\/note\.txt"/);
+  });
+
+  test("finds a symlink whose recorded hash is not its target's", async () => {
+    const dir = await copyOfData("bad-link");
+    withDb(meta(dir), (db) => db.run("UPDATE journal SET target = 'elsewhere' WHERE seq = (SELECT seq FROM entries WHERE path = 'link')"));
+    await expectProblem(dir, /Symlink "link" \(version \d+\) does not match its target/);
   });
 
   test("finds a file whose size does not match its blocks", async () => {
