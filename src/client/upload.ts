@@ -1,3 +1,4 @@
+import { countWithin } from "../protocol/budget.ts";
 import * as fs from "node:fs/promises";
 import { hashBlock } from "../core/block-hash.ts";
 import type { Content } from "../core/entry.ts";
@@ -49,8 +50,12 @@ export async function uploadBatch(ctx: SyncContext, peer: ServerPeer, planned: P
 
   const results: (OpResult | undefined)[] = planned.map(() => undefined);
   const ready = planned.map((p, i) => ({ p, i })).filter(({ i }) => sendable[i]);
-  for (let start = 0; start < ready.length; start += OPS_PER_APPLY) {
-    const slice = ready.slice(start, start + OPS_PER_APPLY);
+  for (let start = 0; start < ready.length; ) {
+    const next = ready.slice(start, start + OPS_PER_APPLY);
+    // By size too: ops with big block lists or extended attributes (and the reply and push
+    // they become) must fit one frame.
+    const slice = next.slice(0, countWithin(next.map(({ p }) => p.op)));
+    start += slice.length;
     const reply = await peer.request<MessageOf<ServerMessage, "applied">>({ type: "apply", ops: slice.map(({ p }) => p.op) });
     reply.results.forEach((r, k) => (results[slice[k]!.i] = r));
   }

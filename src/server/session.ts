@@ -1,3 +1,4 @@
+import { countWithin } from "../protocol/budget.ts";
 import { hashBlock } from "../core/block-hash.ts";
 import { compactEntry, type WireEntry } from "../core/block-splice.ts";
 import type { Entry } from "../core/entry.ts";
@@ -189,8 +190,10 @@ export class Session {
     const limit = m.limit ?? DEFAULT_PAGE;
     const { meta } = this.host;
     const head = meta.head();
-    const entries = meta.changesSince(m.since, limit);
-    this.send({ type: "changes_result", id: m.id, head, entries, more: entries.length === limit });
+    const found = meta.changesSince(m.since, limit);
+    // By size too: entries with big block lists or extended attributes must fit one frame.
+    const entries = found.slice(0, countWithin(found));
+    this.send({ type: "changes_result", id: m.id, head, entries, more: found.length === limit || entries.length < found.length });
   }
 
   private async hasBlocks(m: MessageOf<ClientMessage, "has_blocks">): Promise<void> {
