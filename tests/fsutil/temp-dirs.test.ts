@@ -18,7 +18,10 @@ afterEach(async () => {
 const DAY_MS = 24 * 3600 * 1000;
 const LIMITS = { maxAgeMs: 7 * DAY_MS, maxBytes: 64 * 1024 };
 
-/** A file's content as blocks of random bytes: what a download of it builds. */
+/**
+ * A file's content as blocks of random bytes: what a download of it builds. Blocks of one
+ * byte would collide (1 in 256 per pair), and two kept files of equal content are one.
+ */
 function content(path: string, sizes: number[]): { path: string; hash: string; blocks: BlockRef[]; bytes: Uint8Array[] } {
   const bytes = sizes.map((n) => new Uint8Array(randomBytes(n)));
   const blocks: BlockRef[] = bytes.map((b) => [hashBlock(b), b.length]);
@@ -105,12 +108,12 @@ test("kept partial files go when empty, stray, untouched for a week, or the olde
     await fs.utimes(file, new Date(now - ageMs), new Date(now - ageMs));
     return path.basename(file);
   };
-  const newest = await keep(content("newest.bin", [1]), 0, 128 * 1024);
-  const recent = await keep(content("recent.bin", [1]), 1000);
-  const older = await keep(content("older.bin", [1]), 2000, 48 * 1024);
-  await keep(content("oldest.bin", [1]), 3000);
-  await keep(content("stale.bin", [1]), 8 * DAY_MS);
-  await keep(content("empty.bin", [1]), 0, 0);
+  const newest = await keep(content("newest.bin", [32]), 0, 128 * 1024);
+  const recent = await keep(content("recent.bin", [32]), 1000);
+  const older = await keep(content("older.bin", [32]), 2000, 48 * 1024);
+  await keep(content("oldest.bin", [32]), 3000);
+  await keep(content("stale.bin", [32]), 8 * DAY_MS);
+  await keep(content("empty.bin", [32]), 0, 0);
   await fs.writeFile(path.join(root, "kept", "stray"), "x");
 
   await dirs.pruneKept(now);
