@@ -187,14 +187,22 @@ export class SyncEngine {
   }
 
   private async pull(peer: ServerPeer): Promise<void> {
-    for (;;) {
-      const page = await peer.request<MessageOf<ServerMessage, "changes_result">>({ type: "changes", since: this.remoteHead, limit: PAGE });
-      for (const e of page.entries) this.remote.set(e.path, this.expand(e));
-      const last = page.entries.at(-1)?.version ?? this.remoteHead;
-      this.remoteHead = page.more ? last : Math.max(last, page.head, this.remoteHead);
-      if (!page.more) break;
-    }
+    // Cleared first: a push handled while a reply is on its way (a push is handled at once, a
+    // reply only when the awaiting code resumes) may ask for another pull, which must stand
+    // (soak seed 1568690548 lost a file for good when this was cleared at the end).
     this.needPull = false;
+    try {
+      for (;;) {
+        const page = await peer.request<MessageOf<ServerMessage, "changes_result">>({ type: "changes", since: this.remoteHead, limit: PAGE });
+        for (const e of page.entries) this.remote.set(e.path, this.expand(e));
+        const last = page.entries.at(-1)?.version ?? this.remoteHead;
+        this.remoteHead = page.more ? last : Math.max(last, page.head, this.remoteHead);
+        if (!page.more) break;
+      }
+    } catch (e) {
+      this.needPull = true;
+      throw e;
+    }
   }
 
   /** One round: take the news, look at the folder, plan, apply. Throws if the connection fails. */
