@@ -25,6 +25,8 @@ test("a folder of 2,000 files renamed on A is renamed in one step on B, download
     await fs.rename(c.path("A", "big"), c.path("A", "moved"));
     const after = new Map([...before].map(([p, h]) => [p.replace(/^big(?=\/|$)/, "moved"), h]));
     await c.waitForTree(after, ["B"], { timeout: 60_000 });
+    // The rename shows in the folder a moment before B logs it (the index is updated between).
+    await c.client("B").waitForLine(/Moved "big" to "moved"/);
 
     const logs = c.client("B").logs().split("\n");
     expect(logs.filter((l) => l.includes("Downloaded")).length).toBe(downloadsBefore);
