@@ -172,11 +172,15 @@ describe("names that one case-insensitive folder cannot hold apart", () => {
       const onA = await snapshotTree(a.folder);
 
       await waitFor("B to hold each pair once, the other as a case-conflict copy", async () => heldOnceEach(await snapshotTree(b!.folder)), { abortIf });
-      const said = b.logs().normalize("NFC");
-      for (const [x, y] of PAIRS) {
+      // Each report is read from B's output a moment after the files show.
+      const reported = PAIRS.map(([x, y]) => {
         const [nx, ny] = [`pairs/${x}`.normalize("NFC"), `pairs/${y}`.normalize("NFC")].map(RegExp.escape);
-        expect(said).toMatch(new RegExp(`Case conflict: "(${nx}" and "${ny}|${ny}" and "${nx})" are one name on this disk`));
-      }
+        return new RegExp(`Case conflict: "(${nx}" and "${ny}|${ny}" and "${nx})" are one name on this disk`);
+      });
+      await waitFor("B to report each case conflict", () => {
+        const said = b!.logs().normalize("NFC");
+        return reported.every((re) => re.test(said)) || "not all reported yet";
+      }, { abortIf });
 
       // The copies are new entries of B's: they reach A, where A's own stay as written. A marker
       // written on B after B looked again at what it wrote shows B went on syncing without harm.
