@@ -1,8 +1,8 @@
 import type { BlockRef, Entry, EntryKind } from "../core/entry.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { LocalStat } from "../fsutil/scan.ts";
+import { migrate } from "../store/sql-migrations.ts";
 import { SqlTransactions } from "../store/sql-transaction.ts";
-import { DropsimError } from "../core/errors.ts";
 import type { XattrSet } from "../core/xattrs.ts";
 
 /**
@@ -109,11 +109,7 @@ export class LocalIndex {
 
   constructor(private readonly db: SqlDatabase) {
     db.exec(SCHEMA);
-    const version = db.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version;
-    if (version > MIGRATIONS.length) {
-      throw new DropsimError("newer_format", `This folder's .dropsim/state.db was written by a newer dropsim (format ${version}, this one knows up to ${MIGRATIONS.length}): use that version or newer`);
-    }
-    for (let v = version; v < MIGRATIONS.length; v++) db.exec(`BEGIN; ${MIGRATIONS[v]} PRAGMA user_version = ${v + 1}; COMMIT;`);
+    migrate(db, MIGRATIONS, "This folder's .dropsim/state.db");
     this.tx = new SqlTransactions(db);
     this.q = {
       get: db.prepare("SELECT * FROM files WHERE path = ?"),

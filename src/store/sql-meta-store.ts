@@ -1,5 +1,5 @@
+import { migrate } from "./sql-migrations.ts";
 import type { Entry, EntryKind } from "../core/entry.ts";
-import { DropsimError } from "../core/errors.ts";
 import type { XattrSet } from "../core/xattrs.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { EntryDraft, MetaStore } from "./meta-store.ts";
@@ -69,14 +69,6 @@ function toEntry(r: Row): Entry {
   return e;
 }
 
-function migrate(db: SqlDatabase): void {
-  const version = db.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version;
-  if (version > MIGRATIONS.length) {
-    throw new DropsimError("newer_format", `This data dir's meta.db was written by a newer dropsim (format ${version}, this one knows up to ${MIGRATIONS.length}): use that version or newer`);
-  }
-  for (let v = version; v < MIGRATIONS.length; v++) db.exec(`BEGIN IMMEDIATE; ${MIGRATIONS[v]} PRAGMA user_version = ${v + 1}; COMMIT;`);
-}
-
 const CURRENT = "SELECT j.* FROM entries e JOIN journal j ON j.seq = e.seq";
 
 /** The embedded MetaStore: SQLite in WAL mode, every statement prepared once. */
@@ -87,7 +79,7 @@ export class SqlMetaStore implements MetaStore {
 
   constructor(private readonly db: SqlDatabase) {
     db.exec(SCHEMA);
-    migrate(db);
+    migrate(db, MIGRATIONS, "This data dir's meta.db");
     this.tx = new SqlTransactions(db, "BEGIN IMMEDIATE");
     this.q = {
       head: db.prepare("SELECT COALESCE(MAX(seq), 0) AS head FROM journal"),
