@@ -568,7 +568,7 @@ export async function renameMoved(ctx: SyncContext, d: Download): Promise<boolea
   if (!known || known.entry.kind !== "file" || known.entry.hash !== d.entry.hash || !sameXattrs(known.entry.xattrs, d.entry.xattrs) || d.expect) return false;
   const src = resolveInside(ctx.root, from);
   // A folder above it replaced by a link would move a file from outside into the folder.
-  if (!(await realFoldersAbove(ctx.root, from))) return false;
+  if (!(await realFoldersAbove(ctx.root, from).catch(() => false))) return false;
   const st = await statLocal(src);
   if (!st || !sameStat(st, known.stat)) return false;
   const dst = resolveInside(ctx.root, d.entry.path);

@@ -34,7 +34,7 @@ export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: A
   // moving it along here would leave it synced nowhere. Then file by file.
   const inside = ctx.index.under(from);
   for (const s of inside) if (news.get(moved.path + s.entry.path.slice(from.length))?.movedFrom !== s.entry.path) return done;
-  if (!(await realFoldersAbove(ctx.root, from))) return done;
+  if (!(await realFoldersAbove(ctx.root, from).catch(() => false))) return done;
   await ensureParents(ctx.root, moved.path);
   if (!(await renameNoReplace(resolveInside(ctx.root, from), resolveInside(ctx.root, moved.path)))) return done;
   const st = (await statLocal(resolveInside(ctx.root, moved.path))) ?? local;

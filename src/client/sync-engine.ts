@@ -130,10 +130,11 @@ export class SyncEngine {
     this.deferred.clear();
     this.remoteHead = 0;
     await this.pull(peer);
+    const synced = this.ctx.index.all();
     const here = new Map<string, LocalStat | undefined>();
-    for (const s of this.ctx.index.all()) here.set(s.entry.path, await statLocal(absPath(this.ctx.root, s.entry.path)).catch(() => undefined));
+    for (const s of synced) here.set(s.entry.path, await statLocal(absPath(this.ctx.root, s.entry.path)).catch(() => undefined));
     this.ctx.index.transaction(() => {
-      for (const s of this.ctx.index.all()) {
+      for (const s of synced) {
         const theirs = this.remote.get(s.entry.path);
         const st = here.get(s.entry.path);
         if (theirs && !theirs.deleted && st && st.kind === theirs.kind) this.ctx.index.put(theirs, { ...st, mtimeMs: -1 });

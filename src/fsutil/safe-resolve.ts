@@ -31,16 +31,27 @@ export async function ensureParents(root: string, wirePath: string, known?: Set<
 }
 
 /**
- * True when every folder above `wirePath` exists and is a real folder: a path to read or move
- * from, where a folder replaced by a symlink would reach outside the root (and nothing may be
- * created).
+ * True when every folder above `wirePath` is a real folder: a path to read or move from, where
+ * a folder replaced by a symlink would reach outside the root (lstat of the path itself
+ * follows links above it). A missing folder means the path is gone (false; nothing is
+ * created); any other failure (permissions) is thrown, never mistaken for a deletion. Folders
+ * in `known` were found real earlier in the same pass, and are added to it.
  */
-export async function realFoldersAbove(root: string, wirePath: string): Promise<boolean> {
-  let current = root;
-  for (const segment of wirePath.split("/").slice(0, -1)) {
-    current = path.join(current, segment);
-    const st = await fs.lstat(current).catch(() => undefined);
-    if (!st?.isDirectory()) return false;
+export async function realFoldersAbove(root: string, wirePath: string, known?: Set<string>): Promise<boolean> {
+  let dir = "";
+  for (const name of wirePath.split("/").slice(0, -1)) {
+    dir = dir ? `${dir}/${name}` : name;
+    if (known?.has(dir)) continue;
+    let st;
+    try {
+      st = await fs.lstat(path.join(root, ...dir.split("/")));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return false;
+      throw e;
+    }
+    if (!st.isDirectory()) return false;
+    known?.add(dir);
   }
   return true;
 }

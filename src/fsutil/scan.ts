@@ -4,6 +4,7 @@ import * as path from "node:path";
 import type { EntryKind } from "../core/entry.ts";
 import type { IgnoreRules } from "../core/ignore-rules.ts";
 import { wirePathProblem } from "../core/wire-path.ts";
+import { realFoldersAbove } from "./safe-resolve.ts";
 
 /** What stat says about a path: enough to tell "unchanged" without reading it. */
 export interface LocalStat {
@@ -83,7 +84,7 @@ export async function scanTree(
   if (start !== "") {
     let st: LocalStat | undefined;
     try {
-      if (!(await _inRealFolders(root, start, realFolders))) return tree;
+      if (!(await realFoldersAbove(root, start, realFolders))) return tree;
       st = await lstatSyncable(path.join(root, ...start.split("/")), start, tree);
       // Where names fold, lstat finds "report.txt" as "Report.txt": another entry, not this one.
       if (st && foldsNames && !(await spelledSo(root, start))) st = undefined;
@@ -153,30 +154,6 @@ function specialKind(st: Stats): string {
   if (st.isFIFO()) return "named pipe";
   if (st.isSocket()) return "socket";
   return "device";
-}
-
-/**
- * True when every folder above `rel` is a real folder. lstat of `rel` itself would follow a
- * symlink anywhere above it; a missing folder means `rel` is gone, a symlink that it is not
- * the folder's. Any other failure (permissions) is thrown: never mistaken for a deletion.
- */
-async function _inRealFolders(root: string, rel: string, realFolders: Set<string>): Promise<boolean> {
-  let dir = "";
-  for (const name of rel.split("/").slice(0, -1)) {
-    dir = dir ? `${dir}/${name}` : name;
-    if (realFolders.has(dir)) continue;
-    let st: Stats;
-    try {
-      st = await fs.lstat(path.join(root, ...dir.split("/")));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return false;
-      throw e;
-    }
-    if (!st.isDirectory()) return false;
-    realFolders.add(dir);
-  }
-  return true;
 }
 
 /** True when every name along `rel` is listed under that exact spelling. */
