@@ -62,14 +62,8 @@ export class TempFile {
   static async reopen(p: string, mode: number, length: number, expectedSize = WRITE_BUFFER): Promise<TempFile> {
     const handle = await fs.open(p, length > 0 ? "r+" : "w", mode);
     const tmp = new TempFile(p, handle, bufferFor(expectedSize), true);
-    try {
-      // An earlier attempt's file has the mode of the entry it was made for first.
-      await handle.chmod(mode);
-      await handle.truncate(length);
-    } catch (e) {
-      await tmp.abort();
-      throw e;
-    }
+    // An earlier attempt's file has the mode of the entry it was made for first.
+    await tmp.shape(mode, length);
     tmp.offset = tmp.onDisk = length;
     return tmp;
   }
@@ -87,14 +81,19 @@ export class TempFile {
       throw e;
     });
     const tmp = new TempFile(p, handle, 1, false);
+    await tmp.shape(mode, size);
+    return tmp;
+  }
+
+  /** Gives the file its final mode and `length` bytes; if that fails, the file is removed. */
+  private async shape(mode: number, length: number): Promise<void> {
     try {
-      await handle.chmod(mode);
-      await handle.truncate(size);
+      await this.handle.chmod(mode);
+      await this.handle.truncate(length);
     } catch (e) {
-      await tmp.abort();
+      await this.abort();
       throw e;
     }
-    return tmp;
   }
 
   /** Copies `length` bytes of the open file `fd` at `from` to `offset` in the kernel; how many it copied (0 where unsupported). */
