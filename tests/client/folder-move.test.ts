@@ -62,16 +62,21 @@ function ctx(): SyncContext {
   return { root, index, log: silent, markDirty() {}, folderAppeared() {} } as unknown as SyncContext;
 }
 
+/** What the server's move of d (holding e/a.txt) to m, at version 10, pushes: applied to `view`. */
+function serverMovesDToM(view: LocalView): Promise<Set<string>> {
+  const moved = entry("m", "dir", 10, { movedFrom: "d" });
+  const news = new Map<string, Entry>([
+    ["m", moved],
+    ["m/e", entry("m/e", "dir", 10, { movedFrom: "d/e" })],
+    ["m/e/a.txt", entry("m/e/a.txt", "file", 10, { movedFrom: "d/e/a.txt", hash: "h-a.txt" })],
+  ]);
+  return moveFolderAsOne(ctx(), moved, [], view, news);
+}
+
 describe("moveFolderAsOne", () => {
   test("renames the folder once and records every file the server moved at its new path", async () => {
     const view = await synced([["d", "dir", 1], ["d/e", "dir", 2], ["d/e/a.txt", "file", 3]]);
-    const moved = entry("m", "dir", 10, { movedFrom: "d" });
-    const news = new Map<string, Entry>([
-      ["m", moved],
-      ["m/e", entry("m/e", "dir", 10, { movedFrom: "d/e" })],
-      ["m/e/a.txt", entry("m/e/a.txt", "file", 10, { movedFrom: "d/e/a.txt", hash: "h-a.txt" })],
-    ]);
-    const done = await moveFolderAsOne(ctx(), moved, [], view, news);
+    const done = await serverMovesDToM(view);
     expect([...done].sort()).toEqual(["d", "d/e", "d/e/a.txt", "m", "m/e", "m/e/a.txt"]);
     expect(await fs.readFile(path.join(root, "m/e/a.txt"), "utf8")).toBe("d/e/a.txt");
     expect(index.get("m/e/a.txt")?.entry.version).toBe(10);
@@ -80,13 +85,7 @@ describe("moveFolderAsOne", () => {
 
   test("does nothing when we hold a file there that the server did not move (added after the move): file by file instead", async () => {
     const view = await synced([["d", "dir", 1], ["d/e", "dir", 2], ["d/e/a.txt", "file", 3], ["d/e/late.txt", "file", 12]]);
-    const moved = entry("m", "dir", 10, { movedFrom: "d" });
-    const news = new Map<string, Entry>([
-      ["m", moved],
-      ["m/e", entry("m/e", "dir", 10, { movedFrom: "d/e" })],
-      ["m/e/a.txt", entry("m/e/a.txt", "file", 10, { movedFrom: "d/e/a.txt", hash: "h-a.txt" })],
-    ]);
-    const done = await moveFolderAsOne(ctx(), moved, [], view, news);
+    const done = await serverMovesDToM(view);
     expect(done.size).toBe(0);
     expect(await fs.readFile(path.join(root, "d/e/late.txt"), "utf8")).toBe("d/e/late.txt");
     expect(index.get("d/e/late.txt")?.entry.version).toBe(12);
