@@ -273,7 +273,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
   }
   const stream = ctx.fetcher.fetch(peer, fetchList);
   const fetched = new Set<string>();
-  const reader = new RangeReader();
+  const reader = new RangeReader(ctx.runtime.reclaimAfter);
 
   const nextFetched = async (hash: string): Promise<Uint8Array> => {
     const r = await stream.next();
@@ -318,7 +318,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
     try {
       let run: { from: number; to: number; length: number; blocks: number[] } | undefined;
       const copyRun = async () => {
-        if (run && (await tmp.copyIn(old.fd, run.from, run.to, run.length)) === run.length) for (const i of run.blocks) done[i] = true;
+        if (run && tmp.copyIn(ctx.runtime.copyRange, old.fd, run.from, run.to, run.length) === run.length) for (const i of run.blocks) done[i] = true;
         run = undefined;
       };
       let offset = 0;

@@ -1,7 +1,7 @@
 import type { IgnoreRules } from "../core/ignore-rules.ts";
 import type { TempDirs } from "../fsutil/temp-dirs.ts";
 import type { Runtime } from "../runtime/types.ts";
-import type { Log } from "../server/log.ts";
+import type { Log } from "../core/log.ts";
 import type { BlockFetcher } from "./block-fetcher.ts";
 import type { LocalIndex } from "./local-index.ts";
 
@@ -20,8 +20,8 @@ export interface SyncContext {
   ignored: IgnoreRules;
   fetcher: BlockFetcher;
   log: Log;
-  /** Extended attributes of files: read by the scan, written to a download's temp file. */
-  runtime: Pick<Runtime, "xattrs">;
+  /** Extended attributes (read by the scan, written to a download's temp file), kernel copies and buffer reclaiming. */
+  runtime: Pick<Runtime, "xattrs" | "copyRange" | "reclaimAfter">;
   /** Local deletions above this many (and over half the folder) wait for confirmation. */
   massDeleteLimit: number;
   /** The user confirmed the deletions held last (--confirm-deletes): send exactly those. */

@@ -135,7 +135,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
   /** Reads and hashes one changed file into the view. */
   const readFile = async (p: string, st: LocalStat, known: XattrSet | undefined) => {
     try {
-      const { bytes, after, ...digest } = await hashFile(absPath(ctx.root, p), st.size);
+      const { bytes, after, ...digest } = await hashFile(absPath(ctx.root, p), ctx.runtime.reclaimAfter, st.size);
       if (digest.size !== st.size || !sameStamp(after, st)) {
         // Written while we read it: the bytes may be torn, and the stat no fingerprint of them
         // (kept as is, so the next look reads it again). A file overdue is taken as read.

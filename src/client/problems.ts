@@ -1,4 +1,4 @@
-import type { Log } from "../server/log.ts";
+import type { Log } from "../core/log.ts";
 
 /** The first retry of an entry that cannot be synced, doubled each time up to RETRY_MAX_MS. */
 const RETRY_MIN_MS = 5000;

@@ -2,7 +2,7 @@ import { DropsimError, describeError } from "../core/errors.ts";
 import { type ClientMessage, type MessageOf, PROTOCOL_VERSION, type ServerMessage, serverMessages } from "../protocol/messages.ts";
 import { DEFAULT_HEARTBEAT, type HeartbeatTimes, Peer } from "../protocol/peer.ts";
 import type { Runtime } from "../runtime/types.ts";
-import type { Log } from "../server/log.ts";
+import type { Log } from "../core/log.ts";
 
 export type ServerPeer = Peer<ServerMessage, ClientMessage>;
 export type Changed = MessageOf<ServerMessage, "changed">;

@@ -5,9 +5,8 @@ import { describeError, DropsimError } from "../core/errors.ts";
 import { makeIgnoreRules } from "../core/ignore-rules.ts";
 import { STATE_DIR } from "../core/wire-path.ts";
 import { TempDirs } from "../fsutil/temp-dirs.ts";
-import type { WatchSubscription } from "../runtime/watcher.ts";
-import type { Runtime } from "../runtime/types.ts";
-import type { Log } from "../server/log.ts";
+import type { Runtime, WatchSubscription } from "../runtime/types.ts";
+import type { Log } from "../core/log.ts";
 import { BlockFetcher } from "./block-fetcher.ts";
 import type { DiskFloor, SyncContext } from "./context.ts";
 import { LocalIndex } from "./local-index.ts";
@@ -164,6 +163,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
 
   const watch = () =>
     watchFolder(
+      opts.runtime,
       root,
       (paths) => {
         for (const p of paths) engine.markDirty(p);

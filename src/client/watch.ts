@@ -1,17 +1,18 @@
 import * as path from "node:path";
 import { STATE_DIR } from "../core/wire-path.ts";
-import { loadWatcher, type WatchSubscription } from "../runtime/watcher.ts";
+import type { Runtime, WatchSubscription } from "../runtime/types.ts";
 
 /**
  * Turns native change events under `root` into wire paths. The events only say where to look:
  * what changed is decided by comparing the folder with the index.
  */
 export async function watchFolder(
+  runtime: Pick<Runtime, "loadWatcher">,
   root: string,
   onPaths: (paths: string[]) => void,
   onError: (error: Error) => void,
 ): Promise<WatchSubscription> {
-  const watcher = await loadWatcher();
+  const watcher = await runtime.loadWatcher();
   return watcher.subscribe(
     root,
     (error, events) => {

@@ -4,9 +4,8 @@ import { constants as fsConstants, fstatSync, ftruncateSync, futimesSync, type S
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { XattrSet } from "../core/xattrs.ts";
-import { copyRange } from "../runtime/copy-range.ts";
-import type { Runtime } from "../runtime/types.ts";
-import { writeFully } from "./write-fully.ts";
+import type { CopyRange, Runtime } from "../runtime/types.ts";
+import { writeFully } from "../runtime/write-fully.ts";
 import { writeXattrs, type XattrsWritten } from "./xattrs.ts";
 
 export const TEMP_PREFIX = ".dropsim-tmp-";
@@ -97,7 +96,7 @@ export class TempFile {
   }
 
   /** Copies `length` bytes of the open file `fd` at `from` to `offset` in the kernel; how many it copied (0 where unsupported). */
-  copyIn(fd: number, from: number, offset: number, length: number): Promise<number> {
+  copyIn(copyRange: CopyRange, fd: number, from: number, offset: number, length: number): number {
     return copyRange(fd, from, this.handle.fd, offset, length);
   }
 

@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises";
 import { hashBlock, hashBlockList } from "../core/block-hash.ts";
 import { Chunker, chunkParamsFor } from "../core/chunker.ts";
 import type { BlockRef } from "../core/entry.ts";
-import { reclaimAfter } from "../runtime/reclaim.ts";
+import type { Reclaim } from "../runtime/types.ts";
 
 const READ_SIZE = 1024 * 1024;
 
@@ -23,7 +23,7 @@ export const SMALL_FILE = 64 * 1024;
  * Reads a file once, cutting and hashing blocks as it goes; memory stays at a few MiB.
  * `sizeHint` (the size stat saw) picks the chunk sizes and keeps the read buffer small for small files.
  */
-export async function hashFile(abs: string, sizeHint?: number): Promise<FileDigest> {
+export async function hashFile(abs: string, reclaimAfter: Reclaim, sizeHint?: number): Promise<FileDigest> {
   const handle = await fs.open(abs, "r");
   try {
     sizeHint ??= (await handle.stat()).size;

@@ -1,5 +1,5 @@
 import * as fs from "node:fs/promises";
-import { reclaimAfter } from "../runtime/reclaim.ts";
+import type { Reclaim } from "../runtime/types.ts";
 
 /** Bytes read per system call: blocks of an old version are asked for in order, so read ahead. */
 const WINDOW = 1024 * 1024;
@@ -21,6 +21,8 @@ interface OpenFile {
 export class RangeReader {
   private files = new Map<string, OpenFile>();
 
+  constructor(private readonly reclaimAfter: Reclaim) {}
+
   /** `size` bytes at `offset`, or undefined if the file is gone or shorter. */
   async read(abs: string, offset: number, size: number): Promise<Uint8Array | undefined> {
     let f = this.files.get(abs);
@@ -39,7 +41,7 @@ export class RangeReader {
         if (bytesRead === 0) break;
         got += bytesRead;
       }
-      reclaimAfter(got);
+      this.reclaimAfter(got);
       f.start = offset;
       f.bytes = bytes.subarray(0, got);
       if (got < size) return undefined;

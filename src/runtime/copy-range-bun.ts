@@ -1,5 +1,5 @@
 import { dlopen, FFIType, ptr } from "bun:ffi";
-import type { CopyRange } from "./copy-range.ts";
+import type { CopyRange } from "./types.ts";
 
 /** Linux's copy_file_range(2) from libc, called through bun:ffi. */
 export function loadBunCopyRange(): CopyRange {

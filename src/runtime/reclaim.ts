@@ -1,3 +1,5 @@
+import type { Reclaim } from "./types.ts";
+
 /**
  * Collects garbage after bulk byte traffic. Block buffers live outside the JS heap, and
  * JavaScriptCore paces its collector by heap growth: while a big file streams through, dead
@@ -11,20 +13,18 @@ const EVERY_BYTES = 8 * 1024 * 1024;
 /** Collections take at most this share of wall time: the next waits 10× as long as the last took. */
 const MAX_GC_SHARE = 1 / 10;
 
-const collect: (() => void) | undefined = typeof globalThis.Bun !== "undefined" ? () => Bun.gc(true) : undefined;
-
-let sinceLast = 0;
-let notBefore = 0;
-
-/** Says that `bytes` of short-lived buffers were just used; may collect now. */
-export function reclaimAfter(bytes: number): void {
-  if (!collect) return;
-  sinceLast += bytes;
-  if (sinceLast < EVERY_BYTES) return;
-  const start = performance.now();
-  if (start < notBefore) return;
-  sinceLast = 0;
-  collect();
-  const end = performance.now();
-  notBefore = end + (end - start) / MAX_GC_SHARE;
+/** A `Reclaim` that runs `collect` (a synchronous full collection) by the rules above. */
+export function rationedCollector(collect: () => void): Reclaim {
+  let sinceLast = 0;
+  let notBefore = 0;
+  return (bytes) => {
+    sinceLast += bytes;
+    if (sinceLast < EVERY_BYTES) return;
+    const start = performance.now();
+    if (start < notBefore) return;
+    sinceLast = 0;
+    collect();
+    const end = performance.now();
+    notBefore = end + (end - start) / MAX_GC_SHARE;
+  };
 }

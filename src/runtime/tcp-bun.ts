@@ -1,6 +1,5 @@
 import type { Socket } from "bun";
-import type { Connection, ConnectionEvents, Listener, Tcp } from "./types.ts";
-import { reclaimAfter } from "./reclaim.ts";
+import type { Connection, ConnectionEvents, Listener, Reclaim, Tcp } from "./types.ts";
 import { WriteQueue } from "./write-queue.ts";
 
 const CLOSE_GRACE_MS = 2000;
@@ -17,13 +16,14 @@ class BunConnection implements Connection {
   constructor(
     private readonly socket: Socket<State>,
     readonly remote: string,
+    private readonly reclaimAfter: Reclaim,
   ) {
     // Bun's write is unbuffered: it returns how much the kernel took, which may be a part.
     this.queue = new WriteQueue((bytes) => socket.write(bytes));
   }
   write(bytes: Uint8Array): void {
     this.queue.write(bytes);
-    reclaimAfter(bytes.length);
+    this.reclaimAfter(bytes.length);
   }
   get queuedBytes(): number {
     return this.queue.bytes;
@@ -45,7 +45,7 @@ class BunConnection implements Connection {
   }
 }
 
-function handlers() {
+function handlers(reclaimAfter: Reclaim) {
   return {
     binaryType: "uint8array" as const,
     data(socket: Socket<State>, data: Uint8Array) {
@@ -71,38 +71,41 @@ function handlers() {
   };
 }
 
-export const bunTcp: Tcp = {
-  async listen(host, port, accept): Promise<Listener> {
-    const server = Bun.listen<State>({
-      hostname: host,
-      port,
-      socket: {
-        ...handlers(),
-        open(socket) {
-          const conn = new BunConnection(socket, `${socket.remoteAddress}`);
-          socket.data = { conn };
-          socket.data.events = accept(conn);
+/** Bun's TCP sockets; `reclaimAfter` is told of every buffer read or written. */
+export function bunTcp(reclaimAfter: Reclaim): Tcp {
+  return {
+    async listen(host, port, accept): Promise<Listener> {
+      const server = Bun.listen<State>({
+        hostname: host,
+        port,
+        socket: {
+          ...handlers(reclaimAfter),
+          open(socket) {
+            const conn = new BunConnection(socket, `${socket.remoteAddress}`, reclaimAfter);
+            socket.data = { conn };
+            socket.data.events = accept(conn);
+          },
         },
-      },
-    });
-    return { port: server.port, close: () => server.stop(true) };
-  },
+      });
+      return { port: server.port, close: () => server.stop(true) };
+    },
 
-  async connect(host, port, attach): Promise<Connection> {
-    let made: BunConnection | undefined;
-    const socket = await Bun.connect<State>({
-      hostname: host,
-      port,
-      socket: {
-        ...handlers(),
-        open(socket) {
-          made = new BunConnection(socket, `${host}:${port}`);
-          socket.data = { conn: made };
-          socket.data.events = attach(made);
+    async connect(host, port, attach): Promise<Connection> {
+      let made: BunConnection | undefined;
+      const socket = await Bun.connect<State>({
+        hostname: host,
+        port,
+        socket: {
+          ...handlers(reclaimAfter),
+          open(socket) {
+            made = new BunConnection(socket, `${host}:${port}`, reclaimAfter);
+            socket.data = { conn: made };
+            socket.data.events = attach(made);
+          },
         },
-      },
-    });
-    void socket;
-    return made!;
-  },
-};
+      });
+      void socket;
+      return made!;
+    },
+  };
+}

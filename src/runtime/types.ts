@@ -1,3 +1,5 @@
+import type * as ParcelWatcher from "@parcel/watcher";
+
 /**
  * The narrow contracts that runtime adapters implement. Nothing above `runtime/` imports
  * `Bun`, `Deno`, `bun:sqlite` or `node:net` directly: it receives a `Runtime`.
@@ -73,9 +75,28 @@ export interface Xattrs {
   remove(target: XattrTarget, name: string): boolean;
 }
 
+/**
+ * Copies `length` bytes from offset `from` of `fdIn` to offset `to` of `fdOut` inside the kernel
+ * (copy_file_range: no trip through user space, shared extents where the file system has them):
+ * 128 MiB in ~50 ms here, against ~450 ms read and written by us. Returns how many it copied:
+ * fewer (down to 0) where unsupported or refused, and the caller writes the rest itself.
+ */
+export type CopyRange = (fdIn: number, from: number, fdOut: number, to: number, length: number) => number;
+
+/** Says that `bytes` of short-lived buffers were just used: the runtime may collect garbage now. */
+export type Reclaim = (bytes: number) => void;
+
+export type Watcher = typeof ParcelWatcher;
+export type WatchSubscription = ParcelWatcher.AsyncSubscription;
+export type WatchEvent = ParcelWatcher.Event;
+
 export interface Runtime {
   readonly name: "bun" | "deno" | "node";
   readonly tcp: Tcp;
   openDatabase(path: string): SqlDatabase;
   readonly xattrs: Xattrs;
+  readonly copyRange: CopyRange;
+  readonly reclaimAfter: Reclaim;
+  /** The native change watcher, loaded on first use: commands that never watch (serve) never load the addon. */
+  loadWatcher(): Promise<Watcher>;
 }

@@ -1,13 +1,7 @@
-import type * as ParcelWatcher from "@parcel/watcher";
 import * as os from "node:os";
-
-export type Watcher = typeof ParcelWatcher;
-export type WatchEvent = ParcelWatcher.Event;
-export type WatchSubscription = ParcelWatcher.AsyncSubscription;
+import type { Watcher } from "./types.ts";
 
 /**
- * Loaded lazily so that commands which never watch (serve) never load the native addon.
- *
  * From sources (Bun or Deno) this is the npm package, which picks its platform's prebuilt
  * addon at run time with a computed `require` — which `bun build --compile` cannot follow.
  * So in a standalone binary, scripts/build-binaries.ts resolves this very import to a

@@ -6,7 +6,7 @@ import { encodeMessage } from "../protocol/messages.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { PackBlockStore } from "../store/pack-block-store.ts";
 import { SqlMetaStore } from "../store/sql-meta-store.ts";
-import type { Log } from "./log.ts";
+import type { Log } from "../core/log.ts";
 import { Session } from "./session.ts";
 
 export interface ServerOptions {

@@ -9,7 +9,7 @@ import type { Connection, ConnectionEvents } from "../runtime/types.ts";
 import type { BlockStore } from "../store/block-store.ts";
 import type { MetaStore } from "../store/meta-store.ts";
 import { applyOps } from "./commit.ts";
-import type { Log } from "./log.ts";
+import type { Log } from "../core/log.ts";
 
 export const DEFAULT_PAGE = 1000;
 /** Unprocessed input beyond this pauses reading from the socket (TCP pushes back on the sender). */

@@ -1,11 +1,16 @@
 /** Content-addressed block storage. Callers verify hashes; a store only keeps bytes safe. */
 export interface BlockStore {
-  has(hash: string): Promise<boolean>;
+  /** The hashes of `hashes` the store does not hold, in their order: one round trip for a batch. */
+  missing(hashes: readonly string[]): Promise<string[]>;
   /** Stores the bytes (storing a block that exists is a no-op). Durable only after `sync`. */
   put(hash: string, bytes: Uint8Array): Promise<void>;
   /** The block's bytes, read into `alloc(size)` when given (a frame being built), else a new buffer. */
   get(hash: string, alloc?: (size: number) => Uint8Array): Promise<Uint8Array | undefined>;
   /** Makes every `put` so far durable; called before a commit may refer to those blocks. */
   sync(): Promise<void>;
+  /** Forgets the blocks (garbage collection decides which); unknown hashes are ignored. */
+  delete(hashes: readonly string[]): Promise<void>;
+  /** This backend's own consistency (an index entry past the end of its pack, …), as plain sentences; [] when sound. */
+  check(): Promise<string[]>;
   close(): Promise<void>;
 }

@@ -3,21 +3,40 @@ import type { Entry } from "../core/entry.ts";
 /** A new state for a path, before the journal gives it a sequence number. */
 export type EntryDraft = Omit<Entry, "version">;
 
+/** Who made a commit and when (server clock, ms since the epoch): every journal row records both, for history. */
+export interface CommitStamp {
+  clientId: string;
+  at: number;
+}
+
+/** Reads and appends inside one transaction: what it reads is what the commit is checked against. */
+export interface MetaTx {
+  /** The journal's last sequence number, including this transaction's appends so far. */
+  head(): Promise<number>;
+  get(path: string): Promise<Entry | undefined>;
+  /** Live (not deleted) entries strictly inside `folder`, in path order. */
+  liveChildren(folder: string): Promise<Entry[]>;
+  /** Appends to the journal, stamped with the transaction's `CommitStamp`, and makes the result the path's current entry. */
+  append(draft: EntryDraft): Promise<Entry>;
+}
+
 /**
- * The journal and the current entry per path. Sync logic (server/commit.ts) is written against
- * these primitives only, so a networked database can stand in for the embedded one.
+ * One share's journal and the current entry per path. Every method is async so that a
+ * networked database can implement it; sync logic (server/commit.ts) uses nothing else.
  */
 export interface MetaStore {
+  /** Stable for the life of the journal: a client that sees another id rebases (client/sync-engine.ts). */
   readonly serverId: string;
-  head(): number;
-  /** Runs `fn` atomically: all of its appends land, or none do. */
-  transaction<T>(fn: () => T): T;
-  get(path: string): Entry | undefined;
-  /** Live (not deleted) entries strictly inside `folder`, in path order. */
-  liveChildren(folder: string): Entry[];
-  /** Appends to the journal and makes the result the path's current entry. */
-  append(draft: EntryDraft): Entry;
+  head(): Promise<number>;
+  get(path: string): Promise<Entry | undefined>;
   /** Current entries changed after `since`, oldest first. */
-  changesSince(since: number, limit: number): Entry[];
-  close(): void;
+  changesSince(since: number, limit: number): Promise<Entry[]>;
+  /**
+   * Runs `fn` atomically: all of its appends land, or none do. Transactions on one store run
+   * one at a time, so sequence order is commit order.
+   */
+  transaction<T>(stamp: CommitStamp, fn: (tx: MetaTx) => Promise<T>): Promise<T>;
+  /** This backend's own consistency (what the interface cannot see), as plain sentences; [] when sound. */
+  check(): Promise<string[]>;
+  close(): Promise<void>;
 }

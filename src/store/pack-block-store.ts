@@ -1,5 +1,5 @@
 import { constants as fsConstants } from "node:fs";
-import { writeFully } from "../fsutil/write-fully.ts";
+import { writeFully } from "../runtime/write-fully.ts";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";

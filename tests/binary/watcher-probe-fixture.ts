@@ -6,7 +6,8 @@
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { loadWatcher, type WatchEvent } from "../../src/runtime/watcher.ts";
+import type { WatchEvent } from "../../src/runtime/types.ts";
+import { loadWatcher } from "../../src/runtime/watcher.ts";
 
 async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;

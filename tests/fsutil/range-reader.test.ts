@@ -19,7 +19,7 @@ describe("RangeReader", () => {
   fs.writeFileSync(file, data);
 
   test("reads any range, within and across read-ahead windows, in any order", async () => {
-    const r = new RangeReader();
+    const r = new RangeReader(() => {});
     for (const [offset, size] of [[0, 10], [5, 100], [1024 * 1024 - 3, 7], [2 * 1024 * 1024 + 17, 1024 * 1024 - 17 + 100], [3, 3], [data.length - 1, 1]] as const) {
       expect(await r.read(file, offset, size)).toEqual(data.subarray(offset, offset + size));
     }
@@ -27,7 +27,7 @@ describe("RangeReader", () => {
   });
 
   test("a range past the end of the file or of a missing file is undefined", async () => {
-    const r = new RangeReader();
+    const r = new RangeReader(() => {});
     expect(await r.read(file, data.length - 5, 10)).toBeUndefined();
     expect(await r.read(path.join(dir, "absent"), 0, 1)).toBeUndefined();
     await r.close();
@@ -36,7 +36,7 @@ describe("RangeReader", () => {
   test("forget drops what was read ahead, so a replaced file is read anew", async () => {
     const f = path.join(dir, "replaced.bin");
     fs.writeFileSync(f, pattern(1000, 1));
-    const r = new RangeReader();
+    const r = new RangeReader(() => {});
     expect(await r.read(f, 0, 4)).toEqual(pattern(4, 1));
     fs.writeFileSync(path.join(dir, "next.bin"), pattern(1000, 2));
     fs.renameSync(path.join(dir, "next.bin"), f);

@@ -1,0 +1,66 @@
+/**
+ * Everything the sync client does that anyone outside it may want to know, as typed events.
+ * Planning and applying code emits these and never logs: the log sink, `status` and the
+ * benchmarks all read this one stream (client/log-sink.ts turns it into log lines).
+ */
+
+/** Which way a file's bytes travel. */
+export type Direction = "upload" | "download";
+
+export type SyncEvent =
+  // The connection.
+  | { type: "connected"; server: string; serverId: string; head: number; reconnected: boolean }
+  | { type: "disconnected"; server: string; reason: string }
+  | { type: "unreachable"; server: string; reason: string; retryInMs: number; firstAttempt: boolean }
+  | { type: "server_said"; message: string }
+  // A pass: what was planned (counts), and the folder agreeing with the server at its end.
+  | { type: "pass_planned"; downloads: number; downloadBytes: number; uploads: number; uploadBytes: number; deletions: number; moves: number; conflicts: number; held: number }
+  | { type: "pass_failed"; reason: string; retryInMs: number }
+  | { type: "idle" }
+  // One file's transfer.
+  | { type: "file_queued"; path: string; direction: Direction; bytes: number }
+  | { type: "file_started"; path: string; direction: Direction; bytes: number; resumedFrom?: number }
+  | { type: "file_progress"; path: string; direction: Direction; done: number; bytes: number }
+  | { type: "file_done"; path: string; direction: Direction; bytes: number; version: number }
+  | { type: "file_failed"; path: string; direction: Direction; reason: string; retry: boolean }
+  // Local changes made for the server's sake.
+  | { type: "moved"; from: string; to: string }
+  | { type: "linked"; path: string; target: string }
+  // Both sides changed one file: `copy` holds the version that lost the name. `side` says whether
+  // this replica moved its own version aside, or received the other replica's copy.
+  | { type: "conflict"; path: string; copy: string; side: "local" | "remote"; host?: string }
+  | { type: "case_conflict"; path: string; placedAs: string; clash?: string }
+  // Entries that cannot be synced (reported once, retried), and when they can again.
+  | { type: "problem"; path: string; reason: string; retryInMs: number }
+  | { type: "problem_cleared"; path: string; gone: boolean }
+  /** A file that syncs without part of what it holds (extended attributes past the limit, …). */
+  | { type: "note"; path: string; reason: string }
+  | { type: "waiting_for_space"; path: string; bytes: number; free: number; keep: number; again: boolean }
+  | { type: "refused"; op: "put" | "delete" | "move"; path: string; code: string; message: string; retry: boolean }
+  // Deletions held for the user (a mass deletion), and the ones confirmed.
+  | { type: "held_deletions"; count: number; root: string }
+  | { type: "confirmed_deletions"; count: number }
+  | { type: "rebase"; why: string }
+  | { type: "ignore_rules"; rules: number; file: string }
+  | { type: "warning"; message: string };
+
+export type SyncEventType = SyncEvent["type"];
+export type EventOf<T extends SyncEventType> = Extract<SyncEvent, { type: T }>;
+
+/** Where events go: the client's one stream. */
+export type Emit = (event: SyncEvent) => void;
+
+/** A fan-out of events to any number of listeners (log sink, status, a test). */
+export class SyncEvents {
+  private readonly listeners = new Set<(event: SyncEvent) => void>();
+
+  readonly emit: Emit = (event) => {
+    for (const l of this.listeners) l(event);
+  };
+
+  /** Returns the unsubscribe function. */
+  on(listener: (event: SyncEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
