@@ -1,8 +1,10 @@
-import { migrate } from "./sql-migrations.ts";
-import type { Entry, EntryKind } from "../core/entry.ts";
-import type { XattrSet } from "../core/xattrs.ts";
+import type { Entry } from "../core/entry.ts";
+import { DropsimError } from "../core/errors.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
-import type { EntryDraft, MetaStore } from "./meta-store.ts";
+import { type EntryRow, entryFromRow, entryToRow } from "./entry-row.ts";
+import type { CommitStamp, EntryDraft, MetaStore, MetaTx } from "./meta-store.ts";
+import { Serial } from "./serial.ts";
+import { migrate } from "./sql-migrations.ts";
 import { SqlTransactions } from "./sql-transaction.ts";
 
 const SCHEMA = `
@@ -34,114 +36,182 @@ const MIGRATIONS = [
   "ALTER TABLE journal ADD COLUMN target TEXT;",
   // Extended attributes of a file: its canonical set as JSON (NULL when it has none).
   "ALTER TABLE journal ADD COLUMN xattrs TEXT;",
+  // Who committed each row and when (server ms), for history; NULL in rows from before.
+  "ALTER TABLE journal ADD COLUMN committed_at INTEGER; ALTER TABLE journal ADD COLUMN client_id TEXT;",
 ];
 
-interface Row {
-  seq: number;
-  path: string;
-  kind: EntryKind;
-  size: number;
-  mode: number;
-  hash: string;
-  blocks: string;
-  deleted: number;
-  mtime: number;
-  moved_from: string | null;
-  target: string | null;
-  xattrs: string | null;
-}
+type Row = EntryRow & { seq: number };
 
 function toEntry(r: Row): Entry {
-  const e: Entry = {
-    path: r.path,
-    kind: r.kind,
-    size: r.size,
-    mode: r.mode,
-    hash: r.hash,
-    blocks: JSON.parse(r.blocks),
-    version: r.seq,
-    deleted: r.deleted === 1,
-    mtime: r.mtime,
-  };
-  if (r.moved_from !== null) e.movedFrom = r.moved_from;
-  if (r.target !== null) e.target = r.target;
-  if (r.xattrs !== null) e.xattrs = JSON.parse(r.xattrs) as XattrSet;
-  return e;
+  return entryFromRow(r, r.seq);
 }
 
 const CURRENT = "SELECT j.* FROM entries e JOIN journal j ON j.seq = e.seq";
 
-/** The embedded MetaStore: SQLite in WAL mode, every statement prepared once. */
+/** The statements both connections read through. */
+function readQueries(db: SqlDatabase) {
+  return {
+    head: db.prepare("SELECT COALESCE(MAX(seq), 0) AS head FROM journal"),
+    get: db.prepare(`${CURRENT} WHERE e.path = ?`),
+    children: db.prepare(`${CURRENT} WHERE e.path > ? AND e.path < ? AND j.deleted = 0 ORDER BY e.path`),
+  };
+}
+
+type ReadQueries = ReturnType<typeof readQueries>;
+
+function _head(q: ReadQueries): number {
+  return q.head.get<{ head: number }>()!.head;
+}
+
+function _get(q: ReadQueries, path: string): Entry | undefined {
+  const row = q.get.get<Row>(path);
+  return row && toEntry(row);
+}
+
+/**
+ * The embedded MetaStore: SQLite in WAL mode, every statement prepared once.
+ *
+ * Two connections to one file. Transactions write through one, one at a time: their callbacks
+ * await, and SQLite has one transaction per connection. Everything else reads through the
+ * other, which under WAL sees only committed transactions: a session pulling while a commit
+ * awaits never sees rows that may yet be rolled back (and their sequence numbers reused).
+ */
 export class SqlMetaStore implements MetaStore {
   readonly serverId: string;
-  private readonly q;
+  private readonly serial = new Serial();
   private readonly tx: SqlTransactions;
+  private readonly w;
+  private readonly r;
 
-  constructor(private readonly db: SqlDatabase) {
-    db.exec(SCHEMA);
-    migrate(db, MIGRATIONS, "This data dir's meta.db");
-    this.tx = new SqlTransactions(db, "BEGIN IMMEDIATE");
-    this.q = {
-      head: db.prepare("SELECT COALESCE(MAX(seq), 0) AS head FROM journal"),
-      get: db.prepare(`${CURRENT} WHERE e.path = ?`),
-      children: db.prepare(`${CURRENT} WHERE e.path > ? AND e.path < ? AND j.deleted = 0 ORDER BY e.path`),
-      insert: db.prepare(
-        "INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime, moved_from, target, xattrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+  private constructor(
+    private readonly writer: SqlDatabase,
+    private readonly reader: SqlDatabase,
+  ) {
+    this.tx = new SqlTransactions(writer, "BEGIN IMMEDIATE");
+    this.w = {
+      ...readQueries(writer),
+      insert: writer.prepare(
+        `INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime, moved_from, target, xattrs, committed_at, client_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
       ),
-      point: db.prepare("INSERT INTO entries (path, seq) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET seq = excluded.seq"),
-      since: db.prepare(`${CURRENT} WHERE e.seq > ? ORDER BY e.seq LIMIT ?`),
-      getMeta: db.prepare("SELECT value FROM meta WHERE key = ?"),
-      setMeta: db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)"),
+      point: writer.prepare("INSERT INTO entries (path, seq) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET seq = excluded.seq"),
     };
-    let id = this.q.getMeta.get<{ value: string }>("server_id")?.value;
+    this.r = {
+      ...readQueries(reader),
+      since: reader.prepare(`${CURRENT} WHERE e.seq > ? ORDER BY e.seq LIMIT ?`),
+      dangling: reader.prepare("SELECT e.path AS path, e.seq AS seq FROM entries e LEFT JOIN journal j ON j.seq = e.seq WHERE j.seq IS NULL"),
+      crossed: reader.prepare("SELECT e.path AS path, e.seq AS seq, j.path AS jpath FROM entries e JOIN journal j ON j.seq = e.seq WHERE j.path <> e.path"),
+      pointers: reader.prepare("SELECT path, seq FROM entries"),
+      newest: reader.prepare("SELECT path, MAX(seq) AS seq FROM journal GROUP BY path"),
+    };
+    const getMeta = writer.prepare("SELECT value FROM meta WHERE key = ?");
+    let id = getMeta.get<{ value: string }>("server_id")?.value;
     if (!id) {
       id = crypto.randomUUID();
-      this.q.setMeta.run("server_id", id);
+      writer.prepare("INSERT INTO meta (key, value) VALUES (?, ?)").run("server_id", id);
     }
     this.serverId = id;
   }
 
-  head(): number {
-    return this.q.head.get<{ head: number }>()!.head;
+  /** Opens (creating or migrating) the meta.db at `file`. */
+  static open(file: string, openDatabase: (file: string) => SqlDatabase): SqlMetaStore {
+    const writer = openDatabase(file);
+    try {
+      writer.exec(SCHEMA);
+      migrate(writer, MIGRATIONS, "This data dir's meta.db");
+      // Opened after the migrations: its statements are prepared against the current columns.
+      return new SqlMetaStore(writer, openDatabase(file));
+    } catch (e) {
+      writer.close();
+      throw e;
+    }
   }
 
-  transaction<T>(fn: () => T): T {
-    return this.tx.run("commit changes", fn);
+  async head(): Promise<number> {
+    return _head(this.r);
   }
 
-  get(path: string): Entry | undefined {
-    const row = this.q.get.get<Row>(path);
-    return row && toEntry(row);
+  async get(path: string): Promise<Entry | undefined> {
+    return _get(this.r, path);
   }
 
-  liveChildren(folder: string): Entry[] {
-    // Paths inside `folder` sort between "folder/" and "folder0" ("0" follows "/").
-    return this.q.children.all<Row>(`${folder}/`, `${folder}0`).map(toEntry);
+  async changesSince(since: number, limit: number): Promise<Entry[]> {
+    return this.r.since.all<Row>(since, limit).map(toEntry);
   }
 
-  append(d: EntryDraft): Entry {
-    const { seq } = this.q.insert.get<{ seq: number }>(
-      d.path,
-      d.kind,
-      d.size,
-      d.mode,
-      d.hash,
-      JSON.stringify(d.blocks),
-      d.deleted ? 1 : 0,
-      d.mtime,
-      d.movedFrom ?? null,
-      d.target ?? null,
-      d.xattrs?.length ? JSON.stringify(d.xattrs) : null,
-    )!;
-    this.q.point.run(d.path, seq);
-    return { ...d, version: seq };
+  transaction<T>(stamp: CommitStamp, fn: (tx: MetaTx) => Promise<T>): Promise<T> {
+    return this.serial.run(async () => {
+      let open = true;
+      const w = this.w;
+      const live = () => {
+        if (!open) throw new DropsimError("internal", "A meta store transaction was used after it ended");
+      };
+      const tx: MetaTx = {
+        head: async () => (live(), _head(w)),
+        get: async (path) => (live(), _get(w, path)),
+        // Paths inside `folder` sort between "folder/" and "folder0" ("0" follows "/").
+        liveChildren: async (folder) => (live(), w.children.all<Row>(`${folder}/`, `${folder}0`).map(toEntry)),
+        append: async (d: EntryDraft) => {
+          live();
+          const c = entryToRow(d);
+          const { seq } = w.insert.get<{ seq: number }>(
+            c.path,
+            c.kind,
+            c.size,
+            c.mode,
+            c.hash,
+            c.blocks,
+            c.deleted,
+            c.mtime,
+            c.moved_from,
+            c.target,
+            c.xattrs,
+            stamp.at,
+            stamp.clientId,
+          )!;
+          w.point.run(d.path, seq);
+          return { ...d, version: seq };
+        },
+      };
+      try {
+        return await this.tx.runAsync("commit changes", () => fn(tx));
+      } finally {
+        open = false;
+      }
+    });
   }
 
-  changesSince(since: number, limit: number): Entry[] {
-    return this.q.since.all<Row>(since, limit).map(toEntry);
+  /**
+   * entries ↔ journal, which no reader through the interface can see: each entry points at an
+   * existing journal row of its own path, the newest one of that path, and every journalled path
+   * has an entry. Read in one snapshot, so a server committing beside the check cannot make a
+   * pointer look stale.
+   */
+  async check(): Promise<string[]> {
+    const problems: string[] = [];
+    this.reader.exec("BEGIN");
+    try {
+      for (const d of this.r.dangling.all<{ path: string; seq: number }>()) problems.push(`Entry "${d.path}" points at journal row ${d.seq}, which does not exist`);
+      for (const m of this.r.crossed.all<{ path: string; seq: number; jpath: string }>()) {
+        problems.push(`Entry "${m.path}" points at journal row ${m.seq}, which is about "${m.jpath}"`);
+      }
+      const pointer = new Map<string, number>();
+      for (const e of this.r.pointers.all<{ path: string; seq: number }>()) pointer.set(e.path, e.seq);
+      for (const j of this.r.newest.all<{ path: string; seq: number }>()) {
+        const at = pointer.get(j.path);
+        if (at === undefined) problems.push(`Journal row ${j.seq} is about "${j.path}", which has no entry`);
+        else if (at !== j.seq) problems.push(`Entry "${j.path}" points at journal row ${at}, but the newest row for that path is ${j.seq}`);
+      }
+    } finally {
+      this.reader.exec("COMMIT");
+    }
+    return problems;
   }
 
-  close(): void {
-    this.db.close();
+  async close(): Promise<void> {
+    // After the transactions already queued: closing under one would fail its COMMIT.
+    await this.serial.run(async () => {});
+    this.reader.close();
+    this.writer.close();
   }
 }

@@ -29,15 +29,34 @@ export class SqlTransactions {
       this.db.exec("COMMIT");
       return result;
     } catch (e) {
-      try {
-        this.db.exec("ROLLBACK");
-      } catch {
-        // Already rolled back by SQLite itself.
-      }
-      if (isDiskFull(e)) throw new DropsimError("disk_full", `Cannot ${what}: the disk is full`, { cause: e });
-      throw e;
+      throw this._failed(what, e);
     } finally {
       this.depth--;
     }
+  }
+
+  /**
+   * A transaction whose body awaits. It cannot join or be joined: other code runs while `fn`
+   * awaits, so the caller runs these one at a time on a connection nothing else writes through.
+   */
+  async runAsync<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    this.db.exec(this.begin);
+    try {
+      const result = await fn();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (e) {
+      throw this._failed(what, e);
+    }
+  }
+
+  private _failed(what: string, e: unknown): unknown {
+    try {
+      this.db.exec("ROLLBACK");
+    } catch {
+      // Already rolled back by SQLite itself.
+    }
+    if (isDiskFull(e)) return new DropsimError("disk_full", `Cannot ${what}: the disk is full`, { cause: e });
+    return e;
   }
 }

@@ -1,0 +1,93 @@
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { DropsimError } from "../core/errors.ts";
+import type { SqlDatabase } from "../runtime/types.ts";
+
+/**
+ * Where a server data dir keeps things: `shares/<name>/meta.db` per share, `blocks/` for the
+ * block store all shares use (issue 11 decides who may read whose blocks). Before shares, the
+ * one journal was `meta.db` at the top: that file becomes the share `default`.
+ */
+export const DEFAULT_SHARE = "default";
+
+export function sharesDir(root: string): string {
+  return path.join(root, "shares");
+}
+
+export function metaFile(root: string, share: string): string {
+  return path.join(sharesDir(root), share, "meta.db");
+}
+
+export function blocksDir(root: string): string {
+  return path.join(root, "blocks");
+}
+
+/** The journal of a data dir from before shares. */
+export function legacyMetaFile(root: string): string {
+  return path.join(root, "meta.db");
+}
+
+export async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The shares of a data dir in the current layout: the folders of `shares/` that hold a meta.db, sorted. */
+export async function listShares(root: string): Promise<string[]> {
+  const names = await fs.readdir(sharesDir(root)).catch(() => [] as string[]);
+  const held = await Promise.all(names.map((n) => exists(metaFile(root, n))));
+  return names.filter((_, i) => held[i]).sort();
+}
+
+type OpenDatabase = (file: string) => SqlDatabase;
+
+/**
+ * Moves a data dir from before shares into the current layout, one step after another. Until
+ * the rename (the fourth step) the old meta.db is where it was and a crash leaves a data dir
+ * that opens as before and is moved again; after it, the data dir is in the current layout.
+ * Each step can therefore be repeated, and the steps are exported so that a test can stop
+ * after any of them.
+ */
+export const LAYOUT_UPGRADE: readonly ((root: string, openDatabase: OpenDatabase) => Promise<void>)[] = [
+  // Everything into meta.db itself: its -wal would not follow a rename.
+  async (root, openDatabase) => {
+    const file = legacyMetaFile(root);
+    const db = openDatabase(file);
+    try {
+      const r = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get<{ busy: number }>()!;
+      if (r.busy !== 0) throw new DropsimError("io", `Cannot move "${file}" into ${sharesDir(root)}: another process is using it`);
+    } finally {
+      db.close();
+    }
+  },
+  // The emptied -wal and the -shm of the old place, so nothing of meta.db stays behind.
+  async (root) => {
+    for (const suffix of ["-wal", "-shm"]) await fs.rm(legacyMetaFile(root) + suffix, { force: true });
+  },
+  async (root) => {
+    await fs.mkdir(path.dirname(metaFile(root, DEFAULT_SHARE)), { recursive: true });
+  },
+  async (root) => {
+    const to = metaFile(root, DEFAULT_SHARE);
+    // rename() would replace it: two journals for one share is for a person to sort out.
+    if (await exists(to)) throw new DropsimError("io", `Cannot move "${legacyMetaFile(root)}" to "${to}": that file exists already; keep one of them`);
+    await fs.rename(legacyMetaFile(root), to);
+  },
+  // The rename made durable: after a power cut the data dir is not back in the old layout.
+  async (root) => {
+    for (const dir of [path.dirname(metaFile(root, DEFAULT_SHARE)), sharesDir(root), root]) {
+      const handle = await fs.open(dir, "r");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+  },
+];
+
+export async function upgradeLayout(root: string, openDatabase: OpenDatabase): Promise<void> {
+  for (const step of LAYOUT_UPGRADE) await step(root, openDatabase);
+}
