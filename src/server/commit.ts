@@ -1,19 +1,45 @@
 import { hashBlockList } from "../core/block-hash.ts";
 import { applySplice } from "../core/block-splice.ts";
-import { type BlockRef, type Content, type Entry, normalMode, sameContent, symlinkContent } from "../core/entry.ts";
+import { type Content, type Entry, normalMode, sameContent, symlinkContent } from "../core/entry.ts";
 import { ancestorsOf, depthOf, isInside, wirePathError } from "../core/wire-path.ts";
 import type { Op, OpResult, PutOp } from "../protocol/messages.ts";
-import type { EntryDraft, MetaStore } from "../store/meta-store.ts";
+import type { CommitStamp, EntryDraft, MetaStore, MetaTx } from "../store/meta-store.ts";
+
+export interface Commit {
+  /** The journal's head before the batch: entries of the results with a higher version are new. */
+  from: number;
+  head: number;
+  results: OpResult[];
+  /**
+   * What each file put found at its path, read in the transaction: replies and pushes tell new
+   * block lists as splices of it.
+   */
+  replaced: ReadonlyMap<string, Entry | undefined>;
+}
+
+interface Batch {
+  tx: MetaTx;
+  missing: ReadonlySet<string>;
+  now: number;
+  replaced: Map<string, Entry | undefined>;
+}
 
 /**
  * Applies a batch of changes in one transaction, each checked against the version it was
  * made on (optimistic concurrency). A stale change is answered `conflict` with the current
  * entry; it never overwrites. `missingBlocks` lists hashes that are not in the block store.
  * Every op stands alone: one that cannot be committed gets its own error result and the
- * others of the batch commit all the same.
+ * others of the batch commit all the same. Everything the batch is checked against, and its
+ * `from` and `head`, is read through the transaction, so concurrent commits cannot interleave.
  */
-export function applyOps(store: MetaStore, ops: readonly Op[], missingBlocks: ReadonlySet<string>, now: number): OpResult[] {
-  return store.transaction(() => ops.map((op) => applyOne(store, op, missingBlocks, now)));
+export function applyOps(store: MetaStore, ops: readonly Op[], missingBlocks: ReadonlySet<string>, stamp: CommitStamp): Promise<Commit> {
+  return store.transaction(stamp, async (tx) => {
+    const batch: Batch = { tx, missing: missingBlocks, now: stamp.at, replaced: new Map() };
+    const from = await tx.head();
+    const results: OpResult[] = [];
+    for (const op of ops) results.push(await applyOne(batch, op));
+    return { from, head: await tx.head(), results, replaced: batch.replaced };
+  });
 }
 
 function live(e: Entry | undefined): Entry | undefined {
@@ -24,35 +50,35 @@ function conflict(current: Entry | undefined): OpResult {
   return { status: "conflict", current: current ?? null };
 }
 
-function applyOne(store: MetaStore, op: Op, missing: ReadonlySet<string>, now: number): OpResult {
+async function applyOne(b: Batch, op: Op): Promise<OpResult> {
   for (const p of op.op === "move" ? [op.from, op.to] : [op.path]) {
     const error = wirePathError(p);
     if (error) return { status: "error", code: error.code, message: error.message };
   }
   switch (op.op) {
     case "put":
-      return put(store, op, missing, now);
+      return put(b, op);
     case "delete":
-      return remove(store, op.path, op.baseVersion, now);
+      return remove(b, op.path, op.baseVersion);
     case "move":
-      return move(store, op.from, op.to, op.baseVersion, now);
+      return move(b, op.from, op.to, op.baseVersion);
   }
 }
 
 /** Every folder above `path` must be a live folder; missing ones are created. */
-function parentsProblem(store: MetaStore, path: string): OpResult | undefined {
+async function parentsProblem(tx: MetaTx, path: string): Promise<OpResult | undefined> {
   for (const a of ancestorsOf(path)) {
-    const e = live(store.get(a));
+    const e = live(await tx.get(a));
     if (e && e.kind !== "dir") return { status: "error", code: "parent_not_dir", message: `Cannot write "${path}": "${a}" is a ${e.kind}` };
   }
   return undefined;
 }
 
-function createParents(store: MetaStore, path: string, now: number): Entry[] {
+async function createParents(b: Batch, path: string): Promise<Entry[]> {
   const made: Entry[] = [];
   for (const a of ancestorsOf(path)) {
-    if (live(store.get(a))) continue;
-    made.push(store.append({ path: a, kind: "dir", size: 0, mode: normalMode("dir", 0), hash: "", blocks: [], deleted: false, mtime: now }));
+    if (live(await b.tx.get(a))) continue;
+    made.push(await b.tx.append({ path: a, kind: "dir", size: 0, mode: normalMode("dir", 0), hash: "", blocks: [], deleted: false, mtime: b.now }));
   }
   return made;
 }
@@ -95,8 +121,10 @@ function contentOf(op: PutOp, current: Entry | undefined): Content | OpResult {
   return content;
 }
 
-function put(store: MetaStore, op: PutOp, missing: ReadonlySet<string>, now: number): OpResult {
-  const current = store.get(op.path);
+async function put(b: Batch, op: PutOp): Promise<OpResult> {
+  const { tx } = b;
+  const current = await tx.get(op.path);
+  if (op.kind === "file" && !b.replaced.has(op.path)) b.replaced.set(op.path, current);
   const content = contentOf(op, current);
   if ("status" in content) return content;
   const cur = live(current);
@@ -104,15 +132,15 @@ function put(store: MetaStore, op: PutOp, missing: ReadonlySet<string>, now: num
   if (cur && sameContent(cur, content)) return { status: "ok", entries: [cur] };
   const expected = cur ? cur.version : op.baseVersion === 0 ? 0 : (current?.version ?? 0);
   if (op.baseVersion !== expected) return conflict(current);
-  if (cur?.kind === "dir" && store.liveChildren(op.path).length > 0) return conflict(cur);
-  const absent = content.blocks.filter(([h]) => missing.has(h));
+  if (cur?.kind === "dir" && (await tx.liveChildren(op.path)).length > 0) return conflict(cur);
+  const absent = content.blocks.filter(([h]) => b.missing.has(h));
   if (absent.length > 0) {
     return { status: "error", code: "missing_blocks", message: `Cannot commit "${op.path}": ${absent.length} block(s) were never uploaded` };
   }
-  const problem = parentsProblem(store, op.path);
+  const problem = await parentsProblem(tx, op.path);
   if (problem) return problem;
-  const entries = createParents(store, op.path, now);
-  entries.push(store.append({ path: op.path, ...content, deleted: false, mtime: op.mtime }));
+  const entries = await createParents(b, op.path);
+  entries.push(await tx.append({ path: op.path, ...content, deleted: false, mtime: op.mtime }));
   return { status: "ok", entries };
 }
 
@@ -120,34 +148,36 @@ function tombstone(e: Entry, now: number): EntryDraft {
   return { path: e.path, kind: e.kind, size: 0, mode: e.mode, hash: "", blocks: [], deleted: true, mtime: now };
 }
 
-function remove(store: MetaStore, path: string, baseVersion: number, now: number): OpResult {
-  const cur = live(store.get(path));
+async function remove(b: Batch, path: string, baseVersion: number): Promise<OpResult> {
+  const cur = live(await b.tx.get(path));
   if (!cur) return { status: "ok", entries: [] };
   if (cur.version !== baseVersion) return conflict(cur);
   // A folder is deleted only once its children are: a file someone else added meanwhile survives.
-  if (cur.kind === "dir" && store.liveChildren(path).length > 0) return conflict(cur);
-  return { status: "ok", entries: [store.append(tombstone(cur, now))] };
+  if (cur.kind === "dir" && (await b.tx.liveChildren(path)).length > 0) return conflict(cur);
+  return { status: "ok", entries: [await b.tx.append(tombstone(cur, b.now))] };
 }
 
-function move(store: MetaStore, from: string, to: string, baseVersion: number, now: number): OpResult {
-  const src = live(store.get(from));
-  if (!src || src.version !== baseVersion) return conflict(store.get(from));
+async function move(b: Batch, from: string, to: string, baseVersion: number): Promise<OpResult> {
+  const { tx } = b;
+  const current = await tx.get(from);
+  const src = live(current);
+  if (!src || src.version !== baseVersion) return conflict(current);
   if (to === from || isInside(to, from)) {
     return { status: "error", code: "bad_path", message: `Cannot move "${from}" into itself ("${to}")` };
   }
-  const dst = live(store.get(to));
+  const dst = live(await tx.get(to));
   if (dst) return conflict(dst);
-  const problem = parentsProblem(store, to);
+  const problem = await parentsProblem(tx, to);
   if (problem) return problem;
-  const children = src.kind === "dir" ? store.liveChildren(from) : [];
-  const entries = createParents(store, to, now);
+  const children = src.kind === "dir" ? await tx.liveChildren(from) : [];
+  const entries = await createParents(b, to);
   // New paths first (parents before children), then tombstones (children before parents):
   // a replica applying them in order never holds a child without its folder.
   for (const e of [src, ...children]) {
     const newPath = to + e.path.slice(from.length);
-    entries.push(store.append({ ...e, path: newPath, movedFrom: e.path, deleted: false }));
+    entries.push(await tx.append({ ...e, path: newPath, movedFrom: e.path, deleted: false }));
   }
-  const gone = [src, ...children].sort((a, b) => depthOf(b.path) - depthOf(a.path));
-  for (const e of gone) entries.push(store.append(tombstone(e, now)));
+  const gone = [src, ...children].sort((x, y) => depthOf(y.path) - depthOf(x.path));
+  for (const e of gone) entries.push(await tx.append(tombstone(e, b.now)));
   return { status: "ok", entries };
 }

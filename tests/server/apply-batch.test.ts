@@ -2,9 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { hashBlock, hashBlockList } from "../../src/core/block-hash.ts";
 import type { BlockRef } from "../../src/core/entry.ts";
 import type { Op, PutOp } from "../../src/protocol/messages.ts";
-import { openBunDatabase } from "../../src/runtime/sqlite-bun.ts";
 import { applyOps } from "../../src/server/commit.ts";
-import { SqlMetaStore } from "../../src/store/sql-meta-store.ts";
+import { MemoryMetaStore } from "../../src/store/memory-meta-store.ts";
 
 // The rule of issue 9: one op never fails a whole batch. A name another system cannot hold
 // (a backslash is legal on Linux) must cost that one op, not every upload of the client.
@@ -25,9 +24,6 @@ const putFile = (path: string): PutOp => ({
   mtime: 5,
 });
 
-function newStore(): SqlMetaStore {
-  return new SqlMetaStore(openBunDatabase(":memory:"));
-}
 
 describe("an apply batch with bad paths", () => {
   const bad: [string, Op][] = [
@@ -40,15 +36,16 @@ describe("an apply batch with bad paths", () => {
     ["a put of an over-long name", putFile("x".repeat(300))],
   ];
 
-  test.each(bad)("%s gets its own bad_path error while the ops around it commit", (_name, op) => {
-    const store = newStore();
-    const [before, refused, after] = applyOps(store, [putFile("good.txt"), op, putFile("also good.txt")], new Set(), NOW);
+  test.each(bad)("%s gets its own bad_path error while the ops around it commit", async (_name, op) => {
+    const store = new MemoryMetaStore();
+    const { results } = await applyOps(store, [putFile("good.txt"), op, putFile("also good.txt")], new Set(), { clientId: "test-client", at: NOW });
+    const [before, refused, after] = results;
     expect(before?.status).toBe("ok");
     expect(after?.status).toBe("ok");
     expect(refused).toMatchObject({ status: "error", code: "bad_path" });
     expect((refused as { message: string }).message).toMatch(/^Invalid path ".*": /);
-    expect(store.get("good.txt")?.deleted).toBe(false);
-    expect(store.get("also good.txt")?.deleted).toBe(false);
-    expect(store.changesSince(0, 100).map((e) => e.path)).toEqual(["good.txt", "also good.txt"]);
+    expect((await store.get("good.txt"))?.deleted).toBe(false);
+    expect((await store.get("also good.txt"))?.deleted).toBe(false);
+    expect((await store.changesSince(0, 100)).map((e) => e.path)).toEqual(["good.txt", "also good.txt"]);
   });
 });
