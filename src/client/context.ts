@@ -3,6 +3,7 @@ import type { TempDirs } from "../fsutil/temp-dirs.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { Log } from "../core/log.ts";
 import type { BlockFetcher } from "./block-fetcher.ts";
+import type { Emit } from "./events.ts";
 import type { LocalIndex } from "./local-index.ts";
 
 /** The free space downloads must leave on the sync folder's disk: a share of it, or a size. */
@@ -20,6 +21,7 @@ export interface SyncContext {
   ignored: IgnoreRules;
   fetcher: BlockFetcher;
   log: Log;
+  emit: Emit;
   /** Extended attributes (read by the scan, written to a download's temp file), kernel copies and buffer reclaiming. */
   runtime: Pick<Runtime, "xattrs" | "copyRange" | "reclaimAfter">;
   /** Local deletions above this many (and over half the folder) wait for confirmation. */
