@@ -14,7 +14,7 @@ export default defineCommand({
     const log = setupLog(args, "fsck");
     const runtime = await loadRuntime();
     const dataDir = path.resolve(args.data);
-    const report = await checkDataDir(dataDir, (file) => runtime.openDatabase(file));
+    const report = await checkDataDir(dataDir, runtime);
     const summary = `${report.entries} entries (${report.files} files, ${report.dirs} folders), ${report.blocks} blocks, ${report.bytes} bytes, journal head ${report.head}`;
     if (report.problems.length === 0) {
       log.success(`Data dir ${dataDir} is consistent: ${summary}`);

@@ -19,6 +19,8 @@ INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime) VALUE
 INSERT INTO entries VALUES ('docs', 1);
 `;
 
+const STAMP = { clientId: "c1", at: 1_700_000_000_000 };
+
 let dir: TempDir;
 beforeEach(async () => {
   dir = await tempDir("dropsim-meta-migration-");
@@ -26,26 +28,28 @@ beforeEach(async () => {
 afterEach(() => dir.remove());
 
 describe("SqlMetaStore schema versions", () => {
-  test("SqlMetaStore opens a meta.db from before symlinks, keeps its data and can store a symlink", () => {
+  test("SqlMetaStore opens a meta.db from before symlinks, keeps its data and can store a symlink", async () => {
     const file = path.join(dir.path, "meta.db");
     const old = openBunDatabase(file);
     old.exec(BEFORE_SYMLINKS);
     old.close();
-    const store = new SqlMetaStore(openBunDatabase(file));
+    const store = SqlMetaStore.open(file, openBunDatabase);
     expect(store.serverId).toBe("old-server");
-    expect(store.head()).toBe(1);
-    expect(store.get("docs")).toMatchObject({ kind: "dir", version: 1 });
-    expect(store.get("docs")!.target).toBeUndefined();
-    const link = store.append({ path: "docs/l", kind: "symlink", size: 1, mode: 0o777, hash: "", blocks: [], deleted: false, mtime: 2, target: "x" });
-    expect(store.get("docs/l")).toEqual(link);
-    store.close();
+    expect(await store.head()).toBe(1);
+    expect(await store.get("docs")).toMatchObject({ kind: "dir", version: 1 });
+    expect((await store.get("docs"))!.target).toBeUndefined();
+    const link = await store.transaction(STAMP, (tx) =>
+      tx.append({ path: "docs/l", kind: "symlink", size: 1, mode: 0o777, hash: "", blocks: [], deleted: false, mtime: 2, target: "x" }),
+    );
+    expect(await store.get("docs/l")).toEqual(link);
+    await store.close();
     // Opened again, nothing is migrated twice.
-    const again = new SqlMetaStore(openBunDatabase(file));
-    expect(again.get("docs/l")!.target).toBe("x");
-    again.close();
+    const again = SqlMetaStore.open(file, openBunDatabase);
+    expect((await again.get("docs/l"))!.target).toBe("x");
+    await again.close();
   });
 
-  test("SqlMetaStore opens a meta.db from before extended attributes (format 1), keeps its links and can store a file's attributes", () => {
+  test("SqlMetaStore opens a meta.db from before extended attributes (format 1), keeps its links and can store a file's attributes", async () => {
     const file = path.join(dir.path, "meta.db");
     const old = openBunDatabase(file);
     old.exec(`${BEFORE_SYMLINKS}
@@ -54,16 +58,38 @@ describe("SqlMetaStore schema versions", () => {
       INSERT INTO entries VALUES ('docs/l', 2);
       PRAGMA user_version = 1;`);
     old.close();
-    const store = new SqlMetaStore(openBunDatabase(file));
-    expect(store.head()).toBe(2);
-    expect(store.get("docs/l")).toMatchObject({ kind: "symlink", target: "x", version: 2 });
-    expect(store.get("docs/l")!.xattrs).toBeUndefined();
-    const tagged = store.append({ path: "docs/t", kind: "file", size: 0, mode: 0o644, hash: "", blocks: [], deleted: false, mtime: 3, xattrs: [["user.color", "cmVk"]] });
-    store.close();
-    const again = new SqlMetaStore(openBunDatabase(file));
-    expect(again.get("docs/t")).toEqual(tagged);
-    expect(again.changesSince(2, 10)).toEqual([tagged]);
-    again.close();
+    const store = SqlMetaStore.open(file, openBunDatabase);
+    expect(await store.head()).toBe(2);
+    expect(await store.get("docs/l")).toMatchObject({ kind: "symlink", target: "x", version: 2 });
+    expect((await store.get("docs/l"))!.xattrs).toBeUndefined();
+    const tagged = await store.transaction(STAMP, (tx) =>
+      tx.append({ path: "docs/t", kind: "file", size: 0, mode: 0o644, hash: "", blocks: [], deleted: false, mtime: 3, xattrs: [["user.color", "cmVk"]] }),
+    );
+    await store.close();
+    const again = SqlMetaStore.open(file, openBunDatabase);
+    expect(await again.get("docs/t")).toEqual(tagged);
+    expect(await again.changesSince(2, 10)).toEqual([tagged]);
+    await again.close();
+  });
+
+  test("SqlMetaStore stamps rows appended after the upgrade to format 3 and leaves older rows unstamped", async () => {
+    const file = path.join(dir.path, "meta.db");
+    const old = openBunDatabase(file);
+    old.exec(`${BEFORE_SYMLINKS}
+      ALTER TABLE journal ADD COLUMN target TEXT;
+      ALTER TABLE journal ADD COLUMN xattrs TEXT;
+      PRAGMA user_version = 2;`);
+    old.close();
+    const store = SqlMetaStore.open(file, openBunDatabase);
+    await store.transaction(STAMP, (tx) => tx.append({ path: "b", kind: "dir", size: 0, mode: 0o755, hash: "", blocks: [], deleted: false, mtime: 4 }));
+    await store.close();
+    const db = openBunDatabase(file);
+    expect(db.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version).toBe(3);
+    expect(db.prepare("SELECT path, committed_at, client_id FROM journal ORDER BY seq").all()).toEqual([
+      { path: "docs", committed_at: null, client_id: null },
+      { path: "b", committed_at: STAMP.at, client_id: "c1" },
+    ]);
+    db.close();
   });
 
   test("SqlMetaStore refuses a meta.db written by a newer dropsim", () => {
@@ -71,6 +97,6 @@ describe("SqlMetaStore schema versions", () => {
     const db = openBunDatabase(file);
     db.exec("PRAGMA user_version = 99");
     db.close();
-    expect(() => new SqlMetaStore(openBunDatabase(file))).toThrow(/newer dropsim \(format 99/);
+    expect(() => SqlMetaStore.open(file, openBunDatabase)).toThrow(/newer dropsim \(format 99/);
   });
 });

@@ -9,7 +9,7 @@ import { PackBlockStore } from "../../src/store/pack-block-store.ts";
 async function withStore(fn: (dir: string, open: () => Promise<PackBlockStore>) => Promise<void>) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "dropsim-pack-"));
   try {
-    await fn(dir, () => PackBlockStore.open(dir, openBunDatabase(path.join(dir, "index.db"))));
+    await fn(dir, () => PackBlockStore.open(dir, openBunDatabase));
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -40,14 +40,14 @@ test("PackBlockStore serves blocks after reopening, and forgets blocks never syn
     await first.put(hashBlock(kept), kept);
     await first.sync();
     await first.put(hashBlock(lost), lost);
-    expect(await first.has(hashBlock(lost))).toBe(true);
+    expect(await first.missing([hashBlock(lost)])).toEqual([]);
     // Simulate a crash: the index is never told about `lost`.
     (first as unknown as { pending: Map<string, unknown> }).pending.clear();
     await first.close();
 
     const again = await open();
     expect(await again.get(hashBlock(kept))).toEqual(kept);
-    expect(await again.has(hashBlock(lost))).toBe(false);
+    expect(await again.missing([hashBlock(lost)])).toEqual([hashBlock(lost)]);
     const next = randomBlock(7000);
     await again.put(hashBlock(next), next);
     await again.sync();
@@ -67,5 +67,55 @@ test("PackBlockStore stores a block put twice only once", async () => {
     const size = (await Promise.all(packs.map((p) => fs.stat(path.join(dir, "packs", p))))).reduce((n, s) => n + s.size, 0);
     expect(size).toBe(4096);
     await store.close();
+  });
+});
+
+test("PackBlockStore opens an index.db from before it was versioned and keeps its blocks", async () => {
+  await withStore(async (dir, open) => {
+    const b = randomBlock(3000);
+    const first = await open();
+    await first.put(hashBlock(b), b);
+    await first.close();
+    // What older versions left: the same table, user_version 0.
+    const db = openBunDatabase(path.join(dir, "index.db"));
+    db.exec("PRAGMA user_version = 0");
+    db.close();
+    const again = await open();
+    expect(await again.get(hashBlock(b))).toEqual(b);
+    await again.close();
+    const check = openBunDatabase(path.join(dir, "index.db"));
+    expect(check.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version).toBe(1);
+    check.close();
+  });
+});
+
+test("PackBlockStore refuses an index.db written by a newer dropsim", async () => {
+  await withStore(async (dir, open) => {
+    const db = openBunDatabase(path.join(dir, "index.db"));
+    db.exec("PRAGMA user_version = 99");
+    db.close();
+    await expect(open()).rejects.toThrow(/blocks\/index\.db was written by a newer dropsim \(format 99/);
+  });
+});
+
+test("PackBlockStore check finds an indexed block past the end of its pack, and a pack that is gone", async () => {
+  await withStore(async (dir, open) => {
+    const store = await open();
+    const a = randomBlock(5000);
+    await store.put(hashBlock(a), a);
+    await store.sync();
+    expect(await store.check()).toEqual([]);
+    await store.close();
+    await fs.truncate(path.join(dir, "packs", "000001.pack"), 4000);
+    const db = openBunDatabase(path.join(dir, "index.db"));
+    // In a pack below the newest: the store creates the newest on open, to append to it.
+    db.prepare("INSERT INTO blocks VALUES (?, ?, ?, ?)").run("f".repeat(64), 0, 0, 10);
+    db.close();
+    const again = await open();
+    expect(await again.check()).toEqual([
+      `Block index lists ${"f".repeat(12)}… in pack 0, which does not exist`,
+      `Block index lists ${hashBlock(a).slice(0, 12)}… at bytes 0–5000 of pack 1, which has only 4000`,
+    ]);
+    await again.close();
   });
 });
