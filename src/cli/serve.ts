@@ -1,24 +1,17 @@
 import { defineCommand } from "citty";
 import * as path from "node:path";
+import { DropsimError } from "../core/errors.ts";
 import { loadRuntime } from "../runtime/index.ts";
 import { startServer } from "../server/server.ts";
+import { MEMORY_LOCATION } from "../store/open.ts";
 import { claimDataDir } from "./claim.ts";
 import { logArgs, onShutdown, setupLog } from "./log.ts";
-import { parsePort } from "./options.ts";
-import { writeFileAtomic } from "../fsutil/atomic-write.ts";
+import { parsePort, parseServerAddress } from "./options.ts";
 
-/** Rewrites `file` whenever the figures change; returns a final flush. */
-function startStatsFile(file: string, read: () => unknown): () => Promise<void> {
-  const target = path.resolve(file);
-  let last = "";
-  const flush = async () => {
-    const text = JSON.stringify(read());
-    if (text === last) return;
-    last = text;
-    await writeFileAtomic(target, path.dirname(target), new TextEncoder().encode(text));
-  };
-  setInterval(() => void flush(), 100).unref();
-  return flush;
+/** HOST:PORT with the port required: the default port of a server address is the sync port's. */
+function parseHttpAddress(value: string): { host: string; port: number } {
+  if (!/:\d+$/.test(value.trim())) throw new DropsimError("bad_message", `Invalid --http address "${value}": expected HOST:PORT, e.g. 127.0.0.1:9090`);
+  return parseServerAddress(value);
 }
 
 export default defineCommand({
@@ -26,22 +19,19 @@ export default defineCommand({
   args: {
     host: { type: "string", description: "Address to listen on", default: "127.0.0.1" },
     port: { type: "string", description: "TCP port (0 picks a free one)", default: "7070" },
-    data: { type: "string", description: "Where the journal and blocks are kept", default: "./dropsim-data" },
-    "stats-file": { type: "string", description: "Keep a JSON file of bytes on the wire per session up to date (for benchmarks)" },
+    data: { type: "string", description: `Where the journal and blocks are kept: a folder, or ${MEMORY_LOCATION} to keep them in memory only (tests)`, default: "./dropsim-data" },
+    http: { type: "string", description: "Serve /metrics (Prometheus) and /healthz over HTTP at HOST:PORT (port 0 picks a free one)" },
     ...logArgs,
   },
   async run({ args }) {
     const log = setupLog(args, "server");
-    const dataDir = path.resolve(args.data);
-    if (!claimDataDir(dataDir, log)) return;
+    const http = args.http === undefined ? undefined : parseHttpAddress(args.http);
+    const location = args.data === MEMORY_LOCATION ? MEMORY_LOCATION : path.resolve(args.data);
+    if (location !== MEMORY_LOCATION && !claimDataDir(location, log)) return;
     const runtime = await loadRuntime();
-    const server = await startServer({ host: args.host, port: parsePort(args.port), dataDir, runtime, log });
-    log.success(`dropsim server listening on ${args.host}:${server.port}, data in ${dataDir}`);
-    const statsFile = args["stats-file"];
-    const writeStats = statsFile ? startStatsFile(statsFile, () => server.traffic()) : undefined;
-    onShutdown(async () => {
-      await writeStats?.();
-      await server.close();
-    }, log);
+    const server = await startServer({ host: args.host, port: parsePort(args.port), location, runtime, log, http });
+    log.success(`dropsim server listening on ${args.host}:${server.port}, data in ${location}`);
+    if (http) log.info(`Metrics at http://${http.host.includes(":") ? `[${http.host}]` : http.host}:${server.httpPort}/metrics`);
+    onShutdown(() => server.close(), log);
   },
 });

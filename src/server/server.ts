@@ -1,86 +1,74 @@
-import * as fs from "node:fs/promises";
-import * as path from "node:path";
-import type { WireEntry } from "../core/block-splice.ts";
-import { encodeFrame, FrameType } from "../protocol/frame-codec.ts";
-import { encodeMessage } from "../protocol/messages.ts";
-import type { Runtime } from "../runtime/types.ts";
-import { PackBlockStore } from "../store/pack-block-store.ts";
-import { SqlMetaStore } from "../store/sql-meta-store.ts";
 import type { Log } from "../core/log.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { openStores } from "../store/open.ts";
+import { type MetricsEndpoint, serveMetrics } from "./metrics-http.ts";
+import { ServerMetrics } from "./server-metrics.ts";
 import { Session } from "./session.ts";
+import { ShareRegistry } from "./share-registry.ts";
 
 export interface ServerOptions {
   host: string;
   port: number;
-  dataDir: string;
+  /** A data dir's path, or `memory:` (store/open.ts). */
+  location: string;
   runtime: Runtime;
   log: Log;
+  /** Where to serve `/metrics` and `/healthz` over HTTP; nowhere when absent. */
+  http?: { host: string; port: number };
 }
 
 export interface RunningServer {
   readonly port: number;
+  /** The port of `/metrics`, when `http` was given. */
+  readonly httpPort: number | undefined;
   readonly sessions: ReadonlySet<Session>;
-  /** Bytes on the wire so far, for benchmarks: per connected session and in total since start. */
-  traffic(): Traffic;
+  readonly metrics: ServerMetrics;
   close(): Promise<void>;
 }
 
-export interface Traffic {
-  bytesIn: number;
-  bytesOut: number;
-  sessions: { clientId: string; bytesIn: number; bytesOut: number }[];
-}
-
-/** Opens the data dir, listens, and fans every commit out to all connected sessions. */
+/** Opens the stores, listens, and serves metrics. Commits reach other sessions through the stores' journal feed. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const dataDir = path.resolve(opts.dataDir);
-  await fs.mkdir(dataDir, { recursive: true });
-  const meta = new SqlMetaStore(opts.runtime.openDatabase(path.join(dataDir, "meta.db")));
-  const blocksDir = path.join(dataDir, "blocks");
-  await fs.mkdir(blocksDir, { recursive: true });
-  const blocks = await PackBlockStore.open(blocksDir, opts.runtime.openDatabase(path.join(blocksDir, "index.db")));
+  const stores = await openStores(opts.location, opts.runtime);
+  const shares = new ShareRegistry(stores);
+  const metrics = new ServerMetrics();
+  const stops: (() => void)[] = [];
   const sessions = new Set<Session>();
-  // Traffic of sessions that already ended, so totals survive disconnects.
-  const ended = { bytesIn: 0, bytesOut: 0 };
+  let listener: { close(): void } | undefined;
+  let endpoint: MetricsEndpoint | undefined;
+  try {
+    for (const name of shares.names()) stops.push(await metrics.followJournal(shares.get(name)!));
+    const host = {
+      shares,
+      metrics,
+      log: opts.log,
+      ended(session: Session) {
+        if (sessions.delete(session) && session.principal) opts.log.info(`Client ${session.name} disconnected`);
+      },
+    };
+    const tcp = await opts.runtime.tcp.listen(opts.host, opts.port, (conn) => {
+      const session = new Session(conn, host);
+      sessions.add(session);
+      return session.events;
+    });
+    listener = tcp;
+    endpoint = opts.http ? await serveMetrics(opts.http.host, opts.http.port, () => metrics.render()) : undefined;
+    return {
+      port: tcp.port,
+      httpPort: endpoint?.port,
+      sessions,
+      metrics,
+      close: () => close(),
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
 
-  const host = {
-    meta,
-    blocks,
-    log: opts.log,
-    published(from: number, head: number, entries: WireEntry[]) {
-      // Encoded once, the same bytes go to every session.
-      const frame = encodeFrame(FrameType.control, encodeMessage({ type: "changed", from, head, entries }));
-      for (const s of sessions) if (s.ready) s.sendRaw(frame);
-    },
-    ended(session: Session) {
-      ended.bytesIn += session.peer.bytesIn;
-      ended.bytesOut += session.peer.bytesOut;
-      if (sessions.delete(session) && session.ready) opts.log.info(`Client ${session.name} disconnected`);
-    },
-  };
-
-  const listener = await opts.runtime.tcp.listen(opts.host, opts.port, (conn) => {
-    const session = new Session(conn, host);
-    sessions.add(session);
-    return session.events;
-  });
-
-  return {
-    port: listener.port,
-    sessions,
-    traffic() {
-      const list = [...sessions].map((s) => ({ clientId: s.clientId, bytesIn: s.peer.bytesIn, bytesOut: s.peer.bytesOut }));
-      return {
-        bytesIn: list.reduce((n, s) => n + s.bytesIn, ended.bytesIn),
-        bytesOut: list.reduce((n, s) => n + s.bytesOut, ended.bytesOut),
-        sessions: list,
-      };
-    },
-    async close() {
-      listener.close();
-      for (const s of sessions) s.peer.close();
-      await blocks.close();
-      meta.close();
-    },
-  };
+  async function close(): Promise<void> {
+    listener?.close();
+    await endpoint?.close();
+    for (const s of sessions) s.peer.close();
+    for (const stop of stops) stop();
+    await stores.close();
+  }
 }

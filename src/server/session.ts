@@ -3,13 +3,15 @@ import { hashBlock } from "../core/block-hash.ts";
 import { compactEntry, type WireEntry } from "../core/block-splice.ts";
 import type { Entry } from "../core/entry.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
+import type { Log } from "../core/log.ts";
 import { type ClientMessage, clientMessages, type MessageOf, type OpResult, PROTOCOL_VERSION, type ServerMessage } from "../protocol/messages.ts";
 import { blockFrame, Peer } from "../protocol/peer.ts";
 import type { Connection, ConnectionEvents } from "../runtime/types.ts";
-import type { BlockStore } from "../store/block-store.ts";
-import type { MetaStore } from "../store/meta-store.ts";
-import { applyOps } from "./commit.ts";
-import type { Log } from "../core/log.ts";
+import type { CommitNotice } from "../store/journal-feed.ts";
+import { applyOps, type Commit } from "./commit.ts";
+import type { ServerMetrics } from "./server-metrics.ts";
+import { DEFAULT_SHARE } from "../store/data-dir.ts";
+import type { Share, ShareRegistry } from "./share-registry.ts";
 
 export const DEFAULT_PAGE = 1000;
 /** Unprocessed input beyond this pauses reading from the socket (TCP pushes back on the sender). */
@@ -26,13 +28,27 @@ const REPLY_WINDOW = 4 * 1024 * 1024;
 export const SESSION_IDLE_MS = 90_000;
 
 export interface SessionHost {
-  meta: MetaStore;
-  blocks: BlockStore;
+  shares: ShareRegistry;
+  metrics: ServerMetrics;
   log: Log;
-  /** Called after a commit so every session hears of it. */
-  published(from: number, head: number, entries: WireEntry[]): void;
   ended(session: Session): void;
 }
+
+/** Who a session acts for. Today what the client said in hello; issue 11 adds tokens. */
+export interface Principal {
+  clientId: string;
+  host: string | undefined;
+}
+
+interface Ready {
+  kind: "ready";
+  share: Share;
+  principal: Principal;
+  unsubscribe: () => void;
+}
+
+/** greeting → ready (after hello) → closed; a closed session never becomes ready again. */
+export type SessionState = { kind: "greeting" } | Ready | { kind: "closed" };
 
 type Work = { kind: "message"; message: ClientMessage; size: number } | { kind: "block"; hash: string; bytes: Uint8Array };
 
@@ -40,7 +56,7 @@ type Work = { kind: "message"; message: ClientMessage; size: number } | { kind: 
 export class Session {
   readonly peer: Peer<ClientMessage, ServerMessage>;
   readonly events: ConnectionEvents;
-  clientId = "";
+  private current: SessionState = { kind: "greeting" };
   private queue: Work[] = [];
   private queuedBytes = 0;
   private running = false;
@@ -48,6 +64,7 @@ export class Session {
   /** Why a block of the current upload could not be stored; said once, and again by `apply`. */
   private storeFailure: DropsimError | undefined;
   private readonly idleCheck: ReturnType<typeof setInterval>;
+  private readonly unmeter: () => void;
 
   constructor(
     private readonly conn: Connection,
@@ -58,12 +75,22 @@ export class Session {
       message: (message, size) => this.enqueue({ kind: "message", message, size }),
       block: (hash, bytes) => this.enqueue({ kind: "block", hash, bytes }),
       protocolError: (error, id) => this.reject(error, id),
-      closed: () => {
-        clearInterval(this.idleCheck);
-        host.ended(this);
-      },
+      closed: () => this.end(),
     });
     this.events = this.peer.events;
+    const peer = this.peer;
+    const session = this;
+    this.unmeter = host.metrics.sessionOpened({
+      get clientId() {
+        return session.principal?.clientId;
+      },
+      get bytesIn() {
+        return peer.bytesIn;
+      },
+      get bytesOut() {
+        return peer.bytesOut;
+      },
+    });
     this.idleCheck = setInterval(() => {
       const silent = Date.now() - this.peer.heardAt;
       if (silent < idleAfterMs) return;
@@ -73,22 +100,38 @@ export class Session {
     this.idleCheck.unref?.();
   }
 
+  get state(): SessionState["kind"] {
+    return this.current.kind;
+  }
+
+  get principal(): Principal | undefined {
+    return this.current.kind === "ready" ? this.current.principal : undefined;
+  }
+
   get name(): string {
-    return this.clientId ? `${this.clientId.slice(0, 8)} (${this.conn.remote})` : this.conn.remote;
+    const clientId = this.principal?.clientId;
+    return clientId ? `${clientId.slice(0, 8)} (${this.conn.remote})` : this.conn.remote;
   }
 
-  get ready(): boolean {
-    return this.clientId !== "";
+  private end(): void {
+    if (this.current.kind === "closed") return;
+    clearInterval(this.idleCheck);
+    if (this.current.kind === "ready") this.current.unsubscribe();
+    this.current = { kind: "closed" };
+    this.unmeter();
+    this.host.ended(this);
   }
 
-  /** Writes bytes already framed (a push encoded once for every session). */
-  sendRaw(frame: Uint8Array): void {
+  /** Writes a push, encoded once for every session of the share. */
+  private push(share: Share, notice: CommitNotice): void {
     if (this.conn.queuedBytes > OUTBOUND_LIMIT) {
       this.host.log.warn(`Closing session ${this.name}: it has not read ${this.conn.queuedBytes} bytes of pending output`);
       this.conn.close();
       return;
     }
-    this.peer.sendFrame(frame);
+    const push = share.pushOf(notice);
+    this.peer.sendFrame(push.frame);
+    this.host.metrics.pushed(share, (performance.now() - push.since) / 1000);
   }
 
   private send(message: ServerMessage): void {
@@ -97,6 +140,7 @@ export class Session {
 
   private reject(error: DropsimError, id: number | undefined): void {
     this.host.log.warn(`Session ${this.name}: ${error.message}`);
+    this.host.metrics.errorTold(error.code);
     this.send({ type: "error", ...(id === undefined ? {} : { id }), code: error.code, message: error.message });
   }
 
@@ -125,8 +169,7 @@ export class Session {
         this.conn.resume();
       }
       try {
-        if (work.kind === "block") await this.receiveBlock(work.hash, work.bytes);
-        else await this.handle(work.message);
+        await this.dispatch(work);
       } catch (e) {
         const error = e instanceof DropsimError ? e : new DropsimError("internal", describeError(e), { cause: e });
         if (error.code === "internal") this.host.log.error(`Session ${this.name}:`, e);
@@ -137,13 +180,41 @@ export class Session {
     this.running = false;
   }
 
-  private async receiveBlock(hash: string, bytes: Uint8Array): Promise<void> {
-    if (!this.ready) throw new DropsimError("not_ready", "Send hello before anything else");
+  /** The one place that checks the state: before hello only hello and ping are answered. */
+  private async dispatch(work: Work): Promise<void> {
+    const state = this.current;
+    if (state.kind === "closed") return;
+    if (work.kind === "message") {
+      const m = work.message;
+      if (m.type === "hello") return state.kind === "greeting" ? this.hello(m) : this.helloAgain();
+      // Answered in turn, not ahead of the queue: a pong says this session still makes progress.
+      if (m.type === "ping") return this.send({ type: "pong", id: m.id });
+    }
+    if (state.kind !== "ready") throw new DropsimError("not_ready", "Send hello before anything else");
+    if (work.kind === "block") return this.receiveBlock(state, work.hash, work.bytes);
+    const m = work.message;
+    switch (m.type) {
+      case "changes":
+        return this.changes(state, m);
+      case "has_blocks":
+        return this.hasBlocks(state, m);
+      case "get_blocks":
+        return this.getBlocks(state, m);
+      case "apply":
+        return this.apply(state, m);
+      case "bye":
+        this.conn.close();
+        return;
+    }
+  }
+
+  private async receiveBlock(s: Ready, hash: string, bytes: Uint8Array): Promise<void> {
     if (hashBlock(bytes) !== hash) {
       throw new DropsimError("bad_block", `Rejected block ${hash.slice(0, 12)}…: its bytes do not match its hash`);
     }
     try {
-      await this.host.blocks.put(hash, bytes);
+      await s.share.blocks.put(hash, bytes);
+      this.host.metrics.blockStored(s.share, bytes.length);
     } catch (e) {
       if (!(e instanceof DropsimError)) throw e;
       // A full disk refuses every block that follows: one error, not thousands. The apply
@@ -154,58 +225,52 @@ export class Session {
     }
   }
 
-  private async handle(m: ClientMessage): Promise<void> {
-    if (m.type === "hello") return this.hello(m);
-    // Answered in turn, not ahead of the queue: a pong says this session still makes progress.
-    if (m.type === "ping") return this.send({ type: "pong", id: m.id });
-    if (!this.ready) throw new DropsimError("not_ready", "Send hello before anything else");
-    switch (m.type) {
-      case "changes":
-        return this.changes(m);
-      case "has_blocks":
-        return this.hasBlocks(m);
-      case "get_blocks":
-        return this.getBlocks(m);
-      case "apply":
-        return this.apply(m);
-      case "bye":
-        this.conn.close();
-        return;
-    }
-  }
-
-  private hello(m: MessageOf<ClientMessage, "hello">): void {
+  private async hello(m: MessageOf<ClientMessage, "hello">): Promise<void> {
     if (m.protocol !== PROTOCOL_VERSION) {
       throw new DropsimError(
         "protocol_mismatch",
         `This server speaks protocol ${PROTOCOL_VERSION}, the client speaks ${m.protocol}: upgrade the older side`,
       );
     }
-    this.clientId = m.clientId;
+    // Hello names no share yet (issue 11 adds that): every session gets the default one.
+    const share = this.host.shares.get(DEFAULT_SHARE);
+    if (!share) throw new DropsimError("not_found", `Cannot open share "${DEFAULT_SHARE}": this server has no such share`);
+    const head = await share.meta.head();
+    if (this.current.kind === "closed") return;
+    const principal = { clientId: m.clientId, host: m.host };
+    this.send({ type: "welcome", id: m.id, protocol: PROTOCOL_VERSION, serverId: share.meta.serverId, head });
+    // After the welcome, in the same turn: no commit can slip between the head told and the
+    // subscription, and no push can overtake the welcome.
+    const unsubscribe = share.subscribe(head, (notice) => this.push(share, notice));
+    this.current = { kind: "ready", share, principal, unsubscribe };
     this.host.log.info(`Client ${this.name} connected${m.host ? ` from ${m.host}` : ""}`);
-    this.send({ type: "welcome", id: m.id, protocol: PROTOCOL_VERSION, serverId: this.host.meta.serverId, head: this.host.meta.head() });
   }
 
-  private changes(m: MessageOf<ClientMessage, "changes">): void {
+  /** Who a session acts for is settled once: a second hello could otherwise change it. */
+  private helloAgain(): never {
+    throw new DropsimError("bad_message", "Cannot say hello twice on one connection");
+  }
+
+  private async changes(s: Ready, m: MessageOf<ClientMessage, "changes">): Promise<void> {
     const limit = m.limit ?? DEFAULT_PAGE;
-    const { meta } = this.host;
-    const head = meta.head();
-    const found = meta.changesSince(m.since, limit);
+    // The head first: entries committed after it may come along (the client takes the later of
+    // the two), but a head past the entries listed would make the client skip a commit.
+    const head = await s.share.meta.head();
+    const found = await s.share.meta.changesSince(m.since, limit);
     // By size too: entries with big block lists or extended attributes must fit one frame.
     const entries = found.slice(0, countWithin(found));
     this.send({ type: "changes_result", id: m.id, head, entries, more: found.length === limit || entries.length < found.length });
   }
 
-  private async hasBlocks(m: MessageOf<ClientMessage, "has_blocks">): Promise<void> {
-    const have = await Promise.all(m.hashes.map((h) => this.host.blocks.has(h)));
-    this.send({ type: "missing", id: m.id, hashes: m.hashes.filter((_, i) => !have[i]) });
+  private async hasBlocks(s: Ready, m: MessageOf<ClientMessage, "has_blocks">): Promise<void> {
+    this.send({ type: "missing", id: m.id, hashes: await s.share.blocks.missing(m.hashes) });
   }
 
-  private async getBlocks(m: MessageOf<ClientMessage, "get_blocks">): Promise<void> {
+  private async getBlocks(s: Ready, m: MessageOf<ClientMessage, "get_blocks">): Promise<void> {
     const missing: string[] = [];
     for (const hash of m.hashes) {
       let frame: Uint8Array | undefined;
-      const bytes = await this.host.blocks.get(hash, (size) => {
+      const bytes = await s.share.blocks.get(hash, (size) => {
         const f = blockFrame(hash, size);
         frame = f.frame;
         return f.body;
@@ -222,40 +287,49 @@ export class Session {
     this.send({ type: "blocks_done", id: m.id, missing });
   }
 
-  private async apply(m: MessageOf<ClientMessage, "apply">): Promise<void> {
-    const { meta } = this.host;
+  private async apply(s: Ready, m: MessageOf<ClientMessage, "apply">): Promise<void> {
+    const started = performance.now();
+    const { share } = s;
     const wanted = new Set<string>();
-    /** What each put replaces: the replies and pushes tell new block lists as splices of it. */
-    const before = new Map<string, Entry | undefined>();
     for (const op of m.ops) {
-      if (op.op !== "put" || op.kind !== "file") continue;
-      for (const [h] of op.splice?.insert ?? op.blocks ?? []) wanted.add(h);
-      if (!before.has(op.path)) before.set(op.path, meta.get(op.path));
+      if (op.op === "put" && op.kind === "file") for (const [h] of op.splice?.insert ?? op.blocks ?? []) wanted.add(h);
     }
-    const missing = new Set<string>();
-    await Promise.all([...wanted].map(async (h) => (await this.host.blocks.has(h)) || missing.add(h)));
+    const missing = new Set(wanted.size > 0 ? await share.blocks.missing([...wanted]) : []);
     // The journal may only refer to blocks whose bytes are on disk.
-    await this.host.blocks.sync();
-    const from = meta.head();
-    const results = applyOps(meta, m.ops, missing, Date.now());
-    const head = meta.head();
+    await share.blocks.sync();
+    const commit = await applyOps(share.meta, m.ops, missing, { clientId: s.principal.clientId, at: Date.now() });
     const failure = this.storeFailure;
     this.storeFailure = undefined;
-    const journal: WireEntry[] = [];
-    const wire = results.map((r): OpResult => {
-      // Blocks are missing because they could not be stored: say why, not just that they are.
-      if (r.status === "error" && r.code === "missing_blocks" && failure) return { ...r, code: failure.code, message: `${r.message}: ${failure.message}` };
-      if (r.status !== "ok") return r;
-      const entries = r.entries.map((e) => {
-        if (e.version <= from) return e; // unchanged (the same bytes sent twice)
-        const w = compactEntry(e as Entry, before.get(e.path));
-        before.set(e.path, e as Entry);
-        journal.push(w);
-        return w;
-      });
-      return { status: "ok", entries };
-    });
-    this.send({ type: "applied", id: m.id, head, results: wire });
-    if (head > from) this.host.published(from, head, journal);
+    const { results, journal } = tellCommit(commit, failure);
+    this.send({ type: "applied", id: m.id, head: commit.head, results });
+    const changed = commit.head > commit.from;
+    this.host.metrics.applied(share, m.ops, results, changed, (performance.now() - started) / 1000);
+    if (!changed) return;
+    const notice: CommitNotice = { from: commit.from, head: commit.head, entries: journal };
+    share.pushOf(notice); // fan-out latency counts from here
+    share.publish(notice);
   }
+}
+
+/**
+ * A commit as the committer's reply and the push tell it: each new entry's block list as a
+ * splice of what the path held where shorter, and `journal` the rows (from, head] in order.
+ * `failure` is why blocks could not be stored, to tell instead of only that they are missing.
+ */
+function tellCommit(commit: Commit, failure: DropsimError | undefined): { results: OpResult[]; journal: WireEntry[] } {
+  const before = new Map(commit.replaced);
+  const journal: WireEntry[] = [];
+  const results = commit.results.map((r): OpResult => {
+    if (r.status === "error" && r.code === "missing_blocks" && failure) return { ...r, code: failure.code, message: `${r.message}: ${failure.message}` };
+    if (r.status !== "ok") return r;
+    const entries = r.entries.map((e) => {
+      if (e.version <= commit.from) return e; // unchanged (the same bytes sent twice)
+      const w = compactEntry(e as Entry, before.get(e.path));
+      before.set(e.path, e as Entry);
+      journal.push(w);
+      return w;
+    });
+    return { status: "ok", entries };
+  });
+  return { results, journal };
 }

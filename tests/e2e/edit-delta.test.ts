@@ -1,5 +1,6 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
+import { scrapeMetric } from "../helpers/metrics.ts";
 import { dumpLogs, startClient, startServer } from "../helpers/spawn-dropsim.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 import { sha256, snapshotTree, writeRandomFile } from "../helpers/tree.ts";
@@ -12,23 +13,15 @@ setDefaultTimeout(120_000);
 const SIZE = 64 * 1024 * 1024;
 const LIMIT = 256 * 1024;
 
-interface Traffic {
-  bytesIn: number;
-  bytesOut: number;
-}
-
 test("a 16-byte overwrite, then a 16-byte insert, in the middle of a 64 MiB file each reach the other replica byte-identical for under 256 KiB on the wire", async () => {
   await using root = await tempDir("dropsim-edit-delta-");
-  const statsFile = root.join("stats.json");
-  await using server = await startServer({ dataDir: root.join("server-data"), extraArgs: ["--stats-file", statsFile] });
+  await using server = await startServer({ dataDir: root.join("server-data") });
   await using a = startClient({ folder: root.join("A"), server: server.address, name: "A" });
   await using b = startClient({ folder: root.join("B"), server: server.address, name: "B" });
   const abortIf = () => server.unexpectedExit ?? a.unexpectedExit ?? b.unexpectedExit;
-  const total = async () => {
-    const t = JSON.parse(await fs.readFile(statsFile, "utf8").catch(() => "{}")) as Partial<Traffic>;
-    return (t.bytesIn ?? 0) + (t.bytesOut ?? 0);
-  };
-  /** The counters once they stop moving (both clients idle and the stats file rewritten). */
+  const total = async () =>
+    (await scrapeMetric(server.metricsUrl, "dropsim_bytes_received_total")) + (await scrapeMetric(server.metricsUrl, "dropsim_bytes_sent_total"));
+  /** The counters once they stop moving (both clients idle). */
   const settled = async () => {
     let last = -1;
     let since = Date.now();

@@ -1,6 +1,6 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { ClientProcess, type DropsimProcess, dumpLogs, firstUnexpectedExit, ServerProcess } from "./spawn-dropsim.ts";
+import { ClientProcess, type DropsimProcess, dumpLogs, firstUnexpectedExit, ServerProcess, type TestStore } from "./spawn-dropsim.ts";
 import { type TempDir, tempDir } from "./temp-dir.ts";
 import { describeTree, diffTrees, STATE_DIR, sha256, snapshotTree, type Tree } from "./tree.ts";
 import { type CheckResult, DEFAULT_DEADLINE_MS, waitFor } from "./wait-for.ts";
@@ -17,6 +17,8 @@ export interface ClusterOptions {
    * between them, such as a fault proxy (tests/helpers/fault-proxy.ts).
    */
   serverAddress?: (server: ServerProcess) => string | Promise<string>;
+  /** The server's backend; default from `DROPSIM_TEST_STORE` (tests/helpers/spawn-dropsim.ts). */
+  store?: TestStore;
 }
 
 export interface SnapshotOptions {
@@ -44,7 +46,7 @@ export class Cluster implements AsyncDisposable {
 
   static async start(opts: ClusterOptions = {}): Promise<Cluster> {
     const root = await tempDir();
-    const cluster = new Cluster(root, new ServerProcess({ dataDir: root.join("server-data") }), opts.clientArgs);
+    const cluster = new Cluster(root, new ServerProcess({ dataDir: root.join("server-data"), store: opts.store }), opts.clientArgs);
     try {
       await cluster.server.launch();
       cluster.inFront = await opts.serverAddress?.(cluster.server);
@@ -163,30 +165,4 @@ export class Cluster implements AsyncDisposable {
       await this.root.remove();
     }
   }
-}
-
-export interface BlockStoreUsage {
-  /** Content files under DATA/blocks (`xx/…` block files or pack files), relative paths. */
-  files: Set<string>;
-  /** Their total size in bytes. */
-  bytes: number;
-}
-
-/**
- * What the server's block store holds on disk, whatever its layout (one file per block in
- * `blocks/xx/`, or pack files): every file under DATA/blocks except its temp folder and
- * SQLite index files. Storing a block again would add a file or grow a pack.
- */
-export async function blockStoreUsage(dataDir: string): Promise<BlockStoreUsage> {
-  const root = path.join(dataDir, "blocks");
-  const usage: BlockStoreUsage = { files: new Set(), bytes: 0 };
-  for (const rel of await fs.readdir(root, { recursive: true })) {
-    const parts = rel.split(path.sep);
-    if (parts[0] === "tmp" || /\.db(-wal|-shm|-journal)?$/.test(rel)) continue;
-    const st = await fs.stat(path.join(root, rel)).catch(() => undefined);
-    if (!st?.isFile()) continue;
-    usage.files.add(parts.join("/"));
-    usage.bytes += st.size;
-  }
-  return usage;
 }

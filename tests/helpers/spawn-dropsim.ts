@@ -218,8 +218,20 @@ export class DropsimProcess implements AsyncDisposable {
   }
 }
 
+/** Where test servers keep their stores: `DROPSIM_TEST_STORE=memory` runs suites against the in-memory backend. */
+export type TestStore = "dir" | "memory";
+
+function defaultStore(): TestStore {
+  const v = process.env.DROPSIM_TEST_STORE ?? "dir";
+  if (v !== "dir" && v !== "memory") throw new Error(`DROPSIM_TEST_STORE must be "dir" or "memory", not "${v}"`);
+  return v;
+}
+
 export interface ServerOptions {
+  /** The data dir; with the memory store only its parent is used, as the working directory. */
   dataDir: string;
+  /** Default from `DROPSIM_TEST_STORE`, else "dir". A memory server starts empty at each start. */
+  store?: TestStore;
   /** 0 (default) picks a free port; `restart` then reuses the port it got. */
   port?: number;
   name?: string;
@@ -227,22 +239,30 @@ export interface ServerOptions {
 }
 
 const LISTENING = /listening on 127\.0\.0\.1:(\d+)/;
+const METRICS_AT = /Metrics at (http:\/\/\S+\/metrics)/;
 
-/** `dropsim serve` on 127.0.0.1. The port found on first start is kept for restarts. */
+/** `dropsim serve` on 127.0.0.1, with `/metrics` on a port of its own. The port found on first start is kept for restarts. */
 export class ServerProcess extends DropsimProcess {
   port: number;
+  readonly store: TestStore;
+  /** Where this run serves its metrics (tests/helpers/metrics.ts reads them). */
+  metricsUrl = "";
 
   constructor(private readonly sopts: ServerOptions) {
     const port = sopts.port ?? 0;
-    super(ServerProcess.argv(sopts, port), { name: sopts.name ?? "server", cwd: path.dirname(sopts.dataDir) });
+    const store = sopts.store ?? defaultStore();
+    super(ServerProcess.argv(sopts, store, port), { name: sopts.name ?? "server", cwd: path.dirname(sopts.dataDir) });
     this.port = port;
+    this.store = store;
   }
 
-  private static argv(o: ServerOptions, port: number): string[] {
-    return ["serve", "--host", "127.0.0.1", "--port", String(port), "--data", o.dataDir, ...(o.extraArgs ?? [])];
+  private static argv(o: ServerOptions, store: TestStore, port: number): string[] {
+    const data = store === "memory" ? "memory:" : o.dataDir;
+    return ["serve", "--host", "127.0.0.1", "--port", String(port), "--data", data, "--http", "127.0.0.1:0", ...(o.extraArgs ?? [])];
   }
 
   get dataDir(): string {
+    if (this.store === "memory") throw new Error(`Server ${this.name} keeps its stores in memory: it has no data dir`);
     return this.sopts.dataDir;
   }
 
@@ -253,12 +273,13 @@ export class ServerProcess extends DropsimProcess {
 
   /** Starts and waits until it listens. */
   async launch(): Promise<this> {
-    this.setArgs(ServerProcess.argv(this.sopts, this.port));
+    this.setArgs(ServerProcess.argv(this.sopts, this.store, this.port));
     this.start();
     const m = await this.waitForLine(LISTENING);
     const port = Number(m[1]);
     if (this.port !== 0 && port !== this.port) throw new Error(`Server listens on port ${port}, expected ${this.port}`);
     this.port = port;
+    this.metricsUrl = (await this.waitForLine(METRICS_AT))[1]!;
     return this;
   }
 

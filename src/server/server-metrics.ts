@@ -1,0 +1,95 @@
+import type { Op, OpResult } from "../protocol/messages.ts";
+import { MetricsRegistry } from "./metrics.ts";
+import type { Share } from "./share-registry.ts";
+
+/** A connection's own byte counts (protocol/peer.ts keeps them), and whose they are once it said hello. */
+export interface TrafficSource {
+  readonly clientId: string | undefined;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+/**
+ * What the server counts, in one registry: sessions and commits feed it, `/metrics` renders it.
+ * The byte counters' names are read by the benchmarks (bench/): keep them.
+ */
+export class ServerMetrics {
+  readonly registry = new MetricsRegistry();
+  private readonly r = this.registry;
+  private readonly sessions = this.r.gauge("dropsim_sessions_connected", "Client connections open now, before and after hello");
+  private readonly commits = this.r.counter("dropsim_commits_total", "Apply batches that added to a share's journal", ["share"]);
+  private readonly conflicts = this.r.counter("dropsim_conflicts_total", "Ops answered conflict: made on a version that is no longer current", ["share"]);
+  private readonly ops = this.r.counter("dropsim_ops_total", "Ops of apply batches, by kind and outcome (ok, conflict, error)", ["op", "result"]);
+  private readonly errors = this.r.counter("dropsim_errors_total", "Errors told to clients, as error replies or op results, by code", ["code"]);
+  private readonly blocks = this.r.counter("dropsim_blocks_stored_total", "Blocks received and written to a share's block store", ["share"]);
+  private readonly blockBytes = this.r.counter("dropsim_block_bytes_stored_total", "Bytes of the blocks received and written to a share's block store", ["share"]);
+  private readonly head = this.r.gauge("dropsim_journal_head", "The last sequence number of a share's journal", ["share"]);
+  private readonly commitSeconds = this.r.histogram("dropsim_commit_duration_seconds", "Time to answer an apply batch: blocks checked and synced, ops committed", ["share"]);
+  private readonly pushSeconds = this.r.histogram("dropsim_push_fanout_seconds", "Time from a commit to its push being queued for one session", ["share"]);
+  private readonly bytesIn = this.r.counter("dropsim_bytes_received_total", "Bytes received from clients, frames included");
+  private readonly bytesOut = this.r.counter("dropsim_bytes_sent_total", "Bytes sent to clients, frames included");
+  private readonly clientIn = this.r.counter("dropsim_session_bytes_received_total", "Bytes received from a client id, over all its sessions", ["client"]);
+  private readonly clientOut = this.r.counter("dropsim_session_bytes_sent_total", "Bytes sent to a client id, over all its sessions", ["client"]);
+
+  render(): string {
+    return this.registry.render();
+  }
+
+  /**
+   * Counts a connection while it is open. Its bytes are read from `source` at each render (and
+   * at the end), not counted frame by frame; those before hello count for the client once it
+   * is known. Returns the function to call when the connection ends.
+   */
+  sessionOpened(source: TrafficSource): () => void {
+    this.sessions.inc();
+    const seen = { in: 0, out: 0, clientIn: 0, clientOut: 0 };
+    const collect = () => {
+      this.bytesIn.inc({}, source.bytesIn - seen.in);
+      this.bytesOut.inc({}, source.bytesOut - seen.out);
+      [seen.in, seen.out] = [source.bytesIn, source.bytesOut];
+      const client = source.clientId;
+      if (client === undefined) return;
+      this.clientIn.inc({ client }, source.bytesIn - seen.clientIn);
+      this.clientOut.inc({ client }, source.bytesOut - seen.clientOut);
+      [seen.clientIn, seen.clientOut] = [source.bytesIn, source.bytesOut];
+    };
+    const remove = this.registry.onRender(collect);
+    return () => {
+      collect();
+      remove();
+      this.sessions.dec();
+    };
+  }
+
+  /** Keeps the share's journal head current from its feed; returns the function that stops it. */
+  async followJournal(share: Share): Promise<() => void> {
+    const head = await share.meta.head();
+    this.head.set({ share: share.name }, head);
+    return share.subscribe(head, (notice) => this.head.set({ share: share.name }, notice.head));
+  }
+
+  errorTold(code: string): void {
+    this.errors.inc({ code });
+  }
+
+  /** `results` as the client was told them, one per op. */
+  applied(share: Share, ops: readonly Op[], results: readonly OpResult[], changed: boolean, seconds: number): void {
+    const labels = { share: share.name };
+    if (changed) this.commits.inc(labels);
+    results.forEach((r, i) => {
+      this.ops.inc({ op: ops[i]!.op, result: r.status });
+      if (r.status === "conflict") this.conflicts.inc(labels);
+      if (r.status === "error") this.errorTold(r.code);
+    });
+    this.commitSeconds.observe(labels, seconds);
+  }
+
+  blockStored(share: Share, size: number): void {
+    this.blocks.inc({ share: share.name });
+    this.blockBytes.inc({ share: share.name }, size);
+  }
+
+  pushed(share: Share, seconds: number): void {
+    this.pushSeconds.observe({ share: share.name }, seconds);
+  }
+}
