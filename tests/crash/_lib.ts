@@ -1,6 +1,7 @@
 import { Database } from "bun:sqlite";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { DEFAULT_SHARE, metaFile } from "../../src/store/data-dir.ts";
 import type { Cluster } from "../helpers/cluster.ts";
 import { dropsimCommand } from "../helpers/spawn-dropsim.ts";
 import { partialDownloads } from "../helpers/tree.ts";
@@ -108,9 +109,9 @@ export interface StoredEntry {
   deleted: boolean;
 }
 
-/** The current entries straight from a (stopped or killed) server's meta.db. */
+/** The current entries straight from a (stopped or killed) server's meta.db (of the share default). */
 export function readStoredEntries(dataDir: string): Map<string, StoredEntry> {
-  const db = new Database(path.join(dataDir, "meta.db"));
+  const db = new Database(metaFile(dataDir, DEFAULT_SHARE));
   try {
     const rows = db.query("SELECT e.path, j.seq, j.kind, j.size, j.hash, j.deleted FROM entries e JOIN journal j ON j.seq = e.seq").all() as {
       path: string;

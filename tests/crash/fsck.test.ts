@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { DEFAULT_SHARE, metaFile } from "../../src/store/data-dir.ts";
 import { Cluster } from "../helpers/cluster.ts";
 import { dumpLogsOnFailure } from "../helpers/spawn-dropsim.ts";
 import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
@@ -51,7 +52,7 @@ function withDb<T>(file: string, fn: (db: Database) => T): T {
 }
 
 function meta(dir: string): string {
-  return path.join(dir, "meta.db");
+  return metaFile(dir, DEFAULT_SHARE);
 }
 function index(dir: string): string {
   return path.join(dir, "blocks", "index.db");

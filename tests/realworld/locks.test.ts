@@ -177,7 +177,7 @@ describe("no folder that feeds back into itself", () => {
       expectRefusal(await runRefused(serveArgs(folder)), `Cannot serve "${folder}": it is a sync folder`);
       expectRefusal(await runRefused(serveArgs(`${folder}/data`)), `Cannot serve "${folder}/data": it is inside the sync folder "${folder}"`);
       expect(fs.existsSync(`${folder}/data`)).toBe(false);
-      expect(fs.existsSync(`${folder}/meta.db`)).toBe(false);
+      expect(fs.existsSync(`${folder}/shares`)).toBe(false);
     }),
   );
 });
