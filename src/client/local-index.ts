@@ -1,9 +1,9 @@
-import type { BlockRef, Entry, EntryKind } from "../core/entry.ts";
+import type { Entry } from "../core/entry.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { LocalStat } from "../fsutil/scan.ts";
 import { migrate } from "../store/sql-migrations.ts";
 import { SqlTransactions } from "../store/sql-transaction.ts";
-import type { XattrSet } from "../core/xattrs.ts";
+import { type EntryRow, entryFromRow, entryToRow } from "../store/entry-row.ts";
 
 /**
  * The client's memory, in `.dropsim/state.db`: for each path the entry both sides last agreed
@@ -65,39 +65,18 @@ const MIGRATIONS = [
   `ALTER TABLE files ADD COLUMN xattrs TEXT DEFAULT '${XATTRS_UNREAD}';`,
 ];
 
-interface Row {
-  path: string;
-  kind: EntryKind;
-  size: number;
-  mode: number;
-  hash: string;
-  blocks: string;
+interface Row extends EntryRow {
   version: number;
-  mtime: number;
   st_size: number;
   st_mtime: number;
   st_ino: number;
   st_mode: number;
   st_ctime: number;
-  target: string | null;
-  xattrs: string | null;
 }
 
 function toSynced(r: Row): Synced {
-  const entry: Entry = {
-    path: r.path,
-    kind: r.kind,
-    size: r.size,
-    mode: r.mode,
-    hash: r.hash,
-    blocks: JSON.parse(r.blocks) as BlockRef[],
-    version: r.version,
-    deleted: false,
-    mtime: r.mtime,
-  };
-  if (r.target !== null) entry.target = r.target;
   const unread = r.xattrs === XATTRS_UNREAD;
-  if (r.xattrs !== null && !unread) entry.xattrs = JSON.parse(r.xattrs) as XattrSet;
+  const entry = entryFromRow(unread ? { ...r, xattrs: null } : r, r.version);
   const synced: Synced = { entry, stat: { kind: r.kind, size: r.st_size, mtimeMs: r.st_mtime, ctimeMs: r.st_ctime, ino: r.st_ino, mode: r.st_mode, nlink: 1 } };
   if (unread && r.kind === "file") synced.xattrsUnread = true;
   return synced;
@@ -160,23 +139,24 @@ export class LocalIndex {
   }
 
   put(entry: Entry, stat: LocalStat): void {
+    const c = entryToRow(entry);
     this.transaction(() => {
       this.q.put.run(
-        entry.path,
-        entry.kind,
-        entry.size,
-        entry.mode,
-        entry.hash,
-        JSON.stringify(entry.blocks),
+        c.path,
+        c.kind,
+        c.size,
+        c.mode,
+        c.hash,
+        c.blocks,
         entry.version,
-        entry.mtime,
+        c.mtime,
         stat.size,
         stat.mtimeMs,
         stat.ino,
         stat.mode,
         stat.ctimeMs,
-        entry.target ?? null,
-        entry.xattrs?.length ? JSON.stringify(entry.xattrs) : null,
+        c.target,
+        c.xattrs,
       );
       this.q.dropBlocks.run(entry.path);
       let offset = 0;
