@@ -4,8 +4,9 @@ import type { Entry } from "../core/entry.ts";
 import { DropsimError } from "../core/errors.ts";
 import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
 import { type LocalStat, statLocal } from "../fsutil/scan.ts";
+import { unchangedSincePlan } from "./apply-remote.ts";
 import type { SyncContext } from "./context.ts";
-import { sameStat } from "./local-index.ts";
+import { recordOnDisk } from "./record.ts";
 
 /**
  * Makes the symlink `entry` at its path and records it. The link is made under a temp name in
@@ -26,8 +27,7 @@ export async function writeSymlink(ctx: SyncContext, entry: Entry, expect: Local
   }
   let placed = false;
   try {
-    const now = await statLocal(abs);
-    if (now === undefined ? expect === undefined : expect !== undefined && sameStat(now, expect)) {
+    if (await unchangedSincePlan(abs, expect)) {
       await fs.rename(tmp, abs);
       placed = true;
     }
@@ -39,9 +39,8 @@ export async function writeSymlink(ctx: SyncContext, entry: Entry, expect: Local
     return false;
   }
   // The fingerprint is only for the record: a link's content is read again (readlink) each look.
-  const st = await statLocal(abs);
-  if (st?.kind === "symlink") ctx.index.put(entry, st);
-  ctx.log.debug(`Linked "${entry.path}" to "${entry.target}"`);
+  recordOnDisk(ctx, entry, await statLocal(abs));
+  ctx.emit({ type: "linked", path: entry.path, target: entry.target! });
   return true;
 }
 

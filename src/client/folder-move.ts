@@ -8,6 +8,7 @@ import { statLocal } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
 import { sameStat } from "./local-index.ts";
 import type { LocalView } from "./local-view.ts";
+import { recordOnDisk } from "./record.ts";
 
 /**
  * A folder moved elsewhere, applied as one rename of our folder instead of one per file (a
@@ -40,7 +41,7 @@ export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: A
   const st = (await statLocal(resolveInside(ctx.root, moved.path))) ?? local;
   ctx.index.transaction(() => {
     ctx.index.remove(from);
-    ctx.index.put(moved, st);
+    recordOnDisk(ctx, moved, st);
     done.add(moved.path);
     done.add(from);
     for (const s of inside) {
@@ -48,14 +49,14 @@ export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: A
       const theirs = news.get(to);
       ctx.index.remove(s.entry.path);
       if (theirs && theirs.movedFrom === s.entry.path && theirs.kind === s.entry.kind && theirs.hash === s.entry.hash && sameXattrs(theirs.xattrs, s.entry.xattrs)) {
-        ctx.index.put(theirs, s.stat);
+        recordOnDisk(ctx, theirs, s.stat);
       } else {
-        ctx.index.put({ ...s.entry, path: to, version: 0 }, s.stat);
+        recordOnDisk(ctx, { ...s.entry, path: to, version: 0 }, s.stat);
       }
       done.add(to);
       done.add(s.entry.path);
     }
   });
-  ctx.log.debug(`Moved "${from}" to "${moved.path}"`);
+  ctx.emit({ type: "moved", from, to: moved.path });
   return done;
 }

@@ -7,6 +7,7 @@ import type { SyncContext } from "./context.ts";
 import { absPath } from "./local-view.ts";
 import { blockFrame } from "../protocol/peer.ts";
 import type { ServerPeer } from "./server-link.ts";
+import { startTransfer } from "./transfer-progress.ts";
 
 /**
  * Block bytes we let queue on the socket before waiting for it to drain. The kernel's socket
@@ -65,10 +66,12 @@ export async function uploadBatch(ctx: SyncContext, peer: ServerPeer, planned: P
 /** Streams the blocks of one file the server lacks; false if the file no longer matches its plan. */
 async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, missing: Set<string>): Promise<boolean> {
   const path = p.op.op === "put" ? p.op.path : "";
-  const blocks = p.content!.blocks;
+  const { blocks, size: bytes } = p.content!;
   if (!blocks.some(([h]) => missing.has(h))) return true;
   if (p.bytes) {
-    // Hashed from these very bytes moments ago: no need to read or verify again.
+    // Hashed from these very bytes moments ago: no need to read or verify again. Small
+    // (hash-file.ts's SMALL_FILE): sent at once, no progress to tell.
+    startTransfer(ctx.emit, path, "upload", bytes);
     let offset = 0;
     for (const [hash, size] of blocks) {
       if (missing.delete(hash)) peer.sendBlock(hash, p.bytes.subarray(offset, offset + size));
@@ -85,6 +88,7 @@ async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, miss
     return false;
   }
   try {
+    const progress = startTransfer(ctx.emit, path, "upload", bytes);
     let offset = 0;
     for (const [hash, size] of blocks) {
       if (missing.has(hash)) {
@@ -99,6 +103,7 @@ async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, miss
         await peer.conn.drained(SEND_WINDOW);
       }
       offset += size;
+      progress.at(offset);
     }
     return true;
   } finally {

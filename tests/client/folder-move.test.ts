@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { SyncContext } from "../../src/client/context.ts";
+import type { SyncEvent } from "../../src/client/events.ts";
 import { moveFolderAsOne } from "../../src/client/folder-move.ts";
 import { LocalIndex } from "../../src/client/local-index.ts";
 import type { LocalView } from "../../src/client/local-view.ts";
@@ -14,16 +15,17 @@ import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
 // what we hold, file by file (nothing done here) when it did not.
 
 const runtime = await loadRuntime();
-const silent = { info() {}, warn() {}, error() {}, debug() {}, success() {} };
 let dir: TempDir;
 let root: string;
 let index: LocalIndex;
+let events: SyncEvent[];
 
 beforeEach(async () => {
   dir = await tempDir("dropsim-folder-move-");
   root = dir.join("root");
   await fs.mkdir(path.join(root, "d/e"), { recursive: true });
   index = new LocalIndex(runtime.openDatabase(dir.join("state.db")));
+  events = [];
 });
 afterEach(async () => {
   index.close();
@@ -59,7 +61,7 @@ async function synced(paths: [string, Entry["kind"], number][]): Promise<LocalVi
 }
 
 function ctx(): SyncContext {
-  return { root, index, log: silent, markDirty() {}, folderAppeared() {} } as unknown as SyncContext;
+  return { root, index, emit: (e: SyncEvent) => events.push(e), markDirty() {}, folderAppeared() {} } as unknown as SyncContext;
 }
 
 /** What the server's move of d (holding e/a.txt) to m, at version 10, pushes: applied to `view`. */
@@ -81,6 +83,7 @@ describe("moveFolderAsOne", () => {
     expect(await fs.readFile(path.join(root, "m/e/a.txt"), "utf8")).toBe("d/e/a.txt");
     expect(index.get("m/e/a.txt")?.entry.version).toBe(10);
     expect(index.get("d/e/a.txt")).toBeUndefined();
+    expect(events).toEqual([{ type: "moved", from: "d", to: "m" }]);
   });
 
   test("does nothing when we hold a file there that the server did not move (added after the move): file by file instead", async () => {
@@ -89,5 +92,6 @@ describe("moveFolderAsOne", () => {
     expect(done.size).toBe(0);
     expect(await fs.readFile(path.join(root, "d/e/late.txt"), "utf8")).toBe("d/e/late.txt");
     expect(index.get("d/e/late.txt")?.entry.version).toBe(12);
+    expect(events).toEqual([]);
   });
 });

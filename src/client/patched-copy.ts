@@ -1,0 +1,89 @@
+import * as fs from "node:fs/promises";
+import { keptInPlace } from "../core/block-splice.ts";
+import type { Entry } from "../core/entry.ts";
+import { TempFile } from "../fsutil/atomic-write.ts";
+import { resolveInside } from "../fsutil/safe-resolve.ts";
+import type { LocalStat } from "../fsutil/scan.ts";
+import { type Download, unchangedSincePlan } from "./apply-remote.ts";
+import type { SyncContext } from "./context.ts";
+import { sameStat, type Synced } from "./local-index.ts";
+import type { LocalBlocks } from "./local-blocks.ts";
+
+/** Files at least this big whose blocks mostly stay in place are patched copies of their old version. */
+const COPY_MIN_BYTES = 1024 * 1024;
+
+/** A temp copy of a file's old version (stat `old`); `kept` marks the blocks it holds in place already. */
+export interface PatchedCopy {
+  tmp: TempFile;
+  kept: boolean[];
+  old: LocalStat;
+}
+
+/**
+ * The temp file for a download as a copy of the synced version it replaces (`old`), made by
+ * the kernel: when that version is still on disk untouched, and at least half the new bytes
+ * come from it (an edit, not a rewrite). Blocks kept in place then need no writing, and blocks
+ * that shifted are moved by kernel copies (`copyShifted`). Undefined when that does not pay.
+ */
+export async function openPatchedCopy(ctx: SyncContext, d: Download, old: Synced | undefined, mode: number): Promise<PatchedCopy | undefined> {
+  const { entry } = d;
+  if (entry.size < COPY_MIN_BYTES || old?.entry.kind !== "file" || !d.expect || !sameStat(d.expect, old.stat)) return undefined;
+  const kept = keptInPlace(old.entry.blocks, entry.blocks);
+  const oldHashes = new Set(old.entry.blocks.map(([h]) => h));
+  let reused = 0;
+  for (const [h, size] of entry.blocks) if (oldHashes.has(h)) reused += size;
+  const abs = resolveInside(ctx.root, entry.path);
+  if (reused * 2 < entry.size || (await hasHoles(abs))) return undefined;
+  const tmp = await TempFile.copyOf(abs, ctx.tmpDirs.next(), mode, entry.size).catch(() => undefined);
+  // Copied while untouched (same stat before and after), or not used.
+  if (tmp && (await unchangedSincePlan(abs, old.stat))) return { tmp, kept, old: old.stat };
+  await tmp?.abort();
+  return undefined;
+}
+
+/**
+ * True when `abs` takes less room than its size: a kernel copy would write its holes out as
+ * zeros (1 GiB for a disk image holding 1 MiB), so it is rebuilt instead, its zeros skipped.
+ */
+async function hasHoles(abs: string): Promise<boolean> {
+  const st = await fs.stat(abs).catch(() => undefined);
+  return st !== undefined && st.blocks * 512 < st.size;
+}
+
+/**
+ * In a patched copy, moves the blocks that shifted within the file (after an insert or a
+ * removal) with kernel copies, one per run of blocks contiguous on both sides. Returns the
+ * blocks now in place: those the kernel would not copy, or all of them if the old file changed
+ * meanwhile, are left to the verified path.
+ */
+export async function copyShifted(ctx: SyncContext, entry: Entry, { tmp, kept, old: oldStat }: PatchedCopy, local: LocalBlocks): Promise<boolean[]> {
+  const done = kept.map(() => false);
+  const abs = resolveInside(ctx.root, entry.path);
+  const old = await fs.open(abs, "r").catch(() => undefined);
+  if (!old) return done;
+  try {
+    let run: { from: number; to: number; length: number; blocks: number[] } | undefined;
+    const copyRun = async () => {
+      if (run && tmp.copyIn(ctx.runtime.copyRange, old.fd, run.from, run.to, run.length) === run.length) for (const i of run.blocks) done[i] = true;
+      run = undefined;
+    };
+    let offset = 0;
+    for (const [i, [hash, size]] of entry.blocks.entries()) {
+      const src = local.replacedAt(hash);
+      if (kept[i] || src?.abs !== abs) await copyRun();
+      else if (run && run.from + run.length === src.offset && run.to + run.length === offset) {
+        run.length += size;
+        run.blocks.push(i);
+      } else {
+        await copyRun();
+        run = { from: src.offset, to: offset, length: size, blocks: [i] };
+      }
+      offset += size;
+    }
+    await copyRun();
+  } finally {
+    await old.close();
+  }
+  // These bytes were not hashed on the way: they are trusted only if the file stayed as synced.
+  return (await unchangedSincePlan(abs, oldStat)) ? done : kept.map(() => false);
+}
