@@ -1,8 +1,8 @@
 import type { Entry } from "../core/entry.ts";
-import { DropsimError } from "../core/errors.ts";
 import { type EntryRow, entryFromRow, entryToRow } from "./entry-row.ts";
 import type { CommitStamp, EntryDraft, MetaStore, MetaTx } from "./meta-store.ts";
 import { Serial } from "./serial.ts";
+import { endableTx } from "./tx-handle.ts";
 
 interface JournalRow {
   seq: number;
@@ -51,15 +51,10 @@ export class MemoryMetaStore implements MetaStore {
       const appended: JournalRow[] = [];
       const mine = new Map<string, JournalRow>();
       const lookup = (path: string) => mine.get(path) ?? this.current.get(path);
-      let open = true;
-      const live = () => {
-        if (!open) throw new DropsimError("internal", "A meta store transaction was used after it ended");
-      };
-      const tx: MetaTx = {
-        head: async () => (live(), this.journal.length + appended.length),
-        get: async (path) => (live(), _decodeIf(lookup(path))),
+      const handle = endableTx({
+        head: async () => this.journal.length + appended.length,
+        get: async (path) => _decodeIf(lookup(path)),
         liveChildren: async (folder) => {
-          live();
           const prefix = `${folder}/`;
           const paths = new Set([...this.current.keys(), ...mine.keys()]);
           return [...paths]
@@ -70,22 +65,21 @@ export class MemoryMetaStore implements MetaStore {
             .map(_decode);
         },
         append: async (d: EntryDraft) => {
-          live();
           const j: JournalRow = { seq: this.journal.length + appended.length + 1, row: entryToRow(d), stamp: { ...stamp } };
           appended.push(j);
           mine.set(d.path, j);
           return { ...d, version: j.seq };
         },
-      };
+      });
       try {
-        const result = await fn(tx);
+        const result = await fn(handle.tx);
         for (const j of appended) {
           this.journal.push(j);
           this.current.set(j.row.path, j);
         }
         return result;
       } finally {
-        open = false;
+        handle.end();
       }
     });
   }

@@ -1,11 +1,11 @@
 import type { Entry } from "../core/entry.ts";
-import { DropsimError } from "../core/errors.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import { type EntryRow, entryFromRow, entryToRow } from "./entry-row.ts";
 import type { CommitStamp, EntryDraft, MetaStore, MetaTx } from "./meta-store.ts";
 import { Serial } from "./serial.ts";
 import { migrate } from "./sql-migrations.ts";
 import { SqlTransactions } from "./sql-transaction.ts";
+import { endableTx } from "./tx-handle.ts";
 
 const SCHEMA = `
 PRAGMA journal_mode = WAL;
@@ -141,18 +141,13 @@ export class SqlMetaStore implements MetaStore {
 
   transaction<T>(stamp: CommitStamp, fn: (tx: MetaTx) => Promise<T>): Promise<T> {
     return this.serial.run(async () => {
-      let open = true;
       const w = this.w;
-      const live = () => {
-        if (!open) throw new DropsimError("internal", "A meta store transaction was used after it ended");
-      };
-      const tx: MetaTx = {
-        head: async () => (live(), _head(w)),
-        get: async (path) => (live(), _get(w, path)),
+      const handle = endableTx({
+        head: async () => _head(w),
+        get: async (path) => _get(w, path),
         // Paths inside `folder` sort between "folder/" and "folder0" ("0" follows "/").
-        liveChildren: async (folder) => (live(), w.children.all<Row>(`${folder}/`, `${folder}0`).map(toEntry)),
+        liveChildren: async (folder) => w.children.all<Row>(`${folder}/`, `${folder}0`).map(toEntry),
         append: async (d: EntryDraft) => {
-          live();
           const c = entryToRow(d);
           const { seq } = w.insert.get<{ seq: number }>(
             c.path,
@@ -172,11 +167,11 @@ export class SqlMetaStore implements MetaStore {
           w.point.run(d.path, seq);
           return { ...d, version: seq };
         },
-      };
+      });
       try {
-        return await this.tx.runAsync("commit changes", () => fn(tx));
+        return await this.tx.runAsync("commit changes", () => fn(handle.tx));
       } finally {
-        open = false;
+        handle.end();
       }
     });
   }

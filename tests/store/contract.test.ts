@@ -105,6 +105,9 @@ describe.each(backends)("store contract: $name", (backend) => {
     expect(await meta.get("nothing")).toBeUndefined();
     const [moved] = await appendAll(meta, [file("docs/a2.txt", "docs/a.txt", { movedFrom: "docs/a.txt" })]);
     expect(await meta.get("docs/a2.txt")).toEqual(moved!);
+    // Reads after each commit see it (no stale snapshot kept by a reader).
+    expect(await meta.head()).toBe(4);
+    expect((await meta.changesSince(3, 10)).map((e) => e.path)).toEqual(["docs/a2.txt"]);
   });
 
   test("a symlink keeps its target and an empty attribute set is no set", async () => {

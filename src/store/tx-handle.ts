@@ -1,0 +1,22 @@
+import { DropsimError } from "../core/errors.ts";
+import type { MetaTx } from "./meta-store.ts";
+
+/**
+ * Wraps a backend's transaction handle so that it refuses every call once `end` is called: a
+ * callback that kept the handle would otherwise read and write outside any transaction.
+ */
+export function endableTx(tx: MetaTx): { tx: MetaTx; end(): void } {
+  let open = true;
+  const guard =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      if (!open) throw new DropsimError("internal", "A meta store transaction was used after it ended");
+      return fn(...args);
+    };
+  return {
+    tx: { head: guard(tx.head), get: guard(tx.get), liveChildren: guard(tx.liveChildren), append: guard(tx.append) },
+    end: () => {
+      open = false;
+    },
+  };
+}
