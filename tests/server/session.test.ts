@@ -1,0 +1,278 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { hashBlock, hashBlockList } from "../../src/core/block-hash.ts";
+import type { BlockRef } from "../../src/core/entry.ts";
+import { encodeFrame, FrameType } from "../../src/protocol/frame-codec.ts";
+import { type ClientMessage, type MessageOf, PROTOCOL_VERSION, type PutOp, type ServerMessage, serverMessages } from "../../src/protocol/messages.ts";
+import { Peer } from "../../src/protocol/peer.ts";
+import { ServerMetrics } from "../../src/server/server-metrics.ts";
+import { Session } from "../../src/server/session.ts";
+import { ShareRegistry } from "../../src/server/share-registry.ts";
+import type { StoreSet } from "../../src/store/open.ts";
+import { openMemoryStores } from "../helpers/memory-stores.ts";
+import { connectionPair } from "../helpers/memory-transport.ts";
+import { parseMetrics } from "../helpers/metrics.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+
+// Sessions driven over in-memory connections: no sockets, no processes. Each client is a real
+// protocol Peer, so what is tested is what a client sees on the wire.
+
+const silent = { info() {}, warn() {}, error() {}, debug() {}, success() {} };
+
+type Reply<T extends ServerMessage["type"]> = MessageOf<ServerMessage, T>;
+type Request = ClientMessage extends infer M ? (M extends unknown ? Omit<M, "id"> : never) : never;
+
+interface Rig {
+  stores: StoreSet;
+  metrics: ServerMetrics;
+  shares: ShareRegistry;
+  sessions: Session[];
+  ended: Session[];
+}
+
+let rig: Rig | undefined;
+
+afterEach(async () => {
+  for (const s of rig?.sessions ?? []) s.peer.close();
+  await rig?.stores.close();
+  rig = undefined;
+});
+
+async function server(): Promise<Rig> {
+  const stores = await openMemoryStores();
+  rig = { stores, metrics: new ServerMetrics(), shares: new ShareRegistry(stores), sessions: [], ended: [] };
+  return rig;
+}
+
+/** A client Peer connected to a new Session; `pushes` collects what the server sends unasked. */
+function connect(r: Rig, opts: { chunk?: number } = {}) {
+  const [clientEnd, serverEnd] = connectionPair(opts);
+  const host = { shares: r.shares, metrics: r.metrics, log: silent, ended: (s: Session) => void r.ended.push(s) };
+  const session = new Session(serverEnd.conn, host);
+  serverEnd.attach(session.events);
+  r.sessions.push(session);
+  const pushes: ServerMessage[] = [];
+  let closed = false;
+  const peer = new Peer<ServerMessage, ClientMessage>(clientEnd.conn, serverMessages, {
+    message: (m) => void pushes.push(m),
+    block() {},
+    protocolError(e) {
+      throw e;
+    },
+    closed: () => {
+      closed = true;
+    },
+  });
+  clientEnd.attach(peer.events);
+  const request = <T extends ServerMessage["type"]>(m: Request) => peer.request<Reply<T>>(m as never);
+  const hello = (clientId = "client-a") => request<"welcome">({ type: "hello", protocol: PROTOCOL_VERSION, clientId, host: "laptop" });
+  return { session, peer, pushes, request, hello, conn: clientEnd.conn, isClosed: () => closed };
+}
+
+const bytes = new TextEncoder().encode("hello, world");
+const block: BlockRef = [hashBlock(bytes), bytes.length];
+const putFile = (path: string, baseVersion = 0): PutOp => ({
+  op: "put",
+  path,
+  kind: "file",
+  baseVersion,
+  size: bytes.length,
+  mode: 0o644,
+  hash: hashBlockList([block[0]]),
+  blocks: [block],
+  mtime: 5,
+});
+
+describe("Session states", () => {
+  test("hello makes a session ready with its share and principal, and the welcome tells the share's journal", async () => {
+    const r = await server();
+    const c = connect(r);
+    expect(c.session.state).toBe("greeting");
+    const welcome = await c.hello();
+    const meta = r.shares.get("default")!.meta;
+    expect(welcome).toMatchObject({ type: "welcome", protocol: PROTOCOL_VERSION, serverId: meta.serverId, head: 0 });
+    expect(c.session.state).toBe("ready");
+    expect(c.session.principal).toEqual({ clientId: "client-a", host: "laptop" });
+  });
+
+  test.each<[string, Request]>([
+    ["changes", { type: "changes", since: 0 }],
+    ["has_blocks", { type: "has_blocks", hashes: [block[0]] }],
+    ["get_blocks", { type: "get_blocks", hashes: [block[0]] }],
+    ["apply", { type: "apply", ops: [putFile("f")] }],
+  ])("%s before hello is refused with not_ready, and the session stays greeting", async (_name, message) => {
+    const r = await server();
+    const c = connect(r);
+    await expect(c.request(message)).rejects.toMatchObject({ code: "not_ready" });
+    expect(c.session.state).toBe("greeting");
+    expect(await c.request<"pong">({ type: "ping" })).toMatchObject({ type: "pong" });
+  });
+
+  test("a block before hello is refused with not_ready and not stored", async () => {
+    const r = await server();
+    const c = connect(r);
+    c.peer.sendBlock(block[0], bytes);
+    await waitFor("an error push", () => c.pushes.length > 0 || "nothing yet");
+    expect(c.pushes).toEqual([{ type: "error", code: "not_ready", message: "Send hello before anything else" }]);
+    expect(await r.shares.get("default")!.blocks.missing([block[0]])).toEqual([block[0]]);
+  });
+
+  test("a second hello is refused: who a session acts for is settled once", async () => {
+    const r = await server();
+    const c = connect(r);
+    await c.hello("first");
+    await expect(c.hello("second")).rejects.toMatchObject({ code: "bad_message" });
+    expect(c.session.principal?.clientId).toBe("first");
+  });
+
+  test("a hello in another protocol is refused and leaves the session greeting", async () => {
+    const r = await server();
+    const c = connect(r);
+    await expect(c.request({ type: "hello", protocol: PROTOCOL_VERSION + 1, clientId: "x" })).rejects.toMatchObject({ code: "protocol_mismatch" });
+    expect(c.session.state).toBe("greeting");
+  });
+
+  test("a session whose connection closes ends once, closed", async () => {
+    const r = await server();
+    const c = connect(r);
+    await c.hello();
+    c.conn.close();
+    await waitFor("the session to end", () => r.ended.length > 0 || "still open");
+    expect(c.session.state).toBe("closed");
+    expect(r.ended).toEqual([c.session]);
+  });
+});
+
+describe("Session commits and pushes", () => {
+  /** Uploads the test block and applies `ops`. */
+  async function commit(c: ReturnType<typeof connect>, ops: PutOp[]) {
+    expect(await c.request<"missing">({ type: "has_blocks", hashes: [block[0]] })).toMatchObject({ hashes: [block[0]] });
+    c.peer.sendBlock(block[0], bytes);
+    return c.request<"applied">({ type: "apply", ops });
+  }
+
+  test("an apply commits, and every ready session of the share, the committer included, gets the same push", async () => {
+    const r = await server();
+    const a = connect(r);
+    const b = connect(r, { chunk: 7 });
+    await a.hello("client-a");
+    await b.hello("client-b");
+    const applied = await commit(a, [putFile("docs/f.txt")]);
+    expect(applied).toMatchObject({ head: 2, results: [{ status: "ok" }] });
+    await waitFor("both pushes", () => (a.pushes.length > 0 && b.pushes.length > 0) || `a: ${a.pushes.length}, b: ${b.pushes.length}`);
+    const push = { type: "changed", from: 0, head: 2, entries: [expect.objectContaining({ path: "docs", version: 1 }), expect.objectContaining({ path: "docs/f.txt", version: 2 })] } as unknown as ServerMessage;
+    expect(a.pushes).toEqual([push]);
+    expect(b.pushes).toEqual([push]);
+    expect(await b.request<"changes_result">({ type: "changes", since: 0 })).toMatchObject({ head: 2, more: false });
+  });
+
+  test("a session that ended gets no more pushes", async () => {
+    const r = await server();
+    const a = connect(r);
+    const b = connect(r);
+    await a.hello("client-a");
+    await b.hello("client-b");
+    b.conn.close();
+    await waitFor("b's session to end", () => b.session.state === "closed" || b.session.state);
+    await commit(a, [putFile("f")]);
+    await waitFor("a's push", () => a.pushes.length > 0 || "none yet");
+    expect(b.pushes).toEqual([]);
+    expect(b.isClosed()).toBe(true);
+  });
+
+  test("has_blocks answers the missing ones, and an apply of a file whose blocks never came is refused", async () => {
+    const r = await server();
+    const c = connect(r);
+    await c.hello();
+    const other = hashBlock(new TextEncoder().encode("never sent"));
+    expect(await c.request<"missing">({ type: "has_blocks", hashes: [block[0], other] })).toMatchObject({ hashes: [block[0], other] });
+    const refused = await c.request<"applied">({ type: "apply", ops: [putFile("f")] });
+    expect(refused).toMatchObject({ head: 0, results: [{ status: "error", code: "missing_blocks" }] });
+    expect(c.pushes).toEqual([]);
+  });
+
+  test("a change of a big file is pushed as a splice of the version it replaced", async () => {
+    const r = await server();
+    const c = connect(r);
+    await c.hello();
+    const chunks = Array.from({ length: 8 }, (_, i) => new TextEncoder().encode(`block ${i}`));
+    const refs = chunks.map((b): BlockRef => [hashBlock(b), b.length]);
+    for (const [i, b] of chunks.entries()) c.peer.sendBlock(refs[i]![0], b);
+    const file = (list: BlockRef[], baseVersion: number): PutOp => ({
+      ...putFile("big", baseVersion),
+      size: list.reduce((n, [, s]) => n + s, 0),
+      hash: hashBlockList(list.map(([h]) => h)),
+      blocks: list,
+    });
+    await c.request<"applied">({ type: "apply", ops: [file(refs, 0)] });
+    const edited = [...refs.slice(0, 7), block];
+    c.peer.sendBlock(block[0], bytes);
+    const applied = await c.request<"applied">({ type: "apply", ops: [file(edited, 1)] });
+    expect(applied.results[0]).toMatchObject({ status: "ok", entries: [{ path: "big", version: 2, splice: { base: 1, at: 7, drop: 1, insert: [block] } }] });
+    await waitFor("two pushes", () => c.pushes.length === 2 || `${c.pushes.length}`);
+    expect(c.pushes[1]).toMatchObject({ type: "changed", from: 1, head: 2, entries: [{ splice: { base: 1, at: 7, drop: 1 } }] });
+  });
+});
+
+describe("Session bad input", () => {
+  test("a control frame that is not JSON is answered bad_message, and the session goes on", async () => {
+    const r = await server();
+    const c = connect(r);
+    c.conn.write(encodeFrame(FrameType.control, new TextEncoder().encode("{not json")));
+    await waitFor("an error push", () => c.pushes.length > 0 || "nothing yet");
+    expect(c.pushes[0]).toMatchObject({ type: "error", code: "bad_message" });
+    expect(await c.hello()).toMatchObject({ type: "welcome" });
+  });
+
+  test("an unknown message type is answered unknown_type with its request id", async () => {
+    const r = await server();
+    const c = connect(r);
+    await c.hello();
+    await expect(c.request({ type: "format_disk" } as never)).rejects.toMatchObject({ code: "unknown_type" });
+  });
+
+  test("a block whose bytes do not match its hash is refused with bad_block", async () => {
+    const r = await server();
+    const c = connect(r);
+    await c.hello();
+    c.peer.sendBlock(hashBlock(new TextEncoder().encode("other")), bytes);
+    await waitFor("an error push", () => c.pushes.length > 0 || "nothing yet");
+    expect(c.pushes[0]).toMatchObject({ type: "error", code: "bad_block" });
+  });
+});
+
+describe("Session metrics", () => {
+  test("sessions, commits, ops, errors and bytes per client are counted, the bytes past a disconnect", async () => {
+    const r = await server();
+    const a = connect(r);
+    await a.hello("client-a");
+    await a.request({ type: "changes", since: 0 }).catch(() => {});
+    a.peer.sendBlock(block[0], bytes);
+    await a.request({ type: "apply", ops: [putFile("f"), { ...putFile("f", 99), mode: 0o755 }, { op: "delete", path: "../x", baseVersion: 1 }] });
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      parseMetrics(r.metrics.render()).find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+    expect(value("dropsim_sessions_connected")).toBe(1);
+    expect(value("dropsim_commits_total", { share: "default" })).toBe(1);
+    expect(value("dropsim_ops_total", { op: "put", result: "ok" })).toBe(1);
+    expect(value("dropsim_ops_total", { op: "put", result: "conflict" })).toBe(1);
+    expect(value("dropsim_conflicts_total", { share: "default" })).toBe(1);
+    expect(value("dropsim_errors_total", { code: "bad_path" })).toBe(1);
+    expect(value("dropsim_blocks_stored_total", { share: "default" })).toBe(1);
+    expect(value("dropsim_journal_head", { share: "default" })).toBeUndefined(); // followed by the server, not by sessions
+    expect(value("dropsim_commit_duration_seconds_count", { share: "default" })).toBe(1);
+    await waitFor("the push", () => a.pushes.length > 0 || "none yet");
+    expect(value("dropsim_push_fanout_seconds_count", { share: "default" })).toBe(1);
+
+    const received = a.session.peer.bytesIn;
+    const sent = a.session.peer.bytesOut;
+    expect(value("dropsim_session_bytes_received_total", { client: "client-a" })).toBe(received);
+    expect(value("dropsim_session_bytes_sent_total", { client: "client-a" })).toBe(sent);
+    a.conn.close();
+    await waitFor("the session to end", () => a.session.state === "closed" || a.session.state);
+    const b = connect(r);
+    await b.hello("client-a");
+    expect(value("dropsim_sessions_connected")).toBe(1);
+    expect(value("dropsim_session_bytes_received_total", { client: "client-a" })).toBe(received + b.session.peer.bytesIn);
+    expect(value("dropsim_bytes_received_total")).toBe(received + b.session.peer.bytesIn);
+    expect(value("dropsim_bytes_sent_total")).toBe(sent + b.session.peer.bytesOut);
+  });
+});
