@@ -1,0 +1,63 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import * as fs from "node:fs/promises";
+import type { SyncContext } from "../../src/client/context.ts";
+import type { SyncEvent } from "../../src/client/events.ts";
+import type { ServerPeer } from "../../src/client/server-link.ts";
+import { type PlannedOp, uploadBatch } from "../../src/client/upload.ts";
+import { hashBlock, hashBlockList } from "../../src/core/block-hash.ts";
+import type { BlockRef, Content } from "../../src/core/entry.ts";
+import type { ClientMessage } from "../../src/protocol/messages.ts";
+import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
+
+// uploadBatch against a fake peer: the server lacks every block and accepts every op.
+
+const KiB = 1024;
+let dir: TempDir;
+let events: SyncEvent[];
+let sent: number;
+let ctx: SyncContext;
+
+const peer = {
+  async request(m: ClientMessage) {
+    if (m.type === "has_blocks") return { type: "missing", hashes: m.hashes };
+    if (m.type === "apply") return { type: "applied", head: 1, results: m.ops.map(() => ({ status: "ok", entries: [] })) };
+    throw new Error(`unexpected ${m.type}`);
+  },
+  sendBlock: () => void sent++,
+  sendFrame: () => void sent++,
+  conn: { drained: async () => {} },
+} as unknown as ServerPeer;
+
+beforeEach(async () => {
+  dir = await tempDir("dropsim-upload-");
+  events = [];
+  sent = 0;
+  ctx = { root: dir.path, emit: (e: SyncEvent) => events.push(e), markDirty() {} } as unknown as SyncContext;
+});
+afterEach(() => dir.remove());
+
+/** A file of `count` blocks of `size` bytes written at `p`, and its put. */
+async function put(p: string, count: number, size: number, keepBytes = false): Promise<PlannedOp> {
+  const blocks = Array.from({ length: count }, (_, i) => new Uint8Array(size).fill(i + p.length));
+  const bytes = new Uint8Array(Buffer.concat(blocks));
+  await fs.writeFile(dir.join(p), bytes);
+  const refs: BlockRef[] = blocks.map((b) => [hashBlock(b), b.length]);
+  const content: Content = { kind: "file", size: bytes.length, mode: 0o644, hash: hashBlockList(refs.map(([h]) => h)), blocks: refs };
+  return {
+    op: { op: "put", path: p, kind: "file", baseVersion: 0, size: content.size, mode: 0o644, hash: content.hash, blocks: refs, mtime: 1 },
+    content,
+    bytes: keepBytes ? bytes : undefined,
+  };
+}
+
+describe("uploadBatch", () => {
+  test("tells each file's start, then its progress every 256 KiB as its blocks go", async () => {
+    await uploadBatch(ctx, peer, [await put("big.bin", 8, 128 * KiB), await put("small.txt", 1, 4 * KiB, true)]);
+    expect(sent).toBe(9);
+    expect(events).toEqual<SyncEvent[]>([
+      { type: "file_started", path: "big.bin", direction: "upload", bytes: 1024 * KiB },
+      ...[1, 2, 3, 4].map((q): SyncEvent => ({ type: "file_progress", path: "big.bin", direction: "upload", done: q * 256 * KiB, bytes: 1024 * KiB })),
+      { type: "file_started", path: "small.txt", direction: "upload", bytes: 4 * KiB },
+    ]);
+  });
+});
