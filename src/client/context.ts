@@ -1,7 +1,6 @@
 import type { IgnoreRules } from "../core/ignore-rules.ts";
 import type { TempDirs } from "../fsutil/temp-dirs.ts";
 import type { Runtime } from "../runtime/types.ts";
-import type { Log } from "../core/log.ts";
 import type { BlockFetcher } from "./block-fetcher.ts";
 import type { Emit } from "./events.ts";
 import type { LocalIndex } from "./local-index.ts";
@@ -20,7 +19,6 @@ export interface SyncContext {
   index: LocalIndex;
   ignored: IgnoreRules;
   fetcher: BlockFetcher;
-  log: Log;
   emit: Emit;
   /** Extended attributes (read by the scan, written to a download's temp file), kernel copies and buffer reclaiming. */
   runtime: Pick<Runtime, "xattrs" | "copyRange" | "reclaimAfter">;

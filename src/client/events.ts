@@ -13,6 +13,10 @@ export type SyncEvent =
   | { type: "disconnected"; server: string; reason: string }
   | { type: "unreachable"; server: string; reason: string; retryInMs: number; firstAttempt: boolean }
   | { type: "server_said"; message: string }
+  /** A frame the server sent that breaks the protocol (the connection goes on). */
+  | { type: "server_invalid"; reason: string }
+  /** The server speaks another protocol version: this client stops trying. */
+  | { type: "incompatible"; message: string }
   // A pass: what was planned (counts), and the folder agreeing with the server at its end.
   | { type: "pass_planned"; downloads: number; downloadBytes: number; uploads: number; uploadBytes: number; deletions: number; moves: number; conflicts: number; held: number }
   | { type: "pass_failed"; reason: string; retryInMs: number }
@@ -35,8 +39,13 @@ export type SyncEvent =
   | { type: "problem_cleared"; path: string; gone: boolean }
   /** A file that syncs without part of what it holds (extended attributes past the limit, …). */
   | { type: "note"; path: string; reason: string }
-  | { type: "waiting_for_space"; path: string; bytes: number; free: number; keep: number; again: boolean }
+  /** A download that would leave less free space than the user keeps (`keep`, as they said it: "1%", "500 MiB"). */
+  | { type: "waiting_for_space"; path: string; bytes: number; free: number; keep: string; again: boolean }
+  /** A file written without its extended attributes: this file system keeps none. */
+  | { type: "xattrs_unsupported"; path: string }
   | { type: "refused"; op: "put" | "delete" | "move"; path: string; code: string; message: string; retry: boolean }
+  /** The server accepted one of our ops (`version`: the last entry it made, if any). */
+  | { type: "committed"; op: "put" | "delete" | "move"; path: string; version?: number }
   // Deletions held for the user (a mass deletion), and the ones confirmed.
   | { type: "held_deletions"; count: number; root: string }
   | { type: "confirmed_deletions"; count: number }

@@ -1,4 +1,4 @@
-import type { Log } from "../core/log.ts";
+import type { Emit } from "./events.ts";
 
 /** The first retry of an entry that cannot be synced, doubled each time up to RETRY_MAX_MS. */
 const RETRY_MIN_MS = 5000;
@@ -10,31 +10,29 @@ interface Problem {
 }
 
 /**
- * Entries that cannot be synced now, each with its reason. A problem is logged once when it
- * appears (or its reason changes), not at every retry, and once when it clears; the list is
- * what `status` will show.
+ * Entries that cannot be synced now, each with its reason. A problem is told once when it
+ * appears (or its reason changes), not at every retry, and once when it clears.
  */
 export class Problems {
   private readonly open = new Map<string, Problem>();
 
-  constructor(private readonly log: Log) {}
+  constructor(private readonly emit: Emit) {}
 
   /** Records that `path` cannot be synced; returns how long to wait before trying again. */
   report(path: string, reason: string): number {
     const known = this.open.get(path);
     if (known?.reason === reason) {
       known.attempts++;
-    } else {
-      this.open.set(path, { reason, attempts: 0 });
-      this.log.warn(`Not syncing "${path}": ${reason}. Everything else keeps syncing.`);
+      return _retryIn(known.attempts);
     }
-    return Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (this.open.get(path)!.attempts));
+    this.open.set(path, { reason, attempts: 0 });
+    this.emit({ type: "problem", path, reason, retryInMs: _retryIn(0) });
+    return _retryIn(0);
   }
 
   /** `path` synced (or is gone): its problem, if any, is over. */
   clear(path: string, gone = false): void {
-    if (!this.open.delete(path)) return;
-    if (!gone) this.log.info(`"${path}" syncs again`);
+    if (this.open.delete(path)) this.emit({ type: "problem_cleared", path, gone });
   }
 
   paths(): IterableIterator<string> {
@@ -44,4 +42,8 @@ export class Problems {
   get(path: string): string | undefined {
     return this.open.get(path)?.reason;
   }
+}
+
+function _retryIn(attempts: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempts);
 }

@@ -2,7 +2,7 @@ import { DropsimError, describeError } from "../core/errors.ts";
 import { type ClientMessage, type MessageOf, PROTOCOL_VERSION, type ServerMessage, serverMessages } from "../protocol/messages.ts";
 import { DEFAULT_HEARTBEAT, type HeartbeatTimes, Peer } from "../protocol/peer.ts";
 import type { Runtime } from "../runtime/types.ts";
-import type { Log } from "../core/log.ts";
+import type { Emit } from "./events.ts";
 
 export type ServerPeer = Peer<ServerMessage, ClientMessage>;
 export type Changed = MessageOf<ServerMessage, "changed">;
@@ -43,7 +43,7 @@ export class ServerLink {
     private readonly runtime: Runtime,
     private readonly address: { host: string; port: number },
     private readonly hello: { clientId: string; host: string },
-    private readonly log: Log,
+    private readonly emit: Emit,
     private readonly handlers: LinkHandlers,
     private readonly heartbeat: HeartbeatTimes = DEFAULT_HEARTBEAT,
   ) {}
@@ -77,10 +77,10 @@ export class ServerLink {
         const p: ServerPeer = new Peer(conn, serverMessages, {
           message: (m) => {
             if (m.type === "changed") this.handlers.changed(m);
-            else if (m.type === "error") this.log.warn(`Server reported: ${m.message}`);
+            else if (m.type === "error") this.emit({ type: "server_said", message: m.message });
           },
           block: (hash, bytes) => this.handlers.block(hash, bytes),
-          protocolError: (e) => this.log.warn(`Server sent something invalid: ${e.message}`),
+          protocolError: (e) => this.emit({ type: "server_invalid", reason: e.message }),
           closed: (error) => {
             clearInterval(checks);
             this.lost(p, error ?? new DropsimError("closed", "Connection closed"));
@@ -99,13 +99,13 @@ export class ServerLink {
       if (this.stopped) return peer!.close();
       this.attempt = 0;
       this.peer = peer;
-      this.log.info(`${this.wasConnected ? "Reconnected" : "Connected"} to ${this.label} (server head ${welcome.head})`);
+      this.emit({ type: "connected", server: this.label, serverId: welcome.serverId, head: welcome.head, reconnected: this.wasConnected });
       this.wasConnected = true;
       this.handlers.connected(peer!, welcome);
     } catch (e) {
       peer?.close();
       if (e instanceof DropsimError && e.code === "protocol_mismatch") {
-        this.log.error(e.message);
+        this.emit({ type: "incompatible", message: e.message });
         return;
       }
       this.retry(e);
@@ -132,15 +132,14 @@ export class ServerLink {
     this.peer = undefined;
     this.handlers.disconnected(error);
     if (this.stopped) return;
-    this.log.warn(`Lost connection to ${this.label}: ${describeError(error)}; reconnecting`);
+    this.emit({ type: "disconnected", server: this.label, reason: describeError(error) });
     this.retry(error);
   }
 
   private retry(error: unknown): void {
     if (this.stopped) return;
     const delay = backoffDelay(this.attempt++, RECONNECT_MAX_MS);
-    const say = this.attempt === 1 ? this.log.warn : this.log.debug;
-    say.call(this.log, `Cannot reach server ${this.label}: ${describeError(error)}; retrying in ${(delay / 1000).toFixed(1)} s`);
+    this.emit({ type: "unreachable", server: this.label, reason: describeError(error), retryInMs: delay, firstAttempt: this.attempt === 1 });
     this.timer = setTimeout(() => void this.connect(), delay);
   }
 }

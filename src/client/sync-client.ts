@@ -9,9 +9,12 @@ import type { Runtime, WatchSubscription } from "../runtime/types.ts";
 import type { Log } from "../core/log.ts";
 import { BlockFetcher } from "./block-fetcher.ts";
 import type { DiskFloor, SyncContext } from "./context.ts";
+import { type Emit, type SyncEvent, SyncEvents } from "./events.ts";
 import { LocalIndex } from "./local-index.ts";
+import { logSink } from "./log-sink.ts";
 import { ServerLink, backoffDelay } from "./server-link.ts";
 import type { HeartbeatTimes } from "../protocol/peer.ts";
+import { foldStatus, initialStatus, type StatusSnapshot } from "./status.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import { watchFolder } from "./watch.ts";
 
@@ -31,6 +34,7 @@ export interface SyncOptions {
   root: string;
   server: { host: string; port: number };
   runtime: Runtime;
+  /** Where the client's events are written as log lines (client/log-sink.ts). */
   log: Log;
   rescanIntervalMs: number;
   /** Infinity once the user confirmed (--allow-mass-delete). */
@@ -44,6 +48,10 @@ export interface SyncOptions {
 }
 
 export interface RunningClient {
+  /** Subscribes to everything the client does; returns the unsubscribe function. */
+  events(listener: (event: SyncEvent) => void): () => void;
+  /** Where the client stands now, folded from its events. */
+  status(): StatusSnapshot;
   close(): Promise<void>;
 }
 
@@ -54,6 +62,11 @@ export interface RunningClient {
  */
 export async function startSyncClient(opts: SyncOptions): Promise<RunningClient> {
   const root = path.resolve(opts.root);
+  const events = new SyncEvents();
+  const { emit } = events;
+  events.on(logSink(opts.log));
+  let status = initialStatus();
+  events.on((e) => (status = foldStatus(status, e, Date.now())));
   const stateDir = path.join(root, STATE_DIR);
   const tmpRoot = path.join(stateDir, "tmp");
   const tmpDirs = await TempDirs.prepare(tmpRoot);
@@ -64,7 +77,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     clientId = crypto.randomUUID();
     index.setMeta("client_id", clientId);
   }
-  let ignoreText = (await readIgnoreFile(root, opts.log)) ?? "";
+  let ignoreText = (await readIgnoreFile(root, emit)) ?? "";
   const fetcher = new BlockFetcher();
   let wake: () => void = () => {};
   const ctx: SyncContext = {
@@ -75,7 +88,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     index,
     ignored: makeIgnoreRules(ignoreText),
     fetcher,
-    log: opts.log,
+    emit,
     runtime: opts.runtime,
     massDeleteLimit: opts.massDeleteLimit,
     confirmDeletes: opts.confirmDeletes,
@@ -102,12 +115,11 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   let ignoreFileTouched = false;
   const rereadIgnoreFile = async () => {
     ignoreFileTouched = false;
-    const text = await readIgnoreFile(root, opts.log);
+    const text = await readIgnoreFile(root, emit);
     if (text === undefined || text === ignoreText) return;
     ignoreText = text;
     ctx.ignored = makeIgnoreRules(text);
-    const rules = countRules(text);
-    opts.log.info(`Ignore rules changed: ${rules} ${rules === 1 ? "rule" : "rules"} from ${IGNORE_FILE}`);
+    emit({ type: "ignore_rules", rules: countRules(text), file: IGNORE_FILE });
     // Files no longer ignored are found and uploaded. Files newly ignored stay as synced, here
     // and everywhere: the engine sends no upload or deletion for an ignored path.
     engine.markDirty("");
@@ -118,7 +130,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     ctx.markDirty("");
   };
 
-  const link = new ServerLink(opts.runtime, opts.server, { clientId, host: ctx.hostName }, opts.log, {
+  const link = new ServerLink(opts.runtime, opts.server, { clientId, host: ctx.hostName }, emit, {
     connected: (_peer, welcome) => {
       engine.connected(welcome);
       engine.markDirty("");
@@ -146,13 +158,13 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
         if (ignoreFileTouched) await rereadIgnoreFile();
         await engine.pass(peer);
         failures = 0;
-        if (engine.idle) opts.log.debug("Idle: folder and server agree");
+        if (engine.idle) emit({ type: "idle" });
       } catch (e) {
         if (stopped) break;
         const lost = e instanceof DropsimError && e.code === "closed";
         // Retry after a pause (the link reconnects on its own when the connection is gone).
         const delay = backoffDelay(failures++);
-        if (!lost) opts.log.error(`Sync pass failed: ${describeError(e)}; will retry in ${(delay / 1000).toFixed(1)} s`);
+        if (!lost) emit({ type: "pass_failed", reason: describeError(e), retryInMs: delay });
         await new Promise<void>((resolve) => {
           wake = resolve;
           setTimeout(resolve, delay);
@@ -171,7 +183,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
         wake();
       },
       (error) => {
-        opts.log.warn(`File watcher error: ${error.message}; rescanning`);
+        emit({ type: "warning", message: `File watcher error: ${error.message}; rescanning` });
         rescanAll();
       },
     );
@@ -196,7 +208,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       nextResubscribe = end + Math.max(RESUBSCRIBE_GAP_MS, (end - start) * RESUBSCRIBE_GAP_PER_WALK);
     } catch (e) {
       // Said once, not every second, while the folder stays unwatchable (gone, unmounted).
-      if (!watchFailing) opts.log.warn(`Cannot watch ${root} again: ${describeError(e)}; retrying every ${RESUBSCRIBE_GAP_MS / 1000} s`);
+      if (!watchFailing) emit({ type: "warning", message: `Cannot watch ${root} again: ${describeError(e)}; retrying every ${RESUBSCRIBE_GAP_MS / 1000} s` });
       watchFailing = true;
       scheduleResubscribe(RESUBSCRIBE_GAP_MS);
     }
@@ -217,6 +229,8 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   link.start();
 
   return {
+    events: (listener) => events.on(listener),
+    status: () => status,
     async close() {
       stopped = true;
       clearInterval(rescan);
@@ -265,13 +279,13 @@ async function foldsNames(tmpDir: string): Promise<boolean> {
  * The ignore file's text ("" when there is none), or undefined when it cannot be read now:
  * rules that vanish for a moment would upload everything they hid.
  */
-async function readIgnoreFile(root: string, log: Log): Promise<string | undefined> {
+async function readIgnoreFile(root: string, emit: Emit): Promise<string | undefined> {
   try {
     return await fs.readFile(path.join(root, IGNORE_FILE), "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return "";
-    log.warn(`Cannot read ${IGNORE_FILE}: ${describeError(e)}; keeping the ignore rules in use`);
+    emit({ type: "warning", message: `Cannot read ${IGNORE_FILE}: ${describeError(e)}; keeping the ignore rules in use` });
     return undefined;
   }
 }

@@ -1,21 +1,21 @@
-import { type Content, type Entry, sameContent } from "../core/entry.ts";
-import { diffBlocks, expandEntry, type WireEntry } from "../core/block-splice.ts";
+import { type Entry, sameContent } from "../core/entry.ts";
+import { expandEntry, type WireEntry } from "../core/block-splice.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
-import { type Action, reconcile } from "../core/reconcile.ts";
-import { isMassDelete } from "../core/mass-delete.ts";
+import { type LocalStep, type PassState, type Plan, planPass, type RemoteStep, type Sent } from "../core/plan-pass.ts";
 import { WriteSettle } from "../core/write-settle.ts";
-import { conflictCopyHost } from "../core/conflict-name.ts";
 import { isInside } from "../core/wire-path.ts";
-import { sameXattrs, type XattrSet } from "../core/xattrs.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
 import { type LocalStat, statLocal } from "../fsutil/scan.ts";
-import { type Download, makeFolder, moveAside, removeLocal, renameMoved, writeFiles } from "./apply-remote.ts";
+import { type Download, makeFolder, moveAside, removeLocal, renameMoved } from "./apply-remote.ts";
+import { writeFiles } from "./download-batch.ts";
 import { writeSymlink } from "./apply-symlink.ts";
 import type { SyncContext } from "./context.ts";
 import { moveFolderAsOne } from "./folder-move.ts";
 import { Problems } from "./problems.ts";
-import { sameStat, type Synced } from "./local-index.ts";
+import { recordOnDisk } from "./record.ts";
+import { sameStat } from "./local-index.ts";
 import { absPath, type LocalView, PASS_FILES, readLocalView } from "./local-view.ts";
+import type { EventOf } from "./events.ts";
 import type { Changed, ServerPeer } from "./server-link.ts";
 import { type PlannedOp, uploadBatch } from "./upload.ts";
 
@@ -26,12 +26,11 @@ const RETRYABLE = new Set(["missing_blocks", "disk_full", "io", "internal"]);
 const RETRY_MS = 2000;
 /** Longer than the watcher's own latency (~50 ms on Linux), short enough to feel immediate. */
 const RECHECK_MS = 300;
-/** How long local deletions must stop appearing before they are sent. */
-const DELETE_QUIET_MS = 1000;
 
 /**
  * The sync loop's state between passes: remote news not yet applied, local paths to look at,
- * and the journal cursor. A pass plans with the pure reconciler and carries the plan out.
+ * and the journal cursor. A pass plans with the pure planner (core/plan-pass.ts) and carries
+ * the plan out; the clock it plans with is passed in.
  *
  * Invariant: `cursor` (persisted) ≤ `remoteHead`; every journal change in (cursor, remoteHead]
  * is either applied or waiting in `remote`. The cursor moves only after a pass applied all of it.
@@ -53,28 +52,27 @@ export class SyncEngine {
   /** Files being written wait until quiet instead of becoming a version per look. */
   private readonly writes = new WriteSettle();
   /** Puts sent whose reply has not come: what we uploaded, in case the reply is lost. */
-  private readonly inflight = new Map<string, { kind: Entry["kind"]; hash: string; xattrs?: XattrSet; stat: LocalStat }>();
-  /** Local deletions held as a mass deletion, kept in state.db across restarts. */
-  private readonly held: Set<string>;
-  /** Held deletions the user confirmed at start: sent, once. */
-  private readonly confirmed: Set<string>;
+  private readonly inflight = new Map<string, Sent<LocalStat>>();
+  /** What the planner remembers between passes (held deletions are kept in state.db too). */
+  private state: PassState;
   /** Set when the server cannot be trusted to continue what this folder synced (see `connected`). */
   private rebaseOnto: { serverId: string; why: string } | undefined;
   /** Entries that cannot be synced: reported once each, retried with backoff. */
   private readonly problems: Problems;
   /** Files that sync without part of what they hold (see `note`), with the reason last warned of. */
   private readonly notes = new Map<string, string>();
-  /** Local deletions not sent yet, with when each was first seen. */
-  private deletionsSeen = new Map<string, number>();
 
-  constructor(private readonly ctx: SyncContext) {
+  /** `clock`: milliseconds, monotonic; what the planner measures waits with. */
+  constructor(
+    private readonly ctx: SyncContext,
+    private readonly clock: () => number = () => performance.now(),
+  ) {
     this.remoteHead = this.cursor;
-    this.problems = new Problems(ctx.log);
+    this.problems = new Problems(ctx.emit);
     const held = JSON.parse(ctx.index.getMeta(HELD_KEY) ?? "[]") as string[];
-    this.confirmed = new Set(ctx.confirmDeletes ? held : []);
-    this.held = new Set(ctx.confirmDeletes ? [] : held);
+    this.state = { deletionsSeen: new Map(), held: new Set(ctx.confirmDeletes ? [] : held), confirmed: new Set(ctx.confirmDeletes ? held : []) };
     if (ctx.confirmDeletes) {
-      ctx.log.info(`Sending the ${held.length} deletions held by the last run, as confirmed`);
+      ctx.emit({ type: "confirmed_deletions", count: held.length });
       ctx.index.setMeta(HELD_KEY, "[]");
     }
   }
@@ -125,7 +123,7 @@ export class SyncEngine {
    * either side. One transaction with the new cursor and server id, so a crash repeats it.
    */
   private async rebase(peer: ServerPeer, why: string, serverId: string): Promise<void> {
-    this.ctx.log.warn(`Not trusting what this folder last synced: ${why}. Nothing here is deleted or overwritten because of it; what the server lacks is uploaded again.`);
+    this.ctx.emit({ type: "rebase", why });
     this.remote = new Map();
     this.deferred.clear();
     this.remoteHead = 0;
@@ -230,11 +228,11 @@ export class SyncEngine {
     this.dirty = new Set();
     let remoteFailed: Entry[] = [];
     try {
-      const now = performance.now();
+      const now = this.clock();
       this.writes.prune(now);
       const view = await readLocalView(this.ctx, dirty, new Set(remote.keys()), this.writes, now);
       this.clearProblems(view, dirty);
-      remoteFailed = await this.execute(peer, remote, view);
+      remoteFailed = await this.execute(peer, remote, view, now);
     } catch (e) {
       // Nothing is lost: the news and the dirty paths go back for the next pass.
       for (const [p, e2] of remote) if (!this.remote.has(p)) this.remote.set(p, e2);
@@ -252,7 +250,7 @@ export class SyncEngine {
    * stat as fingerprint, so they are not read at every pass that looks at them; so do files
    * whose fingerprint was taken before our own rename, with the ctime it left.
    */
-  private refreshFingerprints(remote: Map<string, Entry>, view: LocalView): void {
+  private refreshFingerprints(remote: ReadonlyMap<string, Entry>, view: LocalView): void {
     this.ctx.index.transaction(() => {
       for (const [p, st] of view.ctimes) this.ctx.index.setStat(p, st);
       // Attributes read for the first time and found as synced (none): not read again.
@@ -264,50 +262,6 @@ export class SyncEngine {
         if (sameContent(content, synced.entry)) this.ctx.index.setStat(p, st);
       }
     });
-  }
-
-  /**
-   * Local deletions of more than `massDeleteLimit` paths and over half the folder (an unmounted
-   * disk, a stray `rm -rf`) are held: kept in state.db until the user confirms exactly that
-   * set (`--confirm-deletes`, once). Deletions found later are judged on their own, so a small
-   * one still goes through during a hold. Returns the plan without what stays held.
-   */
-  private holdMassDeletion(planned: Action[], view: LocalView, moved: Set<string>): Action[] {
-    const { ctx } = this;
-    const before = this.held.size;
-    // Restored by the user meanwhile: no longer held.
-    for (const p of view.stat.keys()) this.held.delete(p);
-    const fresh = planned
-      .filter((a) => a.type === "delete_remote" && !moved.has(a.path) && !this.held.has(a.path) && !this.confirmed.has(a.path))
-      .map((a) => a.path);
-    if (isMassDelete(fresh.length, ctx.index.count(), ctx.massDeleteLimit)) {
-      for (const p of fresh) this.held.add(p);
-      ctx.log.warn(
-        `Holding ${fresh.length} local deletions (more than half of the folder): not deleting them on the server. ` +
-          `If they are intended, stop this client and run: dropsim sync ${ctx.root} --confirm-deletes`,
-      );
-    }
-    if (this.held.size !== before) ctx.index.setMeta(HELD_KEY, JSON.stringify([...this.held]));
-    return planned.filter((a) => a.type !== "delete_remote" || this.confirmed.has(a.path) || !this.held.has(a.path));
-  }
-
-  /**
-   * Puts whose reply was lost with the connection may have committed. When the server's news
-   * shows our content at such a path, it is ours: it becomes the merge base, so a deletion or
-   * edit made since is planned against it (without this, a file deleted after its upload was
-   * cut off came back as "new on the server": soak seed 179888428).
-   */
-  private claimOwnCommits(remote: Map<string, Entry>, view: LocalView): void {
-    for (const [p, e] of remote) {
-      const sent = this.inflight.get(p);
-      if (!sent) continue;
-      this.inflight.delete(p);
-      const synced = view.synced.get(p);
-      if (e.deleted || e.kind !== sent.kind || e.hash !== sent.hash || !sameXattrs(e.xattrs, sent.xattrs) || e.version <= (synced?.entry.version ?? 0)) continue;
-      const claimed = { entry: e, stat: sent.stat };
-      this.ctx.index.put(e, sent.stat);
-      view.synced.set(p, claimed);
-    }
   }
 
   /** Problems of entries this pass found syncable again, or gone, are over. */
@@ -341,130 +295,93 @@ export class SyncEngine {
     clearTimeout(this.retryTimer);
   }
 
-  private async execute(peer: ServerPeer, remote: Map<string, Entry>, view: LocalView): Promise<Entry[]> {
+  /** Plans the pass (core/plan-pass.ts) and carries the plan out; returns the news that could not be applied. */
+  private async execute(peer: ServerPeer, remote: Map<string, Entry>, view: LocalView, now: number): Promise<Entry[]> {
     const { ctx } = this;
-    const failed: Entry[] = [];
-    // Paths left out of this pass are planned for by nobody: their news waits, the cursor too.
-    const leaveOut = (p: string): Entry | undefined => {
-      const news = remote.get(p);
-      view.stat.delete(p);
-      remote.delete(p);
-      view.synced.delete(p);
-      return news;
-    };
-    for (const p of view.later) {
-      const news = leaveOut(p);
-      if (news && !this.remote.has(p)) this.remote.set(p, news);
-      this.waiting.add(p);
+    const plan = planPass({
+      remote,
+      local: view,
+      synced: view.synced,
+      treeSize: ctx.index.count(),
+      inflight: this.inflight,
+      state: this.state,
+      policy: { ignored: ctx.ignored, massDeleteLimit: ctx.massDeleteLimit },
+      now,
+    });
+    if (plan.next.held !== this.state.held) ctx.index.setMeta(HELD_KEY, JSON.stringify([...plan.next.held]));
+    this.state = plan.next;
+    if (plan.newlyHeld > 0) ctx.emit({ type: "held_deletions", count: plan.newlyHeld, root: ctx.root });
+    ctx.emit(_passPlanned(plan));
+
+    const failed: Entry[] = [...plan.deferred];
+    for (const e of plan.kept) if (!this.remote.has(e.path)) this.remote.set(e.path, e);
+    for (const s of plan.skipped) {
+      if (s.reason === "later") this.waiting.add(s.path);
+      else if ((s.reason === "unreadable" || s.reason === "cannot_sync") && s.under === undefined) this.lookAgainIn(this.problems.report(s.path, s.why!), [s.path]);
     }
-    for (const [p, ms] of view.settling) {
-      this.lookAgainIn(ms, [p]);
-      const news = leaveOut(p);
-      if (news) failed.push(news);
-    }
-    // Entries that cannot be synced, and all below them, stay as they are on both sides: a
-    // folder we cannot list is not a deleted folder.
-    const cannot = [...view.unreadable, ...view.skipped];
-    for (const [p, why] of cannot) this.lookAgainIn(this.problems.report(p, why), [p]);
+    for (const { at, paths } of plan.lookAgain) this.lookAgainIn(at - now, paths);
     for (const [p, why] of view.notes) this.note(p, why);
-    if (cannot.length > 0) {
-      const inside = (q: string) => cannot.some(([p]) => q === p || isInside(q, p));
-      for (const q of new Set([...view.stat.keys(), ...view.synced.keys(), ...remote.keys()])) {
-        if (!inside(q)) continue;
-        const news = leaveOut(q);
-        if (news) failed.push(news);
-      }
-    }
-    this.claimOwnCommits(remote, view);
-    const synced = new Map<string, Entry>();
-    for (const [p, s] of view.synced) synced.set(p, s.entry);
-    // A remote entry for an ignored path stays remote: we never plan for what we cannot see.
-    let planned = reconcile(remote, view.content, synced).filter((a) => !isIgnoredAction(ctx, a, view));
-    this.refreshFingerprints(remote, view);
-    // A folder moved is not a folder deleted: moves are found before deletions are counted.
-    const moves = findMoves(planned, view);
-    planned = this.holdMassDeletion(planned, view, moves.covered);
+    // News of a path settles what we sent there: it was ours (claimed) or someone else's.
+    for (const p of plan.news.keys()) this.inflight.delete(p);
+    for (const e of plan.claims) recordOnDisk(ctx, e, plan.synced.get(e.path)!.stat);
+    // The view as planned with: nothing left out of the pass is looked at while carrying it out.
+    const passView: LocalView = { ...view, stat: plan.stat, synced: plan.synced };
+    this.refreshFingerprints(plan.news, passView);
 
-    const downloads: Download[] = [];
-    const ops: PlannedOp[] = [];
-    const now = new Date();
-    const held = this.holdDeletions(
-      planned.filter((a) => a.type === "delete_remote" && !moves.covered.has(a.path)).map((a) => a.path),
-      view,
-    );
-
-    // Moves made elsewhere are renames here, done first: the tombstones of their old paths
-    // (removals below) would otherwise delete the bytes the rename can reuse.
+    // Renames first: the tombstones of moved paths would delete the bytes a rename can reuse.
     const renamed = new Set<string>();
-    for (const a of planned) {
-      if (a.type !== "download" || renamed.has(a.path)) continue;
-      if (a.entry.kind === "dir") {
-        const handled = await moveFolderAsOne(ctx, a.entry, planned, view, remote);
+    for (const entry of plan.renames) {
+      if (renamed.has(entry.path)) continue;
+      if (entry.kind === "dir") {
+        const handled = await moveFolderAsOne(ctx, entry, plan.local, passView, plan.news);
         for (const p of handled) renamed.add(p);
         // News a moved file did not match (edited elsewhere meanwhile) is planned afresh next pass.
         for (const p of handled) {
-          const news = remote.get(p);
+          const news = plan.news.get(p);
           if (news && ctx.index.get(p)?.entry.version !== news.version) this.remote.set(p, news);
         }
-      } else if (await renameMoved(ctx, { entry: a.entry, expect: view.stat.get(a.path) })) renamed.add(a.path);
+      } else if (await renameMoved(ctx, { entry, expect: passView.stat.get(entry.path) })) renamed.add(entry.path);
     }
-    // `planned` lists removals (deepest first) before writes (shallowest first).
-    for (const a of planned) {
-      if (moves.covered.has(a.path) || renamed.has(a.path) || held.has(a.path)) continue;
+    const downloads: Download[] = [];
+    const date = new Date();
+    for (const a of plan.local) {
+      if (renamed.has(a.path)) continue;
       try {
-        await this.applyLocal(a, view, now, downloads, ops, failed);
+        await this.applyLocal(a, passView, date, downloads, failed);
       } catch (e) {
         // One path we cannot touch (a symlinked folder, permissions) must not stop the rest.
         this.problems.report(a.path, `cannot apply the ${a.type.replace("_", " ")}: ${describeError(e)}`);
-        if ("entry" in a) failed.push(a.entry);
-        else this.lookAgainIn(RETRY_MS, [a.path]);
+        failed.push(a.entry);
       }
     }
     failed.push(...(await writeFiles(ctx, peer, downloads, (p, why) => this.note(p, why))).map((d) => d.entry));
-    const written = downloads.filter((d) => !failed.includes(d.entry)).map((d) => d.entry.path);
-    // The side that won a conflict hears of it too: the loser's copy arrives as a new file.
-    for (const p of written) {
-      const host = view.synced.has(p) ? undefined : conflictCopyHost(p);
-      if (host !== undefined) ctx.log.warn(`Conflict: "${p}" holds the version ${host} kept of a file changed on two replicas at once`);
+    const written = new Set(downloads.filter((d) => !failed.includes(d.entry)).map((d) => d.entry.path));
+    for (const a of plan.local) {
+      if ("conflictHost" in a && a.conflictHost !== undefined && written.has(a.path)) ctx.emit({ type: "conflict", path: a.path, copy: a.path, side: "remote", host: a.conflictHost });
     }
     // The watcher coalesces events: a file we just wrote and the user deleted within its
     // latency window can produce no event at all. One more look, a moment later, closes that gap.
-    this.lookAgainIn(RECHECK_MS, written);
+    this.lookAgainIn(RECHECK_MS, [...written]);
 
-    const allOps = [...moves.ops, ...ops];
-    if (allOps.length > 0) {
-      for (const { op, content } of allOps) {
-        const st = op.op === "put" ? view.stat.get(op.path) : undefined;
+    const ops: PlannedOp[] = [
+      ...plan.moves.map(({ from, to, baseVersion }): PlannedOp => ({ op: { op: "move", from, to, baseVersion } })),
+      ...plan.remote.map((s) => _opFor(s, passView)),
+    ];
+    if (ops.length > 0) {
+      for (const { op, content } of ops) {
+        const st = op.op === "put" ? passView.stat.get(op.path) : undefined;
         if (op.op === "put" && st) this.inflight.set(op.path, { kind: op.kind, hash: content?.hash ?? "", xattrs: op.xattrs, stat: st });
       }
-      const results = await uploadBatch(ctx, peer, allOps);
-      for (const { op } of allOps) if (op.op === "put") this.inflight.delete(op.path);
-      for (let i = 0; i < allOps.length; i++) await this.settle(allOps[i]!, results[i], view);
+      const results = await uploadBatch(ctx, peer, ops);
+      for (const { op } of ops) if (op.op === "put") this.inflight.delete(op.path);
+      const deleted = new Set<string>();
+      for (let i = 0; i < ops.length; i++) await this.settle(ops[i]!, results[i], passView, deleted);
+      // A confirmation covers one deletion of each path, not a later one of the same name.
+      if ([...deleted].some((p) => this.state.confirmed.has(p))) {
+        this.state = { ...this.state, confirmed: new Set([...this.state.confirmed].filter((p) => !deleted.has(p))) };
+      }
     }
     return failed;
-  }
-
-  /**
-   * Local deletions wait until none has appeared for a moment: a sync folder being removed
-   * (`rm -rf`, an unmount) deletes its files first and `.dropsim/` whenever readdir order says,
-   * and what was sent before the folder was found gone would be lost everywhere. Returns the
-   * paths to hold back this pass.
-   */
-  private holdDeletions(paths: string[], view: LocalView): Set<string> {
-    const now = Date.now();
-    const deleting = new Set(paths);
-    for (const p of this.deletionsSeen.keys()) {
-      // Looked at this pass and no longer a deletion (restored, or deleted remotely too).
-      if ((view.stat.has(p) || view.synced.has(p)) && !deleting.has(p)) this.deletionsSeen.delete(p);
-    }
-    for (const p of paths) if (!this.deletionsSeen.has(p)) this.deletionsSeen.set(p, now);
-    const quietFor = now - Math.max(0, ...this.deletionsSeen.values());
-    if (paths.length === 0 || quietFor >= DELETE_QUIET_MS) {
-      for (const p of paths) this.deletionsSeen.delete(p);
-      return new Set();
-    }
-    this.lookAgainIn(DELETE_QUIET_MS - quietFor, paths);
-    return deleting;
   }
 
   /** Marks `paths` dirty after `ms`: for what cannot be decided now but may be soon. */
@@ -475,7 +392,7 @@ export class SyncEngine {
     }, ms).unref?.();
   }
 
-  private async applyLocal(a: Action, view: LocalView, now: Date, downloads: Download[], ops: PlannedOp[], failed: Entry[]): Promise<void> {
+  private async applyLocal(a: LocalStep, view: LocalView, date: Date, downloads: Download[], failed: Entry[]): Promise<void> {
     const { ctx } = this;
     switch (a.type) {
       case "delete_local":
@@ -487,8 +404,7 @@ export class SyncEngine {
       case "record":
         if (a.entry.deleted) ctx.index.remove(a.path);
         else {
-          const st = view.stat.get(a.path);
-          if (st) ctx.index.put(a.entry, st);
+          recordOnDisk(ctx, a.entry, view.stat.get(a.path));
         }
         break;
       case "download": {
@@ -508,31 +424,10 @@ export class SyncEngine {
         break;
       }
       case "conflict_copy":
-        await moveAside(ctx, a.path, now);
+        await moveAside(ctx, a.path, date);
         if (a.entry.kind === "dir") await this.makeFolder(a.entry, failed);
         else if (a.entry.kind === "symlink") await this.makeSymlink(a.entry, undefined, failed);
         else downloads.push({ entry: a.entry, expect: undefined });
-        break;
-      case "upload": {
-        const content = view.content.get(a.path)!;
-        const st = view.stat.get(a.path)!;
-        const base = view.synced.get(a.path)?.entry;
-        // An edit of a synced file sends only the changed part of its block list.
-        const splice = base?.kind === "file" && content.kind === "file" && a.baseVersion > 0 && base.version === a.baseVersion
-          ? diffBlocks(base.version, base.blocks, content.blocks)
-          : undefined;
-        const list = splice && splice.insert.length < content.blocks.length ? { splice } : { blocks: content.blocks };
-        ops.push({
-          op: { op: "put", path: a.path, kind: content.kind, baseVersion: a.baseVersion, size: content.size, mode: content.mode, hash: content.hash, ...list, mtime: st.mtimeMs, target: content.target, xattrs: content.kind === "file" && content.xattrs?.length ? content.xattrs : undefined },
-          content: content.kind === "file" ? content : undefined,
-          bytes: view.small.get(a.path),
-        });
-        break;
-      }
-      case "delete_remote":
-        ops.push({ op: { op: "delete", path: a.path, baseVersion: a.baseVersion } });
-        break;
-      case "none":
         break;
     }
   }
@@ -544,7 +439,7 @@ export class SyncEngine {
   private note(path: string, why: string): void {
     if (this.notes.get(path) === why) return;
     this.notes.set(path, why);
-    this.ctx.log.warn(`"${path}": ${why}`);
+    this.ctx.emit({ type: "note", path, reason: why });
   }
 
   private async makeFolder(entry: Entry, failed: Entry[]): Promise<void> {
@@ -556,13 +451,12 @@ export class SyncEngine {
     if (!(await writeSymlink(this.ctx, entry, expect))) failed.push(entry);
   }
 
-  /** Records one entry the server accepted from us; `st` is what the path holds now. */
-  private record(e: Entry, st: LocalStat | undefined, view: LocalView): void {
+  /** Records one entry the server accepted from us; `st` is what the path holds now. Deletions go to `deleted`. */
+  private record(e: Entry, st: LocalStat | undefined, view: LocalView, deleted: Set<string>): void {
     const { ctx } = this;
     if (e.deleted) {
       ctx.index.remove(e.path);
-      // A confirmation covers one deletion of each path, not a later one of the same name.
-      this.confirmed.delete(e.path);
+      deleted.add(e.path);
       return;
     }
     if (!st || st.kind !== e.kind) {
@@ -579,27 +473,27 @@ export class SyncEngine {
         // the merge base, at no version, and theirs is news: the planner downloads it, or
         // keeps both if ours changed too.
         const { size, mode, hash, blocks, xattrs } = old.entry;
-        ctx.index.put({ ...e, size, mode, hash, blocks, xattrs, version: 0 }, fingerprint);
+        recordOnDisk(ctx, { ...e, size, mode, hash, blocks, xattrs, version: 0 }, fingerprint);
         this.remote.set(e.path, e);
         this.markDirty(e.path);
         return;
       }
-      ctx.index.put(e, fingerprint);
+      recordOnDisk(ctx, e, fingerprint);
       if (touched) this.markDirty(e.path);
       return;
     }
-    ctx.index.put(e, st);
+    recordOnDisk(ctx, e, st);
   }
 
   /** Records what the server answered for one of our ops. */
-  private async settle(p: PlannedOp, result: OpResult | undefined, view: LocalView): Promise<void> {
+  private async settle(p: PlannedOp, result: OpResult | undefined, view: LocalView, deleted: Set<string>): Promise<void> {
     const { ctx } = this;
     const op = p.op;
     const path = op.op === "move" ? op.to : op.path;
     if (!result) return;
     if (result.status === "error") {
       const retry = RETRYABLE.has(result.code);
-      ctx.log.warn(`Server refused ${op.op} of "${path}": ${result.message}${retry ? "; will retry" : ""}`);
+      ctx.emit({ type: "refused", op: op.op, path, code: result.code, message: result.message, retry });
       if (retry) this.lookAgainIn(RETRY_MS, [path]);
       return;
     }
@@ -620,52 +514,51 @@ export class SyncEngine {
     // One transaction for the whole result: a folder move answers with an entry per file
     // (10,000 files: 4.8 s as one transaction each).
     ctx.index.transaction(() => {
-      for (const e of entries) this.record(e, stats.get(e.path), view);
+      for (const e of entries) this.record(e, stats.get(e.path), view, deleted);
     });
     if (op.op === "move") this.markDirty(op.to);
     if (op.op === "put" && op.kind === "dir") ctx.folderAppeared(op.path);
-    ctx.log.debug(`Uploaded ${op.op} "${path}" → version ${result.entries.at(-1)?.version ?? "-"}`);
+    const version = result.entries.at(-1)?.version;
+    ctx.emit({ type: "committed", op: op.op, path, version });
+    if (op.op === "put" && op.kind === "file") ctx.emit({ type: "file_done", path, direction: "upload", bytes: op.size, version: version ?? 0 });
   }
 }
 
-function isIgnoredAction(ctx: SyncContext, a: Action, view: LocalView): boolean {
-  if (a.type !== "delete_remote" && a.type !== "upload") return false;
-  const st = view.stat.get(a.path);
-  return ctx.ignored(a.path, (st?.kind ?? view.synced.get(a.path)?.entry.kind) === "dir");
+/** What the status and the benchmarks see of a plan: how much travels which way. */
+function _passPlanned(plan: Plan<LocalStat>): EventOf<"pass_planned"> {
+  let downloads = 0;
+  let downloadBytes = 0;
+  let conflicts = 0;
+  let deletions = 0;
+  for (const a of plan.local) {
+    if (a.type === "conflict_copy") conflicts++;
+    if (a.type === "delete_local") deletions++;
+    else if ((a.type === "download" || a.type === "conflict_copy") && a.entry.kind === "file") {
+      downloads++;
+      downloadBytes += a.entry.size;
+    }
+  }
+  let uploads = 0;
+  let uploadBytes = 0;
+  for (const s of plan.remote) {
+    if (s.type === "delete_remote") deletions++;
+    else if (s.content.kind === "file") {
+      uploads++;
+      uploadBytes += s.content.size;
+    }
+  }
+  return { type: "pass_planned", downloads, downloadBytes, uploads, uploadBytes, deletions, moves: plan.moves.length, conflicts, held: plan.next.held.size };
 }
 
-/**
- * Pairs a vanished synced path with a new local path holding the same inode: that is a move,
- * sent as one op so no byte is uploaded again. For folders, everything below both paths is
- * covered by the move (the next pass re-checks the new folder's contents).
- */
-function findMoves(actions: Action[], view: LocalView): { ops: PlannedOp[]; covered: Set<string> } {
-  const gone = new Map<number, Synced>();
-  for (const a of actions) {
-    if (a.type !== "delete_remote") continue;
-    const s = view.synced.get(a.path);
-    if (s) gone.set(s.stat.ino, s);
-  }
-  const ops: PlannedOp[] = [];
-  const covered = new Set<string>();
-  const movedDirs: [string, string][] = [];
-  for (const a of actions) {
-    if (a.type !== "upload" || a.baseVersion !== 0 || view.synced.has(a.path)) continue;
-    if (movedDirs.some(([, to]) => isInside(a.path, to))) continue;
-    const st = view.stat.get(a.path);
-    const was = st && gone.get(st.ino);
-    if (!was || was.entry.kind !== st.kind) continue;
-    const content: Content | undefined = view.content.get(a.path);
-    if (st.kind === "file" && content?.hash !== was.entry.hash) continue;
-    gone.delete(st.ino);
-    ops.push({ op: { op: "move", from: was.entry.path, to: a.path, baseVersion: was.entry.version } });
-    covered.add(a.path);
-    covered.add(was.entry.path);
-    if (st.kind === "dir") movedDirs.push([was.entry.path, a.path]);
-  }
-  for (const a of actions) {
-    if (movedDirs.some(([from, to]) => isInside(a.path, from) || isInside(a.path, to))) covered.add(a.path);
-  }
-  return { ops, covered };
+/** The op a remote step sends, with the stat the plan saw and the bytes kept from hashing. */
+function _opFor(s: RemoteStep, view: LocalView): PlannedOp {
+  if (s.type === "delete_remote") return { op: { op: "delete", path: s.path, baseVersion: s.baseVersion } };
+  const { content, path } = s;
+  const st = view.stat.get(path)!;
+  const list = s.splice ? { splice: s.splice } : { blocks: content.blocks };
+  return {
+    op: { op: "put", path, kind: content.kind, baseVersion: s.baseVersion, size: content.size, mode: content.mode, hash: content.hash, ...list, mtime: st.mtimeMs, target: content.target, xattrs: content.kind === "file" && content.xattrs?.length ? content.xattrs : undefined },
+    content: content.kind === "file" ? content : undefined,
+    bytes: view.small.get(path),
+  };
 }
-

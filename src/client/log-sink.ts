@@ -1,0 +1,89 @@
+import type { Log } from "../core/log.ts";
+import { formatBytes } from "../core/units.ts";
+import type { SyncEvent } from "./events.ts";
+
+/**
+ * Turns the client's events into log lines: the only place the sync client's wording lives.
+ * Tests and users wait for these lines, so their text does not change with the events' shape.
+ * Events nobody reads in a log (progress, plans, commits of files queued) print nothing.
+ */
+export function logSink(log: Log): (event: SyncEvent) => void {
+  return (e) => {
+    switch (e.type) {
+      case "connected":
+        return log.info(`${e.reconnected ? "Reconnected" : "Connected"} to ${e.server} (server head ${e.head})`);
+      case "disconnected":
+        return log.warn(`Lost connection to ${e.server}: ${e.reason}; reconnecting`);
+      case "unreachable": {
+        const line = `Cannot reach server ${e.server}: ${e.reason}; retrying in ${_seconds(e.retryInMs)} s`;
+        return e.firstAttempt ? log.warn(line) : log.debug(line);
+      }
+      case "server_said":
+        return log.warn(`Server reported: ${e.message}`);
+      case "server_invalid":
+        return log.warn(`Server sent something invalid: ${e.reason}`);
+      case "incompatible":
+        return log.error(e.message);
+      case "pass_failed":
+        return log.error(`Sync pass failed: ${e.reason}; will retry in ${_seconds(e.retryInMs)} s`);
+      case "idle":
+        return log.debug("Idle: folder and server agree");
+      case "file_started":
+        if ((e.resumedFrom ?? 0) > 0) log.info(`Resuming "${e.path}": ${formatBytes(e.resumedFrom!)} of ${formatBytes(e.bytes)} kept from an earlier attempt`);
+        return;
+      case "file_done":
+        if (e.direction === "download") log.debug(`Downloaded "${e.path}" (${e.bytes} bytes)`);
+        return;
+      case "file_failed":
+        if (e.direction === "download") log.warn(`Cannot write "${e.path}": ${e.reason}`);
+        return;
+      case "committed":
+        return log.debug(`Uploaded ${e.op} "${e.path}" → version ${e.version ?? "-"}`);
+      case "moved":
+        return log.debug(`Moved "${e.from}" to "${e.to}"`);
+      case "linked":
+        return log.debug(`Linked "${e.path}" to "${e.target}"`);
+      case "conflict":
+        if (e.side === "local") return log.warn(`Conflict on "${e.path}": kept your version as "${e.copy}"`);
+        return log.warn(`Conflict: "${e.path}" holds the version ${e.host} kept of a file changed on two replicas at once`);
+      case "case_conflict":
+        if (e.clash !== undefined) return log.warn(`Case conflict: "${e.path}" and "${e.clash}" are one name on this disk; kept "${e.path}" as "${e.placedAs}"`);
+        return log.debug(`Wrote "${e.path}" as "${e.placedAs}", in the case-conflict folder made for a folder above it`);
+      case "problem":
+        return log.warn(`Not syncing "${e.path}": ${e.reason}. Everything else keeps syncing.`);
+      case "problem_cleared":
+        if (!e.gone) log.info(`"${e.path}" syncs again`);
+        return;
+      case "note":
+        return log.warn(`"${e.path}": ${e.reason}`);
+      case "waiting_for_space":
+        if (e.again) return log.debug(`Still no room for "${e.path}" (${formatBytes(e.bytes)}): ${formatBytes(e.free)} free`);
+        return log.warn(`Not downloading "${e.path}" (${formatBytes(e.bytes)}): only ${formatBytes(Math.max(0, e.free))} free on the disk, keeping ${e.keep} free; it is retried when space frees up`);
+      case "xattrs_unsupported":
+        return log.debug(`"${e.path}" is written without its extended attributes: this file system keeps none`);
+      case "refused":
+        return log.warn(`Server refused ${e.op} of "${e.path}": ${e.message}${e.retry ? "; will retry" : ""}`);
+      case "held_deletions":
+        return log.warn(
+          `Holding ${e.count} local deletions (more than half of the folder): not deleting them on the server. ` +
+            `If they are intended, stop this client and run: dropsim sync ${e.root} --confirm-deletes`,
+        );
+      case "confirmed_deletions":
+        return log.info(`Sending the ${e.count} deletions held by the last run, as confirmed`);
+      case "rebase":
+        return log.warn(`Not trusting what this folder last synced: ${e.why}. Nothing here is deleted or overwritten because of it; what the server lacks is uploaded again.`);
+      case "ignore_rules":
+        return log.info(`Ignore rules changed: ${e.rules} ${e.rules === 1 ? "rule" : "rules"} from ${e.file}`);
+      case "warning":
+        return log.warn(e.message);
+      case "pass_planned":
+      case "file_queued":
+      case "file_progress":
+        return;
+    }
+  };
+}
+
+function _seconds(ms: number): string {
+  return (ms / 1000).toFixed(1);
+}

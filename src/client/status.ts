@@ -1,0 +1,98 @@
+import type { Direction, SyncEvent } from "./events.ts";
+
+/** Conflicts a snapshot remembers, newest last: a client running for months must not grow without bound. */
+export const STATUS_CONFLICTS = 100;
+
+export interface Amount {
+  files: number;
+  bytes: number;
+}
+
+/** Where a sync client stands, as `dropsim status` shows it. Plain data: it serialises as is. */
+export interface StatusSnapshot {
+  connected: boolean;
+  /** The server, once the client tried to reach it. */
+  server?: string;
+  /** Since when (ms since the epoch) the client has been connected, or not. */
+  since?: number;
+  /** Why it is not connected. */
+  whyNot?: string;
+  /** The folder and the server agreed at the end of the last pass, and nothing happened since. */
+  upToDate: boolean;
+  /** What the current pass still has to send and fetch (files only). */
+  toUpload: Amount;
+  toDownload: Amount;
+  /** The file whose bytes travel now. */
+  transfer?: { path: string; direction: Direction; done: number; bytes: number };
+  conflicts: { path: string; copy: string; side: "local" | "remote" }[];
+  /** Entries that cannot be synced now, with the reason. */
+  problems: { path: string; reason: string }[];
+  /** Downloads waiting for free space on the disk. */
+  waitingForSpace: string[];
+  /** Local deletions held for the user's confirmation (a mass deletion). */
+  heldDeletions: number;
+  /** When the folder and the server last agreed (ms since the epoch). */
+  lastSync?: number;
+}
+
+export function initialStatus(): StatusSnapshot {
+  return { connected: false, upToDate: false, toUpload: NOTHING, toDownload: NOTHING, conflicts: [], problems: [], waitingForSpace: [], heldDeletions: 0 };
+}
+
+const NOTHING: Amount = { files: 0, bytes: 0 };
+
+/** The snapshot after `e`, which happened at `now` (ms since the epoch). Pure: `s` is not changed. */
+export function foldStatus(s: StatusSnapshot, e: SyncEvent, now: number): StatusSnapshot {
+  switch (e.type) {
+    case "connected":
+      return { ...s, connected: true, server: e.server, since: now, whyNot: undefined };
+    case "disconnected":
+      return { ...s, connected: false, server: e.server, since: now, whyNot: e.reason, upToDate: false, transfer: undefined };
+    case "unreachable":
+      return { ...s, connected: false, server: e.server, since: s.connected || s.since === undefined ? now : s.since, whyNot: e.reason, upToDate: false };
+    case "incompatible":
+      return { ...s, connected: false, since: now, whyNot: e.message, upToDate: false };
+    case "pass_planned":
+      return {
+        ...s,
+        upToDate: s.upToDate && e.uploads + e.downloads + e.deletions + e.moves + e.conflicts === 0,
+        toUpload: { files: e.uploads, bytes: e.uploadBytes },
+        toDownload: { files: e.downloads, bytes: e.downloadBytes },
+        heldDeletions: e.held,
+      };
+    case "pass_failed":
+      return { ...s, upToDate: false, transfer: undefined };
+    case "idle":
+      return { ...s, upToDate: true, lastSync: now, toUpload: NOTHING, toDownload: NOTHING, transfer: undefined };
+    case "file_started":
+      return { ...s, upToDate: false, transfer: { path: e.path, direction: e.direction, done: e.resumedFrom ?? 0, bytes: e.bytes } };
+    case "file_progress":
+      return { ...s, transfer: { path: e.path, direction: e.direction, done: e.done, bytes: e.bytes } };
+    case "file_done":
+    case "file_failed": {
+      const transfer = s.transfer?.path === e.path ? undefined : s.transfer;
+      if (e.type === "file_failed") return { ...s, transfer };
+      const left = e.direction === "upload" ? "toUpload" : "toDownload";
+      const waitingForSpace = s.waitingForSpace.includes(e.path) ? s.waitingForSpace.filter((p) => p !== e.path) : s.waitingForSpace;
+      return { ...s, transfer, waitingForSpace, [left]: _less(s[left], e.bytes) };
+    }
+    case "conflict":
+      return { ...s, conflicts: [...s.conflicts, { path: e.path, copy: e.copy, side: e.side }].slice(-STATUS_CONFLICTS) };
+    case "problem":
+      return { ...s, problems: [...s.problems.filter((p) => p.path !== e.path), { path: e.path, reason: e.reason }] };
+    case "problem_cleared":
+      return { ...s, problems: s.problems.filter((p) => p.path !== e.path) };
+    case "waiting_for_space":
+      return s.waitingForSpace.includes(e.path) ? s : { ...s, waitingForSpace: [...s.waitingForSpace, e.path] };
+    case "held_deletions":
+      return { ...s, heldDeletions: Math.max(s.heldDeletions, e.count) };
+    case "confirmed_deletions":
+      return { ...s, heldDeletions: 0 };
+    default:
+      return s;
+  }
+}
+
+function _less(a: Amount, bytes: number): Amount {
+  return { files: Math.max(0, a.files - 1), bytes: Math.max(0, a.bytes - bytes) };
+}
