@@ -35,9 +35,14 @@ function* _selfAndAncestors(dir: string): Generator<string> {
   }
 }
 
-/** What every server data dir holds (server/server.ts), whether or not a server runs on it. */
+/**
+ * What every server data dir holds (store/data-dir.ts), whether or not a server runs on it:
+ * its blocks, and its shares' journals (`shares/`), or the one journal of a data dir from
+ * before shares (`meta.db`) that the next start moves there.
+ */
 function _isDataDir(dir: string): boolean {
-  return fs.existsSync(path.join(dir, "meta.db")) && fs.existsSync(path.join(dir, "blocks"));
+  const journal = fs.existsSync(path.join(dir, "shares")) || fs.existsSync(path.join(dir, "meta.db"));
+  return journal && fs.existsSync(path.join(dir, "blocks"));
 }
 
 function _isSyncFolder(dir: string): boolean {
