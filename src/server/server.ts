@@ -1,5 +1,5 @@
 import type { Log } from "../core/log.ts";
-import type { Runtime } from "../runtime/types.ts";
+import type { Listener, Runtime } from "../runtime/types.ts";
 import { openStores } from "../store/open.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics-http.ts";
 import { ServerMetrics } from "./server-metrics.ts";
@@ -21,8 +21,6 @@ export interface RunningServer {
   readonly port: number;
   /** The port of `/metrics`, when `http` was given. */
   readonly httpPort: number | undefined;
-  readonly sessions: ReadonlySet<Session>;
-  readonly metrics: ServerMetrics;
   close(): Promise<void>;
 }
 
@@ -33,7 +31,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const metrics = new ServerMetrics();
   const stops: (() => void)[] = [];
   const sessions = new Set<Session>();
-  let listener: { close(): void } | undefined;
+  let listener: Listener | undefined;
   let endpoint: MetricsEndpoint | undefined;
   try {
     for (const name of shares.names()) stops.push(await metrics.followJournal(shares.get(name)!));
@@ -45,20 +43,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         if (sessions.delete(session) && session.principal) opts.log.info(`Client ${session.name} disconnected`);
       },
     };
-    const tcp = await opts.runtime.tcp.listen(opts.host, opts.port, (conn) => {
+    listener = await opts.runtime.tcp.listen(opts.host, opts.port, (conn) => {
       const session = new Session(conn, host);
       sessions.add(session);
       return session.events;
     });
-    listener = tcp;
     endpoint = opts.http ? await serveMetrics(opts.http.host, opts.http.port, () => metrics.render()) : undefined;
-    return {
-      port: tcp.port,
-      httpPort: endpoint?.port,
-      sessions,
-      metrics,
-      close: () => close(),
-    };
+    return { port: listener.port, httpPort: endpoint?.port, close };
   } catch (e) {
     await close();
     throw e;

@@ -8,9 +8,9 @@ import { type ClientMessage, clientMessages, type MessageOf, type OpResult, PROT
 import { blockFrame, Peer } from "../protocol/peer.ts";
 import type { Connection, ConnectionEvents } from "../runtime/types.ts";
 import type { CommitNotice } from "../store/journal-feed.ts";
+import { DEFAULT_SHARE } from "../store/data-dir.ts";
 import { applyOps, type Commit } from "./commit.ts";
 import type { ServerMetrics } from "./server-metrics.ts";
-import { DEFAULT_SHARE } from "../store/data-dir.ts";
 import type { Share, ShareRegistry } from "./share-registry.ts";
 
 export const DEFAULT_PAGE = 1000;
@@ -47,8 +47,11 @@ interface Ready {
   unsubscribe: () => void;
 }
 
-/** greeting → ready (after hello) → closed; a closed session never becomes ready again. */
-export type SessionState = { kind: "greeting" } | Ready | { kind: "closed" };
+/**
+ * greeting → ready (after hello) → closed; a closed session never becomes ready again. A closed
+ * session keeps the principal it had, so its last words (log line, byte counts) are its own.
+ */
+export type SessionState = { kind: "greeting" } | Ready | { kind: "closed"; principal: Principal | undefined };
 
 type Work = { kind: "message"; message: ClientMessage; size: number } | { kind: "block"; hash: string; bytes: Uint8Array };
 
@@ -105,7 +108,7 @@ export class Session {
   }
 
   get principal(): Principal | undefined {
-    return this.current.kind === "ready" ? this.current.principal : undefined;
+    return this.current.kind === "greeting" ? undefined : this.current.principal;
   }
 
   get name(): string {
@@ -117,7 +120,7 @@ export class Session {
     if (this.current.kind === "closed") return;
     clearInterval(this.idleCheck);
     if (this.current.kind === "ready") this.current.unsubscribe();
-    this.current = { kind: "closed" };
+    this.current = { kind: "closed", principal: this.principal };
     this.unmeter();
     this.host.ended(this);
   }

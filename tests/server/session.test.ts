@@ -262,12 +262,17 @@ describe("Session metrics", () => {
     await waitFor("the push", () => a.pushes.length > 0 || "none yet");
     expect(value("dropsim_push_fanout_seconds_count", { share: "default" })).toBe(1);
 
-    const received = a.session.peer.bytesIn;
-    const sent = a.session.peer.bytesOut;
-    expect(value("dropsim_session_bytes_received_total", { client: "client-a" })).toBe(received);
-    expect(value("dropsim_session_bytes_sent_total", { client: "client-a" })).toBe(sent);
+    expect(value("dropsim_session_bytes_received_total", { client: "client-a" })).toBe(a.session.peer.bytesIn);
+    expect(value("dropsim_session_bytes_sent_total", { client: "client-a" })).toBe(a.session.peer.bytesOut);
+    // Bytes after the last render are counted when the session ends, still for its client.
+    await a.request({ type: "ping" });
     a.conn.close();
     await waitFor("the session to end", () => a.session.state === "closed" || a.session.state);
+    const received = a.session.peer.bytesIn;
+    const sent = a.session.peer.bytesOut;
+    expect(value("dropsim_sessions_connected")).toBe(0);
+    expect(value("dropsim_session_bytes_received_total", { client: "client-a" })).toBe(received);
+    expect(value("dropsim_session_bytes_sent_total", { client: "client-a" })).toBe(sent);
     const b = connect(r);
     await b.hello("client-a");
     expect(value("dropsim_sessions_connected")).toBe(1);
