@@ -1,6 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { activeBuild } from "./build.ts";
 import { Proc } from "./proc.ts";
+import { fetchMetrics, readStatsFile, type Traffic } from "./traffic.ts";
 import { type CheckResult, waitFor } from "./wait.ts";
 import { type BenchContext, GiB } from "./workload.ts";
 
@@ -9,30 +11,29 @@ import { type BenchContext, GiB } from "./workload.ts";
  * outlives a failed run.
  */
 const LISTENING = /listening on 127\.0\.0\.1:(\d+)/;
+const METRICS_AT = /Metrics at (http:\/\/\S+\/metrics)/;
 const CONNECTED = /Connected to /;
 export const IDLE = /Idle: folder and server agree/;
 const START_TIMEOUT = 30_000;
-
-export interface Traffic {
-  bytesIn: number;
-  bytesOut: number;
-  sessions: { clientId: string; bytesIn: number; bytesOut: number }[];
-}
 
 export class Server {
   private constructor(
     readonly proc: Proc,
     readonly port: number,
-    readonly statsFile: string,
+    private readonly readTraffic: () => Promise<Traffic | undefined>,
   ) {}
 
+  /** Starts the active build's server with whichever byte counters it offers. */
   static async start(dir: string): Promise<Server> {
-    const data = path.join(dir, "server-data");
+    const args = ["serve", "--host", "127.0.0.1", "--port", "0", "--data", path.join(dir, "server-data")];
     const statsFile = path.join(dir, "server-stats.json");
-    const proc = new Proc("server", ["serve", "--host", "127.0.0.1", "--port", "0", "--data", data, "--stats-file", statsFile], dir);
+    const metrics = activeBuild().traffic === "metrics";
+    const proc = new Proc("server", [...args, ...(metrics ? ["--http", "127.0.0.1:0"] : ["--stats-file", statsFile])], dir);
     try {
-      const line = await proc.waitForLine(LISTENING, { timeout: START_TIMEOUT });
-      return new Server(proc, Number(line.match[1]), statsFile);
+      const port = Number((await proc.waitForLine(LISTENING, { timeout: START_TIMEOUT })).match[1]);
+      if (!metrics) return new Server(proc, port, async () => readStatsFile(statsFile));
+      const url = (await proc.waitForLine(METRICS_AT, { timeout: START_TIMEOUT })).match[1]!;
+      return new Server(proc, port, () => fetchMetrics(url));
     } catch (e) {
       await proc.stop(1_000);
       throw e;
@@ -43,28 +44,16 @@ export class Server {
     return `127.0.0.1:${this.port}`;
   }
 
-  /** The server's byte counters as last written (undefined before the first write). */
-  traffic(): Traffic | undefined {
-    try {
-      return JSON.parse(fs.readFileSync(this.statsFile, "utf8")) as Traffic;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** Counters once the stats file has stopped changing for `quietMs` (it is rewritten every ~100 ms on change). */
+  /** The byte counters once they have stopped changing for `quietMs`. */
   async settledTraffic(quietMs = 350, timeout = 30_000): Promise<Traffic> {
     let last = "";
     let since = performance.now();
     await waitFor(
       "the server's byte counters to settle",
-      () => {
-        let text = "";
-        try {
-          text = fs.readFileSync(this.statsFile, "utf8");
-        } catch {
-          return "no stats file yet";
-        }
+      async () => {
+        const traffic = await this.readTraffic();
+        if (!traffic) return "no counters yet";
+        const text = JSON.stringify(traffic);
         if (text !== last) {
           last = text;
           since = performance.now();

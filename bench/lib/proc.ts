@@ -1,7 +1,7 @@
 import type { Subprocess } from "bun";
 import * as fs from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
+import { activeBuild } from "./build.ts";
 import { waitFor } from "./wait.ts";
 
 /**
@@ -10,16 +10,13 @@ import { waitFor } from "./wait.ts";
  * the dump printed when a workload fails. Every process is registered so that it is killed
  * even when the bench itself dies.
  */
-export const REPO_ROOT = path.resolve(import.meta.dir, "../..");
-const MAIN = path.join(REPO_ROOT, "src", "main.ts");
 const KEEP_LINES = 5_000;
 /** sysconf(_SC_CLK_TCK): 100 on every Linux we run on. */
 const CLOCK_TICKS = 100;
 
-/** The argv that runs dropsim with `args`: `DROPSIM_BIN` if set, else `bun src/main.ts`. */
+/** The argv that runs the active build's dropsim with `args`. */
 export function dropsimCommand(args: readonly string[]): string[] {
-  const bin = process.env.DROPSIM_BIN;
-  return bin ? [path.resolve(bin), ...args] : [process.execPath, MAIN, ...args];
+  return [...activeBuild().command, ...args];
 }
 
 /** Starts counting the CPU time of `procs`; the returned function gives each one's seconds since (NaN once gone). */

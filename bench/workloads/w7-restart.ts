@@ -2,6 +2,7 @@ import * as path from "node:path";
 import { clientArgs, IDLE, Server, rmrf, startClient, stopAll, waitIdle } from "../lib/cluster.ts";
 import { writeSmallTree } from "../lib/data.ts";
 import { Proc } from "../lib/proc.ts";
+import type { Traffic } from "../lib/traffic.ts";
 import { WireSession } from "../lib/wire.ts";
 import { type BenchContext, figure, type Figure, KiB, mib, runDir, Samples, type Workload } from "../lib/workload.ts";
 
@@ -41,6 +42,7 @@ export const w7: Workload = {
       s.add({ uploadSecs });
 
       for (let run = 1; run <= ctx.runs; run++) {
+        const before = clientBytesIn(await server.settledTraffic());
         const proc = new Proc("A", clientArgs(folder, server, { verbose: true }), dir);
         client = proc;
         const idle = await proc.waitForLine(IDLE, { timeout: 300_000 });
@@ -48,8 +50,7 @@ export const w7: Workload = {
         const readyMs = idle.at - proc.startedAt;
         const connectedMs = connected ? connected.at - proc.startedAt : undefined;
         await waitIdle([proc], { quietMs: 300, timeout: 120_000 });
-        const traffic = await server.settledTraffic();
-        const sent = traffic.sessions.filter((x) => !x.clientId.startsWith("bench-")).reduce((n, x) => n + x.bytesIn, 0);
+        const sent = clientBytesIn(await server.settledTraffic()) - before;
         const peak = proc.statusKiB("VmHWM");
         await proc.stop();
         client = undefined;
@@ -77,6 +78,11 @@ export const w7: Workload = {
     ];
   },
 };
+
+/** Bytes the server received from the client, not from the bench's own raw sessions. */
+function clientBytesIn(traffic: Traffic): number {
+  return traffic.sessions.filter((x) => !x.clientId.startsWith("bench-")).reduce((n, x) => n + x.bytesIn, 0);
+}
 
 /** The server's journal head, from a fresh raw session's welcome. */
 async function serverHead(server: Server, tag: string): Promise<number> {
