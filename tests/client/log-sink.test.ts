@@ -1,0 +1,55 @@
+import { expect, test } from "bun:test";
+import type { SyncEvent } from "../../src/client/events.ts";
+import { logSink } from "../../src/client/log-sink.ts";
+import type { Log } from "../../src/core/log.ts";
+
+/** [event, level, the line as tests and users read it (unchanged from before events)] */
+const rows: [SyncEvent, keyof Log | "none", string][] = [
+  [{ type: "connected", server: "h:1", serverId: "s", head: 4, reconnected: false }, "info", "Connected to h:1 (server head 4)"],
+  [{ type: "connected", server: "h:1", serverId: "s", head: 4, reconnected: true }, "info", "Reconnected to h:1 (server head 4)"],
+  [{ type: "disconnected", server: "h:1", reason: "Connection closed" }, "warn", "Lost connection to h:1: Connection closed; reconnecting"],
+  [{ type: "unreachable", server: "h:1", reason: "refused", retryInMs: 250, firstAttempt: true }, "warn", "Cannot reach server h:1: refused; retrying in 0.3 s"],
+  [{ type: "unreachable", server: "h:1", reason: "refused", retryInMs: 1234, firstAttempt: false }, "debug", "Cannot reach server h:1: refused; retrying in 1.2 s"],
+  [{ type: "server_said", message: "full" }, "warn", "Server reported: full"],
+  [{ type: "server_invalid", reason: "bad frame" }, "warn", "Server sent something invalid: bad frame"],
+  [{ type: "incompatible", message: "Server speaks protocol 9" }, "error", "Server speaks protocol 9"],
+  [{ type: "pass_failed", reason: "boom", retryInMs: 1500 }, "error", "Sync pass failed: boom; will retry in 1.5 s"],
+  [{ type: "idle" }, "debug", "Idle: folder and server agree"],
+  [{ type: "ignore_rules", rules: 1, file: ".dropsimignore" }, "info", "Ignore rules changed: 1 rule from .dropsimignore"],
+  [{ type: "ignore_rules", rules: 3, file: ".dropsimignore" }, "info", "Ignore rules changed: 3 rules from .dropsimignore"],
+  [{ type: "warning", message: "File watcher error: x; rescanning" }, "warn", "File watcher error: x; rescanning"],
+  [{ type: "confirmed_deletions", count: 7 }, "info", "Sending the 7 deletions held by the last run, as confirmed"],
+  [{ type: "rebase", why: "the server id changed" }, "warn", "Not trusting what this folder last synced: the server id changed. Nothing here is deleted or overwritten because of it; what the server lacks is uploaded again."],
+  [{ type: "held_deletions", count: 1200, root: "/f" }, "warn", "Holding 1200 local deletions (more than half of the folder): not deleting them on the server. If they are intended, stop this client and run: dropsim sync /f --confirm-deletes"],
+  [{ type: "conflict", path: "a (conflicted copy from b 2026-01-01 00.00.00 c0ffee)", copy: "a (conflicted copy from b 2026-01-01 00.00.00 c0ffee)", side: "remote", host: "b" }, "warn", 'Conflict: "a (conflicted copy from b 2026-01-01 00.00.00 c0ffee)" holds the version b kept of a file changed on two replicas at once'],
+  [{ type: "conflict", path: "a", copy: "a (copy)", side: "local" }, "warn", 'Conflict on "a": kept your version as "a (copy)"'],
+  [{ type: "note", path: "a", reason: "it syncs without them" }, "warn", '"a": it syncs without them'],
+  [{ type: "refused", op: "put", path: "a", code: "disk_full", message: "no space", retry: true }, "warn", 'Server refused put of "a": no space; will retry'],
+  [{ type: "refused", op: "delete", path: "a", code: "bad", message: "no", retry: false }, "warn", 'Server refused delete of "a": no'],
+  [{ type: "committed", op: "put", path: "a", version: 9 }, "debug", 'Uploaded put "a" → version 9'],
+  [{ type: "committed", op: "delete", path: "a" }, "debug", 'Uploaded delete "a" → version -'],
+  [{ type: "problem", path: "a", reason: "cannot read it now (EACCES)", retryInMs: 5000 }, "warn", 'Not syncing "a": cannot read it now (EACCES). Everything else keeps syncing.'],
+  [{ type: "problem_cleared", path: "a", gone: false }, "info", '"a" syncs again'],
+  [{ type: "problem_cleared", path: "a", gone: true }, "none", ""],
+  [{ type: "case_conflict", path: "A", placedAs: "A (case conflict)", clash: "a" }, "warn", 'Case conflict: "A" and "a" are one name on this disk; kept "A" as "A (case conflict)"'],
+  [{ type: "case_conflict", path: "A/x", placedAs: "A (case conflict)/x" }, "debug", 'Wrote "A/x" as "A (case conflict)/x", in the case-conflict folder made for a folder above it'],
+  [{ type: "file_done", path: "a", direction: "download", bytes: 12, version: 3 }, "debug", 'Downloaded "a" (12 bytes)'],
+  [{ type: "file_done", path: "a", direction: "upload", bytes: 12, version: 3 }, "none", ""],
+  [{ type: "file_failed", path: "a", direction: "download", reason: "EACCES", retry: true }, "warn", 'Cannot write "a": EACCES'],
+  [{ type: "xattrs_unsupported", path: "a" }, "debug", '"a" is written without its extended attributes: this file system keeps none'],
+  [{ type: "file_started", path: "a", direction: "download", bytes: 2 ** 30, resumedFrom: 3 * 2 ** 20 }, "info", 'Resuming "a": 3.0 MiB of 1.0 GiB kept from an earlier attempt'],
+  [{ type: "file_started", path: "a", direction: "download", bytes: 2 ** 30 }, "none", ""],
+  [{ type: "waiting_for_space", path: "a", bytes: 2 ** 20, free: 512, keep: "1%", again: false }, "warn", 'Not downloading "a" (1.0 MiB): only 512 bytes free on the disk, keeping 1% free; it is retried when space frees up'],
+  [{ type: "waiting_for_space", path: "a", bytes: 2 ** 20, free: 512, keep: "1%", again: true }, "debug", 'Still no room for "a" (1.0 MiB): 512 bytes free'],
+  [{ type: "moved", from: "a", to: "b" }, "debug", 'Moved "a" to "b"'],
+  [{ type: "linked", path: "l", target: "../t" }, "debug", 'Linked "l" to "../t"'],
+  [{ type: "pass_planned", downloads: 1, downloadBytes: 1, uploads: 0, uploadBytes: 0, deletions: 0, moves: 0, conflicts: 0, held: 0 }, "none", ""],
+];
+
+test.each(rows)("logSink writes %o at level %s as: %s", (event, level, line) => {
+  const lines: [string, string][] = [];
+  const at = (l: string) => (...args: unknown[]) => void lines.push([l, args.join(" ")]);
+  const log: Log = { info: at("info"), warn: at("warn"), error: at("error"), debug: at("debug"), success: at("success") };
+  logSink(log)(event);
+  expect(lines).toEqual(level === "none" ? [] : [[level, line]]);
+});
