@@ -132,6 +132,17 @@ describe("writeFiles", () => {
     expect(await fs.readFile(path.join(root, "b.bin"))).toEqual(concat([fresh, fresh]));
   });
 
+  test("a local copy changed since it was synced is not trusted: the block is fetched after all", async () => {
+    const block = blocksOf(1, () => 1)[0]!;
+    const old = served("old.bin", [block]);
+    await syncedFile(old, [block]);
+    await fs.writeFile(path.join(root, "old.bin"), new Uint8Array(BLOCK).fill(9));
+    const a = served("a.bin", [block]);
+    expect(await writeFiles(ctx, peer, [{ entry: a, expect: undefined }])).toEqual([]);
+    expect(asked).toEqual([hashBlock(block)]);
+    expect(await fs.readFile(path.join(root, "a.bin"))).toEqual(concat([block]));
+  });
+
   test("an edited big file (a patched copy of its old version) fetches only its new blocks", async () => {
     const before = blocksOf(32, (i) => i);
     const v1 = served("doc.bin", before, 1);
