@@ -3,10 +3,10 @@ import { MetricsRegistry } from "./metrics.ts";
 import type { Share } from "./share-registry.ts";
 
 /** A connection's own byte counts (protocol/peer.ts keeps them), and whose they are once it said hello. */
-export interface TrafficSource {
-  readonly clientId: string | undefined;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
+export interface Traffic {
+  clientId: string | undefined;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 /**
@@ -36,22 +36,22 @@ export class ServerMetrics {
   }
 
   /**
-   * Counts a connection while it is open. Its bytes are read from `source` at each render (and
+   * Counts a connection while it is open. Its bytes are read with `traffic` at each render (and
    * at the end), not counted frame by frame; those before hello count for the client once it
    * is known. Returns the function to call when the connection ends.
    */
-  sessionOpened(source: TrafficSource): () => void {
+  sessionOpened(traffic: () => Traffic): () => void {
     this.sessions.inc();
     const seen = { in: 0, out: 0, clientIn: 0, clientOut: 0 };
     const collect = () => {
-      this.bytesIn.inc({}, source.bytesIn - seen.in);
-      this.bytesOut.inc({}, source.bytesOut - seen.out);
-      [seen.in, seen.out] = [source.bytesIn, source.bytesOut];
-      const client = source.clientId;
+      const { clientId: client, bytesIn, bytesOut } = traffic();
+      this.bytesIn.inc({}, bytesIn - seen.in);
+      this.bytesOut.inc({}, bytesOut - seen.out);
+      [seen.in, seen.out] = [bytesIn, bytesOut];
       if (client === undefined) return;
-      this.clientIn.inc({ client }, source.bytesIn - seen.clientIn);
-      this.clientOut.inc({ client }, source.bytesOut - seen.clientOut);
-      [seen.clientIn, seen.clientOut] = [source.bytesIn, source.bytesOut];
+      this.clientIn.inc({ client }, bytesIn - seen.clientIn);
+      this.clientOut.inc({ client }, bytesOut - seen.clientOut);
+      [seen.clientIn, seen.clientOut] = [bytesIn, bytesOut];
     };
     const remove = this.registry.onRender(collect);
     return () => {

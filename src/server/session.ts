@@ -81,19 +81,7 @@ export class Session {
       closed: () => this.end(),
     });
     this.events = this.peer.events;
-    const peer = this.peer;
-    const session = this;
-    this.unmeter = host.metrics.sessionOpened({
-      get clientId() {
-        return session.principal?.clientId;
-      },
-      get bytesIn() {
-        return peer.bytesIn;
-      },
-      get bytesOut() {
-        return peer.bytesOut;
-      },
-    });
+    this.unmeter = host.metrics.sessionOpened(() => ({ clientId: this.principal?.clientId, bytesIn: this.peer.bytesIn, bytesOut: this.peer.bytesOut }));
     this.idleCheck = setInterval(() => {
       const silent = Date.now() - this.peer.heardAt;
       if (silent < idleAfterMs) return;
