@@ -10,6 +10,8 @@ import { DEFAULT_DEADLINE_MS, waitFor } from "./wait-for.ts";
  * `DROPSIM_BIN=/path/to/dropsim` runs that executable instead of `bun src/main.ts`, so the
  * same suites check the compiled standalone binary. `DROPSIM_E2E_LOGS=1` echoes every line
  * live; `DROPSIM_E2E_LOG_TAIL` sets how many lines per process a failure dump shows.
+ * `DROPSIM_TEST_STORE=memory` starts servers on `--data memory:` (suites that restart a server
+ * or read its data dir need the default, `dir`).
  */
 export const REPO_ROOT = path.resolve(import.meta.dir, "../..");
 const MAIN = path.join(REPO_ROOT, "src", "main.ts");
