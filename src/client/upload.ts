@@ -96,6 +96,7 @@ async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, miss
         const { bytesRead } = await handle.read(body, 0, size, offset);
         if (bytesRead !== size || hashBlock(body) !== hash) {
           ctx.markDirty(path);
+          ctx.emit({ type: "file_failed", path, direction: "upload", reason: "it changed while it was being sent", retry: true });
           return false;
         }
         peer.sendFrame(frame);

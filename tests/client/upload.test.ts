@@ -60,4 +60,15 @@ describe("uploadBatch", () => {
       { type: "file_started", path: "small.txt", direction: "upload", bytes: 4 * KiB },
     ]);
   });
+
+  test("a file that changes while it is sent is told as failed, to be sent again", async () => {
+    const planned = await put("big.bin", 8, 128 * KiB);
+    await fs.writeFile(dir.join("big.bin"), new Uint8Array(1024 * KiB));
+    const [result] = await uploadBatch(ctx, peer, [planned]);
+    expect(result).toBeUndefined();
+    expect(events).toEqual<SyncEvent[]>([
+      { type: "file_started", path: "big.bin", direction: "upload", bytes: 1024 * KiB },
+      { type: "file_failed", path: "big.bin", direction: "upload", reason: "it changed while it was being sent", retry: true },
+    ]);
+  });
 });
