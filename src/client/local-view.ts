@@ -1,7 +1,7 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import process from "node:process";
-import { type Content, normalMode, symlinkContent, symlinkTargetProblem } from "../core/entry.ts";
+import { type Content, type Entry, normalMode, symlinkContent, symlinkTargetProblem } from "../core/entry.ts";
 import { parentOf } from "../core/wire-path.ts";
 import { isTooLarge, withForeignXattrs, XATTR_LIMIT, type XattrSet } from "../core/xattrs.ts";
 import { hashFile } from "../fsutil/hash-file.ts";
@@ -52,9 +52,11 @@ export function absPath(root: string, wirePath: string): string {
  * read only when its stat differs from the fingerprint taken when it was last synced, or when
  * it is new and no vanished file with the same inode (a move) can vouch for its content.
  * `news` (paths with remote news) are looked at alone, and read even while being written:
- * their plan cannot wait. Other files still being written (`settle`) wait until quiet.
+ * their plan cannot wait. Other files still being written (`settle`) wait until quiet, and so
+ * do those whose news is no newer than what was synced: the server's echo of our own commit
+ * plans nothing, and read at once it made a file being written a version per pass.
  */
-export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, news: ReadonlySet<string>, settle: WriteSettle, now: number): Promise<LocalView> {
+export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, news: ReadonlyMap<string, Entry>, settle: WriteSettle, now: number): Promise<LocalView> {
   const view: LocalView = {
     content: new Map(),
     stat: new Map(),
@@ -81,7 +83,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     for (const [rel, why] of tree.skipped) view.skipped.set(rel, why);
     addKnown(p, true);
   }
-  for (const p of news) {
+  for (const p of news.keys()) {
     if (view.stat.has(p) || view.synced.has(p)) continue;
     const tree = await scanTree(ctx.root, p, ctx.ignored, false, ctx.foldsNames, realFolders);
     for (const [rel, why] of tree.skipped) view.skipped.set(rel, why);
@@ -196,7 +198,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     } else if (known && known.entry.kind === "file" && sameStat(known.stat, st)) {
       view.content.set(p, { ...known.entry, mode: normalMode("file", st.mode), ...(known.xattrsUnread ? firstXattrs(p) : {}) });
       if (known.stat.ctimeMs === CTIME_UNKNOWN && view.synced.get(p) === known) view.ctimes.set(p, st);
-    } else if (!news.has(p) && (wait = settle.check(p, st, now)) > 0) {
+    } else if ((news.get(p)?.version ?? 0) <= (view.synced.get(p)?.entry.version ?? 0) && (wait = settle.check(p, st, now)) > 0) {
       view.settling.set(p, wait);
     } else if (toRead.length >= PASS_FILES || hashedBytes >= PASS_BYTES) {
       // A pass that reads everything first commits nothing until the end; bounded passes let

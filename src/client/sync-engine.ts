@@ -230,7 +230,7 @@ export class SyncEngine {
     try {
       const now = this.clock();
       this.writes.prune(now);
-      const view = await readLocalView(this.ctx, dirty, new Set(remote.keys()), this.writes, now);
+      const view = await readLocalView(this.ctx, dirty, remote, this.writes, now);
       this.clearProblems(view, dirty);
       remoteFailed = await this.execute(peer, remote, view, now);
     } catch (e) {
