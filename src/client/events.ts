@@ -22,7 +22,6 @@ export type SyncEvent =
   | { type: "pass_failed"; reason: string; retryInMs: number }
   | { type: "idle" }
   // One file's transfer.
-  | { type: "file_queued"; path: string; direction: Direction; bytes: number }
   | { type: "file_started"; path: string; direction: Direction; bytes: number; resumedFrom?: number }
   | { type: "file_progress"; path: string; direction: Direction; done: number; bytes: number }
   | { type: "file_done"; path: string; direction: Direction; bytes: number; version: number }

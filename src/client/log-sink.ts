@@ -77,7 +77,6 @@ export function logSink(log: Log): (event: SyncEvent) => void {
       case "warning":
         return log.warn(e.message);
       case "pass_planned":
-      case "file_queued":
       case "file_progress":
         return;
     }

@@ -38,10 +38,6 @@ export class Problems {
   paths(): IterableIterator<string> {
     return this.open.keys();
   }
-
-  get(path: string): string | undefined {
-    return this.open.get(path)?.reason;
-  }
 }
 
 function _retryIn(attempts: number): number {
