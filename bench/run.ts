@@ -8,12 +8,12 @@
  *   bun run bench --runs 5        more runs per workload
  *   bun run bench --out x.json    write the results elsewhere (experiments: keeps latest.json clean)
  *   bun run bench --compare d67140f --runs 3 W1 W3 W7
- *                                 REF (in a git worktree) against this checkout, runs alternating
- *                                 old, new, old, new…; both side by side with new/old per figure
+ *                                 that commit (a git worktree) against this checkout, runs
+ *                                 alternating old, new, old, new…; both side by side, new/old
  *
  * Prints one table (median, min – max, target, PASS/MISS) and writes bench/results/latest.json
- * (quick runs: bench/results/quick.json; --compare: compare.json). DROPSIM_BIN=/path/to/dropsim benchmarks that
- * executable instead of `bun src/main.ts`. Exit code 1 if a workload failed to run (a missed
+ * (quick runs: quick.json; --compare: compare.json). DROPSIM_BIN=/path/to/dropsim benchmarks
+ * that executable instead of `bun src/main.ts`. Exit code 1 if a workload failed to run (a missed
  * target is reported, not an error).
  */
 import * as fs from "node:fs";
@@ -57,7 +57,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg.startsWith("--runs=")) runs = Number(arg.slice("--runs=".length));
     else if (arg === "--out") out = argv[++i];
     else if (arg.startsWith("--out=")) out = arg.slice("--out=".length);
-    else if (arg === "--compare") compare = argv[++i];
+    else if (arg === "--compare") compare = argv[++i] ?? "";
     else if (arg.startsWith("--compare=")) compare = arg.slice("--compare=".length);
     else if (arg === "--help" || arg === "-h") {
       console.log(`usage: bun run bench [--quick] [--runs N] [--out FILE] [--compare REF] [W1 … W9]\n\n${WORKLOADS.map((w) => `  ${w.id.padEnd(4)} ${w.title}`).join("\n")}`);
