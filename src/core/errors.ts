@@ -16,6 +16,21 @@ export type ErrorCode =
   | "closed"
   | "timeout"
   | "newer_format"
+  // Who may do what (issue 11): a refused hello says why in its code.
+  | "no_token"
+  | "unknown_token"
+  | "revoked"
+  | "expired"
+  | "wrong_share"
+  | "read_only"
+  | "quota_exceeded"
+  /** A plaintext client reached a server that speaks only TLS. */
+  | "tls_required"
+  /** Too many connections waiting to authenticate, or failed attempts from this address: try later. */
+  | "busy"
+  | "tls"
+  /** The server's certificate is not the one this folder pinned. */
+  | "fingerprint_mismatch"
   | "internal";
 
 export class DropsimError extends Error {

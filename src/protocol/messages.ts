@@ -10,7 +10,12 @@ import { XATTR_LIMIT, xattrSetProblem } from "../core/xattrs.ts";
  * field is as much a protocol error as a missing one. Array lengths are capped so that a
  * single message can never ask for unbounded work.
  */
-export const PROTOCOL_VERSION = 1;
+/**
+ * 2: hello names a share and carries a token; welcome says the share and the token's scope;
+ * entries may be symlinks and carry xattrs (a version-1 client refuses those, so it is told
+ * to upgrade instead of stopping on its first symlink).
+ */
+export const PROTOCOL_VERSION = 2;
 export const MAX_LIST = 10_000;
 
 const id = z.number().int().nonnegative();
@@ -129,6 +134,9 @@ export const clientMessages = {
     protocol: z.number().int(),
     clientId: z.string().min(1).max(128),
     host: z.string().max(255).optional(),
+    /** Optional in the schema so that a hello without them is refused as `no_token`, in words, not as a malformed message. */
+    share: z.string().min(1).max(64).optional(),
+    token: z.string().min(1).max(256).optional(),
   }),
   changes: z.strictObject({ type: z.literal("changes"), id, since: seq, limit: z.number().int().min(1).max(MAX_LIST).optional() }),
   has_blocks: z.strictObject({ type: z.literal("has_blocks"), id, hashes: z.array(hash).max(MAX_LIST) }),
@@ -141,7 +149,16 @@ export const clientMessages = {
 
 /** Messages a server sends. */
 export const serverMessages = {
-  welcome: z.strictObject({ type: z.literal("welcome"), id, protocol: z.number().int(), serverId: z.string(), head: seq }),
+  welcome: z.strictObject({
+    type: z.literal("welcome"),
+    id,
+    protocol: z.number().int(),
+    serverId: z.string(),
+    head: seq,
+    share: z.string(),
+    /** What the token allows: a read-only client downloads and never uploads. */
+    scope: z.enum(["read_write", "read_only"]),
+  }),
   changes_result: z.strictObject({
     type: z.literal("changes_result"),
     id,

@@ -229,7 +229,7 @@ export class Session {
     const head = await share.meta.head();
     if (this.current.kind === "closed") return;
     const principal = { clientId: m.clientId, host: m.host };
-    this.send({ type: "welcome", id: m.id, protocol: PROTOCOL_VERSION, serverId: share.meta.serverId, head });
+    this.send({ type: "welcome", id: m.id, protocol: PROTOCOL_VERSION, serverId: share.meta.serverId, head, share: share.name, scope: "read_write" });
     // After the welcome, in the same turn: no commit can slip between the head told and the
     // subscription, and no push can overtake the welcome.
     const unsubscribe = share.subscribe(head, (notice) => this.push(share, notice));

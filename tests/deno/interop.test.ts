@@ -1,3 +1,4 @@
+import { PROTOCOL_VERSION } from "../../src/protocol/messages.ts";
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -109,8 +110,8 @@ describe.skipIf(!DENO)("Deno interop", () => {
     await using root = await tempDir("dropsim-deno-");
     await using server = await as("deno", () => new ServerProcess({ dataDir: root.join("data"), name: "srv-deno" }).launch());
     await using conn = await RawConnection.open("127.0.0.1", server.port);
-    const welcome = await conn.request({ type: "hello", id: 1, protocol: 1, clientId: "deno-interop-raw" });
-    expect(welcome).toMatchObject({ type: "welcome", id: 1, protocol: 1, head: 0 });
+    const welcome = await conn.request({ type: "hello", id: 1, protocol: PROTOCOL_VERSION, clientId: "deno-interop-raw" });
+    expect(welcome).toMatchObject({ type: "welcome", id: 1, protocol: PROTOCOL_VERSION, head: 0 });
   });
 
   test("a Deno server syncs a Bun client and a Deno client both ways", () => syncsBothWays({ server: "deno", clients: ["bun", "deno"] }));

@@ -1,3 +1,4 @@
+import { PROTOCOL_VERSION } from "../../src/protocol/messages.ts";
 import type { Socket, TCPSocketListener } from "bun";
 import { createHash } from "node:crypto";
 import { controlFrame, FRAME_BLOCK, FrameSplitter, frame, type RawFrame, SendQueue } from "../helpers/wire-frames.ts";
@@ -150,7 +151,7 @@ export function dirEntry(path: string, version: number): Record<string, unknown>
 export function withHandshake(head: number, rest: Script): Script {
   return (conn, f) => {
     if (f.json?.type === "hello") {
-      conn.send({ type: "welcome", id: f.json.id, protocol: 1, serverId: "fake-server", head });
+      conn.send({ type: "welcome", id: f.json.id, protocol: PROTOCOL_VERSION, serverId: "fake-server", head, share: "default", scope: "read_write" });
       return;
     }
     rest(conn, f);

@@ -1,3 +1,4 @@
+import { PROTOCOL_VERSION } from "../../src/protocol/messages.ts";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -37,7 +38,7 @@ function open(): Promise<RawConnection> {
 }
 
 async function hello(conn: RawConnection, id = 1): Promise<void> {
-  const welcome = await conn.request({ type: "hello", id, protocol: 1, clientId: `hostile-${crypto.randomUUID()}` });
+  const welcome = await conn.request({ type: "hello", id, protocol: PROTOCOL_VERSION, clientId: `hostile-${crypto.randomUUID()}` });
   expect(welcome.type).toBe("welcome");
 }
 

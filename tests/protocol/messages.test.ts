@@ -61,7 +61,7 @@ const validClient: ClientMessage[] = [
 ];
 
 const validServer: ServerMessage[] = [
-  { type: "welcome", id: 1, protocol: PROTOCOL_VERSION, serverId: "s-1", head: 0 },
+  { type: "welcome", id: 1, protocol: PROTOCOL_VERSION, serverId: "s-1", head: 0, share: "default", scope: "read_write" },
   { type: "changes_result", id: 2, head: 9, entries: [fileEntry, movedEntry, dirTomb, linkEntry, linkTomb, taggedEntry] as never, more: false },
   { type: "missing", id: 3, hashes: [H1] },
   { type: "blocks_done", id: 4, missing: [] },

@@ -1,3 +1,4 @@
+import { PROTOCOL_VERSION } from "../../src/protocol/messages.ts";
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -45,7 +46,7 @@ test("a file deleted after its upload's reply was lost is deleted on the server,
     await waitFor("the upload to commit and the connection to die", () => heldHello !== undefined || "not yet");
     await fs.rm(path.join(folder, "x.txt"));
     const { conn, f } = heldHello!;
-    conn.send({ type: "welcome", id: f.json!.id, protocol: 1, serverId: "fake-server", head: state.head });
+    conn.send({ type: "welcome", id: f.json!.id, protocol: PROTOCOL_VERSION, serverId: "fake-server", head: state.head, share: "default", scope: "read_write" });
     await waitFor("the client to send the deletion", () =>
       server.messages("apply").some((m) => (m.ops as Record<string, unknown>[]).some((op) => op.op === "delete" && op.path === "x.txt")) || "no delete yet",
     );
