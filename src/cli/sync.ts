@@ -14,6 +14,8 @@ export default defineCommand({
   args: {
     dir: { type: "positional", description: "Folder to sync (created if missing)", required: true },
     server: { type: "string", description: "Server address host:port", default: "127.0.0.1:7070" },
+    share: { type: "string", description: "Name of the share on the server to sync" },
+    token: { type: "string", description: "Token that lets this folder sync the share (or DROPSIM_TOKEN in the environment)" },
     "rescan-interval": { type: "string", description: "Full rescan as a safety net for missed events", default: "1h" },
     "allow-mass-delete": { type: "boolean", description: "Send a deletion of more than half of the folder without holding it", default: false },
     "confirm-deletes": { type: "boolean", description: "Send the mass deletion held by the last run (exactly that set; later ones are held again)", default: false },
@@ -34,7 +36,7 @@ export default defineCommand({
     // 2.5 pings' worth of silence: a ping at 10 s and another at 20 s both went unanswered.
     const times = heartbeat ? { pingAfterMs: parseDuration(heartbeat), deadAfterMs: 2.5 * parseDuration(heartbeat) } : undefined;
     if (!claimSyncFolder(root, log)) return;
-    const client = await startSyncClient({ root, server, runtime, log, rescanIntervalMs, massDeleteLimit, minDiskFree, confirmDeletes: args["confirm-deletes"], heartbeat: times });
+    const client = await startSyncClient({ root, server, share: args.share, token: args.token ?? process.env.DROPSIM_TOKEN, runtime, log, rescanIntervalMs, massDeleteLimit, minDiskFree, confirmDeletes: args["confirm-deletes"], heartbeat: times });
     log.success(`Syncing ${root} with ${server.host}:${server.port}`);
     onShutdown(() => client.close(), log);
   },

@@ -42,7 +42,7 @@ export class ServerLink {
   constructor(
     private readonly runtime: Runtime,
     private readonly address: { host: string; port: number },
-    private readonly hello: { clientId: string; host: string },
+    private readonly hello: { clientId: string; host: string; share?: string; token?: string },
     private readonly emit: Emit,
     private readonly handlers: LinkHandlers,
     private readonly heartbeat: HeartbeatTimes = DEFAULT_HEARTBEAT,
@@ -95,6 +95,8 @@ export class ServerLink {
         protocol: PROTOCOL_VERSION,
         clientId: this.hello.clientId,
         host: this.hello.host,
+        share: this.hello.share,
+        token: this.hello.token,
       });
       if (this.stopped) return peer!.close();
       this.attempt = 0;

@@ -33,6 +33,9 @@ const IGNORE_FILE = ".dropsimignore";
 export interface SyncOptions {
   root: string;
   server: { host: string; port: number };
+  /** The share to sync and the token that lets us, sent in hello. */
+  share?: string;
+  token?: string;
   runtime: Runtime;
   /** Where the client's events are written as log lines (client/log-sink.ts). */
   log: Log;
@@ -130,7 +133,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     ctx.markDirty("");
   };
 
-  const link = new ServerLink(opts.runtime, opts.server, { clientId, host: ctx.hostName }, emit, {
+  const link = new ServerLink(opts.runtime, opts.server, { clientId, host: ctx.hostName, share: opts.share, token: opts.token }, emit, {
     connected: (_peer, welcome) => {
       engine.connected(welcome);
       engine.markDirty("");
