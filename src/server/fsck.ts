@@ -56,9 +56,9 @@ export async function checkDataDir(location: string, runtime: Pick<Runtime, "ope
   }
   try {
     for (const p of await stores.check()) problem(p);
-    /** Verdict per block hash, so a block shared by many files (or shares) is read once. */
-    const verdicts = new Map<string, string | undefined>();
     for (const name of stores.shareNames()) {
+      /** Verdict per block hash, so a block shared by many files is read once; each share has its own blocks. */
+      const verdicts = new Map<string, string | undefined>();
       const { meta, blocks } = stores.share(name)!;
       const lead = stores.shareNames().length > 1 ? `Share "${name}": ` : "";
       const live = await _liveEntries(meta, (text) => problem(lead + text));

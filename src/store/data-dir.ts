@@ -4,9 +4,11 @@ import { DropsimError } from "../core/errors.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 
 /**
- * Where a server data dir keeps things: `shares/<name>/meta.db` per share, `blocks/` for the
- * block store all shares use (issue 11 decides who may read whose blocks). Before shares, the
- * one journal was `meta.db` at the top: that file becomes the share `default`.
+ * Where a server data dir keeps things: `shares/<name>/meta.db` and `shares/<name>/blocks/` per
+ * share, `access.db` for shares' quotas and tokens. Each share has its own blocks, so a client
+ * of one share cannot learn from `has_blocks` or `get_blocks` whether another holds a block.
+ * Before shares, the one journal was `meta.db` at the top and the blocks were `blocks/`: they
+ * become the share `default`.
  */
 export const DEFAULT_SHARE = "default";
 
@@ -18,7 +20,16 @@ export function metaFile(root: string, share: string): string {
   return path.join(sharesDir(root), share, "meta.db");
 }
 
-export function blocksDir(root: string): string {
+export function blocksDir(root: string, share: string): string {
+  return path.join(sharesDir(root), share, "blocks");
+}
+
+export function accessFile(root: string): string {
+  return path.join(root, "access.db");
+}
+
+/** The blocks of every share, in a data dir from before per-share blocks. */
+export function legacyBlocksDir(root: string): string {
   return path.join(root, "blocks");
 }
 
@@ -44,16 +55,17 @@ export async function listShares(root: string): Promise<string[]> {
 type OpenDatabase = (file: string) => SqlDatabase;
 
 /**
- * Moves a data dir from before shares into the current layout, one step after another. Until
- * the rename (the fourth step) the old meta.db is where it was and a crash leaves a data dir
- * that opens as before and is moved again; after it, the data dir is in the current layout.
- * Each step can therefore be repeated, and the steps are exported so that a test can stop
- * after any of them.
+ * Moves a data dir from before shares (or from before per-share blocks) into the current
+ * layout, one step after another. Each move is one rename: until it, the old file is where it
+ * was and a crash leaves a data dir that opens as before and is moved again. Each step does
+ * only what is left to do and can therefore be repeated; the steps are exported so that a test
+ * can stop after any of them.
  */
 export const LAYOUT_UPGRADE: readonly ((root: string, openDatabase: OpenDatabase) => Promise<void>)[] = [
   // Everything into meta.db itself: its -wal would not follow a rename.
   async (root, openDatabase) => {
     const file = legacyMetaFile(root);
+    if (!(await exists(file))) return;
     const db = openDatabase(file);
     try {
       const r = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get<{ busy: number }>()!;
@@ -70,12 +82,20 @@ export const LAYOUT_UPGRADE: readonly ((root: string, openDatabase: OpenDatabase
     await fs.mkdir(path.dirname(metaFile(root, DEFAULT_SHARE)), { recursive: true });
   },
   async (root) => {
+    if (!(await exists(legacyMetaFile(root)))) return;
     const to = metaFile(root, DEFAULT_SHARE);
     // rename() would replace it: two journals for one share is for a person to sort out.
     if (await exists(to)) throw new DropsimError("io", `Cannot move "${legacyMetaFile(root)}" to "${to}": that file exists already; keep one of them`);
     await fs.rename(legacyMetaFile(root), to);
   },
-  // The rename made durable: after a power cut the data dir is not back in the old layout.
+  // The folder moves whole: blocks/index.db's -wal and the pack files go with it.
+  async (root) => {
+    if (!(await exists(legacyBlocksDir(root)))) return;
+    const to = blocksDir(root, DEFAULT_SHARE);
+    if (await exists(to)) throw new DropsimError("io", `Cannot move "${legacyBlocksDir(root)}" to "${to}": that folder exists already; keep one of them`);
+    await fs.rename(legacyBlocksDir(root), to);
+  },
+  // The renames made durable: after a power cut the data dir is not back in the old layout.
   async (root) => {
     for (const dir of [path.dirname(metaFile(root, DEFAULT_SHARE)), sharesDir(root), root]) {
       const handle = await fs.open(dir, "r");
@@ -87,6 +107,11 @@ export const LAYOUT_UPGRADE: readonly ((root: string, openDatabase: OpenDatabase
     }
   },
 ];
+
+/** True when the data dir at `root` still has a part in an older layout. */
+export async function needsUpgrade(root: string): Promise<boolean> {
+  return (await exists(legacyMetaFile(root))) || (await exists(legacyBlocksDir(root)));
+}
 
 export async function upgradeLayout(root: string, openDatabase: OpenDatabase): Promise<void> {
   for (const step of LAYOUT_UPGRADE) await step(root, openDatabase);

@@ -3,13 +3,15 @@ import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { BlockStore } from "./block-store.ts";
-import { blocksDir, DEFAULT_SHARE, exists, legacyMetaFile, listShares, metaFile, upgradeLayout } from "./data-dir.ts";
+import { type AccessStore, MemoryAccessStore } from "./access-store.ts";
+import { accessFile, blocksDir, DEFAULT_SHARE, exists, legacyBlocksDir, legacyMetaFile, listShares, metaFile, needsUpgrade, sharesDir, upgradeLayout } from "./data-dir.ts";
 import type { JournalFeed } from "./journal-feed.ts";
 import { LocalFeed } from "./local-feed.ts";
 import { MemoryBlockStore } from "./memory-block-store.ts";
 import { MemoryMetaStore } from "./memory-meta-store.ts";
 import type { MetaStore } from "./meta-store.ts";
 import { PackBlockStore } from "./pack-block-store.ts";
+import { SqlAccessStore } from "./sql-access-store.ts";
 import { SqlMetaStore } from "./sql-meta-store.ts";
 
 /** The location of a server that keeps everything in memory (tests, benchmarks): gone when it stops. */
@@ -26,6 +28,10 @@ export interface StoreSet {
   readonly feed: JournalFeed;
   shareNames(): string[];
   share(name: string): ShareStores | undefined;
+  /** Opens a share created since (its folder made if missing); the one open already if it is. */
+  openShare(name: string): Promise<ShareStores>;
+  /** Closes a removed share's stores; its files are the remover's to delete. */
+  closeShare(name: string): Promise<void>;
   /** Every backend's own `check()`, a share's sentences led by its name; [] when all are sound. */
   check(): Promise<string[]>;
   close(): Promise<void>;
@@ -46,57 +52,115 @@ export interface OpenOptions {
  */
 export async function openStores(location: string, runtime: Pick<Runtime, "openDatabase">, opts: OpenOptions = {}): Promise<StoreSet> {
   if (location === MEMORY_LOCATION) {
-    const blocks = new MemoryBlockStore();
-    return _storeSet(location, new Map([[DEFAULT_SHARE, new MemoryMetaStore()]]), blocks);
+    return _storeSet(location, async () => ({ meta: new MemoryMetaStore(), blocks: new MemoryBlockStore() }), [DEFAULT_SHARE]);
   }
   const root = path.resolve(location);
-  const metaFiles = opts.inspect ? await _existingMetaFiles(root) : await _preparedMetaFiles(root, runtime);
   const open = (file: string) => runtime.openDatabase(file);
-  const metas = new Map<string, MetaStore>();
+  if (opts.inspect) {
+    const names = await _existingShares(root);
+    return _storeSet(location, (name) => _openShare(root, name, open, { legacy: true }), names);
+  }
+  await fs.mkdir(root, { recursive: true });
+  if (await needsUpgrade(root)) await upgradeLayout(root, open);
+  const names = await listShares(root);
+  return _storeSet(location, (name) => _openShare(root, name, open, { legacy: false }), names.length > 0 ? names : [DEFAULT_SHARE]);
+}
+
+/**
+ * The access store of `location`, made if missing. On its first opening it lists the shares
+ * the data dir already has (`default` at least), so a data dir from before tokens keeps them.
+ */
+export async function openAccessStore(location: string, runtime: Pick<Runtime, "openDatabase">, now = Date.now()): Promise<AccessStore> {
+  if (location === MEMORY_LOCATION) {
+    const access = new MemoryAccessStore();
+    access.addShare(DEFAULT_SHARE, null, now);
+    return access;
+  }
+  const root = path.resolve(location);
+  await fs.mkdir(root, { recursive: true });
+  const access = SqlAccessStore.open(accessFile(root), (file) => runtime.openDatabase(file));
+  if (access.shares().length === 0) {
+    for (const name of new Set([DEFAULT_SHARE, ...(await listShares(root))])) access.addShare(name, null, now);
+  }
+  return access;
+}
+
+/** Makes a new share's folder, journal and block store in the data dir at `root`. */
+export async function createShareFiles(root: string, name: string, runtime: Pick<Runtime, "openDatabase">): Promise<void> {
+  const stores = await _openShare(path.resolve(root), name, (file) => runtime.openDatabase(file), { legacy: false });
+  await stores.meta.close();
+  await stores.blocks.close();
+}
+
+/** Deletes a removed share's folder, journal and blocks. */
+export async function deleteShareFiles(root: string, name: string): Promise<void> {
+  await fs.rm(path.join(sharesDir(path.resolve(root)), name), { recursive: true, force: true });
+}
+
+/** With `legacy`, a data dir from before shares is read where it is (fsck, beside a server of any version). */
+async function _openShare(root: string, name: string, open: (file: string) => ReturnType<Runtime["openDatabase"]>, where: { legacy: boolean }): Promise<ShareStores> {
+  const old = where.legacy && name === DEFAULT_SHARE;
+  const metaPath = old && (await exists(legacyMetaFile(root))) ? legacyMetaFile(root) : metaFile(root, name);
+  const blocksPath = old && (await exists(legacyBlocksDir(root))) ? legacyBlocksDir(root) : blocksDir(root, name);
+  await fs.mkdir(path.dirname(metaPath), { recursive: true });
+  const meta = SqlMetaStore.open(metaPath, open);
   try {
-    for (const [name, file] of metaFiles) metas.set(name, SqlMetaStore.open(file, open));
-    return _storeSet(location, metas, await PackBlockStore.open(blocksDir(root), open));
+    return { meta, blocks: await PackBlockStore.open(blocksPath, open) };
   } catch (e) {
-    for (const m of metas.values()) await m.close();
+    await meta.close();
     throw e;
   }
 }
 
-/** Share name → meta.db, after creating the data dir or moving it into the current layout. */
-async function _preparedMetaFiles(root: string, runtime: Pick<Runtime, "openDatabase">): Promise<Map<string, string>> {
-  await fs.mkdir(root, { recursive: true });
-  if (await exists(legacyMetaFile(root))) await upgradeLayout(root, (file) => runtime.openDatabase(file));
-  let names = await listShares(root);
-  if (names.length === 0) {
-    await fs.mkdir(path.dirname(metaFile(root, DEFAULT_SHARE)), { recursive: true });
-    names = [DEFAULT_SHARE];
-  }
-  return new Map(names.map((n) => [n, metaFile(root, n)]));
-}
-
-async function _existingMetaFiles(root: string): Promise<Map<string, string>> {
-  if (await exists(legacyMetaFile(root))) return new Map([[DEFAULT_SHARE, legacyMetaFile(root)]]);
+async function _existingShares(root: string): Promise<string[]> {
+  if (await exists(legacyMetaFile(root))) return [DEFAULT_SHARE];
   const names = await listShares(root);
   if (names.length === 0) throw new DropsimError("not_found", `Cannot open data dir "${root}": there is no meta.db in it (is it a dropsim data dir?)`);
-  return new Map(names.map((n) => [n, metaFile(root, n)]));
+  return names;
 }
 
-function _storeSet(location: string, metas: Map<string, MetaStore>, blocks: BlockStore): StoreSet {
-  const shares = new Map([...metas].map(([name, meta]) => [name, { meta, blocks }]));
+async function _storeSet(location: string, openShare: (name: string) => Promise<ShareStores>, names: string[]): Promise<StoreSet> {
+  const shares = new Map<string, ShareStores>();
+  const closeAll = async () => {
+    for (const { meta, blocks } of shares.values()) {
+      await meta.close();
+      await blocks.close();
+    }
+    shares.clear();
+  };
+  try {
+    for (const name of names) shares.set(name, await openShare(name));
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
   return {
     location,
     feed: new LocalFeed(),
     shareNames: () => [...shares.keys()],
     share: (name) => shares.get(name),
+    async openShare(name) {
+      let stores = shares.get(name);
+      if (!stores) {
+        stores = await openShare(name);
+        shares.set(name, stores);
+      }
+      return stores;
+    },
+    async closeShare(name) {
+      const stores = shares.get(name);
+      if (!stores) return;
+      shares.delete(name);
+      await stores.meta.close();
+      await stores.blocks.close();
+    },
     async check() {
       const problems: string[] = [];
-      for (const [name, meta] of metas) for (const p of await meta.check()) problems.push(`Share "${name}": ${p}`);
-      problems.push(...(await blocks.check()));
+      for (const [name, { meta, blocks }] of shares) {
+        for (const p of [...(await meta.check()), ...(await blocks.check())]) problems.push(`Share "${name}": ${p}`);
+      }
       return problems;
     },
-    async close() {
-      for (const meta of metas.values()) await meta.close();
-      await blocks.close();
-    },
+    close: closeAll,
   };
 }

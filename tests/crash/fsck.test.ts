@@ -55,7 +55,7 @@ function meta(dir: string): string {
   return metaFile(dir, DEFAULT_SHARE);
 }
 function index(dir: string): string {
-  return path.join(dir, "blocks", "index.db");
+  return path.join(dir, "shares", "default", "blocks", "index.db");
 }
 
 /** The block (hash, pack, offset, size) of the first block of "big.bin". */
@@ -92,7 +92,7 @@ describe("dropsim fsck", () => {
   test("finds a flipped byte in a pack file", async () => {
     const dir = await copyOfData("flipped");
     const b = firstBlockOfBig(dir);
-    const packFile = path.join(dir, "blocks", "packs", `${String(b.pack).padStart(6, "0")}.pack`);
+    const packFile = path.join(dir, "shares", "default", "blocks", "packs", `${String(b.pack).padStart(6, "0")}.pack`);
     const bytes = await fs.readFile(packFile);
     bytes[b.offset + 10] = bytes[b.offset + 10]! ^ 0xff;
     await fs.writeFile(packFile, bytes);
@@ -108,7 +108,7 @@ describe("dropsim fsck", () => {
 
   test("finds a pack file cut short", async () => {
     const dir = await copyOfData("truncated");
-    const packFile = path.join(dir, "blocks", "packs", "000001.pack");
+    const packFile = path.join(dir, "shares", "default", "blocks", "packs", "000001.pack");
     const st = await fs.stat(packFile);
     await fs.truncate(packFile, st.size - 1000);
     await expectProblem(dir, /which has only \d+/);

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { hashBlock } from "../../src/core/block-hash.ts";
 import { openBunDatabase } from "../../src/runtime/sqlite-bun.ts";
 import { LAYOUT_UPGRADE, metaFile } from "../../src/store/data-dir.ts";
-import { openStores } from "../../src/store/open.ts";
+import { createShareFiles, openStores } from "../../src/store/open.ts";
 import { PackBlockStore } from "../../src/store/pack-block-store.ts";
 import { SqlMetaStore } from "../../src/store/sql-meta-store.ts";
 import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
@@ -65,7 +65,8 @@ async function expectMovedIntact(legacy: Legacy): Promise<void> {
     await stores.close();
   }
   const top = (await fs.readdir(legacy.root)).sort();
-  expect(top).toEqual(["blocks", "shares"]);
+  expect(top).toEqual(["shares"]);
+  expect(await fs.exists(path.join(legacy.root, "shares", "default", "blocks", "index.db"))).toBe(true);
   expect(await fs.exists(metaFile(legacy.root, "default"))).toBe(true);
 }
 
@@ -81,13 +82,37 @@ describe("openStores", () => {
     },
   );
 
+  test("a data dir with one block store for all shares moves it into the share default", async () => {
+    const legacy = await legacyDataDir("shared-blocks");
+    await fs.mkdir(path.dirname(metaFile(legacy.root, "default")), { recursive: true });
+    await fs.rename(path.join(legacy.root, "meta.db"), metaFile(legacy.root, "default"));
+    await fs.rename(path.join(legacy.root, "meta.db-wal"), metaFile(legacy.root, "default") + "-wal");
+    await expectMovedIntact(legacy);
+  });
+
+  test("each share has its own blocks: one share's block is missing from another", async () => {
+    const root = scratch.join("two");
+    await createShareFiles(root, "other", runtime);
+    const stores = await openStores(root, runtime);
+    try {
+      expect(stores.shareNames()).toEqual(["other"]);
+      const team = await stores.openShare("team");
+      await stores.share("other")!.blocks.put(hashBlock(BLOCK), BLOCK);
+      expect(await team.blocks.missing([hashBlock(BLOCK)])).toEqual([hashBlock(BLOCK)]);
+      expect(await team.blocks.get(hashBlock(BLOCK))).toBeUndefined();
+    } finally {
+      await stores.close();
+    }
+    expect(await fs.exists(path.join(root, "shares", "team", "blocks", "index.db"))).toBe(true);
+  });
+
   test("a new data dir gets the share default", async () => {
     const root = scratch.join("new");
     const stores = await openStores(root, runtime);
     expect(stores.shareNames()).toEqual(["default"]);
     await stores.close();
     expect(await fs.exists(metaFile(root, "default"))).toBe(true);
-    expect(await fs.exists(path.join(root, "blocks", "index.db"))).toBe(true);
+    expect(await fs.exists(path.join(root, "shares", "default", "blocks", "index.db"))).toBe(true);
   });
 
   test("a data dir with both an old meta.db and a share default is refused and left as it is", async () => {

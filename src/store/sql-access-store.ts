@@ -1,0 +1,152 @@
+import type { Scope } from "../core/access-token.ts";
+import type { SqlDatabase } from "../runtime/types.ts";
+import { type AccessStore, assertShareName, type Listening, type NewTokenRow, noSuchShare, shareExists, type ShareRecord, type StoredToken, type TokenRecord } from "./access-store.ts";
+import { migrate } from "./sql-migrations.ts";
+
+const MIGRATIONS = [
+  `CREATE TABLE shares (name TEXT PRIMARY KEY, quota INTEGER, created INTEGER NOT NULL);
+   CREATE TABLE tokens (
+     id TEXT PRIMARY KEY,
+     secret_hash TEXT NOT NULL,
+     share TEXT NOT NULL,
+     scope TEXT NOT NULL,
+     label TEXT,
+     created INTEGER NOT NULL,
+     last_used INTEGER,
+     expires INTEGER,
+     revoked INTEGER
+   );
+   CREATE INDEX tokens_by_share ON tokens(share);
+   CREATE TABLE server (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+interface TokenRow {
+  id: string;
+  secret_hash: string;
+  share: string;
+  scope: Scope;
+  label: string | null;
+  created: number;
+  last_used: number | null;
+  expires: number | null;
+  revoked: number | null;
+}
+
+function _stored(r: TokenRow): StoredToken {
+  return { id: r.id, secretHash: r.secret_hash, share: r.share, scope: r.scope, label: r.label, created: r.created, lastUsed: r.last_used, expires: r.expires, revoked: r.revoked };
+}
+
+function _public(r: TokenRow): TokenRecord {
+  const { secretHash: _, ...rest } = _stored(r);
+  return rest;
+}
+
+/**
+ * `access.db` of a data dir. The CLI and a running server open it at once: WAL lets them, the
+ * busy timeout makes a writer wait for the other instead of failing, and the server notices
+ * the CLI's changes through `PRAGMA data_version`.
+ */
+export class SqlAccessStore implements AccessStore {
+  private constructor(private readonly db: SqlDatabase) {}
+
+  static open(file: string, openDatabase: (file: string) => SqlDatabase): SqlAccessStore {
+    const db = openDatabase(file);
+    try {
+      db.exec("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
+      migrate(db, MIGRATIONS, "This data dir's access.db");
+      return new SqlAccessStore(db);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  shares(): ShareRecord[] {
+    return this.db.prepare("SELECT name, quota, created FROM shares ORDER BY name").all<ShareRecord>();
+  }
+
+  share(name: string): ShareRecord | undefined {
+    return this.db.prepare("SELECT name, quota, created FROM shares WHERE name = ?").get<ShareRecord>(name);
+  }
+
+  addShare(name: string, quota: number | null, now: number): void {
+    assertShareName(name);
+    if (this.share(name)) throw shareExists(name);
+    this.db.prepare("INSERT INTO shares (name, quota, created) VALUES (?, ?, ?)").run(name, quota, now);
+  }
+
+  removeShare(name: string, now: number): boolean {
+    if (!this.share(name)) return false;
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      this.db.prepare("DELETE FROM shares WHERE name = ?").run(name);
+      this.db.prepare("UPDATE tokens SET revoked = ? WHERE share = ? AND revoked IS NULL").run(now, name);
+      this.db.exec("COMMIT");
+    } catch (e) {
+      this.db.exec("ROLLBACK");
+      throw e;
+    }
+    return true;
+  }
+
+  setQuota(name: string, quota: number | null): boolean {
+    if (!this.share(name)) return false;
+    this.db.prepare("UPDATE shares SET quota = ? WHERE name = ?").run(quota, name);
+    return true;
+  }
+
+  addToken(row: NewTokenRow, now: number): TokenRecord {
+    if (!this.share(row.share)) throw noSuchShare(row.share);
+    this.db
+      .prepare("INSERT INTO tokens (id, secret_hash, share, scope, label, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .run(row.id, row.secretHash, row.share, row.scope, row.label, now, row.expires);
+    return _public(this.db.prepare("SELECT * FROM tokens WHERE id = ?").get<TokenRow>(row.id)!);
+  }
+
+  tokens(share?: string): TokenRecord[] {
+    const rows =
+      share === undefined
+        ? this.db.prepare("SELECT * FROM tokens ORDER BY created, id").all<TokenRow>()
+        : this.db.prepare("SELECT * FROM tokens WHERE share = ? ORDER BY created, id").all<TokenRow>(share);
+    return rows.map(_public);
+  }
+
+  token(id: string): StoredToken | undefined {
+    const r = this.db.prepare("SELECT * FROM tokens WHERE id = ?").get<TokenRow>(id);
+    return r && _stored(r);
+  }
+
+  revokeToken(id: string, now: number): boolean {
+    if (!this.token(id)) return false;
+    this.db.prepare("UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL").run(now, id);
+    return true;
+  }
+
+  touchToken(id: string, now: number): void {
+    this.db.prepare("UPDATE tokens SET last_used = ? WHERE id = ?").run(now, id);
+  }
+
+  listening(): Listening | undefined {
+    const address = this._get("address");
+    return address === undefined ? undefined : { address, fingerprint: this._get("fingerprint") ?? null };
+  }
+
+  setListening(l: Listening): void {
+    const put = this.db.prepare("INSERT INTO server (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    put.run("address", l.address);
+    if (l.fingerprint === null) this.db.prepare("DELETE FROM server WHERE key = 'fingerprint'").run();
+    else put.run("fingerprint", l.fingerprint);
+  }
+
+  dataVersion(): number {
+    return this.db.prepare("PRAGMA data_version").get<{ data_version: number }>()!.data_version;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private _get(key: string): string | undefined {
+    return this.db.prepare("SELECT value FROM server WHERE key = ?").get<{ value: string }>(key)?.value;
+  }
+}
