@@ -42,6 +42,9 @@ export type SyncEvent =
   | { type: "waiting_for_space"; path: string; bytes: number; free: number; keep: string; again: boolean }
   /** A file written without its extended attributes: this file system keeps none. */
   | { type: "xattrs_unsupported"; path: string }
+  /** A local change kept here and not sent: the share is read-only for this folder's token. */
+  | { type: "not_uploaded"; path: string; reason: string }
+  | { type: "not_uploaded_cleared"; path: string }
   | { type: "refused"; op: "put" | "delete" | "move"; path: string; code: string; message: string; retry: boolean }
   /** The server accepted one of our ops (`version`: the last entry it made, if any). */
   | { type: "committed"; op: "put" | "delete" | "move"; path: string; version?: number }

@@ -61,6 +61,8 @@ export function logSink(log: Log): (event: SyncEvent) => void {
         return log.warn(`Not downloading "${e.path}" (${formatBytes(e.bytes)}): only ${formatBytes(Math.max(0, e.free))} free on the disk, keeping ${e.keep} free; it is retried when space frees up`);
       case "xattrs_unsupported":
         return log.debug(`"${e.path}" is written without its extended attributes: this file system keeps none`);
+      case "not_uploaded":
+        return log.warn(`"${e.path}": not uploaded: ${e.reason}`);
       case "refused":
         return log.warn(`Server refused ${e.op} of "${e.path}": ${e.message}${e.retry ? "; will retry" : ""}`);
       case "held_deletions":
@@ -78,6 +80,7 @@ export function logSink(log: Log): (event: SyncEvent) => void {
         return log.warn(e.message);
       case "pass_planned":
       case "file_progress":
+      case "not_uploaded_cleared":
         return;
     }
   };

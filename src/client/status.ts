@@ -27,6 +27,8 @@ export interface StatusSnapshot {
   conflicts: { path: string; copy: string; side: "local" | "remote" }[];
   /** Entries that cannot be synced now, with the reason. */
   problems: { path: string; reason: string }[];
+  /** Local changes kept here and not sent (a read-only share), with the reason. */
+  notUploaded: { path: string; reason: string }[];
   /** Downloads waiting for free space on the disk. */
   waitingForSpace: string[];
   /** Local deletions held for the user's confirmation (a mass deletion). */
@@ -36,7 +38,7 @@ export interface StatusSnapshot {
 }
 
 export function initialStatus(): StatusSnapshot {
-  return { connected: false, upToDate: false, toUpload: NOTHING, toDownload: NOTHING, conflicts: [], problems: [], waitingForSpace: [], heldDeletions: 0 };
+  return { connected: false, upToDate: false, toUpload: NOTHING, toDownload: NOTHING, conflicts: [], problems: [], notUploaded: [], waitingForSpace: [], heldDeletions: 0 };
 }
 
 const NOTHING: Amount = { files: 0, bytes: 0 };
@@ -82,6 +84,10 @@ export function foldStatus(s: StatusSnapshot, e: SyncEvent, now: number): Status
       return { ...s, problems: [...s.problems.filter((p) => p.path !== e.path), { path: e.path, reason: e.reason }] };
     case "problem_cleared":
       return { ...s, problems: s.problems.filter((p) => p.path !== e.path) };
+    case "not_uploaded":
+      return { ...s, notUploaded: [...s.notUploaded.filter((p) => p.path !== e.path), { path: e.path, reason: e.reason }] };
+    case "not_uploaded_cleared":
+      return { ...s, notUploaded: s.notUploaded.filter((p) => p.path !== e.path) };
     case "waiting_for_space":
       return s.waitingForSpace.includes(e.path) ? s : { ...s, waitingForSpace: [...s.waitingForSpace, e.path] };
     case "held_deletions":

@@ -1,7 +1,7 @@
 import { type Entry, sameContent } from "../core/entry.ts";
 import { expandEntry, type WireEntry } from "../core/block-splice.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
-import { type LocalStep, type PassState, type Plan, planPass, type RemoteStep, type Sent } from "../core/plan-pass.ts";
+import { type LocalStep, type PassState, type Plan, planPass, type RemoteStep, type Sent, type Skipped } from "../core/plan-pass.ts";
 import { WriteSettle } from "../core/write-settle.ts";
 import { isInside } from "../core/wire-path.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
@@ -61,6 +61,10 @@ export class SyncEngine {
   private readonly problems: Problems;
   /** Files that sync without part of what they hold (see `note`), with the reason last warned of. */
   private readonly notes = new Map<string, string>();
+  /** The token of the current connection only reads (welcome's scope): nothing is sent. */
+  private readOnly = false;
+  /** Local changes a read-only share does not take, each told once while it stays here. */
+  private readonly notUploaded = new Set<string>();
 
   /** `clock`: milliseconds, monotonic; what the planner measures waits with. */
   constructor(
@@ -103,8 +107,9 @@ export class SyncEngine {
    * before our cursor (restored from an older backup), would make the three-tree planner read
    * our files as changes to undo: it gets what we hold instead (`rebase`).
    */
-  connected(server: { serverId: string; head: number }): void {
+  connected(server: { serverId: string; head: number; scope: "read_write" | "read_only" }): void {
     this.needPull = true;
+    this.readOnly = server.scope === "read_only";
     const known = this.ctx.index.getMeta("server_id");
     if (known === undefined) this.ctx.index.setMeta("server_id", server.serverId);
     else if (known !== server.serverId) this.rebaseOnto = { serverId: server.serverId, why: "the server is not the server this folder synced with (its id changed)" };
@@ -305,7 +310,7 @@ export class SyncEngine {
       treeSize: ctx.index.count(),
       inflight: this.inflight,
       state: this.state,
-      policy: { ignored: ctx.ignored, massDeleteLimit: ctx.massDeleteLimit },
+      policy: { ignored: ctx.ignored, massDeleteLimit: ctx.massDeleteLimit, readOnly: this.readOnly },
       now,
     });
     if (plan.next.held !== this.state.held) ctx.index.setMeta(HELD_KEY, JSON.stringify([...plan.next.held]));
@@ -320,6 +325,7 @@ export class SyncEngine {
       else if ((s.reason === "unreadable" || s.reason === "cannot_sync") && s.under === undefined) this.lookAgainIn(this.problems.report(s.path, s.why!), [s.path]);
     }
     for (const { at, paths } of plan.lookAgain) this.lookAgainIn(at - now, paths);
+    this.tellNotUploaded(plan.skipped, view);
     for (const [p, why] of view.notes) this.note(p, why);
     // News of a path settles what we sent there: it was ours (claimed) or someone else's.
     for (const p of plan.news.keys()) this.inflight.delete(p);
@@ -382,6 +388,21 @@ export class SyncEngine {
       }
     }
     return failed;
+  }
+
+  /** A path looked at again and no longer left out (synced, downloaded over, gone) is told of again next time. */
+  private tellNotUploaded(skipped: readonly Skipped[], view: LocalView): void {
+    const left = new Set(skipped.filter((s) => s.reason === "read_only").map((s) => s.path));
+    for (const p of this.notUploaded) {
+      if (left.has(p) || !(view.stat.has(p) || view.synced.has(p))) continue;
+      this.notUploaded.delete(p);
+      this.ctx.emit({ type: "not_uploaded_cleared", path: p });
+    }
+    for (const p of left) {
+      if (this.notUploaded.has(p)) continue;
+      this.notUploaded.add(p);
+      this.ctx.emit({ type: "not_uploaded", path: p, reason: "read-only share" });
+    }
   }
 
   /** Marks `paths` dirty after `ms`: for what cannot be decided now but may be soon. */

@@ -59,6 +59,11 @@ export interface Policy {
   ignored(path: string, isDir: boolean): boolean;
   /** Local deletions above this many (and over half the folder) wait for confirmation. */
   massDeleteLimit: number;
+  /**
+   * The token only reads: nothing is sent to the server. Local changes stay as they are, left
+   * out as "read_only" (a remote change to one still makes a conflict copy, a local step).
+   */
+  readOnly: boolean;
 }
 
 export interface PlanInput<S extends Found> {
@@ -102,7 +107,7 @@ export interface HeldDeletion {
   reason: HoldReason;
 }
 
-export type SkipReason = "ignored" | "unreadable" | "cannot_sync" | "settling" | "later";
+export type SkipReason = "ignored" | "read_only" | "unreadable" | "cannot_sync" | "settling" | "later";
 export interface Skipped {
   path: string;
   reason: SkipReason;
@@ -226,6 +231,9 @@ export function planPass<S extends Found>(input: PlanInput<S>): Plan<S> {
     const pushes = a.type === "delete_remote" || a.type === "upload";
     if (pushes && policy.ignored(a.path, (found.get(a.path)?.kind ?? synced.get(a.path)?.entry.kind) === "dir")) {
       plan.skipped.push({ path: a.path, reason: "ignored" });
+    } else if (pushes && policy.readOnly) {
+      // Before moves and holds: a read-only folder sends no move and holds no deletion either.
+      plan.skipped.push({ path: a.path, reason: "read_only" });
     } else planned.push(a);
   }
 

@@ -26,6 +26,8 @@ const rows: [SyncEvent, keyof Log | "none", string][] = [
   [{ type: "note", path: "a", reason: "it syncs without them" }, "warn", '"a": it syncs without them'],
   [{ type: "refused", op: "put", path: "a", code: "disk_full", message: "no space", retry: true }, "warn", 'Server refused put of "a": no space; will retry'],
   [{ type: "refused", op: "delete", path: "a", code: "bad", message: "no", retry: false }, "warn", 'Server refused delete of "a": no'],
+  [{ type: "not_uploaded", path: "a", reason: "read-only share" }, "warn", '"a": not uploaded: read-only share'],
+  [{ type: "not_uploaded_cleared", path: "a" }, "none", ""],
   [{ type: "committed", op: "put", path: "a", version: 9 }, "debug", 'Uploaded put "a" → version 9'],
   [{ type: "committed", op: "delete", path: "a" }, "debug", 'Uploaded delete "a" → version -'],
   [{ type: "problem", path: "a", reason: "cannot read it now (EACCES)", retryInMs: 5000 }, "warn", 'Not syncing "a": cannot read it now (EACCES). Everything else keeps syncing.'],

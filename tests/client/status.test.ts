@@ -89,6 +89,15 @@ describe("foldStatus", () => {
       { problems: [{ path: "a", reason: "gone private" }] },
     ],
     [
+      "local changes a read-only share does not take are listed until they are no longer left out",
+      [
+        { type: "not_uploaded", path: "a", reason: "read-only share" },
+        { type: "not_uploaded", path: "b", reason: "read-only share" },
+        { type: "not_uploaded_cleared", path: "a" },
+      ],
+      { notUploaded: [{ path: "b", reason: "read-only share" }] },
+    ],
+    [
       "conflicts are listed",
       [{ type: "conflict", path: "a", copy: "a (copy)", side: "local" }],
       { conflicts: [{ path: "a", copy: "a (copy)", side: "local" }] },

@@ -29,6 +29,7 @@ interface Scene {
   confirmed?: string[];
   ignored?: (path: string) => boolean;
   massDeleteLimit?: number;
+  readOnly?: boolean;
   treeSize?: number;
   now?: number;
 }
@@ -49,7 +50,7 @@ function input(s: Scene): PlanInput<Found> {
     treeSize: s.treeSize ?? (s.synced ?? []).length,
     inflight: new Map((s.inflight ?? []).map(([p, c, ino]) => [p, { kind: c.kind, hash: c.hash, stat: { kind: c.kind, ino } }])),
     state: { deletionsSeen: new Map(s.deletionsSeen), held: new Set(s.held), confirmed: new Set(s.confirmed) },
-    policy: { ignored: s.ignored ?? (() => false), massDeleteLimit: s.massDeleteLimit ?? Number.POSITIVE_INFINITY },
+    policy: { ignored: s.ignored ?? (() => false), massDeleteLimit: s.massDeleteLimit ?? Number.POSITIVE_INFINITY, readOnly: s.readOnly ?? false },
     now: s.now ?? 10_000,
   };
 }
@@ -121,6 +122,31 @@ describe("planPass", () => {
       "an ignored new file is not uploaded, an ignored synced file's deletion is not sent",
       { synced: [[entry("x.tmp", A, 1), 5]], local: [["y.tmp", B, 6]], ignored: (p) => p.endsWith(".tmp") },
       ["skip x.tmp (ignored)", "skip y.tmp (ignored)"],
+    ],
+    [
+      "a read-only folder sends nothing: new, edited and deleted files are left out as read_only and kept",
+      {
+        synced: [[entry("edited", A, 1), 5], [entry("gone", A, 2), 6]],
+        local: [["edited", B, 5], ["new", A, 7]],
+        deletionsSeen: [["gone", 0]],
+        readOnly: true,
+      },
+      ["skip gone (read_only)", "skip edited (read_only)", "skip new (read_only)"],
+    ],
+    [
+      "a read-only folder still downloads, and a remote change to a file edited here makes a conflict copy",
+      { synced: [[entry("a", A, 1), 5]], local: [["a", B, 5]], remote: [entry("a", file("ccc"), 2), entry("b", A, 3)], readOnly: true },
+      ["conflict_copy a", "download b"],
+    ],
+    [
+      "a read-only folder sends no move and holds no mass deletion",
+      { synced: [[entry("a", A, 3), 7], [entry("b", A, 4), 8]], local: [["c", A, 7]], massDeleteLimit: 0, readOnly: true },
+      ["skip a (read_only)", "skip b (read_only)", "skip c (read_only)"],
+    ],
+    [
+      "an ignored path in a read-only folder is left out as ignored, not reported",
+      { local: [["y.tmp", B, 6]], ignored: (p) => p.endsWith(".tmp"), readOnly: true },
+      ["skip y.tmp (ignored)"],
     ],
     [
       "a synced file found at a new path with its inode and bytes is moved, not uploaded and deleted",
@@ -309,7 +335,7 @@ function buildWorld(s: { paths: { base: number; remote: number; local: number }[
   return w;
 }
 
-function plan(w: World, now: number, deletionsSeen: ReadonlyMap<string, number>): Plan<Found> {
+function plan(w: World, now: number, deletionsSeen: ReadonlyMap<string, number>, readOnly = false): Plan<Found> {
   return planPass({
     remote: w.server,
     local: {
@@ -324,7 +350,7 @@ function plan(w: World, now: number, deletionsSeen: ReadonlyMap<string, number>)
     treeSize: w.synced.size,
     inflight: new Map(),
     state: { deletionsSeen, held: new Set(), confirmed: new Set() },
-    policy: { ignored: () => false, massDeleteLimit: Number.POSITIVE_INFINITY },
+    policy: { ignored: () => false, massDeleteLimit: Number.POSITIVE_INFINITY, readOnly },
     now,
   });
 }
@@ -440,6 +466,33 @@ describe("planPass property", () => {
         for (const c of w.copies) expect(conflictCopyHost(c)).toBe("here");
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  test("a read-only plan sends nothing, the server's tree is untouched, and every file changed here stays here (at its path or in a conflict copy)", () => {
+    fc.assert(
+      fc.property(worldSpec, (s) => {
+        const w = buildWorld(s);
+        const server = liveTree(w.server);
+        const changedHere = (): string[] =>
+          [...w.local].filter(([p, n]) => n.c.kind === "file" && !sameContent(w.synced.get(p)?.entry, n.c)).map(([, n]) => n.c.hash);
+        let seen: ReadonlyMap<string, number> = new Map([...w.synced.keys()].map((p) => [p, 0]));
+        for (let round = 0; ; round++) {
+          expect(round).toBeLessThan(MAX_ROUNDS);
+          const p = plan(w, DELETE_QUIET_MS, seen, true);
+          expect(p.remote.concat(p.moves as never[])).toEqual([]);
+          expect(p.held).toEqual([]);
+          for (const k of p.skipped) expect(k.reason).toBe("read_only");
+          if (p.local.length === 0) break;
+          const kept = changedHere();
+          carryOut(w, p);
+          const after = new Set([...w.local.values()].map((n) => n.c.hash));
+          for (const h of kept) expect(after.has(h)).toBe(true);
+          seen = p.next.deletionsSeen;
+        }
+        expect(liveTree(w.server)).toEqual(server);
+      }),
+      { numRuns: 1000 },
     );
   });
 });
