@@ -8,6 +8,8 @@ const main = defineCommand({
     serve: () => import("./cli/serve.ts").then((m) => m.default),
     sync: () => import("./cli/sync.ts").then((m) => m.default),
     fsck: () => import("./cli/fsck.ts").then((m) => m.default),
+    share: () => import("./cli/share.ts").then((m) => m.default),
+    token: () => import("./cli/token.ts").then((m) => m.default),
   },
 });
 
