@@ -15,8 +15,13 @@ export type SyncEvent =
   | { type: "server_said"; message: string }
   /** A frame the server sent that breaks the protocol (the connection goes on). */
   | { type: "server_invalid"; reason: string }
-  /** The server speaks another protocol version: this client stops trying. */
-  | { type: "incompatible"; message: string }
+  /**
+   * Trying again cannot help, so the client stopped: a refused token (`code` no_token,
+   * unknown_token, revoked, expired, wrong_share), another server identity (fingerprint_mismatch,
+   * with the certificate `presented`), plaintext to a TLS-only server (tls_required), or another
+   * protocol version. `reason` is the server's (or the check's) own sentence.
+   */
+  | { type: "stopped"; code: string; reason: string; server: string; root: string; share?: string; presented?: string }
   // A pass: what was planned (counts), and the folder agreeing with the server at its end.
   | { type: "pass_planned"; downloads: number; downloadBytes: number; uploads: number; uploadBytes: number; deletions: number; moves: number; conflicts: number; held: number }
   | { type: "pass_failed"; reason: string; retryInMs: number }

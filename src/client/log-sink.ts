@@ -1,6 +1,6 @@
 import type { Log } from "../core/log.ts";
 import { formatBytes } from "../core/units.ts";
-import type { SyncEvent } from "./events.ts";
+import type { EventOf, SyncEvent } from "./events.ts";
 
 /**
  * Turns the client's events into log lines: the only place the sync client's wording lives.
@@ -22,8 +22,8 @@ export function logSink(log: Log): (event: SyncEvent) => void {
         return log.warn(`Server reported: ${e.message}`);
       case "server_invalid":
         return log.warn(`Server sent something invalid: ${e.reason}`);
-      case "incompatible":
-        return log.error(e.message);
+      case "stopped":
+        return log.error(_stoppedLine(e));
       case "pass_failed":
         return log.error(`Sync pass failed: ${e.reason}; will retry in ${_seconds(e.retryInMs)} s`);
       case "idle":
@@ -84,6 +84,36 @@ export function logSink(log: Log): (event: SyncEvent) => void {
         return;
     }
   };
+}
+
+/** One line: why the client stopped, and the command that gets it going again. */
+function _stoppedLine(e: EventOf<"stopped">): string {
+  const rejoin = `run dropsim sync ${shellWord(e.root)} --join LINK`;
+  switch (e.code) {
+    case "no_token":
+      return `Cannot sync: the server at ${e.server} needs a token for this folder; ask its admin for a join link and ${rejoin}`;
+    case "unknown_token":
+      return `Cannot sync: the server at ${e.server} does not know this folder's token; ask for a new one and ${rejoin}`;
+    case "revoked":
+      return `Cannot sync: the server revoked this folder's token; ask for a new one and ${rejoin}`;
+    case "expired":
+      return `Cannot sync: this folder's token has expired; ask for a new one and ${rejoin}`;
+    case "wrong_share":
+      return `Cannot sync: this folder's token is not for the share ${e.share === undefined ? "it asked for" : `"${e.share}"`}; ask for a join link to it and ${rejoin}`;
+    case "fingerprint_mismatch":
+      return `Cannot sync: the server at ${e.server} is not the one this folder trusts (${e.reason}); if its certificate was changed on purpose, run dropsim sync ${shellWord(e.root)} --accept-fingerprint ${e.presented}`;
+    case "tls_required":
+      return `Cannot sync: the server at ${e.server} accepts only TLS connections; run dropsim sync ${shellWord(e.root)} without --insecure`;
+    case "protocol_mismatch":
+      return e.reason;
+    default:
+      return `Cannot sync: ${e.reason}`;
+  }
+}
+
+/** A path as a shell reads it back: quoted only when it must be. */
+export function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 function _seconds(ms: number): string {

@@ -1,7 +1,7 @@
-import { DropsimError, describeError } from "../core/errors.ts";
+import { DropsimError, describeError, type ErrorCode } from "../core/errors.ts";
 import { type ClientMessage, type MessageOf, PROTOCOL_VERSION, type ServerMessage, serverMessages } from "../protocol/messages.ts";
 import { DEFAULT_HEARTBEAT, type HeartbeatTimes, Peer } from "../protocol/peer.ts";
-import type { Runtime } from "../runtime/types.ts";
+import type { Connection, Runtime } from "../runtime/types.ts";
 import type { Emit } from "./events.ts";
 
 export type ServerPeer = Peer<ServerMessage, ClientMessage>;
@@ -9,10 +9,42 @@ export type Changed = MessageOf<ServerMessage, "changed">;
 export type Welcome = MessageOf<ServerMessage, "welcome">;
 
 export interface LinkHandlers {
-  connected(peer: ServerPeer, welcome: Welcome): void;
+  /** `fingerprint`: the certificate the server showed, now pinned if nothing was (undefined over plain TCP). */
+  connected(peer: ServerPeer, welcome: Welcome, fingerprint: string | undefined): void;
   changed(message: Changed): void;
   block(hash: string, bytes: Uint8Array): void;
   disconnected(error: Error): void;
+  /** Trying again cannot help (a refused token, another server identity): the link has stopped for good. */
+  gaveUp(error: DropsimError, presented: string | undefined): void;
+}
+
+/** Who we are to the server and who it must be to us. */
+export interface LinkIdentity {
+  clientId: string;
+  host: string;
+  share?: string;
+  token?: string;
+  /** The certificate to insist on; undefined: trust the first one shown (and pin it from then on). */
+  fingerprint?: string;
+}
+
+/**
+ * Refusals that say this folder's credentials or the server's identity are wrong, or that we
+ * cannot speak to it: the same hello would be refused again, so the client stops and says why.
+ */
+const FINAL: ReadonlySet<string> = new Set<ErrorCode>([
+  "no_token",
+  "unknown_token",
+  "revoked",
+  "expired",
+  "wrong_share",
+  "fingerprint_mismatch",
+  "tls_required",
+  "protocol_mismatch",
+]);
+
+export function isFinal(e: unknown): e is DropsimError {
+  return e instanceof DropsimError && FINAL.has(e.code);
 }
 
 export const BACKOFF_MIN_MS = 250;
@@ -38,15 +70,20 @@ export class ServerLink {
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private wasConnected = false;
+  /** A final refusal the server sent on its own (a token revoked mid-session): said when the connection closes. */
+  private refusal: DropsimError | undefined;
+  private pinned: string | undefined;
 
   constructor(
     private readonly runtime: Runtime,
     private readonly address: { host: string; port: number },
-    private readonly hello: { clientId: string; host: string; share?: string; token?: string },
+    private readonly hello: LinkIdentity,
     private readonly emit: Emit,
     private readonly handlers: LinkHandlers,
     private readonly heartbeat: HeartbeatTimes = DEFAULT_HEARTBEAT,
-  ) {}
+  ) {
+    this.pinned = hello.fingerprint;
+  }
 
   get current(): ServerPeer | undefined {
     return this.peer;
@@ -54,6 +91,13 @@ export class ServerLink {
 
   start(): void {
     void this.connect();
+  }
+
+  /** Stops for good and tells the client why; once. */
+  giveUp(error: DropsimError, presented?: string): void {
+    if (this.stopped) return;
+    this.stop();
+    this.handlers.gaveUp(error, presented);
   }
 
   stop(): void {
@@ -72,11 +116,13 @@ export class ServerLink {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     let peer: ServerPeer | undefined;
+    let presented: string | undefined;
     try {
-      await this.runtime.tcp.connect(this.address.host, this.address.port, (conn) => {
+      const conn = await this.runtime.tcp.connect(this.address.host, this.address.port, (conn) => {
         const p: ServerPeer = new Peer(conn, serverMessages, {
           message: (m) => {
             if (m.type === "changed") this.handlers.changed(m);
+            else if (m.type === "error" && FINAL.has(m.code)) this.refusal = new DropsimError(m.code as ErrorCode, m.message);
             else if (m.type === "error") this.emit({ type: "server_said", message: m.message });
           },
           block: (hash, bytes) => this.handlers.block(hash, bytes),
@@ -90,6 +136,10 @@ export class ServerLink {
         peer = p;
         return p.events;
       });
+      // Before the hello: the token goes to no one but the server this folder trusts.
+      // Until the runtime's TLS adapters land (issue 11), no connection shows a certificate.
+      presented = (conn as Connection & { readonly peerFingerprint?: string }).peerFingerprint;
+      this.checkIdentity(presented);
       const welcome = await peer!.request<MessageOf<ServerMessage, "welcome">>({
         type: "hello",
         protocol: PROTOCOL_VERSION,
@@ -101,15 +151,13 @@ export class ServerLink {
       if (this.stopped) return peer!.close();
       this.attempt = 0;
       this.peer = peer;
+      this.pinned ??= presented;
       this.emit({ type: "connected", server: this.label, serverId: welcome.serverId, head: welcome.head, reconnected: this.wasConnected });
       this.wasConnected = true;
-      this.handlers.connected(peer!, welcome);
+      this.handlers.connected(peer!, welcome, presented);
     } catch (e) {
       peer?.close();
-      if (e instanceof DropsimError && e.code === "protocol_mismatch") {
-        this.emit({ type: "incompatible", message: e.message });
-        return;
-      }
+      if (isFinal(e)) return this.giveUp(e, presented);
       this.retry(e);
     }
   }
@@ -129,11 +177,18 @@ export class ServerLink {
     return checks;
   }
 
+  /** Throws unless the certificate the server showed is the one pinned (nothing to check over plain TCP, or before a pin). */
+  private checkIdentity(presented: string | undefined): void {
+    if (presented === undefined || this.pinned === undefined || presented === this.pinned) return;
+    throw new DropsimError("fingerprint_mismatch", `The server at ${this.label} presented certificate ${presented}, not ${this.pinned} that this folder trusts`);
+  }
+
   private lost(peer: ServerPeer, error: Error): void {
     if (this.peer !== peer) return;
     this.peer = undefined;
     this.handlers.disconnected(error);
     if (this.stopped) return;
+    if (this.refusal) return this.giveUp(this.refusal);
     this.emit({ type: "disconnected", server: this.label, reason: describeError(error) });
     this.retry(error);
   }

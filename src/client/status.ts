@@ -52,8 +52,8 @@ export function foldStatus(s: StatusSnapshot, e: SyncEvent, now: number): Status
       return { ...s, connected: false, server: e.server, since: now, whyNot: e.reason, upToDate: false, transfer: undefined };
     case "unreachable":
       return { ...s, connected: false, server: e.server, since: s.connected || s.since === undefined ? now : s.since, whyNot: e.reason, upToDate: false };
-    case "incompatible":
-      return { ...s, connected: false, since: now, whyNot: e.message, upToDate: false };
+    case "stopped":
+      return { ...s, connected: false, since: now, whyNot: e.reason, upToDate: false };
     case "pass_planned":
       return {
         ...s,

@@ -12,7 +12,7 @@ import type { DiskFloor, SyncContext } from "./context.ts";
 import { type Emit, type SyncEvent, SyncEvents } from "./events.ts";
 import { LocalIndex } from "./local-index.ts";
 import { logSink } from "./log-sink.ts";
-import { ServerLink, backoffDelay } from "./server-link.ts";
+import { ServerLink, backoffDelay, isFinal } from "./server-link.ts";
 import type { HeartbeatTimes } from "../protocol/peer.ts";
 import { foldStatus, initialStatus, type StatusSnapshot } from "./status.ts";
 import { SyncEngine } from "./sync-engine.ts";
@@ -36,6 +36,10 @@ export interface SyncOptions {
   /** The share to sync and the token that lets us, sent in hello. */
   share?: string;
   token?: string;
+  /** The server certificate to insist on (`SHA256:…`); undefined: trust the first one shown. */
+  fingerprint?: string;
+  /** The server took us: what to remember (the share it gave, the certificate it showed if TLS). */
+  joined?(welcome: { share: string; scope: "read_write" | "read_only" }, fingerprint: string | undefined): void;
   runtime: Runtime;
   /** Where the client's events are written as log lines (client/log-sink.ts). */
   log: Log;
@@ -55,6 +59,11 @@ export interface RunningClient {
   events(listener: (event: SyncEvent) => void): () => void;
   /** Where the client stands now, folded from its events. */
   status(): StatusSnapshot;
+  /**
+   * Resolves when the client stopped trying for good (a refused token, another server
+   * identity, another protocol): it already said why. The caller closes it and exits.
+   */
+  readonly stopped: Promise<DropsimError>;
   close(): Promise<void>;
 }
 
@@ -133,8 +142,12 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     ctx.markDirty("");
   };
 
-  const link = new ServerLink(opts.runtime, opts.server, { clientId, host: ctx.hostName, share: opts.share, token: opts.token }, emit, {
-    connected: (_peer, welcome) => {
+  let gaveUp: (e: DropsimError) => void = () => {};
+  const stoppedForGood = new Promise<DropsimError>((resolve) => (gaveUp = resolve));
+  const identity = { clientId, host: ctx.hostName, share: opts.share, token: opts.token, fingerprint: opts.fingerprint };
+  const link = new ServerLink(opts.runtime, opts.server, identity, emit, {
+    connected: (_peer, welcome, fingerprint) => {
+      opts.joined?.(welcome, fingerprint);
       engine.connected(welcome);
       engine.markDirty("");
       wake();
@@ -145,6 +158,10 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     },
     block: (hash, bytes) => fetcher.deliver(hash, bytes),
     disconnected: (e) => fetcher.failAll(e),
+    gaveUp: (e, presented) => {
+      emit({ type: "stopped", code: e.code, reason: e.message, server: `${opts.server.host}:${opts.server.port}`, root, share: opts.share, presented });
+      gaveUp(e);
+    },
   }, opts.heartbeat);
 
   let stopped = false;
@@ -164,6 +181,11 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
         if (engine.idle) emit({ type: "idle" });
       } catch (e) {
         if (stopped) break;
+        // A token revoked while we work is refused on our next request: no point retrying.
+        if (isFinal(e)) {
+          link.giveUp(e);
+          continue;
+        }
         const lost = e instanceof DropsimError && e.code === "closed";
         // Retry after a pause (the link reconnects on its own when the connection is gone).
         const delay = backoffDelay(failures++);
@@ -234,6 +256,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   return {
     events: (listener) => events.on(listener),
     status: () => status,
+    stopped: stoppedForGood,
     async close() {
       stopped = true;
       clearInterval(rescan);
