@@ -89,7 +89,7 @@ export default defineCommand({
       fingerprint: credentials?.fingerprint,
       joined: (welcome, fingerprint) => {
         if (!credentials) return;
-        const learned = { ...credentials, share: welcome.share, fingerprint: credentials.fingerprint ?? fingerprint };
+        const learned = { ...credentials, share: credentials.share ?? welcome.share, fingerprint: credentials.fingerprint ?? fingerprint };
         if (learned.share === credentials.share && learned.fingerprint === credentials.fingerprint) return;
         credentials = learned;
         saveCredentials(stateDir, learned).catch((e) => log.warn(`Cannot save what this folder joined in ${stateDir}: ${describeError(e)}`));
