@@ -37,6 +37,14 @@ describe("foldStatus", () => {
       { connected: false, since: 1001, whyNot: "closed" },
     ],
     [
+      "a client that stopped for good says why",
+      [
+        { type: "connected", server: "h:1", serverId: "s", head: 0, reconnected: false },
+        { type: "stopped", code: "revoked", reason: "This token was revoked", server: "h:1", root: "/d" },
+      ],
+      { connected: false, since: 1001, whyNot: "This token was revoked", upToDate: false },
+    ],
+    [
       "failed attempts keep the time the connection was lost",
       [
         { type: "disconnected", server: "h:1", reason: "closed" },
