@@ -1,7 +1,7 @@
 /**
  * `npm start`: a server on 127.0.0.1:7070 (data in ./dropsim-data) and the folder ./Dropsim
- * syncing with it, in one terminal. Ctrl+C stops both. Other machines or folders join with
- * `dropsim sync OTHER_FOLDER --server HOST:7070`.
+ * syncing with it through a token of the share `default`, in one terminal. Ctrl+C stops both.
+ * Other machines or folders join with a link from `dropsim token create --share default`.
  */
 import * as path from "node:path";
 
@@ -9,8 +9,11 @@ const main = path.join(import.meta.dir, "..", "src", "main.ts");
 const folder = process.argv[2] ?? "Dropsim";
 const run = (...args: string[]) => Bun.spawn([process.execPath, main, ...args], { stdio: ["inherit", "inherit", "inherit"] });
 
+const created = Bun.spawnSync([process.execPath, main, "token", "create", "--data", "dropsim-data", "--share", "default", "--label", "quickstart", "--json"], { stderr: "inherit" });
+if (!created.success) process.exit(created.exitCode ?? 1);
+const { token } = JSON.parse(created.stdout.toString()) as { token: string };
 const server = run("serve", "--port", "7070", "--data", "dropsim-data");
-const client = run("sync", folder, "--server", "127.0.0.1:7070");
+const client = run("sync", folder, "--server", "127.0.0.1:7070", "--share", "default", "--token", token);
 const stop = () => {
   client.kill("SIGTERM");
   server.kill("SIGTERM");

@@ -37,10 +37,11 @@ function* _selfAndAncestors(dir: string): Generator<string> {
 
 /**
  * What every server data dir holds (store/data-dir.ts), whether or not a server runs on it:
- * its blocks, and its shares' journals (`shares/`), or the one journal of a data dir from
- * before shares (`meta.db`) that the next start moves there.
+ * its access store (`access.db`); or, from before tokens, its blocks and its shares' journals
+ * (`shares/`), or the one journal of a data dir from before shares (`meta.db`).
  */
 function _isDataDir(dir: string): boolean {
+  if (fs.existsSync(path.join(dir, "access.db"))) return true;
   const journal = fs.existsSync(path.join(dir, "shares")) || fs.existsSync(path.join(dir, "meta.db"));
   return journal && fs.existsSync(path.join(dir, "blocks"));
 }

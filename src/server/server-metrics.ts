@@ -20,6 +20,7 @@ export class ServerMetrics {
   private readonly commits = this.r.counter("dropsim_commits_total", "Apply batches that added to a share's journal", ["share"]);
   private readonly conflicts = this.r.counter("dropsim_conflicts_total", "Ops answered conflict: made on a version that is no longer current", ["share"]);
   private readonly ops = this.r.counter("dropsim_ops_total", "Ops of apply batches, by kind and outcome (ok, conflict, error)", ["op", "result"]);
+  private readonly refusals = this.r.counter("dropsim_auth_refusals_total", "Connections refused before or instead of serving them: bad or missing token, too many waiting, too slow, too many bytes", ["reason"]);
   private readonly errors = this.r.counter("dropsim_errors_total", "Errors told to clients, as error replies or op results, by code", ["code"]);
   private readonly blocks = this.r.counter("dropsim_blocks_stored_total", "Blocks received and written to a share's block store", ["share"]);
   private readonly blockBytes = this.r.counter("dropsim_block_bytes_stored_total", "Bytes of the blocks received and written to a share's block store", ["share"]);
@@ -66,6 +67,10 @@ export class ServerMetrics {
     const head = await share.meta.head();
     this.head.set({ share: share.name }, head);
     return share.subscribe(head, (notice) => this.head.set({ share: share.name }, notice.head));
+  }
+
+  authRefused(reason: string): void {
+    this.refusals.inc({ reason });
   }
 
   errorTold(code: string): void {

@@ -1,6 +1,10 @@
 import type { Log } from "../core/log.ts";
 import type { Listener, Runtime } from "../runtime/types.ts";
-import { openStores } from "../store/open.ts";
+import { mintToken } from "../core/access-token.ts";
+import { DEFAULT_SHARE } from "../store/data-dir.ts";
+import { MEMORY_LOCATION, openAccessStore, openStores } from "../store/open.ts";
+import { ACCESS_POLL_MS, AccessWatch } from "./access-watch.ts";
+import { Admission, type AdmissionLimits, DEFAULT_LIMITS } from "./admission.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics-http.ts";
 import { ServerMetrics } from "./server-metrics.ts";
 import { Session } from "./session.ts";
@@ -15,6 +19,8 @@ export interface ServerOptions {
   log: Log;
   /** Where to serve `/metrics` and `/healthz` over HTTP; nowhere when absent. */
   http?: { host: string; port: number };
+  /** Bounds on connections that have not authenticated; the issue's defaults when absent. */
+  limits?: AdmissionLimits;
 }
 
 export interface RunningServer {
@@ -27,18 +33,29 @@ export interface RunningServer {
 /** Opens the stores, listens, and serves metrics. Commits reach other sessions through the stores' journal feed. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const stores = await openStores(opts.location, opts.runtime);
+  const access = await openAccessStore(opts.location, opts.runtime);
   const shares = new ShareRegistry(stores);
   const metrics = new ServerMetrics();
-  const stops: (() => void)[] = [];
   const sessions = new Set<Session>();
+  const watch = new AccessWatch(access, shares, () => sessions, metrics, opts.log);
+  let poll: ReturnType<typeof setInterval> | undefined;
   let listener: Listener | undefined;
   let endpoint: MetricsEndpoint | undefined;
   try {
-    for (const name of shares.names()) stops.push(await metrics.followJournal(shares.get(name)!));
+    await watch.openShares();
+    const admission = new Admission(opts.limits ?? DEFAULT_LIMITS);
+    poll = setInterval(() => {
+      const now = Date.now();
+      admission.prune(now);
+      watch.tick(now).catch((e) => opts.log.error("Cannot follow access.db:", e));
+    }, ACCESS_POLL_MS);
     const host = {
       shares,
+      access,
+      admission,
       metrics,
       log: opts.log,
+      used: (tokenId: string, now: number) => watch.used(tokenId, now),
       ended(session: Session) {
         if (sessions.delete(session) && session.principal) opts.log.info(`Client ${session.name} disconnected`);
       },
@@ -49,6 +66,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return session.events;
     });
     endpoint = opts.http ? await serveMetrics(opts.http.host, opts.http.port, () => metrics.render()) : undefined;
+    access.setListening({ address: `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${listener.port}`, fingerprint: null });
+    // Nothing else can make a token for a server that keeps everything in memory.
+    if (opts.location === MEMORY_LOCATION) {
+      const t = mintToken();
+      access.addToken({ id: t.id, secretHash: t.secretHash, share: DEFAULT_SHARE, scope: "read_write", label: "memory", expires: null }, Date.now());
+      opts.log.info(`Token for share "${DEFAULT_SHARE}": ${t.token}`);
+    }
     return { port: listener.port, httpPort: endpoint?.port, close };
   } catch (e) {
     await close();
@@ -58,8 +82,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   async function close(): Promise<void> {
     listener?.close();
     await endpoint?.close();
+    clearInterval(poll);
     for (const s of sessions) s.peer.close();
-    for (const stop of stops) stop();
+    watch.stop();
     await stores.close();
+    access.close();
   }
 }

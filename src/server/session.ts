@@ -8,7 +8,10 @@ import { type ClientMessage, clientMessages, type MessageOf, type OpResult, PROT
 import { blockFrame, Peer } from "../protocol/peer.ts";
 import type { Connection, ConnectionEvents } from "../runtime/types.ts";
 import type { CommitNotice } from "../store/journal-feed.ts";
-import { DEFAULT_SHARE } from "../store/data-dir.ts";
+import type { Scope } from "../core/access-token.ts";
+import type { AccessStore } from "../store/access-store.ts";
+import { type Admission, ipOf } from "./admission.ts";
+import { authenticate, type Grant } from "./authenticate.ts";
 import { applyOps, type Commit } from "./commit.ts";
 import type { ServerMetrics } from "./server-metrics.ts";
 import type { Share, ShareRegistry } from "./share-registry.ts";
@@ -29,13 +32,21 @@ export const SESSION_IDLE_MS = 90_000;
 
 export interface SessionHost {
   shares: ShareRegistry;
+  access: AccessStore;
+  admission: Admission;
   metrics: ServerMetrics;
   log: Log;
+  /** A token opened a session: its "last used" is worth recording (at most once a minute). */
+  used(tokenId: string, now: number): void;
   ended(session: Session): void;
 }
 
-/** Who a session acts for. Today what the client said in hello; issue 11 adds tokens. */
+/** Who a session acts for: a token of one share, and the client and machine it says it is (for logs). */
 export interface Principal {
+  tokenId: string;
+  share: string;
+  scope: Scope;
+  expires: number | null;
   clientId: string;
   host: string | undefined;
 }
@@ -67,7 +78,14 @@ export class Session {
   /** Why a block of the current upload could not be stored; said once, and again by `apply`. */
   private storeFailure: DropsimError | undefined;
   private readonly idleCheck: ReturnType<typeof setInterval>;
+  private readonly authDeadline: ReturnType<typeof setTimeout>;
   private readonly unmeter: () => void;
+  readonly ip: string;
+  /** Counted by Admission as waiting to authenticate: until hello succeeds or the connection ends. */
+  private pending = false;
+  private preAuthBytes = 0;
+  /** Refused and closing: nothing more is read, answered or served. */
+  private refused = false;
 
   constructor(
     private readonly conn: Connection,
@@ -80,7 +98,19 @@ export class Session {
       protocolError: (error, id) => this.reject(error, id),
       closed: () => this.end(),
     });
-    this.events = this.peer.events;
+    const inner = this.peer.events;
+    const limits = host.admission.limits;
+    this.events = {
+      data: (bytes) => {
+        if (this.refused) return;
+        if (this.current.kind === "greeting" && (this.preAuthBytes += bytes.length) > limits.preAuthBytes) {
+          return this.refuse(new DropsimError("bad_message", `Received more than ${limits.preAuthBytes} bytes before authentication`), undefined, "pre_auth_bytes");
+        }
+        inner.data(bytes);
+      },
+      close: (error) => inner.close(error),
+    };
+    this.ip = ipOf(conn.remote);
     this.unmeter = host.metrics.sessionOpened(() => ({ clientId: this.principal?.clientId, bytesIn: this.peer.bytesIn, bytesOut: this.peer.bytesOut }));
     this.idleCheck = setInterval(() => {
       const silent = Date.now() - this.peer.heardAt;
@@ -89,6 +119,13 @@ export class Session {
       this.conn.close();
     }, idleAfterMs / 3);
     this.idleCheck.unref?.();
+    this.authDeadline = setTimeout(() => {
+      if (this.current.kind === "greeting") this.refuse(new DropsimError("timeout", `Did not authenticate within ${limits.authTimeoutMs / 1000} s`), undefined);
+    }, limits.authTimeoutMs);
+    this.authDeadline.unref?.();
+    const busy = host.admission.open(this.ip);
+    if (busy) this.refuse(busy, undefined);
+    else this.pending = true;
   }
 
   get state(): SessionState["kind"] {
@@ -107,6 +144,8 @@ export class Session {
   private end(): void {
     if (this.current.kind === "closed") return;
     clearInterval(this.idleCheck);
+    clearTimeout(this.authDeadline);
+    this._settle();
     if (this.current.kind === "ready") this.current.unsubscribe();
     this.current = { kind: "closed", principal: this.principal };
     this.unmeter();
@@ -129,6 +168,28 @@ export class Session {
     this.peer.send(message);
   }
 
+  private _settle(): void {
+    if (this.pending) this.host.admission.settled(this.ip);
+    this.pending = false;
+  }
+
+  /**
+   * Ends the session over who it is or how it behaved: one log line with the remote address and
+   * why, counted by reason, the error told, and the connection closed once it is on its way.
+   */
+  refuse(error: DropsimError, id: number | undefined, reason: string = error.code): void {
+    if (this.refused || this.current.kind === "closed") return;
+    this.refused = true;
+    this.queue = [];
+    this._settle();
+    this.host.log.warn(`Refused ${this.conn.remote}${this.principal ? ` (${this.name}, token ${this.principal.tokenId})` : ""}: ${error.message}`);
+    this.host.metrics.authRefused(reason);
+    this.send({ type: "error", ...(id === undefined ? {} : { id }), code: error.code, message: error.message });
+    // A peer that does not read gets at most a second for the error to leave.
+    const flushed = this.conn.drained(0);
+    void Promise.race([flushed, new Promise((r) => setTimeout(r, 1000).unref?.())]).then(() => this.conn.close());
+  }
+
   private reject(error: DropsimError, id: number | undefined): void {
     this.host.log.warn(`Session ${this.name}: ${error.message}`);
     this.host.metrics.errorTold(error.code);
@@ -148,11 +209,11 @@ export class Session {
 
   private async drain(): Promise<void> {
     this.running = true;
-    while (this.queue.length > 0 && !this.conn.closed) {
+    while (this.queue.length > 0 && !this.conn.closed && !this.refused) {
       // A peer that does not read its replies stops getting new ones; its requests then pile
       // up to the inbound limit and reading pauses. Memory stays bounded either way.
       await this.conn.drained(REPLY_WINDOW);
-      if (this.conn.closed) break;
+      if (this.conn.closed || this.refused) break;
       const work = this.queue.shift()!;
       this.queuedBytes -= work.kind === "block" ? work.bytes.length : work.size;
       if (this.paused && this.queuedBytes < INBOUND_HIGH_WATER / 2) {
@@ -174,7 +235,7 @@ export class Session {
   /** The one place that checks the state: before hello only hello and ping are answered. */
   private async dispatch(work: Work): Promise<void> {
     const state = this.current;
-    if (state.kind === "closed") return;
+    if (state.kind === "closed" || this.refused) return;
     if (work.kind === "message") {
       const m = work.message;
       if (m.type === "hello") return state.kind === "greeting" ? this.hello(m) : this.helloAgain();
@@ -182,6 +243,10 @@ export class Session {
       if (m.type === "ping") return this.send({ type: "pong", id: m.id });
     }
     if (state.kind !== "ready") throw new DropsimError("not_ready", "Send hello before anything else");
+    const writes = work.kind === "block" || work.message.type === "apply";
+    if (writes && state.principal.scope === "read_only") {
+      throw new DropsimError("read_only", `Cannot change share "${state.share.name}": token ${state.principal.tokenId} is read-only`);
+    }
     if (work.kind === "block") return this.receiveBlock(state, work.hash, work.bytes);
     const m = work.message;
     switch (m.type) {
@@ -223,18 +288,29 @@ export class Session {
         `This server speaks protocol ${PROTOCOL_VERSION}, the client speaks ${m.protocol}: upgrade the older side`,
       );
     }
-    // Hello names no share yet (issue 11 adds that): every session gets the default one.
-    const share = this.host.shares.get(DEFAULT_SHARE);
-    if (!share) throw new DropsimError("not_found", `Cannot open share "${DEFAULT_SHARE}": this server has no such share`);
+    const now = Date.now();
+    const held = this.host.admission.held(this.ip, now);
+    if (held) return this.refuse(held, m.id);
+    let grant: Grant;
+    try {
+      grant = authenticate(this.host.access, m, now);
+    } catch (e) {
+      if (!(e instanceof DropsimError)) throw e;
+      this.host.admission.failed(this.ip, now);
+      return this.refuse(e, m.id);
+    }
+    const share = this.host.shares.get(grant.share) ?? (await this.host.shares.open(grant.share));
     const head = await share.meta.head();
-    if (this.current.kind === "closed") return;
-    const principal = { clientId: m.clientId, host: m.host };
-    this.send({ type: "welcome", id: m.id, protocol: PROTOCOL_VERSION, serverId: share.meta.serverId, head, share: share.name, scope: "read_write" });
+    if (this.current.kind === "closed" || this.refused) return;
+    this._settle();
+    this.host.used(grant.tokenId, now);
+    const principal: Principal = { ...grant, clientId: m.clientId, host: m.host };
+    this.send({ type: "welcome", id: m.id, protocol: PROTOCOL_VERSION, serverId: share.meta.serverId, head, share: share.name, scope: grant.scope });
     // After the welcome, in the same turn: no commit can slip between the head told and the
     // subscription, and no push can overtake the welcome.
     const unsubscribe = share.subscribe(head, (notice) => this.push(share, notice));
     this.current = { kind: "ready", share, principal, unsubscribe };
-    this.host.log.info(`Client ${this.name} connected${m.host ? ` from ${m.host}` : ""}`);
+    this.host.log.info(`Client ${this.name} connected${m.host ? ` from ${m.host}` : ""} to share "${share.name}" with token ${grant.tokenId} (${grant.scope})`);
   }
 
   /** Who a session acts for is settled once: a second hello could otherwise change it. */

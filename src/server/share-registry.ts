@@ -47,7 +47,7 @@ export class Share {
   }
 }
 
-/** Maps share names to their stores and feed, as the store set opened them. */
+/** Maps share names to their stores and feed, as the store set opened them; shares come and go while the server runs. */
 export class ShareRegistry {
   private readonly shares = new Map<string, Share>();
 
@@ -55,6 +55,18 @@ export class ShareRegistry {
 
   names(): string[] {
     return this.stores.shareNames();
+  }
+
+  /** Opens a share created while the server runs (its files made if missing). */
+  async open(name: string): Promise<Share> {
+    await this.stores.openShare(name);
+    return this.get(name)!;
+  }
+
+  /** Closes a removed share's stores; its sessions are closed by then (their tokens were revoked with it). */
+  async close(name: string): Promise<void> {
+    this.shares.delete(name);
+    await this.stores.closeShare(name);
   }
 
   get(name: string): Share | undefined {

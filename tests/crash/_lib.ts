@@ -81,7 +81,7 @@ async function folderBytes(dir: string): Promise<number> {
 
 /** Total bytes in the server's pack files: grows as blocks arrive. */
 export function packBytes(dataDir: string): Promise<number> {
-  return folderBytes(path.join(dataDir, "blocks", "packs"));
+  return folderBytes(path.join(dataDir, "shares", "default", "blocks", "packs"));
 }
 
 /** Bytes in a client's partial downloads: grows as blocks of a download arrive. */

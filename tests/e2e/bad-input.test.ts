@@ -1,3 +1,4 @@
+import { PROTOCOL_VERSION } from "../../src/protocol/messages.ts";
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useFileCluster } from "../helpers/cluster-hooks.ts";
 import { RawConnection, serverEntries } from "../helpers/raw-client.ts";
@@ -18,9 +19,9 @@ function open(): Promise<RawConnection> {
 }
 
 async function hello(conn: RawConnection): Promise<void> {
-  const welcome = await conn.request({ type: "hello", id: 1, protocol: 1, clientId: `e2e-bad-input-${crypto.randomUUID()}` });
+  const welcome = await conn.request({ type: "hello", id: 1, protocol: PROTOCOL_VERSION, clientId: `e2e-bad-input-${crypto.randomUUID()}`, share: "default", token: cluster().server.token });
   expect(welcome.type).toBe("welcome");
-  expect(welcome.protocol).toBe(1);
+  expect(welcome.protocol).toBe(PROTOCOL_VERSION);
 }
 
 function expectErrorFrame(f: RawFrame, id?: number): void {

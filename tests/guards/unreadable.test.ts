@@ -61,7 +61,7 @@ suite("files and folders the client cannot read", () => {
     }
     server = await startServer({ dataDir: root.join("server-data") });
     b = startClient({ folder: root.join("B"), server: server.address, name: "B" });
-    n = new UnprivilegedClient(prefix!, ["sync", folder, "--server", server.address, "--rescan-interval", "1h", "--verbose"], home);
+    n = new UnprivilegedClient(prefix!, ["sync", folder, "--server", server.address, "--share", "default", "--token", server.token, "--rescan-interval", "1h", "--verbose"], home);
     n.start();
     await n.waitForLine(/Idle: folder and server agree/);
     await b.waitForLine(/Idle: folder and server agree/);

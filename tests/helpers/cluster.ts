@@ -71,7 +71,7 @@ export class Cluster implements AsyncDisposable {
 
   /** Starts one more client with its own (new or existing) folder. */
   addClient(name: string, folder = this.root.join(name)): ClientProcess {
-    const client = new ClientProcess({ folder, server: this.clientServerAddress, name, extraArgs: this.clientArgs });
+    const client = new ClientProcess({ folder, server: this.clientServerAddress, name, token: this.server.token, extraArgs: this.clientArgs });
     client.start();
     this.clients.push(client);
     return client;

@@ -1,5 +1,6 @@
 import type { Socket } from "bun";
 import { PROTOCOL_VERSION } from "../../src/protocol/messages.ts";
+import { serverToken } from "./spawn-dropsim.ts";
 import { waitFor } from "./wait-for.ts";
 import { controlFrame, FrameSplitter, type RawFrame, SendQueue } from "./wire-frames.ts";
 
@@ -105,7 +106,7 @@ export interface ServerEntry {
 /** What the server holds now: every live entry, read with `hello` + `changes since 0` on a fresh connection. */
 export async function serverEntries(port: number, host = "127.0.0.1"): Promise<Map<string, ServerEntry>> {
   await using conn = await RawConnection.open(host, port);
-  const welcome = await conn.request({ type: "hello", id: 1, protocol: PROTOCOL_VERSION, clientId: `e2e-inspector-${crypto.randomUUID()}` });
+  const welcome = await conn.request({ type: "hello", id: 1, protocol: PROTOCOL_VERSION, clientId: `e2e-inspector-${crypto.randomUUID()}`, share: "default", token: serverToken(`${host}:${port}`) });
   if (welcome.type !== "welcome") throw new Error(`Expected welcome, got ${JSON.stringify(welcome)}`);
   const latest = new Map<string, ServerEntry>();
   let since = 0;

@@ -1,4 +1,5 @@
 import type { Subprocess } from "bun";
+import { existsSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DEFAULT_DEADLINE_MS, waitFor } from "./wait-for.ts";
@@ -12,6 +13,9 @@ import { DEFAULT_DEADLINE_MS, waitFor } from "./wait-for.ts";
  * live; `DROPSIM_E2E_LOG_TAIL` sets how many lines per process a failure dump shows.
  * `DROPSIM_TEST_STORE=memory` starts servers on `--data memory:` (suites that restart a server
  * or read its data dir need the default, `dir`).
+ *
+ * Every server gets a read-write token of the share `default` (made with `dropsim token create`,
+ * or read from what a `memory:` server prints), and clients are started with it.
  */
 export const REPO_ROOT = path.resolve(import.meta.dir, "../..");
 const MAIN = path.join(REPO_ROOT, "src", "main.ts");
@@ -241,6 +245,24 @@ export interface ServerOptions {
 }
 
 const LISTENING = /listening on 127\.0\.0\.1:(\d+)/;
+const MEMORY_TOKEN = /Token for share "default": (dst_\S+)/;
+
+/** The token of each server tests started, by `host:port`: clients and raw connections find theirs here. */
+const tokens = new Map<string, string>();
+
+export function serverToken(address: string): string {
+  const token = tokens.get(address);
+  if (!token) throw new Error(`No token known for a server at ${address}: pass one (a proxy's address is not the server's)`);
+  return token;
+}
+
+/** `dropsim token create` on a data dir, as an admin would run it: the token's text. */
+export async function createToken(dataDir: string, extra: string[] = []): Promise<string> {
+  const proc = Bun.spawn(dropsimCommand(["token", "create", "--data", dataDir, "--share", "default", "--json", ...extra]), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`dropsim token create failed (${code}): ${err}`);
+  return (JSON.parse(out) as { token: string }).token;
+}
 const METRICS_AT = /Metrics at (http:\/\/\S+\/metrics)/;
 
 /** `dropsim serve` on 127.0.0.1, with `/metrics` on a port of its own. The port found on first start is kept for restarts. */
@@ -249,6 +271,8 @@ export class ServerProcess extends DropsimProcess {
   readonly store: TestStore;
   /** Where this run serves its metrics (tests/helpers/metrics.ts reads them). */
   metricsUrl = "";
+  /** A read-write token of the share `default`; a `memory:` server has a new one at each start. */
+  token = "";
 
   constructor(private readonly sopts: ServerOptions) {
     const port = sopts.port ?? 0;
@@ -276,12 +300,17 @@ export class ServerProcess extends DropsimProcess {
   /** Starts and waits until it listens. */
   async launch(): Promise<this> {
     this.setArgs(ServerProcess.argv(this.sopts, this.store, this.port));
+    // A data dir made anew (or wiped by a test) holds no token yet.
+    const fresh = this.store === "dir" && !existsSync(path.join(this.sopts.dataDir, "access.db"));
     this.start();
     const m = await this.waitForLine(LISTENING);
     const port = Number(m[1]);
     if (this.port !== 0 && port !== this.port) throw new Error(`Server listens on port ${port}, expected ${this.port}`);
     this.port = port;
     this.metricsUrl = (await this.waitForLine(METRICS_AT))[1]!;
+    if (this.store === "memory") this.token = (await this.waitForLine(MEMORY_TOKEN))[1]!;
+    else if (fresh || !this.token) this.token = await createToken(this.sopts.dataDir);
+    tokens.set(this.address, this.token);
     return this;
   }
 
@@ -301,17 +330,20 @@ export interface ClientOptions {
   /** `host:port` of the server. */
   server: string;
   name: string;
+  /** Of the share `default`; by default the token of the server at `server`. */
+  token?: string;
   /** Defaults to `--rescan-interval 1h --verbose`: changes must be found by watching, and logs be detailed. */
   extraArgs?: string[];
 }
 
-/** `dropsim sync FOLDER --server ADDR`. */
+/** `dropsim sync FOLDER --server ADDR --share default --token TOKEN`. */
 export class ClientProcess extends DropsimProcess {
   readonly folder: string;
 
   constructor(opts: ClientOptions) {
     const extra = opts.extraArgs ?? ["--rescan-interval", "1h", "--verbose"];
-    super(["sync", opts.folder, "--server", opts.server, ...extra], { name: opts.name, cwd: path.dirname(opts.folder) });
+    const token = opts.token ?? serverToken(opts.server);
+    super(["sync", opts.folder, "--server", opts.server, "--share", "default", "--token", token, ...extra], { name: opts.name, cwd: path.dirname(opts.folder) });
     this.folder = opts.folder;
   }
 }

@@ -3,6 +3,7 @@ import { encodeFrame, FrameDecoder, FrameType } from "../../src/protocol/frame-c
 import { clientMessages, encodeMessage, serverMessages } from "../../src/protocol/messages.ts";
 import { DEFAULT_HEARTBEAT, heartbeatStep, type Liveness, Peer } from "../../src/protocol/peer.ts";
 import type { Connection } from "../../src/runtime/types.ts";
+import { Admission } from "../../src/server/admission.ts";
 import { ServerMetrics } from "../../src/server/server-metrics.ts";
 import { Session, type SessionHost } from "../../src/server/session.ts";
 import { concatBytes } from "../helpers/bytes.ts";
@@ -125,7 +126,7 @@ describe("Peer.heartbeat", () => {
 describe("Session", () => {
   function session(idleAfterMs?: number) {
     const fake = fakeConnection();
-    const host = { log: { info() {}, warn() {}, error() {}, debug() {} }, metrics: new ServerMetrics(), ended() {} } as unknown as SessionHost;
+    const host = { log: { info() {}, warn() {}, error() {}, debug() {} }, metrics: new ServerMetrics(), admission: new Admission(), ended() {} } as unknown as SessionHost;
     const s = new Session(fake.conn, host, idleAfterMs);
     return { session: s, ...fake };
   }

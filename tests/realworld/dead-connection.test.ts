@@ -28,7 +28,7 @@ test("the reconnect delay starts small after a drop and never grows past what re
 test("a client cut off without a FIN notices, reconnects when the network is back, and gets what it missed", async () => {
   await using cluster = await Cluster.start({ clients: ["A"] });
   await using proxy = await FaultProxy.start({ target: cluster.server.address, seed: 19 });
-  await using b = startThrough(proxy, cluster.root.join("B"));
+  await using b = startThrough(proxy, cluster.root.join("B"), cluster.server.token);
   try {
     await b.waitForLine(/Connected to /);
     await writeFile(cluster.path("A"), "before.txt", "seen by both");
@@ -64,8 +64,8 @@ test("a client cut off without a FIN notices, reconnects when the network is bac
 }, 60_000);
 
 /** Client B, connected through `proxy`, with a short heartbeat (read from the environment at start). */
-function startThrough(proxy: FaultProxy, folder: string): ClientProcess {
-  const client = new ClientProcess({ folder, server: proxy.address, name: "B" });
+function startThrough(proxy: FaultProxy, folder: string, token: string): ClientProcess {
+  const client = new ClientProcess({ folder, server: proxy.address, name: "B", token });
   const before = process.env.DROPSIM_HEARTBEAT;
   process.env.DROPSIM_HEARTBEAT = `${HEARTBEAT_MS}ms`;
   try {

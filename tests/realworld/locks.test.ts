@@ -57,7 +57,7 @@ function writeLock(file: string, pid: number, host = os.hostname()): void {
 }
 
 const serveArgs = (dataDir: string) => ["serve", "--host", "127.0.0.1", "--port", "0", "--data", dataDir];
-const syncArgs = (folder: string, server: ServerProcess) => ["sync", folder, "--server", server.address];
+const syncArgs = (folder: string, server: ServerProcess) => ["sync", folder, "--server", server.address, "--share", "default", "--token", server.token];
 
 describe("one process per data dir", () => {
   test(

@@ -45,7 +45,7 @@ async function placeBigFile(c: Cluster): Promise<string> {
 
 /** Starts client B, talking to the server through `proxy`. */
 function startB(c: Cluster, proxy: FaultProxy): ClientProcess {
-  const b = new ClientProcess({ folder: c.root.join("B"), server: proxy.address, name: "B" });
+  const b = new ClientProcess({ folder: c.root.join("B"), server: proxy.address, name: "B", token: c.server.token });
   // One of the cluster's clients from now on: disposed of with it, and its exit noticed by waits.
   c.clients.push(b);
   b.start();

@@ -1,5 +1,6 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
+import * as path from "node:path";
 import { useTestCluster } from "../helpers/cluster-hooks.ts";
 import { serverEntries } from "../helpers/raw-client.ts";
 import { allConflictCopies, sha256, writeFiles } from "../helpers/tree.ts";
@@ -55,7 +56,12 @@ test("a new, empty server in place of the old one gets everything back; nothing 
     await c.waitForTree(expected);
 
     await c.server.stop();
+    // Its tokens are kept (an admin restores access.db, or makes the same tokens again): what
+    // is new is the journal.
+    const access = await fs.readFile(path.join(c.server.dataDir, "access.db"));
     await fs.rm(c.server.dataDir, { recursive: true });
+    await fs.mkdir(c.server.dataDir);
+    await fs.writeFile(path.join(c.server.dataDir, "access.db"), access);
     await c.server.launch();
 
     await c.client("A").waitForLine(/not the server this folder synced with/);

@@ -4,9 +4,14 @@ import type { BlockRef } from "../../src/core/entry.ts";
 import { encodeFrame, FrameType } from "../../src/protocol/frame-codec.ts";
 import { type ClientMessage, type MessageOf, PROTOCOL_VERSION, type PutOp, type ServerMessage, serverMessages } from "../../src/protocol/messages.ts";
 import { Peer } from "../../src/protocol/peer.ts";
+import { mintToken, type Scope } from "../../src/core/access-token.ts";
+import { Admission, DEFAULT_LIMITS } from "../../src/server/admission.ts";
 import { ServerMetrics } from "../../src/server/server-metrics.ts";
+import type { AccessStore } from "../../src/store/access-store.ts";
+import { MEMORY_LOCATION, openAccessStore } from "../../src/store/open.ts";
 import { Session } from "../../src/server/session.ts";
 import { ShareRegistry } from "../../src/server/share-registry.ts";
+import { AccessWatch } from "../../src/server/access-watch.ts";
 import type { StoreSet } from "../../src/store/open.ts";
 import { openMemoryStores } from "../helpers/memory-stores.ts";
 import { connectionPair } from "../helpers/memory-transport.ts";
@@ -16,6 +21,7 @@ import { waitFor } from "../helpers/wait-for.ts";
 // Sessions driven over in-memory connections: no sockets, no processes. Each client is a real
 // protocol Peer, so what is tested is what a client sees on the wire.
 
+const limits = { ...DEFAULT_LIMITS, backoffFirstMs: 0 };
 const silent = { info() {}, warn() {}, error() {}, debug() {}, success() {} };
 
 type Reply<T extends ServerMessage["type"]> = MessageOf<ServerMessage, T>;
@@ -23,6 +29,10 @@ type Request = ClientMessage extends infer M ? (M extends unknown ? Omit<M, "id"
 
 interface Rig {
   stores: StoreSet;
+  access: AccessStore;
+  admission: Admission;
+  /** A read-write token of the share default. */
+  token: string;
   metrics: ServerMetrics;
   shares: ShareRegistry;
   sessions: Session[];
@@ -39,14 +49,22 @@ afterEach(async () => {
 
 async function server(): Promise<Rig> {
   const stores = await openMemoryStores();
-  rig = { stores, metrics: new ServerMetrics(), shares: new ShareRegistry(stores), sessions: [], ended: [] };
+  const access = await openAccessStore(MEMORY_LOCATION, { openDatabase: () => undefined as never });
+  const admission = new Admission(limits);
+  rig = { stores, access, admission, token: addToken(access, "default", "read_write"), metrics: new ServerMetrics(), shares: new ShareRegistry(stores), sessions: [], ended: [] };
   return rig;
 }
 
+function addToken(access: AccessStore, share: string, scope: Scope, expires: number | null = null): string {
+  const t = mintToken();
+  access.addToken({ id: t.id, secretHash: t.secretHash, share, scope, label: null, expires }, Date.now());
+  return t.token;
+}
+
 /** A client Peer connected to a new Session; `pushes` collects what the server sends unasked. */
-function connect(r: Rig, opts: { chunk?: number } = {}) {
+function connect(r: Rig, opts: { chunk?: number; token?: string; share?: string } = {}) {
   const [clientEnd, serverEnd] = connectionPair(opts);
-  const host = { shares: r.shares, metrics: r.metrics, log: silent, ended: (s: Session) => void r.ended.push(s) };
+  const host = { shares: r.shares, access: r.access, admission: r.admission, metrics: r.metrics, log: silent, used() {}, ended: (s: Session) => void r.ended.push(s) };
   const session = new Session(serverEnd.conn, host);
   serverEnd.attach(session.events);
   r.sessions.push(session);
@@ -64,7 +82,8 @@ function connect(r: Rig, opts: { chunk?: number } = {}) {
   });
   clientEnd.attach(peer.events);
   const request = <T extends ServerMessage["type"]>(m: Request) => peer.request<Reply<T>>(m as never);
-  const hello = (clientId = "client-a") => request<"welcome">({ type: "hello", protocol: PROTOCOL_VERSION, clientId, host: "laptop" });
+  const hello = (clientId = "client-a") =>
+    request<"welcome">({ type: "hello", protocol: PROTOCOL_VERSION, clientId, host: "laptop", share: opts.share ?? "default", token: opts.token ?? r.token });
   return { session, peer, pushes, request, hello, conn: clientEnd.conn, isClosed: () => closed };
 }
 
@@ -91,7 +110,7 @@ describe("Session states", () => {
     const meta = r.shares.get("default")!.meta;
     expect(welcome).toMatchObject({ type: "welcome", protocol: PROTOCOL_VERSION, serverId: meta.serverId, head: 0 });
     expect(c.session.state).toBe("ready");
-    expect(c.session.principal).toEqual({ clientId: "client-a", host: "laptop" });
+    expect(c.session.principal).toMatchObject({ share: "default", scope: "read_write", expires: null, clientId: "client-a", host: "laptop" });
   });
 
   test.each<[string, Request]>([
@@ -279,5 +298,123 @@ describe("Session metrics", () => {
     expect(value("dropsim_session_bytes_received_total", { client: "client-a" })).toBe(received + b.session.peer.bytesIn);
     expect(value("dropsim_bytes_received_total")).toBe(received + b.session.peer.bytesIn);
     expect(value("dropsim_bytes_sent_total")).toBe(sent + b.session.peer.bytesOut);
+  });
+});
+
+const refusals = (r: Rig) =>
+  Object.fromEntries(
+    parseMetrics(r.metrics.render())
+      .filter((m) => m.name === "dropsim_auth_refusals_total")
+      .map((m) => [m.labels.reason, m.value]),
+  );
+
+describe("Session authentication", () => {
+  const refusedHello = async (r: Rig, opts: { token?: string; share?: string }) => {
+    const c = connect(r, opts);
+    const error = await c.hello().catch((e) => e);
+    await waitFor("the connection closed", () => c.isClosed() || "open");
+    expect(c.session.state).toBe("closed");
+    return error;
+  };
+
+  test("a hello without a token, with an unknown one, or with one for another share is refused and the connection closed", async () => {
+    const r = await server();
+    r.access.addShare("team", null, 1);
+    const teamToken = addToken(r.access, "team", "read_write");
+    const forged = `${r.token.slice(0, 17)}${"A".repeat(43)}`;
+    const hello = (token: string | undefined, share = "default") => ({ type: "hello" as const, protocol: PROTOCOL_VERSION, clientId: "x", share, ...(token ? { token } : {}) });
+    for (const [opts, code] of [
+      [{ token: "" }, "no_token"],
+      [{ token: "dst_nonsense" }, "unknown_token"],
+      [{ token: forged }, "unknown_token"],
+      [{ token: teamToken, share: "default" }, "wrong_share"],
+      [{ token: r.token, share: "team" }, "wrong_share"],
+    ] as const) {
+      const c = connect(r);
+      const error = await c.request(hello(opts.token || undefined, opts.share) as never).catch((e) => e);
+      expect(error).toMatchObject({ code });
+      expect(error.message).not.toContain(forged.slice(-43));
+      await waitFor("the connection closed", () => c.isClosed() || "open");
+    }
+    expect(refusals(r)).toEqual({ no_token: 1, unknown_token: 2, wrong_share: 2 });
+    expect(r.admission.pendingCount).toBe(0);
+  });
+
+  test("a revoked or expired token is refused", async () => {
+    const r = await server();
+    const old = addToken(r.access, "default", "read_write", Date.now() - 1);
+    expect(await refusedHello(r, { token: old })).toMatchObject({ code: "expired" });
+    r.access.revokeToken(r.token.slice(4, 16), Date.now());
+    expect(await refusedHello(r, { token: r.token })).toMatchObject({ code: "revoked", message: `Token ${r.token.slice(4, 16)} was revoked` });
+  });
+
+  test("a token for share A reads and writes A only: B's blocks are not even known to exist", async () => {
+    const r = await server();
+    await r.shares.open("b");
+    await r.shares.get("b")!.blocks.put(block[0], bytes);
+    const a = connect(r);
+    await a.hello();
+    expect(await a.request<"missing">({ type: "has_blocks", hashes: [block[0]] })).toMatchObject({ hashes: [block[0]] });
+    expect(await a.request<"blocks_done">({ type: "get_blocks", hashes: [block[0]] })).toMatchObject({ missing: [block[0]] });
+  });
+
+  test("a read-only token reads but cannot put, delete or move, nor upload a block", async () => {
+    const r = await server();
+    const c = connect(r, { token: addToken(r.access, "default", "read_only") });
+    expect(await c.hello()).toMatchObject({ scope: "read_only" });
+    for (const op of [putFile("f"), { op: "delete", path: "f", baseVersion: 1 }, { op: "move", from: "f", to: "g", baseVersion: 1 }]) {
+      await expect(c.request({ type: "apply", ops: [op] } as never)).rejects.toMatchObject({ code: "read_only" });
+    }
+    c.peer.sendBlock(block[0], bytes);
+    await waitFor("an error push", () => c.pushes.some((p) => p.type === "error") || "nothing yet");
+    expect(c.pushes).toContainEqual(expect.objectContaining({ code: "read_only" }));
+    expect(await r.shares.get("default")!.blocks.missing([block[0]])).toEqual([block[0]]);
+    expect(await r.shares.get("default")!.meta.head()).toBe(0);
+    expect(await c.request<"changes_result">({ type: "changes", since: 0 })).toMatchObject({ head: 0 });
+  });
+
+  test("a live session whose token is revoked is refused and closed at the next tick of the access watch", async () => {
+    const r = await server();
+    const c = connect(r);
+    await c.hello();
+    const watch = new AccessWatch(r.access, r.shares, () => r.sessions, r.metrics, silent);
+    await watch.tick(Date.now());
+    expect(c.session.state).toBe("ready");
+    r.access.revokeToken(r.token.slice(4, 16), Date.now());
+    await watch.tick(Date.now());
+    await waitFor("the connection closed", () => c.isClosed() || "open");
+    expect(c.pushes).toContainEqual(expect.objectContaining({ type: "error", code: "revoked" }));
+  });
+
+  test("a live session whose token expires is closed, with no change to the access store", async () => {
+    const r = await server();
+    const c = connect(r, { token: addToken(r.access, "default", "read_write", Date.now() + 60_000) });
+    await c.hello();
+    const watch = new AccessWatch(r.access, r.shares, () => r.sessions, r.metrics, silent);
+    await watch.tick(Date.now());
+    expect(c.session.state).toBe("ready");
+    await watch.tick(Date.now() + 60_000);
+    await waitFor("the connection closed", () => c.isClosed() || "open");
+    expect(c.pushes).toContainEqual(expect.objectContaining({ type: "error", code: "expired" }));
+  });
+
+  test("more bytes than the cap before authenticating close the connection", async () => {
+    const r = await server();
+    const c = connect(r);
+    for (let i = 0; i < 40; i++) c.peer.send({ type: "has_blocks", id: i, hashes: Array(10).fill(block[0]) } as never);
+    await waitFor("the connection closed", () => c.isClosed() || "open");
+    expect(refusals(r)).toEqual({ pre_auth_bytes: 1 });
+  });
+
+  test("an IP with failed attempts is held back, and too many pending connections are refused busy", async () => {
+    const r = await server();
+    r.admission = new Admission({ ...DEFAULT_LIMITS, maxPendingPerIp: 2 });
+    expect(await refusedHello(r, { token: "dst_bad" })).toMatchObject({ code: "unknown_token" });
+    expect(await refusedHello(r, { token: r.token })).toMatchObject({ code: "busy" });
+    connect(r);
+    connect(r);
+    const third = connect(r);
+    await waitFor("the third closed", () => third.isClosed() || "open");
+    expect(third.pushes).toContainEqual(expect.objectContaining({ code: "busy" }));
   });
 });
