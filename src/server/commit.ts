@@ -1,8 +1,10 @@
 import { hashBlockList } from "../core/block-hash.ts";
 import { applySplice } from "../core/block-splice.ts";
+import { formatBytes } from "../core/units.ts";
 import { type Content, type Entry, normalMode, sameContent, symlinkContent } from "../core/entry.ts";
 import { ancestorsOf, depthOf, isInside, wirePathError } from "../core/wire-path.ts";
 import type { Op, OpResult, PutOp } from "../protocol/messages.ts";
+import { liveSize } from "../store/entry-row.ts";
 import type { CommitStamp, EntryDraft, MetaStore, MetaTx } from "../store/meta-store.ts";
 
 export interface Commit {
@@ -20,6 +22,8 @@ export interface Commit {
 interface Batch {
   tx: MetaTx;
   missing: ReadonlySet<string>;
+  /** Bytes of live files the share may hold; null for no limit. */
+  quota: number | null;
   now: number;
   replaced: Map<string, Entry | undefined>;
 }
@@ -31,10 +35,12 @@ interface Batch {
  * Every op stands alone: one that cannot be committed gets its own error result and the
  * others of the batch commit all the same. Everything the batch is checked against, and its
  * `from` and `head`, is read through the transaction, so concurrent commits cannot interleave.
+ * A put that would take the share's live bytes past `quota` is refused `quota_exceeded`; one
+ * that shrinks or keeps them is not, so a share over its quota can always be cleaned up.
  */
-export function applyOps(store: MetaStore, ops: readonly Op[], missingBlocks: ReadonlySet<string>, stamp: CommitStamp): Promise<Commit> {
+export function applyOps(store: MetaStore, ops: readonly Op[], missingBlocks: ReadonlySet<string>, stamp: CommitStamp, quota: number | null = null): Promise<Commit> {
   return store.transaction(stamp, async (tx) => {
-    const batch: Batch = { tx, missing: missingBlocks, now: stamp.at, replaced: new Map() };
+    const batch: Batch = { tx, missing: missingBlocks, quota, now: stamp.at, replaced: new Map() };
     const from = await tx.head();
     const results: OpResult[] = [];
     for (const op of ops) results.push(await applyOne(batch, op));
@@ -137,11 +143,18 @@ async function put(b: Batch, op: PutOp): Promise<OpResult> {
   if (absent.length > 0) {
     return { status: "error", code: "missing_blocks", message: `Cannot commit "${op.path}": ${absent.length} block(s) were never uploaded` };
   }
-  const problem = await parentsProblem(tx, op.path);
+  const problem = (await parentsProblem(tx, op.path)) ?? (await quotaProblem(b, op.path, liveSize({ ...content, deleted: false }) - liveSize(cur)));
   if (problem) return problem;
   const entries = await createParents(b, op.path);
   entries.push(await tx.append({ path: op.path, ...content, deleted: false, mtime: op.mtime }));
   return { status: "ok", entries };
+}
+
+async function quotaProblem(b: Batch, path: string, grows: number): Promise<OpResult | undefined> {
+  if (b.quota === null || grows <= 0) return undefined;
+  const used = await b.tx.liveBytes();
+  if (used + grows <= b.quota) return undefined;
+  return { status: "error", code: "quota_exceeded", message: `Cannot commit "${path}": the share would hold ${formatBytes(used + grows)}, over its quota of ${formatBytes(b.quota)}` };
 }
 
 function tombstone(e: Entry, now: number): EntryDraft {

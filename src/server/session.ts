@@ -364,7 +364,8 @@ export class Session {
     const missing = new Set(wanted.size > 0 ? await share.blocks.missing([...wanted]) : []);
     // The journal may only refer to blocks whose bytes are on disk.
     await share.blocks.sync();
-    const commit = await applyOps(share.meta, m.ops, missing, { clientId: s.principal.clientId, at: Date.now() });
+    const quota = this.host.access.share(share.name)?.quota ?? null;
+    const commit = await applyOps(share.meta, m.ops, missing, { clientId: s.principal.clientId, at: Date.now() }, quota);
     const failure = this.storeFailure;
     this.storeFailure = undefined;
     const { results, journal } = tellCommit(commit, failure);

@@ -57,3 +57,8 @@ export function entryToRow(d: EntryDraft): Required<EntryRow> {
     xattrs: d.xattrs?.length ? JSON.stringify(d.xattrs) : null,
   };
 }
+
+/** What an entry counts towards its share's live bytes, which a quota limits: a live file its size, anything else nothing. */
+export function liveSize(e: { kind: string; deleted: boolean; size: number } | undefined): number {
+  return e && e.kind === "file" && !e.deleted ? e.size : 0;
+}

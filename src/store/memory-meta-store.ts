@@ -1,5 +1,5 @@
 import type { Entry } from "../core/entry.ts";
-import { type EntryRow, entryFromRow, entryToRow } from "./entry-row.ts";
+import { type EntryRow, entryFromRow, entryToRow, liveSize } from "./entry-row.ts";
 import type { CommitStamp, EntryDraft, MetaStore, MetaTx } from "./meta-store.ts";
 import { Serial } from "./serial.ts";
 import { endableTx } from "./tx-handle.ts";
@@ -28,6 +28,7 @@ export class MemoryMetaStore implements MetaStore {
   /** Path → its newest journal row. */
   private readonly current = new Map<string, JournalRow>();
   private readonly serial = new Serial();
+  private live = 0;
 
   async head(): Promise<number> {
     return this.journal.length;
@@ -35,6 +36,10 @@ export class MemoryMetaStore implements MetaStore {
 
   async get(path: string): Promise<Entry | undefined> {
     return _decodeIf(this.current.get(path));
+  }
+
+  async liveBytes(): Promise<number> {
+    return this.live;
   }
 
   async changesSince(since: number, limit: number): Promise<Entry[]> {
@@ -50,6 +55,7 @@ export class MemoryMetaStore implements MetaStore {
     return this.serial.run(async () => {
       const appended: JournalRow[] = [];
       const mine = new Map<string, JournalRow>();
+      let grown = 0;
       const lookup = (path: string) => mine.get(path) ?? this.current.get(path);
       const handle = endableTx({
         head: async () => this.journal.length + appended.length,
@@ -64,7 +70,9 @@ export class MemoryMetaStore implements MetaStore {
             .filter((j) => j.row.deleted === 0)
             .map(_decode);
         },
+        liveBytes: async () => this.live + grown,
         append: async (d: EntryDraft) => {
+          grown += liveSize(d) - liveSize(_decodeIf(lookup(d.path)));
           const j: JournalRow = { seq: this.journal.length + appended.length + 1, row: entryToRow(d), stamp: { ...stamp } };
           appended.push(j);
           mine.set(d.path, j);
@@ -77,6 +85,7 @@ export class MemoryMetaStore implements MetaStore {
           this.journal.push(j);
           this.current.set(j.row.path, j);
         }
+        this.live += grown;
         return result;
       } finally {
         handle.end();

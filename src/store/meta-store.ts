@@ -16,6 +16,8 @@ export interface MetaTx {
   get(path: string): Promise<Entry | undefined>;
   /** Live (not deleted) entries strictly inside `folder`, in path order. */
   liveChildren(folder: string): Promise<Entry[]>;
+  /** Bytes of the live files, this transaction's appends included: what a quota limits. */
+  liveBytes(): Promise<number>;
   /** Appends to the journal, stamped with the transaction's `CommitStamp`, and makes the result the path's current entry. */
   append(draft: EntryDraft): Promise<Entry>;
 }
@@ -29,6 +31,8 @@ export interface MetaStore {
   readonly serverId: string;
   head(): Promise<number>;
   get(path: string): Promise<Entry | undefined>;
+  /** Bytes of the live files (sum of the sizes of current entries that are files and not deleted). */
+  liveBytes(): Promise<number>;
   /** Current entries changed after `since`, oldest first. */
   changesSince(since: number, limit: number): Promise<Entry[]>;
   /**

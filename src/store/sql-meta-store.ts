@@ -1,6 +1,6 @@
 import type { Entry } from "../core/entry.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
-import { type EntryRow, entryFromRow, entryToRow } from "./entry-row.ts";
+import { type EntryRow, entryFromRow, entryToRow, liveSize } from "./entry-row.ts";
 import type { CommitStamp, EntryDraft, MetaStore, MetaTx } from "./meta-store.ts";
 import { Serial } from "./serial.ts";
 import { migrate } from "./sql-migrations.ts";
@@ -38,7 +38,11 @@ const MIGRATIONS = [
   "ALTER TABLE journal ADD COLUMN xattrs TEXT;",
   // Who committed each row and when (server ms), for history; NULL in rows from before.
   "ALTER TABLE journal ADD COLUMN committed_at INTEGER; ALTER TABLE journal ADD COLUMN client_id TEXT;",
+  // The bytes of live files as a running total, kept by every append (quotas read it).
+  `INSERT OR REPLACE INTO meta (key, value)
+   SELECT 'live_bytes', COALESCE(SUM(j.size), 0) FROM entries e JOIN journal j ON j.seq = e.seq WHERE j.deleted = 0 AND j.kind = 'file';`,
 ];
+
 
 type Row = EntryRow & { seq: number };
 
@@ -52,6 +56,7 @@ const CURRENT = "SELECT j.* FROM entries e JOIN journal j ON j.seq = e.seq";
 function readQueries(db: SqlDatabase) {
   return {
     head: db.prepare("SELECT COALESCE(MAX(seq), 0) AS head FROM journal"),
+    liveBytes: db.prepare("SELECT CAST(value AS INTEGER) AS n FROM meta WHERE key = 'live_bytes'"),
     get: db.prepare(`${CURRENT} WHERE e.path = ?`),
     children: db.prepare(`${CURRENT} WHERE e.path > ? AND e.path < ? AND j.deleted = 0 ORDER BY e.path`),
   };
@@ -61,6 +66,10 @@ type ReadQueries = ReturnType<typeof readQueries>;
 
 function _head(q: ReadQueries): number {
   return q.head.get<{ head: number }>()!.head;
+}
+
+function _liveBytes(q: ReadQueries): number {
+  return q.liveBytes.get<{ n: number }>()?.n ?? 0;
 }
 
 function _get(q: ReadQueries, path: string): Entry | undefined {
@@ -95,6 +104,7 @@ export class SqlMetaStore implements MetaStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
       ),
       point: writer.prepare("INSERT INTO entries (path, seq) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET seq = excluded.seq"),
+      grow: writer.prepare("UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'live_bytes'"),
     };
     this.r = {
       ...readQueries(reader),
@@ -102,6 +112,7 @@ export class SqlMetaStore implements MetaStore {
       dangling: reader.prepare("SELECT e.path AS path, e.seq AS seq FROM entries e LEFT JOIN journal j ON j.seq = e.seq WHERE j.seq IS NULL"),
       crossed: reader.prepare("SELECT e.path AS path, e.seq AS seq, j.path AS jpath FROM entries e JOIN journal j ON j.seq = e.seq WHERE j.path <> e.path"),
       pointers: reader.prepare("SELECT path, seq FROM entries"),
+      summed: reader.prepare("SELECT COALESCE(SUM(j.size), 0) AS n FROM entries e JOIN journal j ON j.seq = e.seq WHERE j.deleted = 0 AND j.kind = 'file'"),
       newest: reader.prepare("SELECT path, MAX(seq) AS seq FROM journal GROUP BY path"),
     };
     const getMeta = writer.prepare("SELECT value FROM meta WHERE key = ?");
@@ -135,6 +146,10 @@ export class SqlMetaStore implements MetaStore {
     return _get(this.r, path);
   }
 
+  async liveBytes(): Promise<number> {
+    return _liveBytes(this.r);
+  }
+
   async changesSince(since: number, limit: number): Promise<Entry[]> {
     return this.r.since.all<Row>(since, limit).map(toEntry);
   }
@@ -147,7 +162,10 @@ export class SqlMetaStore implements MetaStore {
         get: async (path) => _get(w, path),
         // Paths inside `folder` sort between "folder/" and "folder0" ("0" follows "/").
         liveChildren: async (folder) => w.children.all<Row>(`${folder}/`, `${folder}0`).map(toEntry),
+        liveBytes: async () => _liveBytes(w),
         append: async (d: EntryDraft) => {
+          const grows = liveSize(d) - liveSize(_get(w, d.path));
+          if (grows !== 0) w.grow.run(grows);
           const c = entryToRow(d);
           const { seq } = w.insert.get<{ seq: number }>(
             c.path,
@@ -197,6 +215,9 @@ export class SqlMetaStore implements MetaStore {
         if (at === undefined) problems.push(`Journal row ${j.seq} is about "${j.path}", which has no entry`);
         else if (at !== j.seq) problems.push(`Entry "${j.path}" points at journal row ${at}, but the newest row for that path is ${j.seq}`);
       }
+      const summed = this.r.summed.get<{ n: number }>()!.n;
+      const kept = _liveBytes(this.r);
+      if (summed !== kept) problems.push(`The live files add up to ${summed} bytes, but the running total says ${kept}`);
     } finally {
       this.reader.exec("COMMIT");
     }

@@ -14,7 +14,7 @@ export function endableTx(tx: MetaTx): { tx: MetaTx; end(): void } {
       return fn(...args);
     };
   return {
-    tx: { head: guard(tx.head), get: guard(tx.get), liveChildren: guard(tx.liveChildren), append: guard(tx.append) },
+    tx: { head: guard(tx.head), get: guard(tx.get), liveChildren: guard(tx.liveChildren), liveBytes: guard(tx.liveBytes), append: guard(tx.append) },
     end: () => {
       open = false;
     },

@@ -500,6 +500,7 @@ describe("applyOps journal", () => {
               head: () => tx.head(),
               get: (path) => tx.get(path),
               liveChildren: (folder) => tx.liveChildren(folder),
+              liveBytes: () => tx.liveBytes(),
               append: (d: EntryDraft) => {
                 if (++appends === 3) throw new Error("disk on fire");
                 return tx.append(d);
@@ -607,5 +608,26 @@ describe("applyOps extended attributes", () => {
     const [gone] = await ok(store, del("g", m!.version));
     expect(gone!.xattrs).toBeUndefined();
     expect((await store.get("g"))!.xattrs).toBeUndefined();
+  });
+});
+
+describe("quota", () => {
+  const quotaApply = async (store: MetaStore, ops: Op[], quota: number) => (await applyOps(store, ops, NONE, STAMP, quota)).results;
+
+  test("a put past the quota is refused quota_exceeded on its own; the others of the batch commit", async () => {
+    const store = newStore();
+    const results = await quotaApply(store, [putFile("a", 0, A), putFile("b", 0, B), putFile("c", 0, A)], A.size + B.size);
+    expect(results.map((r) => (r.status === "error" ? r.code : r.status))).toEqual(["ok", "ok", "quota_exceeded"]);
+    expect(await store.get("c")).toBeUndefined();
+    expect(await store.liveBytes()).toBe(A.size + B.size);
+  });
+
+  test("over its quota a share can still shrink: deletes, moves, smaller files and folders go through", async () => {
+    const store = newStore();
+    const [a] = await ok(store, putFile("a", 0, A));
+    await ok(store, putFile("b", 0, B));
+    const results = await quotaApply(store, [move("a", "moved", a!.version), putDir("d", 0), putFile("b", 2, bytes("g")), putFile("c", 0, bytes("x"))], 1);
+    expect(results.map((r) => (r.status === "error" ? r.code : r.status))).toEqual(["ok", "ok", "ok", "quota_exceeded"]);
+    expect(results[3]).toMatchObject({ message: 'Cannot commit "c": the share would hold 13 bytes, over its quota of 1 bytes' });
   });
 });

@@ -110,6 +110,28 @@ describe.each(backends)("store contract: $name", (backend) => {
     expect((await meta.changesSince(3, 10)).map((e) => e.path)).toEqual(["docs/a2.txt"]);
   });
 
+  test("liveBytes is the sum of the live files' sizes, the transaction's own appends included, and survives a rollback", async () => {
+    expect(await meta.liveBytes()).toBe(0);
+    await appendAll(meta, [dir("d"), file("d/a"), file("b"), { path: "l", kind: "symlink", size: 9, mode: 0o777, hash: "h", blocks: [], deleted: false, mtime: 1, target: "somewhere" }]);
+    const [a, b] = [(await meta.get("d/a"))!.size, (await meta.get("b"))!.size];
+    expect(await meta.liveBytes()).toBe(a + b);
+    await meta.transaction(STAMP, async (tx) => {
+      await tx.append({ ...(await tx.get("b"))!, deleted: true, size: 0 });
+      expect(await tx.liveBytes()).toBe(a);
+      await tx.append({ ...(await tx.get("d/a"))!, size: 1000 });
+      expect(await tx.liveBytes()).toBe(1000);
+    });
+    expect(await meta.liveBytes()).toBe(1000);
+    await expect(
+      meta.transaction(STAMP, async (tx) => {
+        await tx.append({ ...(await tx.get("d/a"))!, size: 5 });
+        throw new Error("rolled back");
+      }),
+    ).rejects.toThrow("rolled back");
+    expect(await meta.liveBytes()).toBe(1000);
+    expect(await meta.check()).toEqual([]);
+  });
+
   test("a symlink keeps its target and an empty attribute set is no set", async () => {
     await appendAll(meta, [{ path: "l", kind: "symlink", size: 1, mode: 0o777, hash: "h", blocks: [], deleted: false, mtime: 1, target: "x" }, file("f", "f", { xattrs: [] })]);
     expect((await meta.get("l"))!.target).toBe("x");
