@@ -84,12 +84,30 @@ describe("SqlMetaStore schema versions", () => {
     await store.transaction(STAMP, (tx) => tx.append({ path: "b", kind: "dir", size: 0, mode: 0o755, hash: "", blocks: [], deleted: false, mtime: 4 }));
     await store.close();
     const db = openBunDatabase(file);
-    expect(db.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version).toBe(3);
+    expect(db.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version).toBe(4);
     expect(db.prepare("SELECT path, committed_at, client_id FROM journal ORDER BY seq").all()).toEqual([
       { path: "docs", committed_at: null, client_id: null },
       { path: "b", committed_at: STAMP.at, client_id: "c1" },
     ]);
     db.close();
+  });
+
+  test("SqlMetaStore sums the live files of a meta.db from before quotas (format 3) into its running total", async () => {
+    const file = path.join(dir.path, "meta.db");
+    const old = openBunDatabase(file);
+    old.exec(`${BEFORE_SYMLINKS}
+      ALTER TABLE journal ADD COLUMN target TEXT;
+      ALTER TABLE journal ADD COLUMN xattrs TEXT;
+      ALTER TABLE journal ADD COLUMN committed_at INTEGER; ALTER TABLE journal ADD COLUMN client_id TEXT;
+      INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime) VALUES ('docs/a', 'file', 100, 420, 'h', '[]', 0, 1);
+      INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime) VALUES ('docs/b', 'file', 30, 420, 'h', '[]', 0, 1);
+      INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime) VALUES ('docs/b', 'file', 0, 420, '', '[]', 1, 2);
+      INSERT INTO entries VALUES ('docs/a', 2), ('docs/b', 4);
+      PRAGMA user_version = 3;`);
+    old.close();
+    const store = SqlMetaStore.open(file, openBunDatabase);
+    expect(await store.liveBytes()).toBe(100);
+    await store.close();
   });
 
   test("SqlMetaStore refuses a meta.db written by a newer dropsim", () => {
