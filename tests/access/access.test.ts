@@ -220,6 +220,7 @@ describe("what a token lets a connection do", () => {
       const t = await token("default", "--label", "to-revoke");
       const { conn, reply } = await hello(t.token, "default");
       expect(reply.type).toBe("welcome");
+      expect((await json<{ id: string; lastUsed: string | null }[]>("token", "list")).find((r) => r.id === t.id)!.lastUsed).not.toBeNull();
       const revoked = await cli("token", "revoke", t.id);
       const returned = performance.now();
       expect(revoked.code).toBe(0);

@@ -398,6 +398,19 @@ describe("Session authentication", () => {
     expect(c.pushes).toContainEqual(expect.objectContaining({ type: "error", code: "expired" }));
   });
 
+  test("a connection that has not authenticated in time is closed; one that has is not", async () => {
+    const r = await server();
+    r.admission = new Admission({ ...limits, authTimeoutMs: 50 });
+    const silentOne = connect(r);
+    const greeted = connect(r);
+    await greeted.hello();
+    await waitFor("the silent one closed", () => silentOne.isClosed() || "open");
+    expect(silentOne.pushes).toContainEqual(expect.objectContaining({ type: "error", code: "timeout" }));
+    await Bun.sleep(60);
+    expect(greeted.isClosed()).toBe(false);
+    expect(refusals(r)).toEqual({ timeout: 1 });
+  });
+
   test("more bytes than the cap before authenticating close the connection", async () => {
     const r = await server();
     const c = connect(r);
