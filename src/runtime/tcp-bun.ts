@@ -1,5 +1,7 @@
 import type { Socket } from "bun";
-import type { Connection, ConnectionEvents, Listener, Reclaim, Tcp } from "./types.ts";
+import { certificateFingerprint } from "../core/cert-fingerprint.ts";
+import { handshakeFailed, plaintextRefused, TLS13_ONLY, TLS_HANDSHAKE_BYTE } from "./tls.ts";
+import type { Connection, ConnectionEvents, Listener, Reclaim, Tcp, TlsServe } from "./types.ts";
 import { WriteQueue } from "./write-queue.ts";
 
 const CLOSE_GRACE_MS = 2000;
@@ -17,6 +19,7 @@ class BunConnection implements Connection {
     private readonly socket: Socket<State>,
     readonly remote: string,
     private readonly reclaimAfter: Reclaim,
+    readonly peerFingerprint?: string,
   ) {
     // Bun's write is unbuffered: it returns how much the kernel took, which may be a part.
     this.queue = new WriteQueue((bytes) => socket.write(bytes));
@@ -74,7 +77,8 @@ function handlers(reclaimAfter: Reclaim) {
 /** Bun's TCP sockets; `reclaimAfter` is told of every buffer read or written. */
 export function bunTcp(reclaimAfter: Reclaim): Tcp {
   return {
-    async listen(host, port, accept): Promise<Listener> {
+    async listen(host, port, accept, tls): Promise<Listener> {
+      if (tls) return listenTls(host, port, accept, tls, reclaimAfter);
       const server = Bun.listen<State>({
         hostname: host,
         port,
@@ -90,9 +94,10 @@ export function bunTcp(reclaimAfter: Reclaim): Tcp {
       return { port: server.port, close: () => server.stop(true) };
     },
 
-    async connect(host, port, attach): Promise<Connection> {
+    async connect(host, port, attach, tls): Promise<Connection> {
+      if (tls) return connectTls(host, port, attach, reclaimAfter);
       let made: BunConnection | undefined;
-      const socket = await Bun.connect<State>({
+      await Bun.connect<State>({
         hostname: host,
         port,
         socket: {
@@ -104,8 +109,93 @@ export function bunTcp(reclaimAfter: Reclaim): Tcp {
           },
         },
       });
-      void socket;
       return made!;
     },
   };
+}
+
+/** A TLS connection's state, shared by its raw socket and its TLS socket. */
+interface Sniffed extends State {
+  /** Its first bytes were seen. */
+  sniffed: boolean;
+}
+
+/**
+ * Bun cannot peek at a socket before its TLS layer reads it, so each connection is accepted
+ * plain and upgraded at once; the raw socket still sees the bytes as they arrive, and a first
+ * byte that opens no handshake gets the plaintext reply and a close (the TLS layer's own alert,
+ * which may follow, means nothing to an older dropsim). (The raw handlers are the listener's,
+ * shared by all its sockets, so they cannot be dropped after the first read: it costs one early
+ * return per read.)
+ */
+async function listenTls(host: string, port: number, accept: (conn: Connection) => ConnectionEvents, tls: TlsServe, reclaimAfter: Reclaim): Promise<Listener> {
+  const secureHandlers = handlers(reclaimAfter);
+  const server = Bun.listen<Sniffed>({
+    hostname: host,
+    port,
+    socket: {
+      binaryType: "uint8array",
+      open(raw) {
+        // Set before the upgrade: after it, the raw socket's address and data can no longer be set or read.
+        const remote = `${raw.remoteAddress}`;
+        const state = { sniffed: false } as Sniffed;
+        raw.data = state;
+        const [, secure] = raw.upgradeTLS<Sniffed>({ tls: { cert: tls.cert, key: tls.key, secureOptions: TLS13_ONLY }, socket: secureHandlers });
+        state.conn = new BunConnection(secure, remote, reclaimAfter);
+        secure.data = state;
+        state.events = accept(state.conn);
+      },
+      data(raw, bytes) {
+        const state = raw.data;
+        if (state.sniffed) return;
+        state.sniffed = true;
+        if (bytes[0] === TLS_HANDSHAKE_BYTE) return;
+        // Told before the end below, which closes the TLS socket at once (without a reason).
+        state.conn.closed = true;
+        state.conn.queue.end();
+        state.events?.close(plaintextRefused(state.conn.remote));
+        raw.write(tls.plaintextReply);
+        raw.end();
+        setTimeout(() => raw.terminate(), CLOSE_GRACE_MS).unref?.();
+      },
+      drain() {},
+    },
+  });
+  return { port: server.port, close: () => server.stop(true) };
+}
+
+/** Resolves after the handshake, with the certificate's fingerprint on the connection, so nothing is sent to a server before it is checked. */
+async function connectTls(host: string, port: number, attach: (conn: Connection) => ConnectionEvents, reclaimAfter: Reclaim): Promise<Connection> {
+  const address = `${host}:${port}`;
+  const base = handlers(reclaimAfter);
+  const { promise, resolve, reject } = Promise.withResolvers<Connection>();
+  await Bun.connect<State | undefined>({
+    hostname: host,
+    port,
+    // No CA check: a dropsim server's certificate is self-signed, and its pinned fingerprint is the check.
+    tls: { rejectUnauthorized: false, secureOptions: TLS13_ONLY },
+    socket: {
+      ...base,
+      handshake(socket, _authorized, error) {
+        const der = socket.getPeerX509Certificate()?.raw;
+        if (!der || socket.getTLSVersion() !== "TLSv1.3") {
+          socket.terminate();
+          return reject(handshakeFailed(address, error));
+        }
+        const conn = new BunConnection(socket as Socket<State>, address, reclaimAfter, certificateFingerprint(der));
+        socket.data = { conn };
+        socket.data.events = attach(conn);
+        resolve(conn);
+      },
+      close(socket, error) {
+        if (socket.data) return base.close(socket as Socket<State>, error);
+        reject(handshakeFailed(address, error));
+      },
+      error(socket, error) {
+        if (socket.data) return base.error(socket as Socket<State>, error);
+        reject(handshakeFailed(address, error));
+      },
+    },
+  });
+  return promise;
 }

@@ -1,5 +1,9 @@
 import * as net from "node:net";
+import { Duplex } from "node:stream";
 import { setTimeout } from "node:timers";
+import * as tls from "node:tls";
+import { certificateFingerprint } from "../core/cert-fingerprint.ts";
+import { handshakeFailed, plaintextRefused, TLS_HANDSHAKE_BYTE } from "./tls.ts";
 import type { Connection, ConnectionEvents, Listener, Tcp } from "./types.ts";
 
 /**
@@ -18,6 +22,7 @@ class NodeConnection implements Connection {
   constructor(
     private readonly socket: net.Socket,
     readonly remote: string,
+    readonly peerFingerprint?: string,
   ) {}
   write(bytes: Uint8Array): void {
     if (this.closed) return;
@@ -68,7 +73,6 @@ class NodeConnection implements Connection {
 }
 
 function wire(socket: net.Socket, conn: NodeConnection, events: ConnectionEvents): void {
-  socket.setNoDelay(true);
   socket.on("data", (data: Uint8Array) => events.data(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
   let lastError: Error | undefined;
   socket.on("error", (e) => (lastError = e));
@@ -79,11 +83,23 @@ function wire(socket: net.Socket, conn: NodeConnection, events: ConnectionEvents
 }
 
 export const nodeTcp: Tcp = {
-  listen(host, port, accept): Promise<Listener> {
+  listen(host, port, accept, tlsServe): Promise<Listener> {
+    const context = tlsServe && tls.createSecureContext({ cert: tlsServe.cert, key: tlsServe.key, minVersion: "TLSv1.3" });
     return new Promise((resolve, reject) => {
       const server = net.createServer((socket) => {
-        const conn = new NodeConnection(socket, `${socket.remoteAddress}:${socket.remotePort}`);
-        wire(socket, conn, accept(conn));
+        socket.setNoDelay(true);
+        const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+        if (!tlsServe) {
+          const conn = new NodeConnection(socket, remote);
+          return wire(socket, conn, accept(conn));
+        }
+        // Destroyed with the reason: its close event then carries it to the session.
+        const secure: tls.TLSSocket = new tls.TLSSocket(sniffed(socket, tlsServe.plaintextReply, () => secure.destroy(plaintextRefused(remote))), {
+          isServer: true,
+          secureContext: context!,
+        });
+        const conn = new NodeConnection(secure, remote);
+        wire(secure, conn, accept(conn));
       });
       server.once("error", reject);
       server.listen(port, host, () => {
@@ -93,16 +109,61 @@ export const nodeTcp: Tcp = {
     });
   },
 
-  connect(host, port, attach): Promise<Connection> {
+  connect(host, port, attach, useTls): Promise<Connection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(port, host);
-      socket.once("error", reject);
+      const address = `${host}:${port}`;
+      let connected = false;
+      // No CA check: a dropsim server's certificate is self-signed, and its pinned fingerprint is the check.
+      const socket = useTls ? tls.connect({ host, port, rejectUnauthorized: false, minVersion: "TLSv1.3" }) : net.connect(port, host);
+      const failed = (e: Error) => reject(useTls && connected ? handshakeFailed(address, e) : e);
+      socket.once("error", failed);
       socket.once("connect", () => {
-        socket.off("error", reject);
-        const conn = new NodeConnection(socket, `${host}:${port}`);
+        connected = true;
+        socket.setNoDelay(true);
+      });
+      socket.once(useTls ? "secureConnect" : "connect", () => {
+        socket.off("error", failed);
+        const der = useTls ? (socket as tls.TLSSocket).getPeerX509Certificate()?.raw : undefined;
+        const conn = new NodeConnection(socket, address, der && certificateFingerprint(der));
         wire(socket, conn, attach(conn));
         resolve(conn);
       });
     });
   },
 };
+
+/**
+ * The raw socket as the TLS layer's transport, after a look at its first byte: node:tls has no
+ * peek, so the stream the TLS socket reads is fed by hand. A first byte that opens no TLS
+ * handshake gets the plaintext reply and an end, and the TLS layer never sees it.
+ */
+function sniffed(raw: net.Socket, plaintextReply: Uint8Array, refuse: () => void): Duplex {
+  let first = true;
+  let refused = false;
+  const transport = new Duplex({
+    read: () => void raw.resume(),
+    write: (chunk: Uint8Array, _encoding, done) => void raw.write(chunk, done),
+    final: (done) => void raw.end(done),
+    destroy: (error, done) => {
+      // A refused client still has its reply to read: the grace timer ends the socket.
+      if (!refused) raw.destroy();
+      done(error);
+    },
+  });
+  raw.on("data", (chunk: Uint8Array) => {
+    if (refused) return;
+    if (first && chunk[0] !== TLS_HANDSHAKE_BYTE) {
+      refused = true;
+      raw.end(plaintextReply);
+      setTimeout(() => raw.destroy(), CLOSE_GRACE_MS).unref();
+      refuse();
+      return;
+    }
+    first = false;
+    if (!transport.push(chunk)) raw.pause();
+  });
+  raw.on("end", () => transport.push(null));
+  raw.on("error", (e) => transport.destroy(e));
+  raw.on("close", () => transport.destroy());
+  return transport;
+}

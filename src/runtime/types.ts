@@ -18,6 +18,12 @@ export interface Connection {
   resume(): void;
   close(): void;
   readonly closed: boolean;
+  /**
+   * Over TLS, the identity of the certificate the peer showed: `SHA256:` + 64 lowercase hex
+   * digits of the SHA-256 of its DER bytes. Set on a connection made by `connect` with TLS
+   * (before `connect` resolves, so it can be checked before anything is sent); absent otherwise.
+   */
+  readonly peerFingerprint?: string;
 }
 
 export interface ConnectionEvents {
@@ -31,9 +37,27 @@ export interface Listener {
   close(): void;
 }
 
+/** What a TLS listener serves: TLS 1.3 only, with this certificate (PEM, leaf first) and its private key (PEM). */
+export interface TlsServe {
+  cert: string;
+  key: string;
+  /**
+   * Written in plaintext to a client whose first byte is not a TLS handshake's (an older dropsim
+   * speaking its own framing), before the connection is closed: it gets a reason, not silence.
+   * Its `close` event then carries a DropsimError "tls_required".
+   */
+  plaintextReply: Uint8Array;
+}
+
 export interface Tcp {
-  listen(host: string, port: number, accept: (conn: Connection) => ConnectionEvents): Promise<Listener>;
-  connect(host: string, port: number, attach: (conn: Connection) => ConnectionEvents): Promise<Connection>;
+  /** Plain TCP, or TLS when `tls` is given. */
+  listen(host: string, port: number, accept: (conn: Connection) => ConnectionEvents, tls?: TlsServe): Promise<Listener>;
+  /**
+   * Plain TCP, or TLS 1.3 when `tls` is true. The server's certificate is not checked against any
+   * CA (servers show self-signed ones): the caller compares `peerFingerprint` with the one it
+   * pinned. Resolves once the handshake is done; a failed one rejects with a DropsimError "tls".
+   */
+  connect(host: string, port: number, attach: (conn: Connection) => ConnectionEvents, tls?: boolean): Promise<Connection>;
 }
 
 export type SqlValue = string | number | bigint | Uint8Array | null;

@@ -1,0 +1,17 @@
+import { constants } from "node:crypto";
+import { DropsimError } from "../core/errors.ts";
+
+/** A TLS record of type handshake: the first byte of every ClientHello. dropsim's own framing starts with 0x00. */
+export const TLS_HANDSHAKE_BYTE = 0x16;
+
+/** TLS 1.3 only, as refusals: Bun's BoringSSL options take no minimum version. */
+export const TLS13_ONLY = constants.SSL_OP_NO_TLSv1 | constants.SSL_OP_NO_TLSv1_1 | constants.SSL_OP_NO_TLSv1_2;
+
+export function plaintextRefused(remote: string): DropsimError {
+  return new DropsimError("tls_required", `Refused a plaintext connection from ${remote}: this server speaks only TLS`);
+}
+
+export function handshakeFailed(address: string, cause: unknown): DropsimError {
+  const why = cause instanceof Error ? cause.message : String(cause ?? "the connection closed");
+  return new DropsimError("tls", `Cannot make a TLS 1.3 connection to ${address}: ${why}`, { cause });
+}

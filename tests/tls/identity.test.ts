@@ -1,0 +1,40 @@
+import { expect, test } from "bun:test";
+import { X509Certificate } from "node:crypto";
+import * as fs from "node:fs/promises";
+import { createIdentity, dataDirIdentity, fileIdentity, identityFiles } from "../../src/server/identity.ts";
+import { MEMORY_LOCATION } from "../../src/store/open.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
+
+test("dataDirIdentity makes a key (owner-only) and certificate on first use and returns the same ones after", async () => {
+  await using dir = await tempDir("dropsim-identity-");
+  const first = await dataDirIdentity(dir.path);
+  const files = identityFiles(dir.path);
+  expect((await fs.stat(files.key)).mode & 0o777).toBe(0o600);
+  expect((await fs.stat(files.dir)).mode & 0o077).toBe(0);
+  expect(await fs.readFile(files.cert, "utf8")).toBe(first.cert);
+  expect(await dataDirIdentity(dir.path)).toEqual(first);
+});
+
+test("an identity's fingerprint is SHA256: and the hex of the certificate's SHA-256, as openssl shows it", async () => {
+  const id = await createIdentity();
+  const openssl = new X509Certificate(id.cert).fingerprint256.replaceAll(":", "").toLowerCase();
+  expect(id.fingerprint).toBe(`SHA256:${openssl}`);
+  expect(new X509Certificate(id.cert).subject).toBe("CN=dropsim server");
+});
+
+test("memory: gets a new identity each time and writes nothing", async () => {
+  const [a, b] = [await dataDirIdentity(MEMORY_LOCATION), await dataDirIdentity(MEMORY_LOCATION)];
+  expect(a.fingerprint).not.toBe(b.fingerprint);
+});
+
+test("fileIdentity takes a certificate and its key, and refuses a key that is not the certificate's in one sentence", async () => {
+  await using dir = await tempDir("dropsim-identity-");
+  const [a, b] = [await createIdentity(), await createIdentity()];
+  await fs.writeFile(dir.join("a.pem"), a.cert);
+  await fs.writeFile(dir.join("a.key"), a.key);
+  await fs.writeFile(dir.join("b.key"), b.key);
+  expect(await fileIdentity(dir.join("a.pem"), dir.join("a.key"))).toEqual(a);
+  const refused = fileIdentity(dir.join("a.pem"), dir.join("b.key"));
+  await expect(refused).rejects.toMatchObject({ code: "tls", message: expect.stringContaining("the key is not the certificate's") });
+  await expect(fileIdentity(dir.join("none.pem"), dir.join("a.key"))).rejects.toMatchObject({ code: "tls" });
+});
