@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { DiskFloor } from "../client/context.ts";
-import { DEFAULT_SERVER, formatAddress, type GivenCredentials, mergeCredentials, readCredentials, saveCredentials } from "../client/credentials.ts";
+import { type Credentials, formatAddress, type GivenCredentials, mergeCredentials, readCredentials, saveCredentials } from "../client/credentials.ts";
 import { shellWord } from "../client/log-sink.ts";
 import { startSyncClient } from "../client/sync-client.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
@@ -70,25 +70,21 @@ export default defineCommand({
     if (!claimSyncFolder(root, log)) return;
     const stateDir = path.join(root, STATE_DIR);
     const saved = await readCredentials(stateDir);
-    let credentials = mergeCredentials(saved, given);
-    if (!credentials) {
-      // Until servers require tokens (issue 11's server side lands), a folder that never joined
-      // syncs as before, told how to join: refused here then, with EXIT_USAGE.
-      log.warn(_notJoinedLine(root, stateDir));
-    }
-    const server = credentials?.server ?? given.server ?? DEFAULT_SERVER;
-    if ((credentials?.insecure ?? given.insecure) && !isLoopbackHost(server.host)) {
+    const merged = mergeCredentials(saved, given);
+    if (!merged) return refuse(_notJoinedLine(root, stateDir));
+    let credentials: Credentials = merged;
+    const { server } = credentials;
+    if (credentials.insecure && !isLoopbackHost(server.host)) {
       return refuse(`Cannot sync with ${formatAddress(server)} over plain TCP: --insecure is allowed only to a loopback address such as 127.0.0.1`);
     }
-    if (credentials) await saveCredentials(stateDir, credentials);
+    await saveCredentials(stateDir, credentials);
     const client = await startSyncClient({
       root,
       server,
-      share: credentials?.share,
-      token: credentials?.token,
-      fingerprint: credentials?.fingerprint,
+      share: credentials.share,
+      token: credentials.token,
+      fingerprint: credentials.fingerprint,
       joined: (welcome, fingerprint) => {
-        if (!credentials) return;
         const learned = { ...credentials, share: credentials.share ?? welcome.share, fingerprint: credentials.fingerprint ?? fingerprint };
         if (learned.share === credentials.share && learned.fingerprint === credentials.fingerprint) return;
         credentials = learned;

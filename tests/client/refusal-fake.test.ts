@@ -82,6 +82,15 @@ describe("a refused token", () => {
 });
 
 describe("starting", () => {
+  test("a folder that never joined says how to join in one line and exits 2, without connecting", async () => {
+    await using dir = await tempDir("dropsim-refused-");
+    using fake = new FakeServer(() => {});
+    await using sync = new SyncProcess([dir.join("folder"), "--server", fake.address]);
+    expect(await sync.exitCode()).toBe(2);
+    expect(sync.output).toMatch(/Cannot sync \S+: it has not joined a share; ask the server's admin for a join link and run dropsim sync \S+ --join LINK$/);
+    expect(fake.conns).toEqual([]);
+  });
+
   test("a bad join link is one line and exit 2, without the token", async () => {
     await using dir = await tempDir("dropsim-refused-");
     await using sync = new SyncProcess([dir.join("folder"), "--join", `dropsim://h/s?token=${TOKEN}`]);
