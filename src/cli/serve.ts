@@ -1,8 +1,10 @@
 import { defineCommand } from "citty";
 import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
+import { isLoopbackHost } from "../core/loopback.ts";
 import { loadRuntime } from "../runtime/index.ts";
 import { DEFAULT_LIMITS } from "../server/admission.ts";
+import { dataDirIdentity, fileIdentity, type ServerIdentity } from "../server/identity.ts";
 import { startServer } from "../server/server.ts";
 import { MEMORY_LOCATION } from "../store/open.ts";
 import { claimDataDir } from "./claim.ts";
@@ -15,6 +17,28 @@ function parseHttpAddress(value: string): { host: string; port: number } {
   return parseServerAddress(value);
 }
 
+interface TlsArgs {
+  host: string;
+  insecure: boolean;
+  tls: boolean;
+  "tls-cert"?: string;
+  "tls-key"?: string;
+}
+
+/** Why these flags cannot be served, in one sentence, checked before anything is opened; undefined when they can. */
+function _tlsArgsProblem(args: TlsArgs): string | undefined {
+  if ((args["tls-cert"] === undefined) !== (args["tls-key"] === undefined)) return "Cannot serve a certificate without its key: give both --tls-cert FILE and --tls-key FILE";
+  if (args.insecure && (args.tls || args["tls-cert"] !== undefined)) return "Cannot serve both plain TCP (--insecure) and TLS: choose one";
+  if (args.insecure && !isLoopbackHost(args.host)) return `Cannot serve plain TCP on ${args.host}: --insecure is allowed only on a loopback address such as 127.0.0.1`;
+  return undefined;
+}
+
+/** The certificate given, or the data dir's own (made on first start); none for plain TCP. */
+async function _identity(args: TlsArgs, location: string): Promise<ServerIdentity | undefined> {
+  if (args["tls-cert"] !== undefined && args["tls-key"] !== undefined) return fileIdentity(args["tls-cert"], args["tls-key"]);
+  return args.tls ? dataDirIdentity(location) : undefined;
+}
+
 export default defineCommand({
   meta: { name: "serve", description: "Hold the shared folder and its history; clients sync with it" },
   args: {
@@ -24,17 +48,37 @@ export default defineCommand({
     http: { type: "string", description: "Serve /metrics (Prometheus) and /healthz over HTTP at HOST:PORT (port 0 picks a free one)" },
     "max-pending-per-ip": { type: "string", description: "Connections from one IP that may wait to authenticate at once", default: String(DEFAULT_LIMITS.maxPendingPerIp) },
     "max-pending": { type: "string", description: "Connections that may wait to authenticate at once, in all", default: String(DEFAULT_LIMITS.maxPending) },
+    insecure: { type: "boolean", description: "Plain TCP, without TLS: only on a loopback address", default: false },
+    tls: { type: "boolean", description: "TLS 1.3 with the data dir's own certificate, made on first start (the default once clients speak TLS)", default: false },
+    "tls-cert": { type: "string", description: "Serve TLS 1.3 with this certificate (PEM, with its chain) instead of the data dir's own" },
+    "tls-key": { type: "string", description: "The private key (PEM) of --tls-cert" },
     ...logArgs,
   },
   async run({ args }) {
     const log = setupLog(args, "server");
     const http = args.http === undefined ? undefined : parseHttpAddress(args.http);
+    const problem = _tlsArgsProblem(args);
+    if (problem) {
+      log.error(problem);
+      process.exitCode = 2;
+      return;
+    }
     const location = args.data === MEMORY_LOCATION ? MEMORY_LOCATION : path.resolve(args.data);
     if (location !== MEMORY_LOCATION && !claimDataDir(location, log)) return;
     const runtime = await loadRuntime();
     const limits = { ...DEFAULT_LIMITS, maxPendingPerIp: parseCount(args["max-pending-per-ip"]), maxPending: parseCount(args["max-pending"]) };
-    const server = await startServer({ host: args.host, port: parsePort(args.port), location, runtime, log, http, limits });
-    log.success(`dropsim server listening on ${args.host}:${server.port}, data in ${location}`);
+    let tls: ServerIdentity | undefined;
+    try {
+      tls = await _identity(args, location);
+    } catch (e) {
+      if (!(e instanceof DropsimError)) throw e;
+      log.error(e.message);
+      process.exitCode = 2;
+      return;
+    }
+    const server = await startServer({ host: args.host, port: parsePort(args.port), location, runtime, log, http, limits, tls });
+    log.success(`dropsim server listening on ${args.host}:${server.port}${tls ? " over TLS" : ""}, data in ${location}`);
+    if (tls) log.info(`Fingerprint: ${tls.fingerprint}`);
     if (http) log.info(`Metrics at http://${http.host.includes(":") ? `[${http.host}]` : http.host}:${server.httpPort}/metrics`);
     onShutdown(() => server.close(), log);
   },

@@ -3,6 +3,9 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { certificateFingerprint } from "../core/cert-fingerprint.ts";
 import { DropsimError } from "../core/errors.ts";
+import { encodeFrame, FrameType } from "../protocol/frame-codec.ts";
+import { encodeMessage } from "../protocol/messages.ts";
+import type { TlsServe } from "../runtime/types.ts";
 import { MEMORY_LOCATION } from "../store/open.ts";
 
 /** What a server shows over TLS: its certificate and key (PEM) and the fingerprint clients pin. */
@@ -10,6 +13,16 @@ export interface ServerIdentity {
   cert: string;
   key: string;
   fingerprint: string;
+}
+
+/**
+ * What the listener needs to serve `identity`. A client of protocol 1 speaks plaintext frames
+ * and has no TLS: it is told so in its own framing, as an error it prints.
+ */
+export function tlsServe(identity: ServerIdentity): TlsServe {
+  const message = "This dropsim server speaks only TLS: upgrade this client and join with a token (dropsim sync DIR --join LINK)";
+  const plaintextReply = encodeFrame(FrameType.control, encodeMessage({ type: "error", code: "tls_required", message }));
+  return { cert: identity.cert, key: identity.key, plaintextReply };
 }
 
 /** Where a data dir keeps its identity; the key readable by its owner only. */

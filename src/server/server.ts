@@ -5,6 +5,7 @@ import { DEFAULT_SHARE } from "../store/data-dir.ts";
 import { MEMORY_LOCATION, openAccessStore, openStores } from "../store/open.ts";
 import { ACCESS_POLL_MS, AccessWatch } from "./access-watch.ts";
 import { Admission, type AdmissionLimits, DEFAULT_LIMITS } from "./admission.ts";
+import { type ServerIdentity, tlsServe } from "./identity.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics-http.ts";
 import { ServerMetrics } from "./server-metrics.ts";
 import { Session } from "./session.ts";
@@ -21,6 +22,8 @@ export interface ServerOptions {
   http?: { host: string; port: number };
   /** Bounds on connections that have not authenticated; the issue's defaults when absent. */
   limits?: AdmissionLimits;
+  /** Serve TLS 1.3 only, as this identity (identity.ts); plain TCP when absent (`serve --insecure`). */
+  tls?: ServerIdentity;
 }
 
 export interface RunningServer {
@@ -64,9 +67,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       const session = new Session(conn, host);
       sessions.add(session);
       return session.events;
-    });
+    }, opts.tls && tlsServe(opts.tls));
     endpoint = opts.http ? await serveMetrics(opts.http.host, opts.http.port, () => metrics.render()) : undefined;
-    access.setListening({ address: `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${listener.port}`, fingerprint: null });
+    access.setListening({ address: `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${listener.port}`, fingerprint: opts.tls?.fingerprint ?? null });
     // Nothing else can make a token for a server that keeps everything in memory.
     if (opts.location === MEMORY_LOCATION) {
       const t = mintToken();

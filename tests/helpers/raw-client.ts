@@ -15,29 +15,38 @@ export class RawConnection implements AsyncDisposable {
   private readonly outbox = new SendQueue((bytes) => this.socket.write(bytes), () => this.closed);
   closed = false;
   closeError: Error | undefined;
+  /** Over TLS, the SHA256: fingerprint of the certificate the server showed. */
+  fingerprint: string | undefined;
 
-  static async open(host: string, port: number): Promise<RawConnection> {
+  /** Over TLS (1.3, any certificate: `fingerprint` says which), or plain TCP. */
+  static async open(host: string, port: number, opts: { tls?: boolean } = {}): Promise<RawConnection> {
     const conn = new RawConnection();
+    const shaken = Promise.withResolvers<void>();
+    const ended = (error?: Error) => {
+      conn.closed = true;
+      conn.closeError = error;
+      shaken.reject(error ?? new Error(`The TLS handshake with ${host}:${port} did not complete`));
+    };
     conn.socket = await Bun.connect<undefined>({
       hostname: host,
       port,
+      tls: opts.tls ? { rejectUnauthorized: false } : undefined,
       socket: {
         binaryType: "uint8array",
         data: (_s, data) => conn.receive(data),
         drain: () => conn.outbox.flush(),
-        close: (_s, error) => {
-          conn.closed = true;
-          conn.closeError = error;
+        handshake: (socket) => {
+          const der = socket.getPeerX509Certificate()?.raw;
+          if (der) conn.fingerprint = `SHA256:${new Bun.CryptoHasher("sha256").update(der).digest("hex")}`;
+          shaken.resolve();
         },
-        error: (_s, error) => {
-          conn.closed = true;
-          conn.closeError = error;
-        },
-        end: () => {
-          conn.closed = true;
-        },
+        close: (_s, error) => ended(error),
+        error: (_s, error) => ended(error),
+        end: () => ended(),
       },
     });
+    if (opts.tls) await shaken.promise;
+    else shaken.promise.catch(() => {});
     return conn;
   }
 
