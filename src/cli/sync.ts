@@ -78,9 +78,14 @@ export default defineCommand({
       return refuse(`Cannot sync with ${formatAddress(server)} over plain TCP: --insecure is allowed only to a loopback address such as 127.0.0.1`);
     }
     await saveCredentials(stateDir, credentials);
+    // TLS to a server whose fingerprint the folder knows (a join link from a TLS server carries
+    // it), plain TCP otherwise while `serve` speaks plain TCP by default (its --tls). When serve
+    // defaults to TLS this becomes `!credentials.insecure`, and the first certificate is pinned.
+    const tls = !credentials.insecure && credentials.fingerprint !== undefined;
     const client = await startSyncClient({
       root,
       server,
+      tls,
       share: credentials.share,
       token: credentials.token,
       fingerprint: credentials.fingerprint,
@@ -98,7 +103,7 @@ export default defineCommand({
       confirmDeletes: args["confirm-deletes"],
       heartbeat: times,
     });
-    log.success(`Syncing ${root} with ${server.host}:${server.port}`);
+    log.success(`Syncing ${root} with ${server.host}:${server.port}${tls ? " over TLS" : ""}`);
     onShutdown(() => client.close(), log);
     void client.stopped.then(async (e) => {
       await client.close();

@@ -1,7 +1,7 @@
 import { DropsimError, describeError, type ErrorCode } from "../core/errors.ts";
 import { type ClientMessage, type MessageOf, PROTOCOL_VERSION, type ServerMessage, serverMessages } from "../protocol/messages.ts";
 import { DEFAULT_HEARTBEAT, type HeartbeatTimes, Peer } from "../protocol/peer.ts";
-import type { Connection, Runtime } from "../runtime/types.ts";
+import type { Runtime } from "../runtime/types.ts";
 import type { Emit } from "./events.ts";
 
 export type ServerPeer = Peer<ServerMessage, ClientMessage>;
@@ -24,6 +24,8 @@ export interface LinkIdentity {
   host: string;
   share?: string;
   token?: string;
+  /** TLS 1.3, the server's certificate checked against the pin; false only for plain TCP to loopback (--insecure). */
+  tls: boolean;
   /** The certificate to insist on; undefined: trust the first one shown (and pin it from then on). */
   fingerprint?: string;
 }
@@ -117,6 +119,7 @@ export class ServerLink {
     if (this.stopped) return;
     let peer: ServerPeer | undefined;
     let presented: string | undefined;
+    this.refusal = undefined;
     try {
       const conn = await this.runtime.tcp.connect(this.address.host, this.address.port, (conn) => {
         const p: ServerPeer = new Peer(conn, serverMessages, {
@@ -135,10 +138,9 @@ export class ServerLink {
         const checks = this.keepAlive(p);
         peer = p;
         return p.events;
-      });
+      }, this.hello.tls);
       // Before the hello: the token goes to no one but the server this folder trusts.
-      // Until the runtime's TLS adapters land (issue 11), no connection shows a certificate.
-      presented = (conn as Connection & { readonly peerFingerprint?: string }).peerFingerprint;
+      presented = conn.peerFingerprint;
       this.checkIdentity(presented);
       const welcome = await peer!.request<MessageOf<ServerMessage, "welcome">>({
         type: "hello",
@@ -157,7 +159,9 @@ export class ServerLink {
       this.handlers.connected(peer!, welcome, presented);
     } catch (e) {
       peer?.close();
-      if (isFinal(e)) return this.giveUp(e, presented);
+      // A refusal sent on its own (a TLS-only server's to plaintext) fails the hello as a hang-up.
+      const final = isFinal(e) ? e : this.refusal;
+      if (final) return this.giveUp(final, presented);
       this.retry(e);
     }
   }

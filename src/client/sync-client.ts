@@ -36,6 +36,8 @@ export interface SyncOptions {
   /** The share to sync and the token that lets us, sent in hello. */
   share?: string;
   token?: string;
+  /** TLS 1.3 with the server's certificate pinned; false only for plain TCP to loopback (the caller checks). */
+  tls: boolean;
   /** The server certificate to insist on (`SHA256:…`); undefined: trust the first one shown. */
   fingerprint?: string;
   /** The server took us: what to remember (the share it gave, the certificate it showed if TLS). */
@@ -144,7 +146,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
 
   let gaveUp: (e: DropsimError) => void = () => {};
   const stoppedForGood = new Promise<DropsimError>((resolve) => (gaveUp = resolve));
-  const identity = { clientId, host: ctx.hostName, share: opts.share, token: opts.token, fingerprint: opts.fingerprint };
+  const identity = { clientId, host: ctx.hostName, share: opts.share, token: opts.token, tls: opts.tls, fingerprint: opts.fingerprint };
   const link = new ServerLink(opts.runtime, opts.server, identity, emit, {
     connected: (_peer, welcome, fingerprint) => {
       opts.joined?.(welcome, fingerprint);

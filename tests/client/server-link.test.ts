@@ -45,7 +45,7 @@ function fakeRuntime(certificates: (string | undefined)[]) {
 function link(runtime: Runtime, fingerprint?: string) {
   const events: SyncEvent[] = [];
   const seen: { connected: (string | undefined)[]; gaveUp: [DropsimError, string | undefined][] } = { connected: [], gaveUp: [] };
-  const identity: LinkIdentity = { clientId: "c", host: "h", share: "default", token: "dst_secret", fingerprint };
+  const identity: LinkIdentity = { clientId: "c", host: "h", share: "default", token: "dst_secret", tls: true, fingerprint };
   const l = new ServerLink(runtime, { host: "127.0.0.1", port: 1 }, identity, (e) => events.push(e), {
     connected: (_p, _w, fp) => seen.connected.push(fp),
     changed: () => {},
