@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the standalone binary for this machine, copies it alone into an empty temp folder
 # outside the repository, and runs the end-to-end suites and the binary checks against it
-# (DROPSIM_BIN). Extra arguments go to `bun test`.
+# (DROPSIM_BIN), and serve over TLS with it (its certificate library is embedded). Extra
+# arguments go to `bun test`.
 #   bash scripts/test-binary.sh            (npm run test:binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +21,4 @@ alone=$(mktemp -d "${TMPDIR:-/tmp}/dropsim-bin-XXXXXX")
 trap 'rm -rf "$alone"' EXIT
 cp "dist/dropsim-$target" "$alone/dropsim"
 echo "Testing $alone/dropsim ($(cd "$alone" && ./dropsim --version))"
-DROPSIM_BIN="$alone/dropsim" bun test --timeout 120000 tests/e2e tests/binary "$@"
+DROPSIM_BIN="$alone/dropsim" bun test --timeout 120000 tests/e2e tests/binary tests/tls/serve-tls.test.ts "$@"
