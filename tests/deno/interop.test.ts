@@ -110,7 +110,7 @@ describe.skipIf(!DENO)("Deno interop", () => {
     await using root = await tempDir("dropsim-deno-");
     await using server = await as("deno", () => new ServerProcess({ dataDir: root.join("data"), name: "srv-deno" }).launch());
     await using conn = await RawConnection.open("127.0.0.1", server.port);
-    const welcome = await conn.request({ type: "hello", id: 1, protocol: PROTOCOL_VERSION, clientId: "deno-interop-raw" });
+    const welcome = await conn.request({ type: "hello", id: 1, protocol: PROTOCOL_VERSION, clientId: "deno-interop-raw", token: server.token });
     expect(welcome).toMatchObject({ type: "welcome", id: 1, protocol: PROTOCOL_VERSION, head: 0 });
   });
 
