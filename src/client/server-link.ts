@@ -183,6 +183,7 @@ export class ServerLink {
 
   /** Throws unless the certificate the server showed is the one pinned (nothing to check over plain TCP, or before a pin). */
   private checkIdentity(presented: string | undefined): void {
+    if (this.hello.tls && presented === undefined) throw new DropsimError("tls", `The TLS connection to ${this.label} shows no certificate to check`);
     if (presented === undefined || this.pinned === undefined || presented === this.pinned) return;
     throw new DropsimError("fingerprint_mismatch", `The server at ${this.label} presented certificate ${presented}, not ${this.pinned} that this folder trusts`);
   }

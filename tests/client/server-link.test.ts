@@ -42,10 +42,10 @@ function fakeRuntime(certificates: (string | undefined)[]) {
   return { runtime: { tcp } as unknown as Runtime, hellos, servers };
 }
 
-function link(runtime: Runtime, fingerprint?: string) {
+function link(runtime: Runtime, fingerprint?: string, tls = true) {
   const events: SyncEvent[] = [];
   const seen: { connected: (string | undefined)[]; gaveUp: [DropsimError, string | undefined][] } = { connected: [], gaveUp: [] };
-  const identity: LinkIdentity = { clientId: "c", host: "h", share: "default", token: "dst_secret", tls: true, fingerprint };
+  const identity: LinkIdentity = { clientId: "c", host: "h", share: "default", token: "dst_secret", tls, fingerprint };
   const l = new ServerLink(runtime, { host: "127.0.0.1", port: 1 }, identity, (e) => events.push(e), {
     connected: (_p, _w, fp) => seen.connected.push(fp),
     changed: () => {},
@@ -93,12 +93,22 @@ describe("ServerLink and the server's certificate", () => {
     expect(fake.hellos).toHaveLength(1);
   });
 
-  test("a plain connection shows no certificate: nothing to check or pin", async () => {
+  test("a plain connection (--insecure) shows no certificate: nothing to check or pin", async () => {
     const fake = fakeRuntime([undefined]);
-    const { l, seen } = link(fake.runtime, FP_A);
+    const { l, seen } = link(fake.runtime, FP_A, false);
     l.start();
     await waitFor("connected", () => seen.connected.length === 1 || "not yet");
     expect(seen.connected).toEqual([undefined]);
+    l.stop();
+  });
+
+  test("a TLS connection that shows no certificate is not trusted: the hello waits", async () => {
+    const fake = fakeRuntime([undefined, FP_A]);
+    const { l, seen, events } = link(fake.runtime, FP_A);
+    l.start();
+    await waitFor("connected on the second try", () => seen.connected.length === 1 || "not yet");
+    expect(fake.hellos).toHaveLength(1);
+    expect(events).toContainEqual(expect.objectContaining({ type: "unreachable", reason: "The TLS connection to 127.0.0.1:1 shows no certificate to check" }));
     l.stop();
   });
 });
