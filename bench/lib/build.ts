@@ -14,6 +14,8 @@ export interface Build {
   command: readonly string[];
   /** How its server tells bytes on the wire: `serve --http` metrics, or the older `--stats-file`. */
   traffic: "metrics" | "stats-file";
+  /** Its server can serve TLS (`--tls`) and wants a token: clients join by `token create`'s link (issue 11). */
+  tls: boolean;
 }
 
 export const REPO_ROOT = path.resolve(import.meta.dir, "../..");
@@ -33,18 +35,19 @@ export function useBuild(build: Build): void {
 export function currentBuild(label = "new"): Build {
   const bin = process.env.DROPSIM_BIN;
   const command = bin ? [path.resolve(bin)] : [process.execPath, path.join(REPO_ROOT, "src", "main.ts")];
-  return { label, command, traffic: trafficSource(command) };
+  return { label, command, ...serveFeatures(command) };
 }
 
 /**
  * What `serve --help` offers decides, rather than the commit's date or name: a build from
- * either side of the switch to `--http` can be compared with any other.
+ * either side of the switch to `--http`, or of TLS and tokens, can be compared with any other.
  */
-function trafficSource(command: readonly string[]): Build["traffic"] {
+function serveFeatures(command: readonly string[]): Pick<Build, "traffic" | "tls"> {
   const help = Bun.spawnSync([...command, "serve", "--help"], { env: { ...process.env, NO_COLOR: "1" } });
   const text = help.stdout.toString() + help.stderr.toString();
-  if (text.includes("--http")) return "metrics";
-  if (text.includes("--stats-file")) return "stats-file";
+  const tls = text.includes("--tls-cert");
+  if (text.includes("--http")) return { traffic: "metrics", tls };
+  if (text.includes("--stats-file")) return { traffic: "stats-file", tls };
   throw new Error(`Cannot tell how ${command.join(" ")} reports bytes on the wire: its "serve --help" offers neither --http nor --stats-file:\n${text}`);
 }
 
@@ -67,7 +70,7 @@ export function worktreeBuild(ref: string): WorktreeBuild {
     git(["worktree", "add", "--detach", tree, commit]);
     fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(tree, "node_modules"));
     const command = [process.execPath, path.join(tree, "src", "main.ts")];
-    return { label: `old (${commit})`, command, traffic: trafficSource(command), dispose };
+    return { label: `old (${commit})`, command, ...serveFeatures(command), dispose };
   } catch (e) {
     dispose();
     throw e;

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { activeBuild } from "./build.ts";
-import { Proc } from "./proc.ts";
+import { dropsimCommand, Proc } from "./proc.ts";
 import { fetchMetrics, readStatsFile, type Traffic } from "./traffic.ts";
 import { type CheckResult, waitFor } from "./wait.ts";
 import { type BenchContext, GiB } from "./workload.ts";
@@ -21,19 +21,28 @@ export class Server {
     readonly proc: Proc,
     readonly port: number,
     private readonly readTraffic: () => Promise<Traffic | undefined>,
+    /** How clients reach it: `--join LINK` for a build with tokens, else `--server ADDRESS`. */
+    readonly clientArgs: readonly string[],
   ) {}
 
-  /** Starts the active build's server with whichever byte counters it offers. */
-  static async start(dir: string): Promise<Server> {
-    const args = ["serve", "--host", "127.0.0.1", "--port", "0", "--data", path.join(dir, "server-data")];
+  /**
+   * Starts the active build's server with whichever byte counters it offers; over TLS with
+   * `tls` (clients then pin its certificate from the join link), plain TCP on loopback otherwise.
+   */
+  static async start(dir: string, tls = false): Promise<Server> {
+    const data = path.join(dir, "server-data");
+    const build = activeBuild();
+    if (tls && !build.tls) throw new Error(`Cannot serve TLS with ${build.label}: its serve has no --tls`);
+    const args = ["serve", "--host", "127.0.0.1", "--port", "0", "--data", data, ...(build.tls ? [tls ? "--tls" : "--insecure"] : [])];
     const statsFile = path.join(dir, "server-stats.json");
-    const metrics = activeBuild().traffic === "metrics";
+    const metrics = build.traffic === "metrics";
     const proc = new Proc("server", [...args, ...(metrics ? ["--http", "127.0.0.1:0"] : ["--stats-file", statsFile])], dir);
     try {
       const port = Number((await proc.waitForLine(LISTENING, { timeout: START_TIMEOUT })).match[1]);
-      if (!metrics) return new Server(proc, port, async () => readStatsFile(statsFile));
+      const join = build.tls ? ["--join", await joinLink(data), ...(tls ? [] : ["--insecure"])] : ["--server", `127.0.0.1:${port}`];
+      if (!metrics) return new Server(proc, port, async () => readStatsFile(statsFile), join);
       const url = (await proc.waitForLine(METRICS_AT, { timeout: START_TIMEOUT })).match[1]!;
-      return new Server(proc, port, () => fetchMetrics(url));
+      return new Server(proc, port, () => fetchMetrics(url), join);
     } catch (e) {
       await proc.stop(1_000);
       throw e;
@@ -72,7 +81,15 @@ export interface ClientOptions {
 }
 
 export function clientArgs(folder: string, server: Server, opts: ClientOptions): string[] {
-  return ["sync", folder, "--server", server.address, "--rescan-interval", "1h", ...(opts.verbose ? ["--verbose"] : [])];
+  return ["sync", folder, ...server.clientArgs, "--rescan-interval", "1h", ...(opts.verbose ? ["--verbose"] : [])];
+}
+
+/** A read-write token of the share `default`, as the join link `token create` prints (with the certificate's fingerprint when served over TLS). */
+async function joinLink(dataDir: string): Promise<string> {
+  const proc = Bun.spawn(dropsimCommand(["token", "create", "--data", dataDir, "--share", "default", "--json"]), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`token create failed (${code}): ${err}`);
+  return (JSON.parse(out) as { join: string }).join;
 }
 
 /** Starts `dropsim sync` and waits until it is connected. */
@@ -130,14 +147,14 @@ export interface Cluster {
  * three are stopped and `dir` removed however it ends; on failure their logs are printed
  * first, as the reason is usually in them.
  */
-export async function withCluster<T>(ctx: BenchContext, dir: string, opts: ClientOptions, body: (cluster: Cluster) => Promise<T>): Promise<T> {
+export async function withCluster<T>(ctx: BenchContext, dir: string, opts: ClientOptions & { tls?: boolean }, body: (cluster: Cluster) => Promise<T>): Promise<T> {
   const folderA = path.join(dir, "A");
   const folderB = path.join(dir, "B");
   let server: Server | undefined;
   let clientA: Proc | undefined;
   let clientB: Proc | undefined;
   try {
-    server = await Server.start(dir);
+    server = await Server.start(dir, opts.tls);
     [clientA, clientB] = await Promise.all([startClient("A", folderA, server, opts), startClient("B", folderB, server, opts)]);
     const procs = [server.proc, clientA, clientB] as const;
     return await body({ server, clientA, clientB, folderA, folderB, procs, exited: () => procs.map((p) => p.exitReason()).find(Boolean) });
