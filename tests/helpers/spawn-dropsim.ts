@@ -250,6 +250,9 @@ const MEMORY_TOKEN = /Token for share "default": (dst_\S+)/;
 /** The token of each server tests started, by `host:port`: clients and raw connections find theirs here. */
 const tokens = new Map<string, string>();
 
+/** For fake servers, which take any token: one of the right shape. */
+export const ANY_TOKEN = `dst_000000000000_${"A".repeat(43)}`;
+
 export function serverToken(address: string): string {
   const token = tokens.get(address);
   if (!token) throw new Error(`No token known for a server at ${address}: pass one (a proxy's address is not the server's)`);

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { type ClientProcess, dumpLogs, startClient } from "../helpers/spawn-dropsim.ts";
+import { ANY_TOKEN, type ClientProcess, dumpLogs, startClient } from "../helpers/spawn-dropsim.ts";
 import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
 import { partialDownloads, sha256, snapshotTree, type Tree } from "../helpers/tree.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -90,8 +90,7 @@ function hostileTest(name: string, fn: () => Promise<void>, timeout?: number): v
 
 function start(script: Script, allowed?: Map<string, string>): ClientProcess {
   fake = new FakeServer(script);
-  // The fake server takes any token: one of the right shape is enough.
-  client = startClient({ folder, server: fake.address, name: "client", token: `dst_000000000000_${"A".repeat(43)}` });
+  client = startClient({ folder, server: fake.address, name: "client", token: ANY_TOKEN });
   patrol = new Patrol(folder, allowed);
   return client;
 }

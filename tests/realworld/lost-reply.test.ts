@@ -2,7 +2,7 @@ import { PROTOCOL_VERSION } from "../../src/protocol/messages.ts";
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { dumpLogs, startClient } from "../helpers/spawn-dropsim.ts";
+import { ANY_TOKEN, dumpLogs, startClient } from "../helpers/spawn-dropsim.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import { type FakeConn, FakeServer, honest } from "../hostile/_fake-server.ts";
@@ -39,7 +39,7 @@ test("a file deleted after its upload's reply was lost is deleted on the server,
     else rest(conn, f);
   });
   using _server = server;
-  await using client = startClient({ folder, server: server.address, name: "client" });
+  await using client = startClient({ folder, server: server.address, name: "client", token: ANY_TOKEN });
   try {
     await waitFor("the client's folder", () => fs.exists(path.join(folder, ".dropsim")).then((ok) => ok || "not yet"));
     await fs.writeFile(path.join(folder, "x.txt"), "made, sent, then deleted\n");

@@ -1,7 +1,7 @@
 import { afterAll, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { dumpLogs, startClient } from "../helpers/spawn-dropsim.ts";
+import { ANY_TOKEN, dumpLogs, startClient } from "../helpers/spawn-dropsim.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import { FakeServer, fileEntry, honest } from "../hostile/_fake-server.ts";
@@ -35,7 +35,7 @@ test("a push that lands with the reply to a pull is not lost", async () => {
   );
   using _server = server;
   const folder = root.join("folder");
-  await using client = startClient({ folder, server: server.address, name: "client" });
+  await using client = startClient({ folder, server: server.address, name: "client", token: ANY_TOKEN });
   try {
     await waitFor("both files to arrive", async () => {
       const have = await Promise.all(["first.txt", "second.txt"].map((n) => fs.exists(path.join(folder, n))));
