@@ -41,7 +41,7 @@ describe("tokens, against a real server", () => {
         ["other", other.token, /Cannot sync: this folder's token is not for the share "default"; ask for a join link to it and run dropsim sync \S+ --join LINK/],
       ];
       for (const [name, text, line] of cases) {
-        await using sync = new SyncProcess([dir.join(name), "--server", server.address, "--share", "default", "--token", text, "--insecure"]);
+        await using sync = new SyncProcess([dir.join(name), "--server", server.address, "--share", "default", "--token", text]);
         expect({ name, code: await sync.exitCode() }).toEqual({ name, code: 3 });
         expect(sync.output).toMatch(line);
         expect(sync.output).not.toContain(text);
@@ -56,7 +56,7 @@ describe("tokens, against a real server", () => {
       const data = dir.join("data");
       await using server = await startServer({ dataDir: data });
       const t = await token(data, "default");
-      await using sync = new SyncProcess([dir.join("folder"), "--server", server.address, "--share", "default", "--token", t.token, "--insecure"]);
+      await using sync = new SyncProcess([dir.join("folder"), "--server", server.address, "--share", "default", "--token", t.token]);
       await sync.waitForLine(/Idle: folder and server agree/);
       await admin(["token", "revoke", t.id, "--data", data]);
       expect(await sync.exitCode()).toBe(3);
@@ -74,7 +74,7 @@ describe("tokens, against a real server", () => {
       await using a = startClient({ folder: dir.join("A"), server: server.address, name: "A" });
       await a.waitForLine(/Idle: folder and server agree/);
       await fs.writeFile(dir.join("A", "shared.txt"), "from A\n");
-      await using reader = new SyncProcess([dir.join("R"), "--server", server.address, "--share", "default", "--token", ro.token, "--insecure"]);
+      await using reader = new SyncProcess([dir.join("R"), "--server", server.address, "--share", "default", "--token", ro.token]);
       await waitFor("R to download shared.txt", async () => (await fs.readFile(dir.join("R", "shared.txt"), "utf8").catch(() => "")) === "from A\n" || "not yet");
 
       await fs.writeFile(dir.join("R", "mine.txt"), "R's own\n");

@@ -51,7 +51,7 @@ describe.each(FIXTURE_COMMITS)("a folder synced by %s", (commit) => {
 
       const link = await createJoinLink(data, server.address);
       {
-        await using joined = new SyncProcess([folder, "--join", link, "--insecure"]);
+        await using joined = new SyncProcess([folder, "--join", link]);
         await joined.waitForLine(/Idle: folder and server agree/);
         expect(joined.output).not.toMatch(/Downloaded|Conflict|Not trusting what this folder last synced/);
       }
