@@ -3,7 +3,7 @@ import * as os from "node:os";
 import { mintToken, type Scope } from "../core/access-token.ts";
 import { DropsimError } from "../core/errors.ts";
 import { formatJoinLink } from "../core/join-link.ts";
-import type { Listening } from "../store/access-store.ts";
+import { dataDirIdentity } from "../server/identity.ts";
 import { noSuchShare } from "../store/access-store.ts";
 import { dataArg, isoTime, sayingRefusals, table, withAccess } from "./admin.ts";
 import { logArgs, setupLog } from "./log.ts";
@@ -29,12 +29,15 @@ const create = defineCommand({
       const scope: Scope = args["read-only"] ? "read_only" : "read_write";
       const address = args.address === undefined ? undefined : parseServerAddress(args.address);
       const minted = mintToken();
-      const listening = await withAccess(args.data, (access) => {
+      const { listening, root } = await withAccess(args.data, (access, root) => {
         if (!access.share(args.share)) throw noSuchShare(args.share);
         access.addToken({ id: minted.id, secretHash: minted.secretHash, share: args.share, scope, label: args.label ?? null, expires }, now);
-        return access.listening();
+        return { listening: access.listening(), root };
       });
-      const join = _joinLink(args.share, minted.token, address, listening);
+      // What the server recorded at its start is what it shows (nothing with --insecure); before
+      // any start, the data dir's own identity, which serve makes and uses by default.
+      const fingerprint = listening ? listening.fingerprint : address && (await dataDirIdentity(root)).fingerprint;
+      const join = _joinLink(args.share, minted.token, address ?? (listening && parseServerAddress(listening.address)), fingerprint ?? undefined);
       if (args.json) {
         console.log(JSON.stringify({ id: minted.id, token: minted.token, join: join ?? null, share: args.share, scope, expires: isoTime(expires) }));
         return;
@@ -51,11 +54,10 @@ const create = defineCommand({
  * A server listening on every interface recorded 0.0.0.0 or ::, which no client can dial: the
  * machine's name stands in for it. The fingerprint is the server's whatever address reaches it.
  */
-function _joinLink(share: string, token: string, address: { host: string; port: number } | undefined, listening: Listening | undefined): string | undefined {
-  const where = address ?? (listening && parseServerAddress(listening.address));
+function _joinLink(share: string, token: string, where: { host: string; port: number } | undefined, fingerprint: string | undefined): string | undefined {
   if (!where) return undefined;
   const host = where.host === "0.0.0.0" || where.host === "::" ? os.hostname() : where.host;
-  return formatJoinLink({ host, port: where.port, share, token, ...(listening?.fingerprint ? { fingerprint: listening.fingerprint } : {}) });
+  return formatJoinLink({ host, port: where.port, share, token, ...(fingerprint ? { fingerprint } : {}) });
 }
 
 const list = defineCommand({

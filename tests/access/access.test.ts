@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import { PROTOCOL_VERSION } from "../../src/protocol/messages.ts";
 import { RawConnection } from "../helpers/raw-client.ts";
@@ -132,6 +132,17 @@ describe("share and token commands", () => {
       expect((await cli("token", "create", "--share", "nope")).err).toContain('Cannot find share "nope"');
     }),
   );
+});
+
+test("token create before any server has started links to --address with the fingerprint of the data dir's own certificate", async () => {
+  const fresh = root.join("fresh");
+  const proc = Bun.spawn(dropsimCommand(["token", "create", "--data", fresh, "--share", "default", "--address", "files.example.org:7443", "--json"]), { stdout: "pipe", stderr: "pipe" });
+  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  expect(code).toBe(0);
+  const cert = new X509Certificate(fs.readFileSync(root.join("fresh", "tls", "cert.pem")));
+  const fp = `SHA256:${cert.fingerprint256.replaceAll(":", "").toLowerCase()}`;
+  const created = JSON.parse(out) as Created;
+  expect(created.join).toBe(`dropsim://files.example.org:7443/default?token=${created.token}&fp=${fp}`);
 });
 
 describe("what a token lets a connection do", () => {
