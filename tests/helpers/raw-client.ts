@@ -113,8 +113,8 @@ export interface ServerEntry {
 }
 
 /** What the server holds now: every live entry, read with `hello` + `changes since 0` on a fresh connection. */
-export async function serverEntries(port: number, host = "127.0.0.1"): Promise<Map<string, ServerEntry>> {
-  await using conn = await RawConnection.open(host, port);
+export async function serverEntries(port: number, host = "127.0.0.1", opts: { tls?: boolean } = {}): Promise<Map<string, ServerEntry>> {
+  await using conn = await RawConnection.open(host, port, opts);
   const welcome = await conn.request({ type: "hello", id: 1, protocol: PROTOCOL_VERSION, clientId: `e2e-inspector-${crypto.randomUUID()}`, share: "default", token: serverToken(`${host}:${port}`) });
   if (welcome.type !== "welcome") throw new Error(`Expected welcome, got ${JSON.stringify(welcome)}`);
   const latest = new Map<string, ServerEntry>();

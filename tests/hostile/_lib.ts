@@ -63,16 +63,20 @@ export class HostileRig implements AsyncDisposable {
     readonly server: ServerProcess,
     readonly a: ClientProcess,
     readonly b: ClientProcess,
+    /** The server speaks TLS (its clients pin the certificate it printed), or plain TCP with --insecure on both sides. */
+    readonly tls: boolean,
   ) {}
 
-  static async start(): Promise<HostileRig> {
+  static async start(opts: { tls: boolean }): Promise<HostileRig> {
     const root = await tempDir("dropsim-hostile-");
     const cwd = root.join("sandbox", "a", "b", "c");
     await fsp.mkdir(cwd, { recursive: true });
-    const server = await startServer({ dataDir: path.join(cwd, "data") });
-    const a = startClient({ folder: root.join("A"), server: server.address, name: "A" });
-    const b = startClient({ folder: root.join("B"), server: server.address, name: "B" });
-    const rig = new HostileRig(root, server, a, b);
+    const server = await startServer({ dataDir: path.join(cwd, "data"), extraArgs: [opts.tls ? "--tls" : "--insecure"] });
+    const pin = opts.tls ? ["--fingerprint", (await server.waitForLine(/Fingerprint: (SHA256:[0-9a-f]{64})/))[1]!] : ["--insecure"];
+    const extraArgs = ["--rescan-interval", "1h", "--verbose", ...pin];
+    const a = startClient({ folder: root.join("A"), server: server.address, name: "A", extraArgs });
+    const b = startClient({ folder: root.join("B"), server: server.address, name: "B", extraArgs });
+    const rig = new HostileRig(root, server, a, b, opts.tls);
     try {
       await rig.stillSyncing("warm-up");
       rig.baselineRss = rssMiB(server.pid!);
@@ -144,13 +148,20 @@ export class DeafSocket {
   private readonly outbox = new SendQueue((bytes) => this.socket.write(bytes), () => this.closed);
   private constructor(private socket: Socket<undefined>) {}
 
-  static async open(port: number): Promise<DeafSocket> {
+  /** Over TLS it reads until the handshake is done, and nothing after. */
+  static async open(port: number, opts: { tls?: boolean } = {}): Promise<DeafSocket> {
     let me: DeafSocket | undefined;
+    const shaken = Promise.withResolvers<void>();
     const socket = await Bun.connect<undefined>({
       hostname: "127.0.0.1",
       port,
+      tls: opts.tls ? { rejectUnauthorized: false } : undefined,
       socket: {
-        open: (s) => s.pause(),
+        open: (s) => void (opts.tls || s.pause()),
+        handshake: (s) => {
+          s.pause();
+          shaken.resolve();
+        },
         data: () => {},
         drain: () => me?.outbox.flush(),
         close: () => {
@@ -161,6 +172,7 @@ export class DeafSocket {
         },
       },
     });
+    if (opts.tls) await shaken.promise;
     me = new DeafSocket(socket);
     socket.pause();
     return me;
