@@ -246,6 +246,22 @@ describe("what a token lets a connection do", () => {
   );
 
   test(
+    "removing a share beside the running server closes its sessions and deletes its files",
+    dump(async () => {
+      expect((await cli("share", "create", "gone")).code).toBe(0);
+      const t = await token("gone");
+      const { conn, reply } = await hello(t.token, "gone");
+      expect(reply).toMatchObject({ type: "welcome", share: "gone" });
+      expect((await cli("share", "remove", "gone", "--yes")).code).toBe(0);
+      await conn.waitClosed(5_000);
+      expect(conn.takeFrames().map((f) => f.json)).toContainEqual(expect.objectContaining({ type: "error", code: "revoked" }));
+      expect(fs.existsSync(root.join("data", "shares", "gone"))).toBe(false);
+      await server.waitForLine(/Share "gone" was removed/);
+      expect(server.running).toBe(true);
+    }),
+  );
+
+  test(
     "an expired token is refused, and a session whose token expires is closed",
     dump(async () => {
       // Past any hold from earlier refusals first, so the token is still young when used.
