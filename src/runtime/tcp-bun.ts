@@ -1,6 +1,6 @@
 import type { Socket } from "bun";
 import { certificateFingerprint } from "../core/cert-fingerprint.ts";
-import { handshakeFailed, plaintextRefused, TLS13_ONLY, TLS_HANDSHAKE_BYTE } from "./tls.ts";
+import { HANDSHAKE_TIMEOUT_MS, handshakeFailed, plaintextRefused, TLS13_ONLY, TLS_HANDSHAKE_BYTE } from "./tls.ts";
 import type { Connection, ConnectionEvents, Listener, Reclaim, Tcp, TlsServe } from "./types.ts";
 import { WriteQueue } from "./write-queue.ts";
 
@@ -169,7 +169,7 @@ async function connectTls(host: string, port: number, attach: (conn: Connection)
   const address = `${host}:${port}`;
   const base = handlers(reclaimAfter);
   const { promise, resolve, reject } = Promise.withResolvers<Connection>();
-  await Bun.connect<State | undefined>({
+  const socket = await Bun.connect<State | undefined>({
     hostname: host,
     port,
     // No CA check: a dropsim server's certificate is self-signed, and its pinned fingerprint is the check.
@@ -197,5 +197,9 @@ async function connectTls(host: string, port: number, attach: (conn: Connection)
       },
     },
   });
-  return promise;
+  const timer = setTimeout(() => {
+    reject(handshakeFailed(address, new Error(`no handshake within ${HANDSHAKE_TIMEOUT_MS / 1000} s`)));
+    socket.terminate();
+  }, HANDSHAKE_TIMEOUT_MS);
+  return promise.finally(() => clearTimeout(timer));
 }

@@ -3,7 +3,7 @@ import { Duplex } from "node:stream";
 import { setTimeout } from "node:timers";
 import * as tls from "node:tls";
 import { certificateFingerprint } from "../core/cert-fingerprint.ts";
-import { handshakeFailed, plaintextRefused, TLS_HANDSHAKE_BYTE } from "./tls.ts";
+import { HANDSHAKE_TIMEOUT_MS, handshakeFailed, plaintextRefused, TLS_HANDSHAKE_BYTE } from "./tls.ts";
 import type { Connection, ConnectionEvents, Listener, Tcp } from "./types.ts";
 
 /**
@@ -115,13 +115,23 @@ export const nodeTcp: Tcp = {
       let connected = false;
       // No CA check: a dropsim server's certificate is self-signed, and its pinned fingerprint is the check.
       const socket = useTls ? tls.connect({ host, port, rejectUnauthorized: false, minVersion: "TLSv1.3" }) : net.connect(port, host);
-      const failed = (e: Error) => reject(useTls && connected ? handshakeFailed(address, e) : e);
+      const timer = useTls
+        ? setTimeout(() => {
+            reject(handshakeFailed(address, new Error(`no handshake within ${HANDSHAKE_TIMEOUT_MS / 1000} s`)));
+            socket.destroy();
+          }, HANDSHAKE_TIMEOUT_MS)
+        : undefined;
+      const failed = (e: Error) => {
+        clearTimeout(timer);
+        reject(useTls && connected ? handshakeFailed(address, e) : e);
+      };
       socket.once("error", failed);
       socket.once("connect", () => {
         connected = true;
         socket.setNoDelay(true);
       });
       socket.once(useTls ? "secureConnect" : "connect", () => {
+        clearTimeout(timer);
         socket.off("error", failed);
         const der = useTls ? (socket as tls.TLSSocket).getPeerX509Certificate()?.raw : undefined;
         const conn = new NodeConnection(socket, address, der && certificateFingerprint(der));

@@ -7,6 +7,12 @@ export const TLS_HANDSHAKE_BYTE = 0x16;
 /** TLS 1.3 only, as refusals: Bun's BoringSSL options take no minimum version. */
 export const TLS13_ONLY = constants.SSL_OP_NO_TLSv1 | constants.SSL_OP_NO_TLSv1_1 | constants.SSL_OP_NO_TLSv1_2;
 
+/**
+ * How long a client waits for a server to finish the TLS handshake: until it does, there is no
+ * connection for the caller's heartbeat to watch, and a silent server would hold it for ever.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 export function plaintextRefused(remote: string): DropsimError {
   return new DropsimError("tls_required", `Refused a plaintext connection from ${remote}: this server speaks only TLS`);
 }

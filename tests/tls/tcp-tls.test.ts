@@ -147,3 +147,14 @@ describe.each(Object.keys(adapters))("%s", (name) => {
     }
   });
 });
+
+test("connecting with TLS to a server that never answers the handshake fails with a tls error after 10 s", async () => {
+  const silent = await bunTcp(() => {}).listen("127.0.0.1", 0, () => ({ data: () => {}, close: () => {} }));
+  try {
+    const attempts = Object.values(adapters).map((tcp) => tcp.connect("127.0.0.1", silent.port, () => ({ data: () => {}, close: () => {} }), true));
+    const outcomes = await Promise.allSettled(attempts);
+    for (const o of outcomes) expect(o).toMatchObject({ status: "rejected", reason: { code: "tls", message: expect.stringContaining("no handshake within 10 s") } });
+  } finally {
+    silent.close();
+  }
+}, 30_000);
