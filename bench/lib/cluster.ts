@@ -33,7 +33,7 @@ export class Server {
     const data = path.join(dir, "server-data");
     const build = activeBuild();
     if (tls && !build.tls) throw new Error(`Cannot serve TLS with ${build.label}: its serve has no --tls`);
-    const args = ["serve", "--host", "127.0.0.1", "--port", "0", "--data", data, ...(build.tls ? [tls ? "--tls" : "--insecure"] : [])];
+    const args = ["serve", "--host", "127.0.0.1", "--port", "0", "--data", data, ...(build.tls && !tls ? ["--insecure"] : [])];
     const statsFile = path.join(dir, "server-stats.json");
     const metrics = build.traffic === "metrics";
     const proc = new Proc("server", [...args, ...(metrics ? ["--http", "127.0.0.1:0"] : ["--stats-file", statsFile])], dir);

@@ -20,7 +20,6 @@ function parseHttpAddress(value: string): { host: string; port: number } {
 interface TlsArgs {
   host: string;
   insecure: boolean;
-  tls: boolean;
   "tls-cert"?: string;
   "tls-key"?: string;
 }
@@ -28,15 +27,16 @@ interface TlsArgs {
 /** Why these flags cannot be served, in one sentence, checked before anything is opened; undefined when they can. */
 function _tlsArgsProblem(args: TlsArgs): string | undefined {
   if ((args["tls-cert"] === undefined) !== (args["tls-key"] === undefined)) return "Cannot serve a certificate without its key: give both --tls-cert FILE and --tls-key FILE";
-  if (args.insecure && (args.tls || args["tls-cert"] !== undefined)) return "Cannot serve both plain TCP (--insecure) and TLS: choose one";
+  if (args.insecure && args["tls-cert"] !== undefined) return "Cannot serve both plain TCP (--insecure) and TLS (--tls-cert): choose one";
   if (args.insecure && !isLoopbackHost(args.host)) return `Cannot serve plain TCP on ${args.host}: --insecure is allowed only on a loopback address such as 127.0.0.1`;
   return undefined;
 }
 
 /** The certificate given, or the data dir's own (made on first start); none for plain TCP. */
 async function _identity(args: TlsArgs, location: string): Promise<ServerIdentity | undefined> {
+  if (args.insecure) return undefined;
   if (args["tls-cert"] !== undefined && args["tls-key"] !== undefined) return fileIdentity(args["tls-cert"], args["tls-key"]);
-  return args.tls ? dataDirIdentity(location) : undefined;
+  return dataDirIdentity(location);
 }
 
 export default defineCommand({
@@ -48,8 +48,7 @@ export default defineCommand({
     http: { type: "string", description: "Serve /metrics (Prometheus) and /healthz over HTTP at HOST:PORT (port 0 picks a free one)" },
     "max-pending-per-ip": { type: "string", description: "Connections from one IP that may wait to authenticate at once", default: String(DEFAULT_LIMITS.maxPendingPerIp) },
     "max-pending": { type: "string", description: "Connections that may wait to authenticate at once, in all", default: String(DEFAULT_LIMITS.maxPending) },
-    insecure: { type: "boolean", description: "Plain TCP, without TLS: only on a loopback address", default: false },
-    tls: { type: "boolean", description: "TLS 1.3 with the data dir's own certificate, made on first start (the default once clients speak TLS)", default: false },
+    insecure: { type: "boolean", description: "Plain TCP, without TLS: only on a loopback address (TLS 1.3 is the default, with the data dir's own certificate, made on first start)", default: false },
     "tls-cert": { type: "string", description: "Serve TLS 1.3 with this certificate (PEM, with its chain) instead of the data dir's own" },
     "tls-key": { type: "string", description: "The private key (PEM) of --tls-cert" },
     ...logArgs,

@@ -78,10 +78,9 @@ export default defineCommand({
       return refuse(`Cannot sync with ${formatAddress(server)} over plain TCP: --insecure is allowed only to a loopback address such as 127.0.0.1`);
     }
     await saveCredentials(stateDir, credentials);
-    // TLS to a server whose fingerprint the folder knows (a join link from a TLS server carries
-    // it), plain TCP otherwise while `serve` speaks plain TCP by default (its --tls). When serve
-    // defaults to TLS this becomes `!credentials.insecure`, and the first certificate is pinned.
-    const tls = !credentials.insecure && credentials.fingerprint !== undefined;
+    // TLS unless --insecure (loopback only): the certificate is checked against the pin, or
+    // pinned on first use when the folder knows none yet.
+    const tls = !credentials.insecure;
     const client = await startSyncClient({
       root,
       server,

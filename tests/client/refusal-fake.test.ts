@@ -61,7 +61,7 @@ describe("a refused token", () => {
     await using dir = await tempDir("dropsim-refused-");
     using fake = new FakeServer((conn, f) => {
       if (f.json?.type === "hello") conn.send({ type: "error", id: f.json.id, code: "tls_required", message: "This server speaks only TLS" });
-    });
+    }, { tls: false });
     await using sync = new SyncProcess([dir.join("folder"), "--server", fake.address, "--token", TOKEN, "--insecure"]);
     expect(await sync.exitCode()).toBe(4);
     expect(sync.output).toMatch(/Cannot sync: the server at 127\.0\.0\.1:\d+ accepts only TLS connections; run dropsim sync \S+ without --insecure/);

@@ -16,14 +16,14 @@ const LAUNCHER = path.join(import.meta.dir, "dropsim-deno");
 const FIXTURE = path.join(import.meta.dir, "tls-client-fixture.ts");
 const FINGERPRINT_LINE = /Fingerprint: (SHA256:[0-9a-f]{64})/;
 
-/** A `serve --tls` under `runtime`; the spawn helper reads DROPSIM_BIN as the process starts. */
+/** A `serve` (TLS by default) under `runtime`; the spawn helper reads DROPSIM_BIN as the process starts. */
 async function serveTls(runtime: "bun" | "deno", dataDir: string): Promise<{ server: ServerProcess; fingerprint: string }> {
   const saved = process.env.DROPSIM_BIN;
   if (runtime === "deno") process.env.DROPSIM_BIN = LAUNCHER;
   else delete process.env.DROPSIM_BIN;
   let launching: Promise<ServerProcess>;
   try {
-    launching = new ServerProcess({ dataDir, store: "dir", name: `srv-${runtime}`, extraArgs: ["--tls"] }).launch();
+    launching = new ServerProcess({ dataDir, store: "dir", name: `srv-${runtime}`,  }).launch();
   } finally {
     if (saved === undefined) delete process.env.DROPSIM_BIN;
     else process.env.DROPSIM_BIN = saved;
@@ -61,7 +61,7 @@ describe.skipIf(!DENO)("Bun and Deno over TLS", () => {
     await using root = await tempDir("dropsim-deno-tls-");
     const { server } = await serveTls("deno", root.join("data"));
     await using _ = server;
-    await using conn = await RawConnection.open("127.0.0.1", server.port);
+    await using conn = await RawConnection.open("127.0.0.1", server.port, { tls: false });
     conn.sendJson({ type: "hello", id: 1, protocol: 1, clientId: "old-client" });
     expect((await conn.nextFrame()).json).toMatchObject({ type: "error", code: "tls_required" });
     await conn.waitClosed();

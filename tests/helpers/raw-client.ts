@@ -18,8 +18,9 @@ export class RawConnection implements AsyncDisposable {
   /** Over TLS, the SHA256: fingerprint of the certificate the server showed. */
   fingerprint: string | undefined;
 
-  /** Over TLS (1.3, any certificate: `fingerprint` says which), or plain TCP. */
+  /** Over TLS (1.3, any certificate: `fingerprint` says which), as servers speak by default, or plain TCP (`serve --insecure`, or speaking as an older client would). */
   static async open(host: string, port: number, opts: { tls?: boolean } = {}): Promise<RawConnection> {
+    const tls = opts.tls ?? true;
     const conn = new RawConnection();
     const shaken = Promise.withResolvers<void>();
     const ended = (error?: Error) => {
@@ -30,7 +31,7 @@ export class RawConnection implements AsyncDisposable {
     conn.socket = await Bun.connect<undefined>({
       hostname: host,
       port,
-      tls: opts.tls ? { rejectUnauthorized: false } : undefined,
+      tls: tls ? { rejectUnauthorized: false } : undefined,
       socket: {
         binaryType: "uint8array",
         data: (_s, data) => conn.receive(data),
@@ -45,7 +46,7 @@ export class RawConnection implements AsyncDisposable {
         end: () => ended(),
       },
     });
-    if (opts.tls) await shaken.promise;
+    if (tls) await shaken.promise;
     else shaken.promise.catch(() => {});
     return conn;
   }

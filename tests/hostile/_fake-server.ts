@@ -1,6 +1,7 @@
 import { PROTOCOL_VERSION } from "../../src/protocol/messages.ts";
 import type { Socket, TCPSocketListener } from "bun";
 import { createHash } from "node:crypto";
+import { createIdentity } from "../../src/server/identity.ts";
 import { controlFrame, FRAME_BLOCK, FrameSplitter, frame, type RawFrame, SendQueue } from "../helpers/wire-frames.ts";
 
 /**
@@ -67,15 +68,20 @@ class ConnImpl implements FakeConn {
   }
 }
 
+/** One certificate for every impostor: clients pin whatever they are shown first. */
+const IDENTITY = await createIdentity();
+
+/** Speaks TLS, as real servers do by default; `{ tls: false }` for a client started with --insecure. */
 export class FakeServer implements Disposable {
   readonly conns: ConnImpl[] = [];
   private listener: TCPSocketListener<State>;
 
-  constructor(script: Script) {
+  constructor(script: Script, opts: { tls?: boolean } = {}) {
     let next = 1;
     this.listener = Bun.listen<State>({
       hostname: "127.0.0.1",
       port: 0,
+      tls: (opts.tls ?? true) ? { cert: IDENTITY.cert, key: IDENTITY.key } : undefined,
       socket: {
         binaryType: "uint8array",
         open: (socket) => {

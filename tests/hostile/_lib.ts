@@ -71,7 +71,7 @@ export class HostileRig implements AsyncDisposable {
     const root = await tempDir("dropsim-hostile-");
     const cwd = root.join("sandbox", "a", "b", "c");
     await fsp.mkdir(cwd, { recursive: true });
-    const server = await startServer({ dataDir: path.join(cwd, "data"), extraArgs: [opts.tls ? "--tls" : "--insecure"] });
+    const server = await startServer({ dataDir: path.join(cwd, "data"), extraArgs: opts.tls ? [] : ["--insecure"] });
     const pin = opts.tls ? ["--fingerprint", (await server.waitForLine(/Fingerprint: (SHA256:[0-9a-f]{64})/))[1]!] : ["--insecure"];
     const extraArgs = ["--rescan-interval", "1h", "--verbose", ...pin];
     const a = startClient({ folder: root.join("A"), server: server.address, name: "A", extraArgs });

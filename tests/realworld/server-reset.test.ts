@@ -56,12 +56,16 @@ test("a new, empty server in place of the old one gets everything back; nothing 
     await c.waitForTree(expected);
 
     await c.server.stop();
-    // Its tokens are kept (an admin restores access.db, or makes the same tokens again): what
-    // is new is the journal.
+    // Its tokens and its TLS identity are kept (an admin restores access.db and tls/, or the
+    // clients would rightly refuse a new certificate until told to accept it): what is new is
+    // the journal.
     const access = await fs.readFile(path.join(c.server.dataDir, "access.db"));
+    const saved = path.join(path.dirname(c.server.dataDir), "tls-saved");
+    await fs.rename(path.join(c.server.dataDir, "tls"), saved);
     await fs.rm(c.server.dataDir, { recursive: true });
     await fs.mkdir(c.server.dataDir);
     await fs.writeFile(path.join(c.server.dataDir, "access.db"), access);
+    await fs.rename(saved, path.join(c.server.dataDir, "tls"));
     await c.server.launch();
 
     await c.client("A").waitForLine(/not the server this folder synced with/);

@@ -13,7 +13,7 @@ const FINGERPRINT_LINE = /Fingerprint: (SHA256:[0-9a-f]{64})/;
 const OPENSSL = Bun.which("openssl");
 if (!OPENSSL) console.warn("tests/tls: the openssl checks are skipped: no openssl on PATH (.ci/run installs it)");
 
-async function tlsServer(root: { join(...p: string[]): string }, extraArgs: string[] = ["--tls"]) {
+async function tlsServer(root: { join(...p: string[]): string }, extraArgs: string[] = []) {
   const server = await new ServerProcess({ dataDir: root.join("data"), store: "dir", name: "tls-server", extraArgs }).launch();
   const fingerprint = (await server.waitForLine(FINGERPRINT_LINE))[1]!;
   return { server, fingerprint };
@@ -25,7 +25,7 @@ async function run(cmd: string[], stdin = ""): Promise<{ code: number; out: stri
   return { code, out, err };
 }
 
-test("serve --tls prints the fingerprint of the certificate it shows, keeps it across restarts, and answers hello over TLS", async () => {
+test("serve prints the fingerprint of the certificate it shows, keeps it across restarts, and answers hello over TLS", async () => {
   await using root = await tempDir("dropsim-tls-");
   const { server, fingerprint } = await tlsServer(root);
   await using _ = server;
@@ -43,7 +43,7 @@ test("a plaintext client reaching a TLS server reads a tls_required error in its
   await using root = await tempDir("dropsim-tls-");
   const { server } = await tlsServer(root);
   await using _ = server;
-  await using conn = await RawConnection.open("127.0.0.1", server.port);
+  await using conn = await RawConnection.open("127.0.0.1", server.port, { tls: false });
   conn.sendJson({ type: "hello", id: 1, protocol: 1, clientId: "old-client" });
   const frame = await conn.nextFrame();
   expect(frame.json).toEqual({
