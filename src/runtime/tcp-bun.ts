@@ -140,7 +140,17 @@ async function listenTls(host: string, port: number, accept: (conn: Connection) 
         const remote = `${raw.remoteAddress}`;
         const state = { sniffed: false } as Sniffed;
         raw.data = state;
-        const [, secure] = raw.upgradeTLS<Sniffed>({ tls: { cert: tls.cert, key: tls.key, secureOptions: TLS13_ONLY }, socket: secureHandlers });
+        let secure: Socket<Sniffed>;
+        try {
+          [, secure] = raw.upgradeTLS<Sniffed>({ tls: { cert: tls.cert, key: tls.key, secureOptions: TLS13_ONLY }, socket: secureHandlers });
+        } catch {
+          // Thrown from a socket handler, this would end the whole server: one connection it
+          // cannot serve must not. (Identities are parsed when made or read, so a certificate
+          // TLS refuses never gets this far.)
+          state.sniffed = true;
+          raw.terminate();
+          return;
+        }
         state.conn = new BunConnection(secure, remote, reclaimAfter);
         secure.data = state;
         state.events = accept(state.conn);

@@ -74,9 +74,7 @@ export async function createIdentity(): Promise<ServerIdentity> {
   const keys = (await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"])) as CryptoKeyPair;
   const cert = new pkijs.Certificate();
   cert.version = 2;
-  const serial = crypto.getRandomValues(new Uint8Array(16));
-  serial[0]! &= 0x7f; // a positive INTEGER
-  cert.serialNumber = new asn1js.Integer({ valueHex: serial });
+  cert.serialNumber = new asn1js.Integer({ valueHex: certificateSerial(crypto.getRandomValues(new Uint8Array(16))) });
   const name = new pkijs.AttributeTypeAndValue({ type: "2.5.4.3", value: new asn1js.Utf8String({ value: "dropsim server" }) });
   cert.subject.typesAndValues.push(name);
   cert.issuer.typesAndValues.push(name);
@@ -87,7 +85,21 @@ export async function createIdentity(): Promise<ServerIdentity> {
   await cert.sign(keys.privateKey, "SHA-256");
   const der = new Uint8Array(cert.toSchema().toBER(false));
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
-  return { cert: _pem("CERTIFICATE", der), key: _pem("PRIVATE KEY", pkcs8), fingerprint: certificateFingerprint(der) };
+  // Parsed as TLS will parse it, so a certificate it would refuse stops us here, not a connection later.
+  return _checkedPair(_pem("CERTIFICATE", der), _pem("PRIVATE KEY", pkcs8), "the certificate just made");
+}
+
+/**
+ * A certificate's serial number from random bytes, as DER wants it: a positive INTEGER in its
+ * shortest form. The first byte is kept in 0x40–0x7F: below 0x80 so it reads as positive, never
+ * 0x00, which DER forbids before a byte below 0x80 — BoringSSL refuses such a certificate at the
+ * handshake (INVALID_INTEGER), and a random serial made that one time in 256 (a CI run lost a
+ * server to it).
+ */
+export function certificateSerial(random: Uint8Array): Uint8Array {
+  const serial = random.slice();
+  serial[0] = (serial[0]! & 0x3f) | 0x40;
+  return serial;
 }
 
 async function _readPair(certFile: string, keyFile: string): Promise<ServerIdentity | undefined> {

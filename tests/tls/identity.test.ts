@@ -1,7 +1,7 @@
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs/promises";
-import { createIdentity, dataDirIdentity, fileIdentity, identityFiles } from "../../src/server/identity.ts";
+import { certificateSerial, createIdentity, dataDirIdentity, fileIdentity, identityFiles } from "../../src/server/identity.ts";
 import { MEMORY_LOCATION } from "../../src/store/open.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
@@ -37,4 +37,28 @@ test("fileIdentity takes a certificate and its key, and refuses a key that is no
   const refused = fileIdentity(dir.join("a.pem"), dir.join("b.key"));
   await expect(refused).rejects.toMatchObject({ code: "tls", message: expect.stringContaining("the key is not the certificate's") });
   await expect(fileIdentity(dir.join("none.pem"), dir.join("a.key"))).rejects.toMatchObject({ code: "tls" });
+});
+
+describe("certificate serial numbers", () => {
+  // DER: a positive INTEGER in its shortest form. 0x00 first (before a byte below 0x80) or 0x80 and
+  // above first (negative) is refused by BoringSSL at the handshake.
+  test.each([
+    [[0x00, 0x00, 0x12]],
+    [[0x00, 0x7f, 0x12]],
+    [[0x80, 0x00, 0x00]],
+    [[0xff, 0xff, 0xff]],
+    [[0x3f, 0x01, 0x02]],
+  ])("random bytes %p give a positive, minimal serial", (bytes) => {
+    const serial = certificateSerial(Uint8Array.from(bytes));
+    expect(serial.length).toBe(bytes.length);
+    expect(serial[0]! >= 0x40 && serial[0]! <= 0x7f).toBe(true);
+    expect([...serial.subarray(1)]).toEqual(bytes.slice(1));
+  });
+
+  test("every certificate made parses as TLS parses it", async () => {
+    for (let i = 0; i < 64; i++) {
+      const id = await createIdentity();
+      expect(new X509Certificate(id.cert).serialNumber).toMatch(/^[4-7][0-9A-F]/);
+    }
+  });
 });
