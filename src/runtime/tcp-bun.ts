@@ -1,6 +1,6 @@
 import type { Socket } from "bun";
 import { certificateFingerprint } from "../core/cert-fingerprint.ts";
-import { HANDSHAKE_TIMEOUT_MS, handshakeFailed, mayBeTls, plaintextRefused, TLS13_ONLY } from "./tls.ts";
+import { HANDSHAKE_TIMEOUT_MS, handshakeFailed, plaintextRefused, TLS13_ONLY, TLS_HANDSHAKE_BYTE } from "./tls.ts";
 import type { Connection, ConnectionEvents, Listener, Reclaim, Tcp, TlsServe } from "./types.ts";
 import { WriteQueue } from "./write-queue.ts";
 
@@ -159,7 +159,7 @@ async function listenTls(host: string, port: number, accept: (conn: Connection) 
         const state = raw.data;
         if (state.sniffed) return;
         state.sniffed = true;
-        if (mayBeTls(bytes[0])) return;
+        if (bytes[0] === TLS_HANDSHAKE_BYTE) return;
         // Told before the end below, which closes the TLS socket at once (without a reason).
         state.conn.closed = true;
         state.conn.queue.end();

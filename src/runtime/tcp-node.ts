@@ -3,7 +3,7 @@ import { Duplex } from "node:stream";
 import { setTimeout } from "node:timers";
 import * as tls from "node:tls";
 import { certificateFingerprint } from "../core/cert-fingerprint.ts";
-import { HANDSHAKE_TIMEOUT_MS, handshakeFailed, mayBeTls, plaintextRefused } from "./tls.ts";
+import { HANDSHAKE_TIMEOUT_MS, handshakeFailed, plaintextRefused, TLS_HANDSHAKE_BYTE } from "./tls.ts";
 import type { Connection, ConnectionEvents, Listener, Tcp } from "./types.ts";
 
 /**
@@ -162,7 +162,7 @@ function sniffed(raw: net.Socket, plaintextReply: Uint8Array, refuse: () => void
   });
   raw.on("data", (chunk: Uint8Array) => {
     if (refused) return;
-    if (first && !mayBeTls(chunk[0])) {
+    if (first && chunk[0] !== TLS_HANDSHAKE_BYTE) {
       refused = true;
       raw.end(plaintextReply);
       setTimeout(() => raw.destroy(), CLOSE_GRACE_MS).unref();
