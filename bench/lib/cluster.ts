@@ -23,26 +23,30 @@ export class Server {
     private readonly readTraffic: () => Promise<Traffic | undefined>,
     /** How clients reach it: `--join LINK` for a build with tokens, else `--server ADDRESS`. */
     readonly clientArgs: readonly string[],
+    /** The token of the join link, for bare sessions (bench/lib/wire.ts); none for a build without tokens. */
+    readonly token: string | undefined,
   ) {}
 
   /**
    * Starts the active build's server with whichever byte counters it offers; over TLS with
    * `tls` (clients then pin its certificate from the join link), plain TCP on loopback otherwise.
    */
-  static async start(dir: string, tls = false): Promise<Server> {
+  static async start(dir: string, tls = false, extraArgs: readonly string[] = []): Promise<Server> {
     const data = path.join(dir, "server-data");
     const build = activeBuild();
     if (tls && !build.tls) throw new Error(`Cannot serve TLS with ${build.label}: its serve has no --tls`);
     const args = ["serve", "--host", "127.0.0.1", "--port", "0", "--data", data, ...(build.tls && !tls ? ["--insecure"] : [])];
     const statsFile = path.join(dir, "server-stats.json");
     const metrics = build.traffic === "metrics";
-    const proc = new Proc("server", [...args, ...(metrics ? ["--http", "127.0.0.1:0"] : ["--stats-file", statsFile])], dir);
+    const proc = new Proc("server", [...args, ...extraArgs, ...(metrics ? ["--http", "127.0.0.1:0"] : ["--stats-file", statsFile])], dir);
     try {
       const port = Number((await proc.waitForLine(LISTENING, { timeout: START_TIMEOUT })).match[1]);
-      const join = build.tls ? ["--join", await joinLink(data), ...(tls ? [] : ["--insecure"])] : ["--server", `127.0.0.1:${port}`];
-      if (!metrics) return new Server(proc, port, async () => readStatsFile(statsFile), join);
+      const link = build.tls ? await joinLink(data) : undefined;
+      const join = link ? ["--join", link, ...(tls ? [] : ["--insecure"])] : ["--server", `127.0.0.1:${port}`];
+      const token = link ? new URL(link).searchParams.get("token")! : undefined;
+      if (!metrics) return new Server(proc, port, async () => readStatsFile(statsFile), join, token);
       const url = (await proc.waitForLine(METRICS_AT, { timeout: START_TIMEOUT })).match[1]!;
-      return new Server(proc, port, () => fetchMetrics(url), join);
+      return new Server(proc, port, () => fetchMetrics(url), join, token);
     } catch (e) {
       await proc.stop(1_000);
       throw e;

@@ -70,8 +70,9 @@ export class WireSession {
     return new Promise((resolve) => this.waiters.push({ match, resolve }));
   }
 
-  hello(clientId: string): Promise<Received> {
-    return this.request({ type: "hello", protocol: 1, clientId });
+  /** With a token, as protocol 2 servers want (share `default`); without, as the protocol 1 builds `--compare` may run. */
+  hello(clientId: string, token: string | undefined): Promise<Received> {
+    return this.request(token ? { type: "hello", protocol: 2, clientId, share: "default", token } : { type: "hello", protocol: 1, clientId });
   }
 
   send(message: Record<string, unknown>): void {

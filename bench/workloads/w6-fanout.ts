@@ -25,10 +25,13 @@ export const w6: Workload = {
       let server: Server | undefined;
       const sessions: WireSession[] = [];
       try {
-        server = await Server.start(dir);
+        // Every session comes from this one address: as for many clients behind one NAT, the
+        // limit on connections waiting to authenticate (16 per IP by default) is raised.
+        const limit = String(count + 16);
+        server = await Server.start(dir, false, ["--max-pending-per-ip", limit, "--max-pending", limit]);
         const committer = await WireSession.open(server.port);
         sessions.push(committer);
-        await committer.hello(`bench-w6-committer-${run}`);
+        await committer.hello(`bench-w6-committer-${run}`, server.token);
         const rssBefore = server.proc.statusKiB("VmRSS")!;
 
         const listeners: WireSession[] = [];
@@ -38,7 +41,7 @@ export const w6: Workload = {
           listeners.push(...batch);
         }
         const welcomes = await withTimeout(
-          Promise.all(listeners.map((l, i) => l.hello(`bench-w6-${run}-${i}`))),
+          Promise.all(listeners.map((l, i) => l.hello(`bench-w6-${run}-${i}`, server!.token))),
           PUSH_TIMEOUT,
           "every session's welcome",
         );

@@ -88,7 +88,7 @@ function clientBytesIn(traffic: Traffic): number {
 async function serverHead(server: Server, tag: string): Promise<number> {
   const session = await WireSession.open(server.port);
   try {
-    const welcome = await session.hello(`bench-w7-${tag}-${crypto.randomUUID()}`);
+    const welcome = await session.hello(`bench-w7-${tag}-${crypto.randomUUID()}`, server.token);
     return Number(welcome.message.head);
   } finally {
     session.close();
