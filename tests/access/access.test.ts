@@ -5,6 +5,7 @@ import { PROTOCOL_VERSION } from "../../src/protocol/messages.ts";
 import { RawConnection } from "../helpers/raw-client.ts";
 import { dropsimCommand, dumpLogs, type ServerProcess, startServer } from "../helpers/spawn-dropsim.ts";
 import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 import { FRAME_BLOCK, frame } from "../helpers/wire-frames.ts";
 
 // Shares and tokens with real processes: the CLI beside a running server, and what the server
@@ -53,13 +54,23 @@ const token = (share: string, ...extra: string[]) => json<Created>("token", "cre
 
 /** A connection that said hello with `token`: the reply (welcome or error) and the connection. */
 async function hello(tokenText: string | undefined, share: string): Promise<{ conn: RawConnection; reply: Record<string, unknown> }> {
-  for (;;) {
-    const conn = await RawConnection.open("127.0.0.1", server.port);
-    const reply = await conn.request({ type: "hello", id: 1, protocol: PROTOCOL_VERSION, clientId: `access-${crypto.randomUUID()}`, share, ...(tokenText ? { token: tokenText } : {}) });
-    if (reply.code !== "busy") return { conn, reply };
-    conn.close();
-    await Bun.sleep(250);
-  }
+  let answered: { conn: RawConnection; reply: Record<string, unknown> } | undefined;
+  // Earlier tests' refused tokens hold this address back (200 ms, doubling): `busy` until that passes.
+  await waitFor(
+    "a hello not refused as busy",
+    async () => {
+      const conn = await RawConnection.open("127.0.0.1", server.port);
+      const reply = await conn.request({ type: "hello", id: 1, protocol: PROTOCOL_VERSION, clientId: `access-${crypto.randomUUID()}`, share, ...(tokenText ? { token: tokenText } : {}) });
+      if (reply.code !== "busy") {
+        answered = { conn, reply };
+        return true;
+      }
+      conn.close();
+      return `busy: ${String(reply.message)}`;
+    },
+    { timeout: 30_000 },
+  );
+  return answered!;
 }
 
 function blockFrame(bytes: Uint8Array): { hash: string; frame: Uint8Array } {
