@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ServerLink } from "../../src/client/server-link.ts";
 import type { DropsimError } from "../../src/core/errors.ts";
-import { type ClientMessage, clientMessages, PROTOCOL_VERSION, type ServerMessage } from "../../src/protocol/messages.ts";
-import { Peer } from "../../src/protocol/peer.ts";
+import type { ClientMessage } from "../../src/protocol/messages.ts";
 import { loadRuntime } from "../../src/runtime/index.ts";
 import type { Listener, Runtime } from "../../src/runtime/types.ts";
 import { createIdentity, type ServerIdentity, tlsServe } from "../../src/server/identity.ts";
 import { waitFor } from "../helpers/wait-for.ts";
+import { welcomingPeer } from "../helpers/welcoming-peer.ts";
 
 // The server link over the runtime's real TLS, against a listener with a self-made certificate
 // that welcomes any hello: the pin is checked on the real handshake's certificate, and a plain
@@ -24,16 +24,7 @@ beforeAll(async () => {
     "127.0.0.1",
     0,
     (conn) => {
-      const peer: Peer<ClientMessage, ServerMessage> = new Peer(conn, clientMessages, {
-        message: (m) => {
-          if (m.type !== "hello") return;
-          hellos.push(m);
-          peer.send({ type: "welcome", id: m.id, protocol: PROTOCOL_VERSION, serverId: "s", head: 0, share: "default", scope: "read_write" });
-        },
-        block: () => {},
-        protocolError: () => {},
-        closed: () => {},
-      });
+      const peer = welcomingPeer(conn, hellos);
       return peer.events;
     },
     tlsServe(identity),

@@ -2,11 +2,12 @@ import { describe, expect, test } from "bun:test";
 import type { SyncEvent } from "../../src/client/events.ts";
 import { type LinkIdentity, ServerLink } from "../../src/client/server-link.ts";
 import { DropsimError } from "../../src/core/errors.ts";
-import { type ClientMessage, clientMessages, PROTOCOL_VERSION, type ServerMessage } from "../../src/protocol/messages.ts";
-import { Peer } from "../../src/protocol/peer.ts";
+import type { ClientMessage, ServerMessage } from "../../src/protocol/messages.ts";
+import type { Peer } from "../../src/protocol/peer.ts";
 import type { Connection, Runtime } from "../../src/runtime/types.ts";
 import { connectionPair } from "../helpers/memory-transport.ts";
 import { waitFor } from "../helpers/wait-for.ts";
+import { welcomingPeer } from "../helpers/welcoming-peer.ts";
 
 // The server link over in-memory connections that show a certificate, as a TLS adapter's do:
 // the pin is checked before the hello (which carries the token) is sent.
@@ -23,16 +24,7 @@ function fakeRuntime(certificates: (string | undefined)[]) {
       const [client, server] = connectionPair();
       const fingerprint = certificates.shift();
       if (fingerprint !== undefined) Object.defineProperty(client.conn, "peerFingerprint", { value: fingerprint });
-      const peer: Peer<ClientMessage, ServerMessage> = new Peer(server.conn, clientMessages, {
-        message: (m) => {
-          if (m.type !== "hello") return;
-          hellos.push(m);
-          peer.send({ type: "welcome", id: m.id, protocol: PROTOCOL_VERSION, serverId: "s", head: 0, share: "default", scope: "read_write" });
-        },
-        block: () => {},
-        protocolError: () => {},
-        closed: () => {},
-      });
+      const peer = welcomingPeer(server.conn, hellos);
       servers.push(peer);
       server.attach(peer.events);
       client.attach(attach(client.conn));
