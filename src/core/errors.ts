@@ -31,6 +31,8 @@ export type ErrorCode =
   | "tls"
   /** The server's certificate is not the one this folder pinned. */
   | "fingerprint_mismatch"
+  /** The client's cursor is older than what retention kept: it must resync from the current tree. */
+  | "cursor_expired"
   | "internal";
 
 export class DropsimError extends Error {

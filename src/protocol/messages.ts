@@ -120,6 +120,44 @@ export const opSchema = z.discriminatedUnion("op", [putOp, deleteOp, moveOp]);
 
 const errorCode = z.string().max(64);
 
+/** History, trash and restore (issue 12) name a path or "" for the whole share; the server checks it like an op's path. */
+const queryPath = z.string().max(4096);
+/** Rows a history or trash page holds at most: each row is small, the frame stays far below its limit. */
+export const MAX_PAGE = 1000;
+const clientName = z.string().max(255).nullable();
+const historyRow = z.strictObject({
+  seq,
+  path: wirePath,
+  kind,
+  /** What the row did to its path: a conflict copy is a file put under a conflicted-copy name. */
+  change: z.enum(["create", "edit", "move", "delete", "conflict", "restore"]),
+  size,
+  /** Server ms; null in rows from before stamps were kept. */
+  at: z.number().nullable(),
+  clientId: clientName,
+  host: clientName,
+  movedFrom: wirePath.optional(),
+});
+const trashRow = z.strictObject({
+  path: wirePath,
+  kind,
+  /** The deletion's seq, and the last live version's (what \`restore PATH\` brings back). */
+  seq,
+  version: seq,
+  size,
+  at: z.number().nullable(),
+  clientId: clientName,
+  host: clientName,
+});
+const restoreChange = z.strictObject({
+  path: wirePath,
+  /** restore: the path gets its old content back; remove: it goes to the trash; conflict_copy: changed since the restore was asked, so the old content goes beside it as \`path\`, from \`of\`. */
+  action: z.enum(["restore", "remove", "conflict_copy"]),
+  kind,
+  size,
+  of: wirePath.optional(),
+});
+
 const opResult = z.discriminatedUnion("status", [
   z.strictObject({ status: z.literal("ok"), entries: z.array(entrySchema) }),
   z.strictObject({ status: z.literal("conflict"), current: entrySchema.nullable() }),
@@ -145,6 +183,23 @@ export const clientMessages = {
   bye: z.strictObject({ type: z.literal("bye") }),
   /** Sent on a quiet connection: any frame back proves the server and the path to it alive. */
   ping: z.strictObject({ type: z.literal("ping"), id }),
+  /** The versions of a file, or with \`below\` the changes inside a folder, newest first. */
+  history: z.strictObject({ type: z.literal("history"), id, path: queryPath, below: z.boolean(), before: seq.optional(), limit: z.number().int().min(1).max(MAX_PAGE).optional() }),
+  trash: z.strictObject({ type: z.literal("trash"), id, path: queryPath, before: seq.optional(), limit: z.number().int().min(1).max(MAX_PAGE).optional() }),
+  /**
+   * Brings \`path\` back to how it was right after row \`version\`, or at time \`at\` (server ms), or
+   * with neither a deleted path to its last live version. \`seen\`: the head the asker last saw;
+   * what changed after it is kept, and the old content goes beside it as a conflict copy.
+   */
+  restore: z.strictObject({
+    type: z.literal("restore"),
+    id,
+    path: queryPath,
+    version: seq.optional(),
+    at: z.number().optional(),
+    seen: seq,
+    dryRun: z.boolean(),
+  }),
 };
 
 /** Messages a server sends. */
@@ -172,6 +227,21 @@ export const serverMessages = {
   pong: z.strictObject({ type: z.literal("pong"), id }),
   changed: z.strictObject({ type: z.literal("changed"), from: seq, head: seq, entries: z.array(entrySchema) }),
   error: z.strictObject({ type: z.literal("error"), id: id.optional(), code: errorCode, message: z.string() }),
+  history_result: z.strictObject({ type: z.literal("history_result"), id, rows: z.array(historyRow).max(MAX_PAGE), more: z.boolean() }),
+  trash_result: z.strictObject({ type: z.literal("trash_result"), id, items: z.array(trashRow).max(MAX_PAGE), more: z.boolean() }),
+  /**
+   * \`target\`: the seq restored to; \`changes\` lists at most MAX_PAGE of them (\`more\` says the
+   * list is cut), \`counts\` all of them; \`head\` is the journal after the restore (unchanged for a dry run).
+   */
+  restore_result: z.strictObject({
+    type: z.literal("restore_result"),
+    id,
+    head: seq,
+    target: seq,
+    changes: z.array(restoreChange).max(MAX_PAGE),
+    more: z.boolean(),
+    counts: z.strictObject({ restore: z.number().int().nonnegative(), remove: z.number().int().nonnegative(), conflict_copy: z.number().int().nonnegative() }),
+  }),
 };
 
 type Infer<T extends Record<string, z.ZodType>> = { [K in keyof T]: z.infer<T[K]> }[keyof T];
@@ -180,6 +250,9 @@ export type ServerMessage = Infer<typeof serverMessages>;
 export type Op = z.infer<typeof opSchema>;
 export type PutOp = Extract<Op, { op: "put" }>;
 export type OpResult = z.infer<typeof opResult>;
+export type HistoryRow = z.infer<typeof historyRow>;
+export type TrashRow = z.infer<typeof trashRow>;
+export type RestoreChange = z.infer<typeof restoreChange>;
 export type MessageOf<M, T> = Extract<M, { type: T }>;
 
 const decoder = new TextDecoder("utf-8", { fatal: true });

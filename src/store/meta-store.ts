@@ -7,6 +7,41 @@ export type EntryDraft = Omit<Entry, "version">;
 export interface CommitStamp {
   clientId: string;
   at: number;
+  /** Why the rows were written when it was not an upload: a restore (issue 12) marks its rows so history can say so. */
+  cause?: "restore";
+}
+
+/** A journal row as history tells it: the entry and its stamp (null in rows from before stamps were kept). */
+export interface JournalRecord extends Entry {
+  committedAt: number | null;
+  clientId: string | null;
+  cause: "restore" | null;
+}
+
+export interface HistoryQuery {
+  /** A path, or "" for the whole share. */
+  path: string;
+  /** Rows of every path inside `path` too (a folder's history), not only of `path` itself. */
+  below: boolean;
+  /** Only rows with a lower seq: the next page after a page ending at `before`. */
+  before?: number;
+  limit: number;
+}
+
+/** A deleted file (or folder, or link) that is still in the journal: its tombstone and the last live version before it. */
+export interface TrashItem {
+  deleted: JournalRecord;
+  last: JournalRecord;
+}
+
+/** A journal row as retention weighs it (core/retention.ts). */
+export interface VersionRow {
+  seq: number;
+  path: string;
+  committedAt: number | null;
+  deleted: boolean;
+  /** The path's current row (its entry points at it). */
+  current: boolean;
 }
 
 /** Reads and appends inside one transaction: what it reads is what the commit is checked against. */
@@ -20,6 +55,16 @@ export interface MetaTx {
   liveBytes(): Promise<number>;
   /** Appends to the journal, stamped with the transaction's `CommitStamp`, and makes the result the path's current entry. */
   append(draft: EntryDraft): Promise<Entry>;
+  /** Every row of the journal as retention weighs it, oldest first (garbage collection, issue 12). */
+  versions(): Promise<VersionRow[]>;
+  /**
+   * Removes journal rows chosen by retention. A path whose current row goes loses its entry (only
+   * a tombstone may go so: a current live row is refused, as it is what clients sync). Raises
+   * `prunedThrough` to the highest seq removed.
+   */
+  drop(seqs: readonly number[]): Promise<void>;
+  /** Every block hash some row of the journal (as this transaction sees it) refers to. */
+  referencedBlocks(): Promise<Set<string>>;
 }
 
 /**
