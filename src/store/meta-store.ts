@@ -28,6 +28,9 @@ export interface HistoryQuery {
   limit: number;
 }
 
+/** A page of the trash: deletions at or inside `path` ("" for the whole share), newest first. */
+export type TrashQuery = Omit<HistoryQuery, "below">;
+
 /** A deleted file (or folder, or link) that is still in the journal: its tombstone and the last live version before it. */
 export interface TrashItem {
   deleted: JournalRecord;
@@ -58,9 +61,10 @@ export interface MetaTx {
   /** Every row of the journal as retention weighs it, oldest first (garbage collection, issue 12). */
   versions(): Promise<VersionRow[]>;
   /**
-   * Removes journal rows chosen by retention. A path whose current row goes loses its entry (only
-   * a tombstone may go so: a current live row is refused, as it is what clients sync). Raises
-   * `prunedThrough` to the highest seq removed.
+   * Removes journal rows chosen by retention; unknown seqs are ignored. A path whose current row
+   * goes loses its entry and every older row (only a tombstone may go so: a current live row is
+   * refused with "internal", as it is what clients sync; and a surviving older row would look
+   * current to `treeAt`). Raises `prunedThrough` to the highest seq removed.
    */
   drop(seqs: readonly number[]): Promise<void>;
   /** Every block hash some row of the journal (as this transaction sees it) refers to. */
@@ -85,6 +89,23 @@ export interface MetaStore {
    * one at a time, so sequence order is commit order.
    */
   transaction<T>(stamp: CommitStamp, fn: (tx: MetaTx) => Promise<T>): Promise<T>;
+  /** The highest seq retention removed (0 when none): a cursor below it has missed rows. */
+  prunedThrough(): Promise<number>;
+  /** Journal rows of `path` (with `below`, at or inside it; "" and `below`: the whole share), newest first. */
+  history(q: HistoryQuery): Promise<JournalRecord[]>;
+  /**
+   * The live entries at or inside `path` ("" for the whole share) as they were right after row
+   * `seq` (each path's newest retained row up to `seq`), in path order: what a restore brings back.
+   */
+  treeAt(path: string, seq: number): Promise<Entry[]>;
+  /** The journal's head as it was at time `at` (server ms): rows stamped later are after it; unstamped rows are older than any time. */
+  seqAt(at: number): Promise<number>;
+  /** Paths whose current row is a deletion, each with its last live version (a path moved away is not in the trash). */
+  trash(q: TrashQuery): Promise<TrashItem[]>;
+  /** Remembers a client's host name (said at hello), for history to show. */
+  noteClient(clientId: string, host: string): Promise<void>;
+  /** The host names known for `clientIds` (unknown ones are left out). */
+  clientHosts(clientIds: readonly string[]): Promise<Map<string, string>>;
   /** This backend's own consistency (what the interface cannot see), as plain sentences; [] when sound. */
   check(): Promise<string[]>;
   close(): Promise<void>;

@@ -14,9 +14,23 @@ export function endableTx(tx: MetaTx): { tx: MetaTx; end(): void } {
       return fn(...args);
     };
   return {
-    tx: { head: guard(tx.head), get: guard(tx.get), liveChildren: guard(tx.liveChildren), liveBytes: guard(tx.liveBytes), append: guard(tx.append) },
+    tx: {
+      head: guard(tx.head),
+      get: guard(tx.get),
+      liveChildren: guard(tx.liveChildren),
+      liveBytes: guard(tx.liveBytes),
+      append: guard(tx.append),
+      versions: guard(tx.versions),
+      drop: guard(tx.drop),
+      referencedBlocks: guard(tx.referencedBlocks),
+    },
     end: () => {
       open = false;
     },
   };
+}
+
+/** What `MetaTx.drop` throws for a path's current live row: clients sync it, retention never picks it. */
+export function refusedDrop(path: string, seq: number): DropsimError {
+  return new DropsimError("internal", `Cannot drop journal row ${seq}: it is the current version of "${path}"`);
 }
