@@ -23,7 +23,7 @@ export function logSink(log: Log): (event: SyncEvent) => void {
       case "server_invalid":
         return log.warn(`Server sent something invalid: ${e.reason}`);
       case "stopped":
-        return log.error(_stoppedLine(e));
+        return log.error(stoppedLine(e));
       case "pass_failed":
         return log.error(`Sync pass failed: ${e.reason}; will retry in ${_seconds(e.retryInMs)} s`);
       case "idle":
@@ -87,7 +87,7 @@ export function logSink(log: Log): (event: SyncEvent) => void {
 }
 
 /** One line: why the client stopped, and the command that gets it going again. */
-function _stoppedLine(e: EventOf<"stopped">): string {
+export function stoppedLine(e: EventOf<"stopped">): string {
   const rejoin = `run dropsim sync ${shellWord(e.root)} --join LINK`;
   switch (e.code) {
     case "no_token":

@@ -1,7 +1,7 @@
 import { DropsimError, describeError, type ErrorCode } from "../core/errors.ts";
 import { type ClientMessage, type MessageOf, PROTOCOL_VERSION, type ServerMessage, serverMessages } from "../protocol/messages.ts";
 import { DEFAULT_HEARTBEAT, type HeartbeatTimes, Peer } from "../protocol/peer.ts";
-import type { Runtime } from "../runtime/types.ts";
+import type { Connection, Runtime } from "../runtime/types.ts";
 import type { Emit } from "./events.ts";
 
 export type ServerPeer = Peer<ServerMessage, ClientMessage>;
@@ -117,48 +117,40 @@ export class ServerLink {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    let peer: ServerPeer | undefined;
     let presented: string | undefined;
     this.refusal = undefined;
     try {
-      const conn = await this.runtime.tcp.connect(this.address.host, this.address.port, (conn) => {
-        const p: ServerPeer = new Peer(conn, serverMessages, {
-          message: (m) => {
-            if (m.type === "changed") this.handlers.changed(m);
-            else if (m.type === "error" && FINAL.has(m.code)) this.refusal = new DropsimError(m.code as ErrorCode, m.message);
-            else if (m.type === "error") this.emit({ type: "server_said", message: m.message });
-          },
-          block: (hash, bytes) => this.handlers.block(hash, bytes),
-          protocolError: (e) => this.emit({ type: "server_invalid", reason: e.message }),
-          closed: (error) => {
-            clearInterval(checks);
-            this.lost(p, error ?? new DropsimError("closed", "Connection closed"));
-          },
-        });
-        const checks = this.keepAlive(p);
-        peer = p;
-        return p.events;
-      }, this.hello.tls);
-      // Before the hello: the token goes to no one but the server this folder trusts.
-      presented = conn.peerFingerprint;
-      this.checkIdentity(presented);
-      const welcome = await peer!.request<MessageOf<ServerMessage, "welcome">>({
-        type: "hello",
-        protocol: PROTOCOL_VERSION,
-        clientId: this.hello.clientId,
-        host: this.hello.host,
-        share: this.hello.share,
-        token: this.hello.token,
-      });
-      if (this.stopped) return peer!.close();
+      const { peer, welcome } = await openSession(
+        this.runtime,
+        this.address,
+        { ...this.hello, fingerprint: this.pinned },
+        (conn) => {
+          const p: ServerPeer = new Peer(conn, serverMessages, {
+            message: (m) => {
+              if (m.type === "changed") this.handlers.changed(m);
+              else if (m.type === "error" && FINAL.has(m.code)) this.refusal = new DropsimError(m.code as ErrorCode, m.message);
+              else if (m.type === "error") this.emit({ type: "server_said", message: m.message });
+            },
+            block: (hash, bytes) => this.handlers.block(hash, bytes),
+            protocolError: (e) => this.emit({ type: "server_invalid", reason: e.message }),
+            closed: (error) => {
+              clearInterval(checks);
+              this.lost(p, error ?? new DropsimError("closed", "Connection closed"));
+            },
+          });
+          const checks = this.keepAlive(p);
+          return p;
+        },
+        (fingerprint) => (presented = fingerprint),
+      );
+      if (this.stopped) return peer.close();
       this.attempt = 0;
       this.peer = peer;
       this.pinned ??= presented;
       this.emit({ type: "connected", server: this.label, serverId: welcome.serverId, head: welcome.head, reconnected: this.wasConnected });
       this.wasConnected = true;
-      this.handlers.connected(peer!, welcome, presented);
+      this.handlers.connected(peer, welcome, presented);
     } catch (e) {
-      peer?.close();
       // A refusal sent on its own (a TLS-only server's to plaintext) fails the hello as a hang-up.
       const final = isFinal(e) ? e : this.refusal;
       if (final) return this.giveUp(final, presented);
@@ -181,13 +173,6 @@ export class ServerLink {
     return checks;
   }
 
-  /** Throws unless the certificate the server showed is the one pinned (nothing to check over plain TCP, or before a pin). */
-  private checkIdentity(presented: string | undefined): void {
-    if (this.hello.tls && presented === undefined) throw new DropsimError("tls", `The TLS connection to ${this.label} shows no certificate to check`);
-    if (presented === undefined || this.pinned === undefined || presented === this.pinned) return;
-    throw new DropsimError("fingerprint_mismatch", `The server at ${this.label} presented certificate ${presented}, not ${this.pinned} that this folder trusts`);
-  }
-
   private lost(peer: ServerPeer, error: Error): void {
     if (this.peer !== peer) return;
     this.peer = undefined;
@@ -204,4 +189,45 @@ export class ServerLink {
     this.emit({ type: "unreachable", server: this.label, reason: describeError(error), retryInMs: delay, firstAttempt: this.attempt === 1 });
     this.timer = setTimeout(() => void this.connect(), delay);
   }
+}
+
+/**
+ * Connects, checks the server's certificate against `identity.fingerprint` (if any) BEFORE
+ * anything is sent, so the token goes to no one but the server the folder trusts, and says
+ * hello. `makePeer` attaches the caller's handlers; `presented` hears the certificate shown,
+ * even when the check then fails. The peer is closed if anything fails.
+ */
+export async function openSession(
+  runtime: Runtime,
+  address: { host: string; port: number },
+  identity: LinkIdentity,
+  makePeer: (conn: Connection) => ServerPeer,
+  presented: (fingerprint: string | undefined) => void = () => {},
+): Promise<{ peer: ServerPeer; welcome: Welcome }> {
+  let peer: ServerPeer | undefined;
+  try {
+    const conn = await runtime.tcp.connect(address.host, address.port, (c) => (peer = makePeer(c)).events, identity.tls);
+    presented(conn.peerFingerprint);
+    _checkIdentity(address, identity, conn.peerFingerprint);
+    const welcome = await peer!.request<Welcome>({
+      type: "hello",
+      protocol: PROTOCOL_VERSION,
+      clientId: identity.clientId,
+      host: identity.host,
+      share: identity.share,
+      token: identity.token,
+    });
+    return { peer: peer!, welcome };
+  } catch (e) {
+    peer?.close();
+    throw e;
+  }
+}
+
+/** Throws unless the certificate the server showed is the one pinned (nothing to check over plain TCP, or before a pin). */
+function _checkIdentity(address: { host: string; port: number }, identity: LinkIdentity, presented: string | undefined): void {
+  const label = `${address.host}:${address.port}`;
+  if (identity.tls && presented === undefined) throw new DropsimError("tls", `The TLS connection to ${label} shows no certificate to check`);
+  if (presented === undefined || identity.fingerprint === undefined || presented === identity.fingerprint) return;
+  throw new DropsimError("fingerprint_mismatch", `The server at ${label} presented certificate ${presented}, not ${identity.fingerprint} that this folder trusts`);
 }

@@ -209,13 +209,40 @@ export class SyncEngine {
     }
   }
 
+  /**
+   * A cursor older than what the server's retention kept (`cursor_expired`) cannot be continued:
+   * the changes since were dropped. The same server's whole current tree is taken as news
+   * instead (a pull from 0 is always served) against what this folder last synced, so the
+   * planner downloads what changed there, uploads what changed here, and makes conflict copies
+   * of both; unlike `rebase`, a file merely stale here does not overwrite the newer one. A
+   * synced path the listing no longer has (its tombstone dropped too) is forgotten, so it is
+   * uploaded again: nothing is deleted because of a gap in the journal.
+   */
+  private async pullOrResync(peer: ServerPeer): Promise<void> {
+    try {
+      await this.pull(peer);
+      return;
+    } catch (e) {
+      if (!(e instanceof DropsimError && e.code === "cursor_expired")) throw e;
+    }
+    this.ctx.emit({ type: "rebase", why: `the server no longer keeps the changes after ${this.remoteHead} that this folder last saw (its retention dropped them), so the whole folder is compared with the server's` });
+    this.remote = new Map();
+    this.deferred.clear();
+    this.remoteHead = 0;
+    await this.pull(peer);
+    this.ctx.index.transaction(() => {
+      for (const s of this.ctx.index.all()) if (!this.remote.has(s.entry.path)) this.ctx.index.remove(s.entry.path);
+    });
+    this.markDirty("");
+  }
+
   /** One round: take the news, look at the folder, plan, apply. Throws if the connection fails. */
   async pass(peer: ServerPeer): Promise<void> {
     if (this.rebaseOnto) {
       await this.rebase(peer, this.rebaseOnto.why, this.rebaseOnto.serverId);
       this.rebaseOnto = undefined;
     }
-    if (this.needPull) await this.pull(peer);
+    if (this.needPull) await this.pullOrResync(peer);
     let taken = 0;
     for (const p of this.waiting) {
       if (taken++ >= PASS_FILES) break;
