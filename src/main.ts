@@ -10,6 +10,7 @@ const main = defineCommand({
     fsck: () => import("./cli/fsck.ts").then((m) => m.default),
     share: () => import("./cli/share.ts").then((m) => m.default),
     token: () => import("./cli/token.ts").then((m) => m.default),
+    gc: () => import("./cli/gc.ts").then((m) => m.default),
     history: () => import("./cli/history.ts").then((m) => m.default),
     restore: () => import("./cli/restore.ts").then((m) => m.default),
     trash: () => import("./cli/trash.ts").then((m) => m.default),

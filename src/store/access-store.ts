@@ -1,5 +1,6 @@
 import type { Scope } from "../core/access-token.ts";
 import { DropsimError } from "../core/errors.ts";
+import { DEFAULT_KEEP_DAYS } from "../core/retention.ts";
 import { shareNameProblem } from "../core/share-name.ts";
 
 /**
@@ -13,6 +14,8 @@ export interface ShareRecord {
   /** Bytes of live files the share may hold; null when unlimited. */
   quota: number | null;
   created: number;
+  /** Days of history GC keeps (core/retention.ts): 0 only the current version, -1 every version. */
+  keepDays: number;
 }
 
 export interface TokenRecord {
@@ -40,6 +43,15 @@ export interface NewTokenRow {
   expires: number | null;
 }
 
+/** A `dropsim gc` run asked of the server that holds the data dir (cli/gc.ts), waiting for it. */
+export interface GcRequest {
+  id: number;
+  dryRun: boolean;
+  /** Ms an unreferenced block is kept (server/gc.ts). */
+  grace: number;
+  requested: number;
+}
+
 /** Where the server on this data dir listens and the fingerprint of its certificate (none with --insecure). */
 export interface Listening {
   address: string;
@@ -50,10 +62,11 @@ export interface AccessStore {
   shares(): ShareRecord[];
   share(name: string): ShareRecord | undefined;
   /** Refused as `bad_message` for a name that is not safe as a folder, `exists` if it is taken. */
-  addShare(name: string, quota: number | null, now: number): void;
+  addShare(name: string, quota: number | null, now: number, keepDays?: number): void;
   /** Removes the share and revokes its tokens (live sessions hear `revoked`); false if there was none. */
   removeShare(name: string, now: number): boolean;
   setQuota(name: string, quota: number | null): boolean;
+  setKeepDays(name: string, days: number): boolean;
   addToken(row: NewTokenRow, now: number): TokenRecord;
   tokens(share?: string): TokenRecord[];
   token(id: string): StoredToken | undefined;
@@ -62,6 +75,14 @@ export interface AccessStore {
   touchToken(id: string, now: number): void;
   listening(): Listening | undefined;
   setListening(l: Listening): void;
+  /** Leaves a GC request for the running server (it polls `dataVersion`); returns its id. */
+  requestGc(req: { dryRun: boolean; grace: number }, now: number): number;
+  /** Requests not yet finished, oldest first. */
+  pendingGc(): GcRequest[];
+  /** Writes a request's outcome back (a report or an error, as JSON: server/gc.ts). */
+  finishGc(id: number, resultJson: string, now: number): void;
+  /** A finished request's outcome; undefined while it waits (or if there is no such request). */
+  gcResult(id: number): string | undefined;
   /** Changes when another process (or, in memory, anyone) changed the store: cheap enough to poll. */
   dataVersion(): number;
   close(): void;
@@ -84,6 +105,7 @@ export function noSuchShare(name: string): DropsimError {
 export class MemoryAccessStore implements AccessStore {
   private readonly shareRows = new Map<string, ShareRecord>();
   private readonly tokenRows = new Map<string, StoredToken>();
+  private readonly gcRows = new Map<number, GcRequest & { result?: string }>();
   private where: Listening | undefined;
   private version = 0;
 
@@ -96,10 +118,10 @@ export class MemoryAccessStore implements AccessStore {
     return s && { ...s };
   }
 
-  addShare(name: string, quota: number | null, now: number): void {
+  addShare(name: string, quota: number | null, now: number, keepDays = DEFAULT_KEEP_DAYS): void {
     assertShareName(name);
     if (this.shareRows.has(name)) throw shareExists(name);
-    this.shareRows.set(name, { name, quota, created: now });
+    this.shareRows.set(name, { name, quota, created: now, keepDays });
     this.version++;
   }
 
@@ -114,6 +136,14 @@ export class MemoryAccessStore implements AccessStore {
     const s = this.shareRows.get(name);
     if (!s) return false;
     s.quota = quota;
+    this.version++;
+    return true;
+  }
+
+  setKeepDays(name: string, days: number): boolean {
+    const s = this.shareRows.get(name);
+    if (!s) return false;
+    s.keepDays = days;
     this.version++;
     return true;
   }
@@ -154,6 +184,26 @@ export class MemoryAccessStore implements AccessStore {
 
   setListening(l: Listening): void {
     this.where = { ...l };
+  }
+
+  requestGc(req: { dryRun: boolean; grace: number }, now: number): number {
+    const id = this.gcRows.size + 1;
+    this.gcRows.set(id, { id, dryRun: req.dryRun, grace: req.grace, requested: now });
+    this.version++;
+    return id;
+  }
+
+  pendingGc(): GcRequest[] {
+    return [...this.gcRows.values()].filter((r) => r.result === undefined).map(({ result: _, ...r }) => r);
+  }
+
+  finishGc(id: number, resultJson: string): void {
+    const r = this.gcRows.get(id);
+    if (r) r.result = resultJson;
+  }
+
+  gcResult(id: number): string | undefined {
+    return this.gcRows.get(id)?.result;
   }
 
   dataVersion(): number {

@@ -1,6 +1,7 @@
 import type { Scope } from "../core/access-token.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
-import { type AccessStore, assertShareName, type Listening, type NewTokenRow, noSuchShare, shareExists, type ShareRecord, type StoredToken, type TokenRecord } from "./access-store.ts";
+import { DEFAULT_KEEP_DAYS } from "../core/retention.ts";
+import { type AccessStore, assertShareName, type GcRequest, type Listening, type NewTokenRow, noSuchShare, shareExists, type ShareRecord, type StoredToken, type TokenRecord } from "./access-store.ts";
 import { migrate } from "./sql-migrations.ts";
 
 const MIGRATIONS = [
@@ -18,7 +19,19 @@ const MIGRATIONS = [
    );
    CREATE INDEX tokens_by_share ON tokens(share);
    CREATE TABLE server (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // Issue 12: retention per share, and the mailbox through which `dropsim gc` asks a running server.
+  `ALTER TABLE shares ADD COLUMN keep_days INTEGER NOT NULL DEFAULT ${DEFAULT_KEEP_DAYS};
+   CREATE TABLE gc_requests (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     dry_run INTEGER NOT NULL,
+     grace INTEGER NOT NULL,
+     requested INTEGER NOT NULL,
+     finished INTEGER,
+     result TEXT
+   );`,
 ];
+
+const SHARE_COLUMNS = "name, quota, created, keep_days AS keepDays";
 
 interface TokenRow {
   id: string;
@@ -62,17 +75,17 @@ export class SqlAccessStore implements AccessStore {
   }
 
   shares(): ShareRecord[] {
-    return this.db.prepare("SELECT name, quota, created FROM shares ORDER BY name").all<ShareRecord>();
+    return this.db.prepare(`SELECT ${SHARE_COLUMNS} FROM shares ORDER BY name`).all<ShareRecord>();
   }
 
   share(name: string): ShareRecord | undefined {
-    return this.db.prepare("SELECT name, quota, created FROM shares WHERE name = ?").get<ShareRecord>(name);
+    return this.db.prepare(`SELECT ${SHARE_COLUMNS} FROM shares WHERE name = ?`).get<ShareRecord>(name);
   }
 
-  addShare(name: string, quota: number | null, now: number): void {
+  addShare(name: string, quota: number | null, now: number, keepDays = DEFAULT_KEEP_DAYS): void {
     assertShareName(name);
     if (this.share(name)) throw shareExists(name);
-    this.db.prepare("INSERT INTO shares (name, quota, created) VALUES (?, ?, ?)").run(name, quota, now);
+    this.db.prepare("INSERT INTO shares (name, quota, created, keep_days) VALUES (?, ?, ?, ?)").run(name, quota, now, keepDays);
   }
 
   removeShare(name: string, now: number): boolean {
@@ -92,6 +105,12 @@ export class SqlAccessStore implements AccessStore {
   setQuota(name: string, quota: number | null): boolean {
     if (!this.share(name)) return false;
     this.db.prepare("UPDATE shares SET quota = ? WHERE name = ?").run(quota, name);
+    return true;
+  }
+
+  setKeepDays(name: string, days: number): boolean {
+    if (!this.share(name)) return false;
+    this.db.prepare("UPDATE shares SET keep_days = ? WHERE name = ?").run(days, name);
     return true;
   }
 
@@ -136,6 +155,26 @@ export class SqlAccessStore implements AccessStore {
     put.run("address", l.address);
     if (l.fingerprint === null) this.db.prepare("DELETE FROM server WHERE key = 'fingerprint'").run();
     else put.run("fingerprint", l.fingerprint);
+  }
+
+  requestGc(req: { dryRun: boolean; grace: number }, now: number): number {
+    this.db.prepare("INSERT INTO gc_requests (dry_run, grace, requested) VALUES (?, ?, ?)").run(req.dryRun ? 1 : 0, req.grace, now);
+    return this.db.prepare("SELECT last_insert_rowid() AS id").get<{ id: number }>()!.id;
+  }
+
+  pendingGc(): GcRequest[] {
+    return this.db
+      .prepare("SELECT id, dry_run, grace, requested FROM gc_requests WHERE finished IS NULL ORDER BY id")
+      .all<{ id: number; dry_run: number; grace: number; requested: number }>()
+      .map((r) => ({ id: r.id, dryRun: r.dry_run !== 0, grace: r.grace, requested: r.requested }));
+  }
+
+  finishGc(id: number, resultJson: string, now: number): void {
+    this.db.prepare("UPDATE gc_requests SET finished = ?, result = ? WHERE id = ?").run(now, resultJson, id);
+  }
+
+  gcResult(id: number): string | undefined {
+    return this.db.prepare("SELECT result FROM gc_requests WHERE id = ? AND finished IS NOT NULL").get<{ result: string }>(id)?.result;
   }
 
   dataVersion(): number {

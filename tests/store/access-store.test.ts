@@ -21,7 +21,7 @@ const backends: [string, () => Promise<AccessStore>][] = [
 describe.each(backends)("access store (%s)", (_, open) => {
   test("a new store has the share default and no tokens", async () => {
     const access = await open();
-    expect(access.shares()).toEqual([{ name: "default", quota: null, created: 1 }]);
+    expect(access.shares()).toEqual([{ name: "default", quota: null, created: 1, keepDays: 30 }]);
     expect(access.tokens()).toEqual([]);
     access.close();
   });
@@ -33,7 +33,33 @@ describe.each(backends)("access store (%s)", (_, open) => {
     for (const bad of ["../x", ".hidden", "a/b", "", "x".repeat(65)]) expect(() => access.addShare(bad, null, 3)).toThrow(/Invalid share name/);
     expect(access.setQuota("team", null)).toBe(true);
     expect(access.setQuota("nope", 1)).toBe(false);
-    expect(access.share("team")).toEqual({ name: "team", quota: null, created: 2 });
+    expect(access.share("team")).toEqual({ name: "team", quota: null, created: 2, keepDays: 30 });
+    access.close();
+  });
+
+  test("a share's retention is set at creation or later", async () => {
+    const access = await open();
+    access.addShare("scratch", null, 2, 0);
+    expect(access.share("scratch")!.keepDays).toBe(0);
+    expect(access.setKeepDays("default", -1)).toBe(true);
+    expect(access.setKeepDays("nope", 3)).toBe(false);
+    expect(access.shares().map((s) => [s.name, s.keepDays])).toEqual([["default", -1], ["scratch", 0]]);
+    access.close();
+  });
+
+  test("a GC request waits until its result is written back", async () => {
+    const access = await open();
+    const first = access.requestGc({ dryRun: true, grace: 5 }, 2);
+    const second = access.requestGc({ dryRun: false, grace: 6 }, 3);
+    expect(access.pendingGc()).toEqual([
+      { id: first, dryRun: true, grace: 5, requested: 2 },
+      { id: second, dryRun: false, grace: 6, requested: 3 },
+    ]);
+    expect(access.gcResult(first)).toBeUndefined();
+    access.finishGc(first, '{"shares":[]}', 4);
+    expect(access.gcResult(first)).toBe('{"shares":[]}');
+    expect(access.pendingGc().map((r) => r.id)).toEqual([second]);
+    expect(access.gcResult(99)).toBeUndefined();
     access.close();
   });
 
@@ -82,6 +108,20 @@ test("another connection's change moves data_version, one's own does not", async
   expect(server.share("new")).toBeDefined();
   cli.close();
   server.close();
+});
+
+test("an access.db from before retention gives its shares 30 days", async () => {
+  const file = scratch.join("access.db");
+  const db = openBunDatabase(file);
+  db.exec(`CREATE TABLE shares (name TEXT PRIMARY KEY, quota INTEGER, created INTEGER NOT NULL);
+    CREATE TABLE tokens (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, share TEXT NOT NULL, scope TEXT NOT NULL, label TEXT, created INTEGER NOT NULL, last_used INTEGER, expires INTEGER, revoked INTEGER);
+    CREATE TABLE server (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO shares VALUES ('old', NULL, 1);
+    PRAGMA user_version = 1;`);
+  db.close();
+  const access = SqlAccessStore.open(file, openBunDatabase);
+  expect(access.shares()).toEqual([{ name: "old", quota: null, created: 1, keepDays: 30 }]);
+  access.close();
 });
 
 test("a data dir that has shares already lists them on the access store's first opening", async () => {
