@@ -1,11 +1,14 @@
 import type { Entry } from "../core/entry.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import { type EntryRow, entryFromRow, entryToRow, liveSize } from "./entry-row.ts";
-import type { CommitStamp, EntryDraft, MetaStore, MetaTx } from "./meta-store.ts";
+import type { CommitStamp, EntryDraft, HistoryQuery, JournalRecord, MetaStore, MetaTx, TrashItem, TrashQuery, VersionRow } from "./meta-store.ts";
 import { Serial } from "./serial.ts";
 import { migrate } from "./sql-migrations.ts";
 import { SqlTransactions } from "./sql-transaction.ts";
-import { endableTx } from "./tx-handle.ts";
+import { endableTx, refusedDrop } from "./tx-handle.ts";
+
+/** Another process (gc, fsck, share commands) holding the write lock makes us wait, not fail. */
+const BUSY = "PRAGMA busy_timeout = 5000;";
 
 const SCHEMA = `
 PRAGMA journal_mode = WAL;
@@ -41,13 +44,38 @@ const MIGRATIONS = [
   // The bytes of live files as a running total, kept by every append (quotas read it).
   `INSERT OR REPLACE INTO meta (key, value)
    SELECT 'live_bytes', COALESCE(SUM(j.size), 0) FROM entries e JOIN journal j ON j.seq = e.seq WHERE j.deleted = 0 AND j.kind = 'file';`,
+  // History, trash and restore (issue 12): why a row was written, who the clients are, what retention dropped.
+  // journal(path, seq) serves one path's history and treeAt's newest row per path; committed_at, seqAt;
+  // moved_from, telling a path moved away from one deleted.
+  `ALTER TABLE journal ADD COLUMN cause TEXT;
+   CREATE TABLE clients (client_id TEXT PRIMARY KEY, host TEXT NOT NULL) WITHOUT ROWID;
+   CREATE INDEX journal_by_path ON journal(path, seq);
+   CREATE INDEX journal_by_time ON journal(committed_at);
+   CREATE INDEX journal_by_move ON journal(moved_from) WHERE moved_from IS NOT NULL;
+   INSERT OR IGNORE INTO meta (key, value) VALUES ('pruned_through', '0');`,
 ];
 
 
-type Row = EntryRow & { seq: number };
+type Row = EntryRow & { seq: number; committed_at: number | null; client_id: string | null; cause: "restore" | null };
 
 function toEntry(r: Row): Entry {
   return entryFromRow(r, r.seq);
+}
+
+function toRecord(r: Row): JournalRecord {
+  return { ...toEntry(r), committedAt: r.committed_at, clientId: r.client_id, cause: r.cause };
+}
+
+/**
+ * A statement over the rows at or inside a path, prepared twice: for the whole share, and for
+ * one path F, whose insides sort between "F/" and "F0" ("0" follows "/") while F itself needs its
+ * own term ("F b" sorts between "F" and "F/"). `sql` puts the scope term where it is told; both
+ * take the parameters (path, "F/", "F0", ...its own as ?4 on).
+ */
+function scopedQuery(db: SqlDatabase, sql: (scope: (col: string) => string) => string) {
+  const share = db.prepare(sql(() => "1"));
+  const under = db.prepare(sql((col) => `(${col} = ?1 OR (${col} > ?2 AND ${col} < ?3))`));
+  return (path: string) => ({ stmt: path === "" ? share : under, params: [path, `${path}/`, `${path}0`] });
 }
 
 const CURRENT = "SELECT j.* FROM entries e JOIN journal j ON j.seq = e.seq";
@@ -55,7 +83,8 @@ const CURRENT = "SELECT j.* FROM entries e JOIN journal j ON j.seq = e.seq";
 /** The statements both connections read through. */
 function readQueries(db: SqlDatabase) {
   return {
-    head: db.prepare("SELECT COALESCE(MAX(seq), 0) AS head FROM journal"),
+    // AUTOINCREMENT's counter, not MAX(seq): dropping the newest rows must not take the head back.
+    head: db.prepare("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'journal'), 0) AS head"),
     liveBytes: db.prepare("SELECT CAST(value AS INTEGER) AS n FROM meta WHERE key = 'live_bytes'"),
     get: db.prepare(`${CURRENT} WHERE e.path = ?`),
     children: db.prepare(`${CURRENT} WHERE e.path > ? AND e.path < ? AND j.deleted = 0 ORDER BY e.path`),
@@ -100,9 +129,23 @@ export class SqlMetaStore implements MetaStore {
     this.w = {
       ...readQueries(writer),
       insert: writer.prepare(
-        `INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime, moved_from, target, xattrs, committed_at, client_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+        `INSERT INTO journal (path, kind, size, mode, hash, blocks, deleted, mtime, moved_from, target, xattrs, committed_at, client_id, cause)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
       ),
+      versions: writer.prepare(
+        "SELECT j.seq AS seq, j.path AS path, j.committed_at AS committedAt, j.deleted AS deleted, e.seq IS NOT NULL AS current FROM journal j LEFT JOIN entries e ON e.seq = j.seq ORDER BY j.seq",
+      ),
+      // drop's statements take the seqs as one JSON array: a path whose current row is among
+      // them goes whole (its every row, then its entry).
+      liveAmong: writer.prepare("SELECT j.path AS path, j.seq AS seq FROM entries e JOIN journal j ON j.seq = e.seq WHERE e.seq IN (SELECT value FROM json_each(?)) AND j.deleted = 0 LIMIT 1"),
+      dropRows: writer.prepare(
+        `DELETE FROM journal WHERE seq IN (SELECT value FROM json_each(?1))
+           OR path IN (SELECT path FROM entries WHERE seq IN (SELECT value FROM json_each(?1))) RETURNING seq`,
+      ),
+      dropEntries: writer.prepare("DELETE FROM entries WHERE seq IN (SELECT value FROM json_each(?))"),
+      prune: writer.prepare("UPDATE meta SET value = MAX(CAST(value AS INTEGER), ?) WHERE key = 'pruned_through'"),
+      referenced: writer.prepare("SELECT DISTINCT json_extract(b.value, '$[0]') AS hash FROM journal j, json_each(j.blocks) b"),
+      noteClient: writer.prepare("INSERT INTO clients (client_id, host) VALUES (?, ?) ON CONFLICT(client_id) DO UPDATE SET host = excluded.host"),
       point: writer.prepare("INSERT INTO entries (path, seq) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET seq = excluded.seq"),
       grow: writer.prepare("UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'live_bytes'"),
     };
@@ -114,6 +157,28 @@ export class SqlMetaStore implements MetaStore {
       pointers: reader.prepare("SELECT path, seq FROM entries"),
       summed: reader.prepare("SELECT COALESCE(SUM(j.size), 0) AS n FROM entries e JOIN journal j ON j.seq = e.seq WHERE j.deleted = 0 AND j.kind = 'file'"),
       newest: reader.prepare("SELECT path, MAX(seq) AS seq FROM journal GROUP BY path"),
+      pruned: reader.prepare("SELECT CAST(value AS INTEGER) AS n FROM meta WHERE key = 'pruned_through'"),
+      bySeq: reader.prepare("SELECT * FROM journal WHERE seq = ?"),
+      pathHistory: reader.prepare("SELECT * FROM journal WHERE path = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"),
+      belowHistory: scopedQuery(reader, (scope) => `SELECT * FROM journal WHERE ${scope("path")} AND seq < ?4 ORDER BY seq DESC LIMIT ?5`),
+      // Each path's newest row up to the seq, found on journal(path, seq): one query for any tree.
+      treeAt: scopedQuery(
+        reader,
+        (scope) => `SELECT j.* FROM (SELECT path, MAX(seq) AS seq FROM journal WHERE ${scope("path")} AND seq <= ?4 GROUP BY path) m
+          JOIN journal j ON j.seq = m.seq WHERE j.deleted = 0 ORDER BY j.path`,
+      ),
+      firstAfter: reader.prepare("SELECT MIN(seq) AS seq FROM journal WHERE committed_at > ?"),
+      // A current tombstone, its path's last live row, unless a row moved the path away in between.
+      trash: scopedQuery(
+        reader,
+        (scope) => `SELECT tseq, lseq FROM (
+            SELECT e.path AS tpath, e.seq AS tseq, (SELECT MAX(x.seq) FROM journal x WHERE x.path = e.path AND x.seq < e.seq AND x.deleted = 0) AS lseq
+            FROM entries e JOIN journal t ON t.seq = e.seq WHERE t.deleted = 1 AND ${scope("e.path")} AND e.seq < ?4)
+          WHERE lseq IS NOT NULL AND NOT EXISTS (SELECT 1 FROM journal m WHERE m.moved_from = tpath AND m.seq > lseq AND m.seq < tseq)
+          ORDER BY tseq DESC LIMIT ?5`,
+      ),
+      host: reader.prepare("SELECT host FROM clients WHERE client_id = ?"),
+      hosts: reader.prepare("SELECT client_id AS id, host FROM clients WHERE client_id IN (SELECT value FROM json_each(?))"),
     };
     const getMeta = writer.prepare("SELECT value FROM meta WHERE key = ?");
     let id = getMeta.get<{ value: string }>("server_id")?.value;
@@ -128,10 +193,12 @@ export class SqlMetaStore implements MetaStore {
   static open(file: string, openDatabase: (file: string) => SqlDatabase): SqlMetaStore {
     const writer = openDatabase(file);
     try {
-      writer.exec(SCHEMA);
+      writer.exec(BUSY + SCHEMA);
       migrate(writer, MIGRATIONS, "This data dir's meta.db");
       // Opened after the migrations: its statements are prepared against the current columns.
-      return new SqlMetaStore(writer, openDatabase(file));
+      const reader = openDatabase(file);
+      reader.exec(BUSY);
+      return new SqlMetaStore(writer, reader);
     } catch (e) {
       writer.close();
       throw e;
@@ -181,10 +248,21 @@ export class SqlMetaStore implements MetaStore {
             c.xattrs,
             stamp.at,
             stamp.clientId,
+            stamp.cause ?? null,
           )!;
           w.point.run(d.path, seq);
           return { ...d, version: seq };
         },
+        versions: async () => w.versions.all<Omit<VersionRow, "deleted" | "current"> & { deleted: number; current: number }>().map((v) => ({ ...v, deleted: v.deleted === 1, current: v.current === 1 })),
+        drop: async (seqs) => {
+          const list = JSON.stringify(seqs);
+          const live = w.liveAmong.get<{ path: string; seq: number }>(list);
+          if (live) throw refusedDrop(live.path, live.seq);
+          const gone = w.dropRows.all<{ seq: number }>(list);
+          w.dropEntries.run(list);
+          if (gone.length > 0) w.prune.run(Math.max(...gone.map((g) => g.seq)));
+        },
+        referencedBlocks: async () => new Set(w.referenced.all<{ hash: string }>().map((r) => r.hash)),
       });
       try {
         return await this.tx.runAsync("commit changes", () => fn(handle.tx));
@@ -192,6 +270,56 @@ export class SqlMetaStore implements MetaStore {
         handle.end();
       }
     });
+  }
+
+  async prunedThrough(): Promise<number> {
+    return this.r.pruned.get<{ n: number }>()?.n ?? 0;
+  }
+
+  async history(q: HistoryQuery): Promise<JournalRecord[]> {
+    const before = q.before ?? Number.MAX_SAFE_INTEGER;
+    if (!q.below) return this.r.pathHistory.all<Row>(q.path, before, q.limit).map(toRecord);
+    const { stmt, params } = this.r.belowHistory(q.path);
+    return stmt.all<Row>(...params, before, q.limit).map(toRecord);
+  }
+
+  async treeAt(path: string, seq: number): Promise<Entry[]> {
+    const { stmt, params } = this.r.treeAt(path);
+    return stmt.all<Row>(...params, seq).map(toEntry);
+  }
+
+  async seqAt(at: number): Promise<number> {
+    // Read in one snapshot: a commit landing between the two reads could otherwise be counted.
+    this.reader.exec("BEGIN");
+    try {
+      const later = this.r.firstAfter.get<{ seq: number | null }>(at)?.seq;
+      return later != null ? later - 1 : _head(this.r);
+    } finally {
+      this.reader.exec("COMMIT");
+    }
+  }
+
+  async trash(q: TrashQuery): Promise<TrashItem[]> {
+    const { stmt, params } = this.r.trash(q.path);
+    this.reader.exec("BEGIN");
+    try {
+      const record = (seq: number) => toRecord(this.r.bySeq.get<Row>(seq)!);
+      return stmt.all<{ tseq: number; lseq: number }>(...params, q.before ?? Number.MAX_SAFE_INTEGER, q.limit).map((t) => ({ deleted: record(t.tseq), last: record(t.lseq) }));
+    } finally {
+      this.reader.exec("COMMIT");
+    }
+  }
+
+  async noteClient(clientId: string, host: string): Promise<void> {
+    // Most hellos repeat what is known: only a change costs a write.
+    if (this.r.host.get<{ host: string }>(clientId)?.host === host) return;
+    // Through the writer, between transactions: one running would otherwise take this write into its own.
+    await this.serial.run(async () => this.w.noteClient.run(clientId, host));
+  }
+
+  async clientHosts(clientIds: readonly string[]): Promise<Map<string, string>> {
+    if (clientIds.length === 0) return new Map();
+    return new Map(this.r.hosts.all<{ id: string; host: string }>(JSON.stringify(clientIds)).map((c) => [c.id, c.host]));
   }
 
   /**

@@ -1,74 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { hashBlock } from "../../src/core/block-hash.ts";
-import { openBunDatabase } from "../../src/runtime/sqlite-bun.ts";
 import type { CommitNotice } from "../../src/store/journal-feed.ts";
-import type { CommitStamp, EntryDraft, MetaStore } from "../../src/store/meta-store.ts";
-import { metaFile } from "../../src/store/data-dir.ts";
-import { MEMORY_LOCATION, openStores, type StoreSet } from "../../src/store/open.ts";
-import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
-
-// One contract, every backend: what server/commit.ts and sessions rely on must hold for SQLite
-// + packs and for the in-memory stores alike (and for PostgreSQL + S3 when they come).
-
-interface Backend {
-  name: string;
-  open(): Promise<StoreSet>;
-  /** The stamp a journal row was committed with: read around the interface, which has no reader for it yet. */
-  stampOf(stores: StoreSet, seq: number): CommitStamp | undefined;
-}
-
-let scratch: TempDir | undefined;
-
-const backends: Backend[] = [
-  {
-    name: "SQLite + packs",
-    async open() {
-      scratch = await tempDir("dropsim-contract-");
-      return openStores(scratch.path, { openDatabase: openBunDatabase });
-    },
-    stampOf(stores, seq) {
-      const db = openBunDatabase(metaFile(stores.location, "default"));
-      try {
-        const r = db.prepare("SELECT committed_at, client_id FROM journal WHERE seq = ?").get<{ committed_at: number; client_id: string }>(seq);
-        return r && { clientId: r.client_id, at: r.committed_at };
-      } finally {
-        db.close();
-      }
-    },
-  },
-  {
-    name: "memory",
-    open: () => openStores(MEMORY_LOCATION, { openDatabase: openBunDatabase }),
-    stampOf(stores, seq) {
-      const journal = (stores.share("default")!.meta as unknown as { journal: { seq: number; stamp: CommitStamp }[] }).journal;
-      return journal.find((j) => j.seq === seq)?.stamp;
-    },
-  },
-];
-
-const STAMP: CommitStamp = { clientId: "client-a", at: 1_700_000_000_000 };
-
-function file(path: string, content = path, extra: Partial<EntryDraft> = {}): EntryDraft {
-  const bytes = new TextEncoder().encode(content);
-  const hash = hashBlock(bytes);
-  return { path, kind: "file", size: bytes.length, mode: 0o644, hash, blocks: [[hash, bytes.length]], deleted: false, mtime: 1, ...extra };
-}
-
-function dir(path: string): EntryDraft {
-  return { path, kind: "dir", size: 0, mode: 0o755, hash: "", blocks: [], deleted: false, mtime: 1 };
-}
-
-function gone(d: EntryDraft): EntryDraft {
-  return { ...d, deleted: true, blocks: [], size: 0, hash: "" };
-}
-
-function appendAll(meta: MetaStore, drafts: EntryDraft[], stamp = STAMP) {
-  return meta.transaction(stamp, async (tx) => {
-    const out = [];
-    for (const d of drafts) out.push(await tx.append(d));
-    return out;
-  });
-}
+import type { MetaStore } from "../../src/store/meta-store.ts";
+import type { StoreSet } from "../../src/store/open.ts";
+import { appendAll, backends, dir, file, gone, STAMP } from "./backends.ts";
 
 /** A few turns of the event loop: lets other transactions and reads run in between. */
 async function yieldTurns(n: number): Promise<void> {
@@ -84,8 +19,7 @@ describe.each(backends)("store contract: $name", (backend) => {
   });
   afterEach(async () => {
     await stores.close();
-    await scratch?.remove();
-    scratch = undefined;
+    await backend.cleanUp();
   });
 
   test("a new store has the one share default, an empty journal and a server id", async () => {
@@ -138,10 +72,15 @@ describe.each(backends)("store contract: $name", (backend) => {
     expect("xattrs" in (await meta.get("f"))!).toBe(false);
   });
 
-  test("every journal row records its commit's stamp", async () => {
+  test("every journal row records its commit's stamp, and its cause", async () => {
     await appendAll(meta, [file("a"), file("b")]);
-    await appendAll(meta, [file("a", "again")], { clientId: "client-b", at: STAMP.at + 5 });
-    expect([1, 2, 3].map((seq) => backend.stampOf(stores, seq))).toEqual([STAMP, STAMP, { clientId: "client-b", at: STAMP.at + 5 }]);
+    await appendAll(meta, [file("a", "again")], { clientId: "client-b", at: STAMP.at + 5, cause: "restore" });
+    const stamps = (await meta.history({ path: "", below: true, limit: 10 })).map((r) => [r.version, r.clientId, r.committedAt, r.cause]);
+    expect(stamps).toEqual([
+      [3, "client-b", STAMP.at + 5, "restore"],
+      [2, STAMP.clientId, STAMP.at, null],
+      [1, STAMP.clientId, STAMP.at, null],
+    ]);
   });
 
   test("concurrent transactions run one at a time, so sequence order is commit order", async () => {
