@@ -5,6 +5,7 @@ import { type Content, type Entry, normalMode, sameContent, symlinkContent } fro
 import { ancestorsOf, depthOf, isInside, wirePathError } from "../core/wire-path.ts";
 import type { Op, OpResult, PutOp } from "../protocol/messages.ts";
 import { liveSize } from "../store/entry-row.ts";
+import type { BlockStore } from "../store/block-store.ts";
 import type { CommitStamp, EntryDraft, MetaStore, MetaTx } from "../store/meta-store.ts";
 
 export interface Commit {
@@ -19,6 +20,13 @@ export interface Commit {
   replaced: ReadonlyMap<string, Entry | undefined>;
 }
 
+/**
+ * Which of `hashes` the block store does not hold, asked inside the meta transaction: garbage
+ * collection deletes blocks in a meta transaction too, so none can go between this answer and
+ * the commit that refers to them. It also makes the blocks it vouches for durable.
+ */
+export type FindMissing = (hashes: readonly string[]) => Promise<ReadonlySet<string>>;
+
 interface Batch {
   tx: MetaTx;
   missing: ReadonlySet<string>;
@@ -31,21 +39,42 @@ interface Batch {
 /**
  * Applies a batch of changes in one transaction, each checked against the version it was
  * made on (optimistic concurrency). A stale change is answered `conflict` with the current
- * entry; it never overwrites. `missingBlocks` lists hashes that are not in the block store.
- * Every op stands alone: one that cannot be committed gets its own error result and the
- * others of the batch commit all the same. Everything the batch is checked against, and its
- * `from` and `head`, is read through the transaction, so concurrent commits cannot interleave.
- * A put that would take the share's live bytes past `quota` is refused `quota_exceeded`; one
- * that shrinks or keeps them is not, so a share over its quota can always be cleaned up.
+ * entry; it never overwrites. A file put whose blocks `findMissing` does not find is refused
+ * `missing_blocks`. Every op stands alone: one that cannot be committed gets its own error
+ * result and the others of the batch commit all the same. Everything the batch is checked
+ * against, and its `from` and `head`, is read through the transaction, so concurrent commits
+ * cannot interleave. A put that would take the share's live bytes past `quota` is refused
+ * `quota_exceeded`; one that shrinks or keeps them is not, so a share over its quota can
+ * always be cleaned up.
  */
-export function applyOps(store: MetaStore, ops: readonly Op[], missingBlocks: ReadonlySet<string>, stamp: CommitStamp, quota: number | null = null): Promise<Commit> {
-  return store.transaction(stamp, async (tx) => {
-    const batch: Batch = { tx, missing: missingBlocks, quota, now: stamp.at, replaced: new Map() };
-    const from = await tx.head();
-    const results: OpResult[] = [];
-    for (const op of ops) results.push(await applyOne(batch, op));
-    return { from, head: await tx.head(), results, replaced: batch.replaced };
-  });
+export function applyOps(store: MetaStore, ops: readonly Op[], findMissing: FindMissing, stamp: CommitStamp, quota: number | null = null): Promise<Commit> {
+  return store.transaction(stamp, (tx) => applyOpsIn(tx, ops, findMissing, stamp.at, quota));
+}
+
+/** `applyOps` inside a transaction the caller holds (a restore reads and plans in the same one). */
+export async function applyOpsIn(tx: MetaTx, ops: readonly Op[], findMissing: FindMissing, now: number, quota: number | null = null): Promise<Commit> {
+  const batch: Batch = { tx, missing: await findMissing(blocksOf(ops)), quota, now, replaced: new Map() };
+  const from = await tx.head();
+  const results: OpResult[] = [];
+  for (const op of ops) results.push(await applyOne(batch, op));
+  return { from, head: await tx.head(), results, replaced: batch.replaced };
+}
+
+/** `FindMissing` of a block store: what was put so far is made durable first, as the journal may only refer to blocks on disk. */
+export function findMissingIn(blocks: BlockStore): FindMissing {
+  return async (hashes) => {
+    await blocks.sync();
+    return new Set(hashes.length > 0 ? await blocks.missing(hashes) : []);
+  };
+}
+
+/** The distinct blocks the file puts of `ops` name (a splice names only those it inserts). */
+function blocksOf(ops: readonly Op[]): string[] {
+  const wanted = new Set<string>();
+  for (const op of ops) {
+    if (op.op === "put" && op.kind === "file") for (const [h] of op.splice?.insert ?? op.blocks ?? []) wanted.add(h);
+  }
+  return [...wanted];
 }
 
 function live(e: Entry | undefined): Entry | undefined {

@@ -38,7 +38,7 @@ describe("an apply batch with bad paths", () => {
 
   test.each(bad)("%s gets its own bad_path error while the ops around it commit", async (_name, op) => {
     const store = new MemoryMetaStore();
-    const { results } = await applyOps(store, [putFile("good.txt"), op, putFile("also good.txt")], new Set(), { clientId: "test-client", at: NOW });
+    const { results } = await applyOps(store, [putFile("good.txt"), op, putFile("also good.txt")], async () => new Set(), { clientId: "test-client", at: NOW });
     const [before, refused, after] = results;
     expect(before?.status).toBe("ok");
     expect(after?.status).toBe("ok");

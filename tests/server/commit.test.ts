@@ -4,12 +4,16 @@ import { type BlockRef, type Entry, symlinkContent } from "../../src/core/entry.
 import type { XattrSet } from "../../src/core/xattrs.ts";
 import { depthOf, isInside } from "../../src/core/wire-path.ts";
 import type { Op, OpResult } from "../../src/protocol/messages.ts";
-import { applyOps } from "../../src/server/commit.ts";
+import { applyOps, type FindMissing } from "../../src/server/commit.ts";
 import type { CommitStamp, EntryDraft, MetaStore, MetaTx } from "../../src/store/meta-store.ts";
 import { MemoryMetaStore } from "../../src/store/memory-meta-store.ts";
 
 const NOW = 1_700_000_000_000;
-const NONE: ReadonlySet<string> = new Set();
+/** The block store's answer when `absent` are the blocks it lacks. */
+function lacking(absent: ReadonlySet<string>): FindMissing {
+  return async (hashes) => new Set(hashes.filter((h) => absent.has(h)));
+}
+const NONE = lacking(new Set());
 
 function newStore(): MetaStore {
   return new MemoryMetaStore();
@@ -46,8 +50,8 @@ const move = (from: string, to: string, baseVersion: number): Op => ({ op: "move
 
 const STAMP = { clientId: "test-client", at: NOW };
 
-async function apply(store: MetaStore, ops: Op[], missing: ReadonlySet<string> = NONE): Promise<OpResult[]> {
-  return (await applyOps(store, ops, missing, STAMP)).results;
+async function apply(store: MetaStore, ops: Op[], absent: ReadonlySet<string> = new Set()): Promise<OpResult[]> {
+  return (await applyOps(store, ops, lacking(absent), STAMP)).results;
 }
 
 /** Applies one op and insists that it succeeded. */
@@ -287,6 +291,37 @@ describe("applyOps put", () => {
     expect(await store.get("a")).toBeUndefined();
   });
 
+  test("applyOps asks which blocks are missing inside its transaction, once, for the blocks its file puts name", async () => {
+    const store = newStore();
+    const [v1] = await ok(store, putFile("f", 0, bytes("a", "b")));
+    const asked: string[][] = [];
+    let inTransaction = false;
+    const watched: MetaStore = Object.create(store, {
+      transaction: {
+        value: <T>(stamp: CommitStamp, fn: (tx: MetaTx) => Promise<T>) =>
+          store.transaction(stamp, async (tx) => {
+            inTransaction = true;
+            try {
+              return await fn(tx);
+            } finally {
+              inTransaction = false;
+            }
+          }),
+      },
+    });
+    const findMissing: FindMissing = async (hashes) => {
+      expect(inTransaction).toBe(true);
+      asked.push([...hashes]);
+      return new Set();
+    };
+    const c = bytes("a", "c");
+    const splice = { base: v1!.version, at: 1, drop: 1, insert: [c.blocks[1]!] };
+    const ops: Op[] = [{ ...putFile("f", v1!.version, c), blocks: undefined, splice }, putFile("g", 0, B), putFile("h", 0, B), putDir("d", 0), del("x", 1)];
+    const { results } = await applyOps(watched, ops, findMissing, STAMP);
+    expect(results.map((r) => r.status)).toEqual(["ok", "ok", "ok", "ok", "ok"]);
+    expect(asked).toEqual([[c.blocks[1]![0], B.blocks[0]![0]]]);
+  });
+
   test("applyOps ignores missing blocks that the file does not use", async () => {
     const store = newStore();
     await ok(store, { ...putFile("f", 0) });
@@ -505,6 +540,9 @@ describe("applyOps journal", () => {
                 if (++appends === 3) throw new Error("disk on fire");
                 return tx.append(d);
               },
+              versions: () => tx.versions(),
+              drop: (seqs) => tx.drop(seqs),
+              referencedBlocks: () => tx.referencedBlocks(),
             }),
           ),
       },
