@@ -9,7 +9,7 @@ import { startServer } from "../server/server.ts";
 import { MEMORY_LOCATION } from "../store/open.ts";
 import { claimDataDir } from "./claim.ts";
 import { logArgs, onShutdown, setupLog } from "./log.ts";
-import { parseCount, parsePort, parseServerAddress } from "./options.ts";
+import { parseCount, parseDuration, parsePort, parseServerAddress } from "./options.ts";
 
 /** HOST:PORT with the port required: the default port of a server address is the sync port's. */
 function parseHttpAddress(value: string): { host: string; port: number } {
@@ -51,6 +51,7 @@ export default defineCommand({
     insecure: { type: "boolean", description: "Plain TCP, without TLS: only on a loopback address (TLS 1.3 is the default, with the data dir's own certificate, made on first start)", default: false },
     "tls-cert": { type: "string", description: "Serve TLS 1.3 with this certificate (PEM, with its chain) instead of the data dir's own" },
     "tls-key": { type: "string", description: "The private key (PEM) of --tls-cert" },
+    "gc-every": { type: "string", description: "Collect garbage (drop history past each share's --keep-days, reclaim unused blocks) this often; 0 never", default: "24h" },
     ...logArgs,
   },
   async run({ args }) {
@@ -66,6 +67,7 @@ export default defineCommand({
     if (location !== MEMORY_LOCATION && !claimDataDir(location, log)) return;
     const runtime = await loadRuntime();
     const limits = { ...DEFAULT_LIMITS, maxPendingPerIp: parseCount(args["max-pending-per-ip"]), maxPending: parseCount(args["max-pending"]) };
+    const gcEvery = parseDuration(args["gc-every"]);
     let tls: ServerIdentity | undefined;
     try {
       tls = await _identity(args, location);
@@ -75,7 +77,7 @@ export default defineCommand({
       process.exitCode = 2;
       return;
     }
-    const server = await startServer({ host: args.host, port: parsePort(args.port), location, runtime, log, http, limits, tls });
+    const server = await startServer({ host: args.host, port: parsePort(args.port), location, runtime, log, http, limits, tls, gcEvery });
     log.success(`dropsim server listening on ${args.host}:${server.port}${tls ? " over TLS" : ""}, data in ${location}`);
     if (tls) log.info(`Fingerprint: ${tls.fingerprint}`);
     if (http) log.info(`Metrics at http://${http.host.includes(":") ? `[${http.host}]` : http.host}:${server.httpPort}/metrics`);

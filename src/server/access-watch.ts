@@ -1,6 +1,8 @@
+import { describeError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import type { AccessStore } from "../store/access-store.ts";
 import { tokenProblem } from "./authenticate.ts";
+import type { GarbageCollector, GcOutcome } from "./gc.ts";
 import type { ServerMetrics } from "./server-metrics.ts";
 import type { Session } from "./session.ts";
 import type { ShareRegistry } from "./share-registry.ts";
@@ -13,14 +15,17 @@ const TOUCH_EVERY_MS = 60_000;
 /**
  * Keeps a running server in step with its access store: shares created or removed by
  * `dropsim share`, tokens revoked by `dropsim token revoke` (their sessions are refused and
- * closed) and tokens that expire while in use. `PRAGMA data_version` tells cheaply whether
- * another process wrote; expiry is checked at every tick regardless.
+ * closed), tokens that expire while in use, and GC requests left by `dropsim gc` (run one at a
+ * time, beside the ticks, their outcome written back). `PRAGMA data_version` tells cheaply
+ * whether another process wrote; expiry is checked at every tick regardless.
  */
 export class AccessWatch {
   private seen: number;
   private busy = false;
   private readonly touched = new Map<string, number>();
   private readonly journals = new Map<string, () => void>();
+  /** GC requests handed to the collector, so a later tick does not run them twice. */
+  private readonly gcTaken = new Set<number>();
 
   constructor(
     private readonly access: AccessStore,
@@ -28,8 +33,27 @@ export class AccessWatch {
     private readonly sessions: () => Iterable<Session>,
     private readonly metrics: ServerMetrics,
     private readonly log: Log,
+    private readonly gc?: GarbageCollector,
   ) {
     this.seen = access.dataVersion();
+  }
+
+  /** Hands every waiting GC request to the collector (at start, and when access.db changed). */
+  takeGcRequests(): void {
+    if (!this.gc) return;
+    for (const req of this.access.pendingGc()) {
+      if (this.gcTaken.has(req.id)) continue;
+      this.gcTaken.add(req.id);
+      this.log.info(`Running the garbage collection asked by dropsim gc${req.dryRun ? " (dry run)" : ""}`);
+      this.gc
+        .run({ grace: req.grace, dryRun: req.dryRun })
+        .then(
+          (report): GcOutcome => ({ report }),
+          (e): GcOutcome => ({ error: describeError(e) }),
+        )
+        .then((outcome) => this.access.finishGc(req.id, JSON.stringify(outcome), Date.now()))
+        .catch((e) => this.log.error("Cannot write back the outcome of a GC request:", e));
+    }
   }
 
   /** Opens every share the access store lists (at start, and after a change). */
@@ -62,7 +86,10 @@ export class AccessWatch {
         const problem = tokenProblem(p.tokenId, this.access.token(p.tokenId), now);
         if (problem) session.refuse(problem, undefined);
       }
-      if (changed) await this.openShares();
+      if (changed) {
+        await this.openShares();
+        this.takeGcRequests();
+      }
     } finally {
       this.busy = false;
     }

@@ -35,7 +35,9 @@ function short(hash: string): string {
  *  - every current file's blocks are in the block store and their bytes hash to their names;
  *    block sizes add up to the file's size; the file's hash is the hash of its block list;
  *  - the live tree is a tree: every live entry's folders are live folders; paths are valid;
- *    folders have no content, symlinks match their target.
+ *    folders have no content, symlinks match their target;
+ *  - every block an older retained version (history, trash) refers to is in the block store
+ *    (present only: reading every version's bytes would cost as much as the whole history).
  * It only reads: a location that holds no data dir is reported, not created, and one from
  * before shares is read where it is (the stores still bring their schemas up to date, as the
  * server would).
@@ -65,6 +67,7 @@ export async function checkDataDir(location: string, runtime: Pick<Runtime, "ope
       report.head += await meta.head();
       await _checkBlocks(blocks, live.values(), verdicts, report);
       _checkEntries(live, verdicts, report, (text) => problem(lead + text));
+      await _checkHistoryBlocks(meta, blocks, verdicts, (text) => problem(lead + text));
     }
   } finally {
     await stores.close();
@@ -120,6 +123,24 @@ async function _checkBlocks(blocks: BlockStore, live: Iterable<Entry>, verdicts:
       verdict = `block ${short(hash)} cannot be read: ${describeError(e)}`;
     }
     verdicts.set(hash, verdict);
+  }
+}
+
+/**
+ * Blocks of retained rows that no current entry refers to must exist too: a restore brings
+ * them back. Read in a transaction that appends nothing (beside a server it waits its turn).
+ */
+async function _checkHistoryBlocks(meta: MetaStore, blocks: BlockStore, verdicts: Map<string, string | undefined>, problem: (text: string) => void): Promise<void> {
+  let referenced: Set<string>;
+  try {
+    referenced = await meta.transaction({ clientId: "fsck", at: Date.now() }, (tx) => tx.referencedBlocks());
+  } catch (e) {
+    problem(`Cannot read the blocks the journal refers to: ${describeError(e)}`);
+    return;
+  }
+  const older = [...referenced].filter((h) => !verdicts.has(h));
+  for (let i = 0; i < older.length; i += PAGE) {
+    for (const h of await blocks.missing(older.slice(i, i + PAGE))) problem(`Block ${short(h)} of an older version kept in history is not in the block store`);
   }
 }
 

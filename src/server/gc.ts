@@ -1,3 +1,4 @@
+import { DropsimError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import { rowsToDrop } from "../core/retention.ts";
 import { formatBytes } from "../core/units.ts";
@@ -104,6 +105,7 @@ export function describeShareGc(r: ShareGcReport, dryRun: boolean): string {
 export class GarbageCollector {
   private readonly serial = new Serial();
   private runs = 0;
+  private stopped = false;
 
   constructor(
     private readonly shares: () => GcShare[],
@@ -128,10 +130,17 @@ export class GarbageCollector {
       });
   }
 
+  /** Refuses runs from now on and resolves once the one going (and those queued, refused) ended: the stores may then close. */
+  stop(): Promise<void> {
+    this.stopped = true;
+    return this.serial.run(async () => {});
+  }
+
   private async _run(opts: { grace: number; dryRun: boolean }, at: number): Promise<GcRunReport> {
     const started = performance.now();
     const report: GcRunReport = { dryRun: opts.dryRun, at, shares: [] };
     for (const share of this.shares()) {
+      if (this.stopped) throw new DropsimError("closed", "Cannot collect garbage: the server is stopping");
       const keepDays = this.keepDays(share.name);
       const r: ShareGcReport = { share: share.name, keepDays, ...(await collectGarbage(share, { ...opts, keepDays, now: at })) };
       report.shares.push(r);

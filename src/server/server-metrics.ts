@@ -1,4 +1,5 @@
 import type { Op, OpResult } from "../protocol/messages.ts";
+import type { GcRunReport } from "./gc.ts";
 import { MetricsRegistry } from "./metrics.ts";
 import type { Share } from "./share-registry.ts";
 
@@ -30,6 +31,11 @@ export class ServerMetrics {
   private readonly bytesIn = this.r.counter("dropsim_bytes_received_total", "Bytes received from clients, frames included");
   private readonly bytesOut = this.r.counter("dropsim_bytes_sent_total", "Bytes sent to clients, frames included");
   private readonly clientIn = this.r.counter("dropsim_session_bytes_received_total", "Bytes received from a client id, over all its sessions", ["client"]);
+  private readonly gcRuns = this.r.counter("dropsim_gc_runs_total", "Garbage collections run (dry runs not counted)");
+  private readonly gcSeconds = this.r.histogram("dropsim_gc_duration_seconds", "Time to collect garbage over every share", [], [0.1, 1, 5, 15, 60, 300, 1800]);
+  private readonly gcRows = this.r.counter("dropsim_gc_versions_dropped_total", "Journal rows garbage collection dropped as outside retention", ["share"]);
+  private readonly gcBlocks = this.r.counter("dropsim_gc_blocks_deleted_total", "Blocks garbage collection deleted as referenced by no retained version", ["share"]);
+  private readonly gcBytes = this.r.counter("dropsim_gc_disk_bytes_reclaimed_total", "Bytes of pack files garbage collection gave back to the disk", ["share"]);
   private readonly clientOut = this.r.counter("dropsim_session_bytes_sent_total", "Bytes sent to a client id, over all its sessions", ["client"]);
 
   render(): string {
@@ -92,6 +98,18 @@ export class ServerMetrics {
   blockStored(share: Share, size: number): void {
     this.blocks.inc({ share: share.name });
     this.blockBytes.inc({ share: share.name }, size);
+  }
+
+  gcRan(report: GcRunReport, seconds: number): void {
+    if (report.dryRun) return;
+    this.gcRuns.inc();
+    this.gcSeconds.observe({}, seconds);
+    for (const r of report.shares) {
+      const labels = { share: r.share };
+      this.gcRows.inc(labels, r.rowsDropped);
+      this.gcBlocks.inc(labels, r.blocksDeleted);
+      this.gcBytes.inc(labels, Math.max(0, r.compaction.before - r.compaction.after));
+    }
   }
 
   pushed(share: Share, seconds: number): void {

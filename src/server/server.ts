@@ -1,15 +1,20 @@
 import type { Log } from "../core/log.ts";
 import type { Listener, Runtime } from "../runtime/types.ts";
 import { mintToken } from "../core/access-token.ts";
+import { DEFAULT_KEEP_DAYS } from "../core/retention.ts";
 import { DEFAULT_SHARE } from "../store/data-dir.ts";
 import { MEMORY_LOCATION, openAccessStore, openStores } from "../store/open.ts";
 import { ACCESS_POLL_MS, AccessWatch } from "./access-watch.ts";
 import { Admission, type AdmissionLimits, DEFAULT_LIMITS } from "./admission.ts";
+import { DEFAULT_GRACE_MS, GarbageCollector, type GcShare } from "./gc.ts";
 import { type ServerIdentity, tlsServe } from "./identity.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics-http.ts";
 import { ServerMetrics } from "./server-metrics.ts";
 import { Session } from "./session.ts";
 import { ShareRegistry } from "./share-registry.ts";
+
+/** Timers take a signed 32-bit delay (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ServerOptions {
   host: string;
@@ -24,6 +29,8 @@ export interface ServerOptions {
   limits?: AdmissionLimits;
   /** Serve TLS 1.3 only, as this identity (identity.ts); plain TCP when absent (`serve --insecure`). */
   tls?: ServerIdentity;
+  /** Ms between garbage collections the server runs by itself (the first one interval after start); none when absent or 0. */
+  gcEvery?: number;
 }
 
 export interface RunningServer {
@@ -40,8 +47,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const shares = new ShareRegistry(stores);
   const metrics = new ServerMetrics();
   const sessions = new Set<Session>();
-  const watch = new AccessWatch(access, shares, () => sessions, metrics, opts.log);
+  const gcShares = () => shares.names().flatMap((name): GcShare[] => {
+    const share = shares.get(name);
+    return share ? [share] : [];
+  });
+  const gc = new GarbageCollector(gcShares, (name) => access.share(name)?.keepDays ?? DEFAULT_KEEP_DAYS, opts.log, (r, s) => metrics.gcRan(r, s));
+  const watch = new AccessWatch(access, shares, () => sessions, metrics, opts.log, gc);
   let poll: ReturnType<typeof setInterval> | undefined;
+  let gcTimer: ReturnType<typeof setInterval> | undefined;
   let listener: Listener | undefined;
   let endpoint: MetricsEndpoint | undefined;
   try {
@@ -52,6 +65,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       admission.prune(now);
       watch.tick(now).catch((e) => opts.log.error("Cannot follow access.db:", e));
     }, ACCESS_POLL_MS);
+    watch.takeGcRequests();
+    if (opts.gcEvery) {
+      // A run still going when the next is due makes that one unnecessary: skip it.
+      gcTimer = setInterval(() => {
+        if (!gc.busy) gc.run({ grace: DEFAULT_GRACE_MS, dryRun: false }).catch((e) => opts.log.error("Garbage collection failed:", e));
+      }, Math.min(opts.gcEvery, MAX_TIMER_MS));
+    }
     const host = {
       shares,
       access,
@@ -86,8 +106,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     listener?.close();
     await endpoint?.close();
     clearInterval(poll);
+    clearInterval(gcTimer);
     for (const s of sessions) s.peer.close();
     watch.stop();
+    await gc.stop();
     await stores.close();
     access.close();
   }
