@@ -12,7 +12,9 @@ import type { Scope } from "../core/access-token.ts";
 import type { AccessStore } from "../store/access-store.ts";
 import { type Admission, ipOf } from "./admission.ts";
 import { authenticate, type Grant } from "./authenticate.ts";
-import { applyOps, type Commit } from "./commit.ts";
+import { applyOps, type Commit, findMissingIn } from "./commit.ts";
+import { readHistory, readTrash } from "./history.ts";
+import { restore, summarize } from "./restore.ts";
 import type { ServerMetrics } from "./server-metrics.ts";
 import type { Share, ShareRegistry } from "./share-registry.ts";
 
@@ -23,6 +25,11 @@ const INBOUND_HIGH_WATER = 8 * 1024 * 1024;
 const OUTBOUND_LIMIT = 64 * 1024 * 1024;
 const BLOCK_SEND_WINDOW = 4 * 1024 * 1024;
 const REPLY_WINDOW = 4 * 1024 * 1024;
+/**
+ * Received blocks are made durable after this many bytes (and when the session ends), so an
+ * upload interrupted by a server restart resumes from there instead of from zero.
+ */
+export const DURABLE_EVERY = 32 * 1024 * 1024;
 /**
  * A session that has received nothing for this long is closed: its client vanished without a
  * FIN or RST (asleep, moved to another network) and would otherwise be kept forever. Clients
@@ -77,6 +84,8 @@ export class Session {
   private paused = false;
   /** Why a block of the current upload could not be stored; said once, and again by `apply`. */
   private storeFailure: DropsimError | undefined;
+  /** Block bytes received since they were last made durable. */
+  private unsynced = 0;
   private readonly idleCheck: ReturnType<typeof setInterval>;
   private readonly authDeadline: ReturnType<typeof setTimeout>;
   private readonly unmeter: () => void;
@@ -146,7 +155,11 @@ export class Session {
     clearInterval(this.idleCheck);
     clearTimeout(this.authDeadline);
     this._settle();
-    if (this.current.kind === "ready") this.current.unsubscribe();
+    if (this.current.kind === "ready") {
+      this.current.unsubscribe();
+      const { share } = this.current;
+      if (this.unsynced > 0) this.syncBlocks(share).catch((e) => this.host.log.warn(`Session ${this.name}: could not make its received blocks durable: ${describeError(e)}`));
+    }
     this.current = { kind: "closed", principal: this.principal };
     this.unmeter();
     this.host.ended(this);
@@ -243,7 +256,7 @@ export class Session {
       if (m.type === "ping") return this.send({ type: "pong", id: m.id });
     }
     if (state.kind !== "ready") throw new DropsimError("not_ready", "Send hello before anything else");
-    const writes = work.kind === "block" || work.message.type === "apply";
+    const writes = work.kind === "block" || work.message.type === "apply" || (work.message.type === "restore" && !work.message.dryRun);
     if (writes && state.principal.scope === "read_only") {
       throw new DropsimError("read_only", `Cannot change share "${state.share.name}": token ${state.principal.tokenId} is read-only`);
     }
@@ -258,6 +271,12 @@ export class Session {
         return this.getBlocks(state, m);
       case "apply":
         return this.apply(state, m);
+      case "history":
+        return this.send({ type: "history_result", id: m.id, ...(await readHistory(state.share.meta, m)) });
+      case "trash":
+        return this.send({ type: "trash_result", id: m.id, ...(await readTrash(state.share.meta, m)) });
+      case "restore":
+        return this.restore(state, m);
       case "bye":
         this.conn.close();
         return;
@@ -271,6 +290,7 @@ export class Session {
     try {
       await s.share.blocks.put(hash, bytes);
       this.host.metrics.blockStored(s.share, bytes.length);
+      if ((this.unsynced += bytes.length) >= DURABLE_EVERY) await this.syncBlocks(s.share);
     } catch (e) {
       if (!(e instanceof DropsimError)) throw e;
       // A full disk refuses every block that follows: one error, not thousands. The apply
@@ -300,6 +320,7 @@ export class Session {
       return this.refuse(e, m.id);
     }
     const share = this.host.shares.get(grant.share) ?? (await this.host.shares.open(grant.share));
+    if (m.host) await share.meta.noteClient(m.clientId, m.host);
     const head = await share.meta.head();
     if (this.current.kind === "closed" || this.refused) return;
     this._settle();
@@ -319,6 +340,14 @@ export class Session {
   }
 
   private async changes(s: Ready, m: MessageOf<ClientMessage, "changes">): Promise<void> {
+    const pruned = await s.share.meta.prunedThrough();
+    // A cursor inside what retention removed would miss those rows; 0 asks for the full listing.
+    if (m.since > 0 && m.since < pruned) {
+      throw new DropsimError(
+        "cursor_expired",
+        `This folder's cursor (change ${m.since}) is older than the share's retained history (changes up to ${pruned} were removed): resyncing from the current tree`,
+      );
+    }
     const limit = m.limit ?? DEFAULT_PAGE;
     // The head first: entries committed after it may come along (the client takes the later of
     // the two), but a head past the entries listed would make the client skip a commit.
@@ -357,26 +386,44 @@ export class Session {
   private async apply(s: Ready, m: MessageOf<ClientMessage, "apply">): Promise<void> {
     const started = performance.now();
     const { share } = s;
-    const wanted = new Set<string>();
-    for (const op of m.ops) {
-      if (op.op === "put" && op.kind === "file") for (const [h] of op.splice?.insert ?? op.blocks ?? []) wanted.add(h);
-    }
-    const missing = new Set(wanted.size > 0 ? await share.blocks.missing([...wanted]) : []);
-    // The journal may only refer to blocks whose bytes are on disk.
-    await share.blocks.sync();
-    const quota = this.host.access.share(share.name)?.quota ?? null;
-    const commit = await applyOps(share.meta, m.ops, missing, { clientId: s.principal.clientId, at: Date.now() }, quota);
+    // The slow part outside the share's one-at-a-time transactions; the check in it is then quick.
+    await this.syncBlocks(share);
+    const commit = await applyOps(share.meta, m.ops, findMissingIn(share.blocks), { clientId: s.principal.clientId, at: Date.now() }, this.quotaOf(share));
     const failure = this.storeFailure;
     this.storeFailure = undefined;
     const { results, journal } = tellCommit(commit, failure);
     this.send({ type: "applied", id: m.id, head: commit.head, results });
-    const changed = commit.head > commit.from;
+    const changed = publishCommit(share, commit, journal);
     this.host.metrics.applied(share, m.ops, results, changed, (performance.now() - started) / 1000);
-    if (!changed) return;
-    const notice: CommitNotice = { from: commit.from, head: commit.head, entries: journal };
-    share.pushOf(notice); // fan-out latency counts from here
-    share.publish(notice);
   }
+
+  private async restore(s: Ready, m: MessageOf<ClientMessage, "restore">): Promise<void> {
+    const { share, principal } = s;
+    const request = { path: m.path, seen: m.seen, dryRun: m.dryRun, ...(m.version === undefined ? {} : { version: m.version }), ...(m.at === undefined ? {} : { at: m.at }) };
+    const outcome = await restore(share.meta, share.blocks, request, principal, Date.now(), this.quotaOf(share));
+    this.send({ type: "restore_result", id: m.id, head: outcome.head, target: outcome.target, ...summarize(outcome.steps) });
+    if (outcome.commit) publishCommit(share, outcome.commit, tellCommit(outcome.commit, undefined).journal);
+    this.host.log.info(`Client ${this.name} ${m.dryRun ? "previewed a restore of" : "restored"} ${m.path === "" ? "the share" : `"${m.path}"`} to change ${outcome.target}: ${outcome.steps.length} change(s)`);
+  }
+
+  private quotaOf(share: Share): number | null {
+    return this.host.access.share(share.name)?.quota ?? null;
+  }
+
+  /** Makes the blocks received so far durable (the journal may only refer to blocks on disk). */
+  private async syncBlocks(share: Share): Promise<void> {
+    this.unsynced = 0;
+    await share.blocks.sync();
+  }
+}
+
+/** Pushes a commit's rows (`journal` of tellCommit) to every session of the share; false when it changed nothing. */
+function publishCommit(share: Share, commit: Commit, journal: WireEntry[]): boolean {
+  if (commit.head <= commit.from) return false;
+  const notice: CommitNotice = { from: commit.from, head: commit.head, entries: journal };
+  share.pushOf(notice); // fan-out latency counts from here
+  share.publish(notice);
+  return true;
 }
 
 /**
