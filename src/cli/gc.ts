@@ -45,7 +45,8 @@ export default defineCommand({
       const misplaced = dataDirProblem(dataDir);
       if (misplaced) throw new DropsimError("bad_message", misplaced);
       if (!fs.existsSync(path.join(dataDir, "access.db"))) throw new DropsimError("not_found", `Cannot collect garbage in "${dataDir}": it is not a dropsim data dir (no access.db)`);
-      const report = await _collect(dataDir, opts, log);
+      // With --json, stdout carries the report alone.
+      const report = await _collect(dataDir, opts, args.json ? _quiet : log);
       if (args.json) console.log(JSON.stringify(report));
       else _print(report, log);
     });
