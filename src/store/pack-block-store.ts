@@ -4,7 +4,9 @@ import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import { writeFully } from "../runtime/write-fully.ts";
-import type { BlockStore } from "./block-store.ts";
+import type { BlockStore, Compaction, StoredBlock } from "./block-store.ts";
+import { type PackUsage, planCompaction } from "./pack-plan.ts";
+import { Serial } from "./serial.ts";
 import { migrate } from "./sql-migrations.ts";
 import { SqlTransactions } from "./sql-transaction.ts";
 
@@ -14,10 +16,28 @@ import { SqlTransactions } from "./sql-transaction.ts";
  */
 const MIGRATIONS = [
   "CREATE TABLE IF NOT EXISTS blocks (hash TEXT PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;",
+  // When each block became durable (ms), so that garbage collection gives an upload not yet committed its grace; NULL before.
+  "ALTER TABLE blocks ADD COLUMN stored_at INTEGER;",
 ];
 
 /** A pack is closed and a new one started past this size. */
 const PACK_LIMIT = 1024 * 1024 * 1024;
+/** Compaction copies live blocks in reads and writes of up to this much: large and sequential, in bounded memory. */
+const COPY_CHUNK = 8 * 1024 * 1024;
+const PACK_NAME = /^(\d+)\.pack$/;
+
+export interface PackOptions {
+  /** The clock that stamps blocks as they become durable. */
+  now?: () => number;
+  /** Bytes after which a new pack is started (tests make it small). */
+  packLimit?: number;
+}
+
+interface PlacedBlock {
+  hash: string;
+  offset: number;
+  size: number;
+}
 
 interface Location {
   pack: number;
@@ -43,27 +63,44 @@ export class PackBlockStore implements BlockStore {
   private pending = new Map<string, Location>();
   private packs = new Map<number, Pack>();
   private current!: Pack;
+  /** The highest pack id on disk or in the index: a new pack takes the next, never an existing file's. */
+  private top = 0;
+  /** The datasyncs of the last `sync`: a later one waits for them before it indexes what they cover. */
+  private flushing: Promise<void> = Promise.resolve();
+  /** Packs compaction removed, kept open until the next compaction: a read that located a block in one just before still works. */
+  private retired: Pack[] = [];
+  private readonly compaction = new Serial();
   private readonly q;
   private readonly tx: SqlTransactions;
+  private readonly now: () => number;
+  private readonly packLimit: number;
 
   private constructor(
     private readonly dir: string,
     private readonly db: SqlDatabase,
+    options: PackOptions,
   ) {
+    this.now = options.now ?? Date.now;
+    this.packLimit = options.packLimit ?? PACK_LIMIT;
     this.tx = new SqlTransactions(db);
     this.q = {
       get: db.prepare("SELECT pack, offset, size FROM blocks WHERE hash = ?"),
       // The hashes are one JSON array parameter: one statement for a batch of any size.
       absent: db.prepare("SELECT h.value AS hash FROM json_each(?) h WHERE NOT EXISTS (SELECT 1 FROM blocks b WHERE b.hash = h.value) ORDER BY h.key"),
-      insert: db.prepare("INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?)"),
+      insert: db.prepare("INSERT OR IGNORE INTO blocks (hash, pack, offset, size, stored_at) VALUES (?, ?, ?, ?, ?)"),
       delete: db.prepare("DELETE FROM blocks WHERE hash IN (SELECT value FROM json_each(?))"),
       all: db.prepare("SELECT hash, pack, offset, size FROM blocks ORDER BY pack, offset"),
-      lastPack: db.prepare("SELECT COALESCE(MAX(pack), 1) AS pack FROM blocks"),
+      lastPack: db.prepare("SELECT COALESCE(MAX(pack), 0) AS pack FROM blocks"),
+      list: db.prepare("SELECT hash, size, COALESCE(stored_at, 0) AS storedAt FROM blocks"),
+      livePerPack: db.prepare("SELECT pack, SUM(size) AS live FROM blocks GROUP BY pack"),
+      inPack: db.prepare("SELECT hash, offset, size FROM blocks WHERE pack = ? ORDER BY offset"),
+      // Only a row still in the old pack moves: a block deleted (or deleted and put again) meanwhile stays as it is.
+      move: db.prepare("UPDATE blocks SET pack = ?, offset = ? WHERE hash = ? AND pack = ?"),
     };
   }
 
   /** Opens (creating or migrating) the store in `dir`: `dir/index.db` and `dir/packs/`. */
-  static async open(dir: string, openDatabase: (file: string) => SqlDatabase): Promise<PackBlockStore> {
+  static async open(dir: string, openDatabase: (file: string) => SqlDatabase, options: PackOptions = {}): Promise<PackBlockStore> {
     await fs.mkdir(path.join(dir, "packs"), { recursive: true });
     const db = openDatabase(path.join(dir, "index.db"));
     try {
@@ -73,9 +110,26 @@ export class PackBlockStore implements BlockStore {
       db.close();
       throw e;
     }
-    const store = new PackBlockStore(dir, db);
-    store.current = await store.openPack(store.q.lastPack.get<{ pack: number }>()!.pack);
+    const store = new PackBlockStore(dir, db, options);
+    const onDisk = await store.packFiles();
+    store.top = Math.max(store.q.lastPack.get<{ pack: number }>()!.pack, ...onDisk.keys());
+    // Appending to the newest pack is safe only if it exists: an indexed pack gone missing is never made anew at offset 0.
+    store.current = await store.openPack(onDisk.has(store.top) ? store.top : store.newPackId());
     return store;
+  }
+
+  private newPackId(): number {
+    return ++this.top;
+  }
+
+  /** The pack files on disk, id → size. */
+  private async packFiles(): Promise<Map<number, number>> {
+    const sizes = new Map<number, number>();
+    for (const name of await fs.readdir(path.join(this.dir, "packs"))) {
+      const m = PACK_NAME.exec(name);
+      if (m) sizes.set(Number(m[1]), (await fs.stat(path.join(this.dir, "packs", name))).size);
+    }
+    return sizes;
   }
 
   private packPath(id: number): string {
@@ -108,7 +162,7 @@ export class PackBlockStore implements BlockStore {
 
   async put(hash: string, bytes: Uint8Array): Promise<void> {
     if (this.locate(hash)) return;
-    if (this.current.tail >= PACK_LIMIT) this.current = await this.openPack(this.current.id + 1);
+    if (this.current.tail >= this.packLimit) this.current = await this.openPack(this.newPackId());
     const pack = this.current;
     // The offset is claimed synchronously, so concurrent puts write to disjoint ranges.
     const loc = { pack: pack.id, offset: pack.tail, size: bytes.length };
@@ -127,15 +181,18 @@ export class PackBlockStore implements BlockStore {
   async get(hash: string, alloc = (size: number) => new Uint8Array(size)): Promise<Uint8Array | undefined> {
     const loc = this.locate(hash);
     if (!loc) return undefined;
-    const pack = await this.openPack(loc.pack, false);
     const buf = alloc(loc.size);
+    await this.readAt(await this.openPack(loc.pack, false), buf, loc.offset);
+    return buf;
+  }
+
+  private async readAt(pack: Pack, buf: Uint8Array, offset: number): Promise<void> {
     let got = 0;
-    while (got < loc.size) {
-      const { bytesRead } = await pack.handle.read(buf, got, loc.size - got, loc.offset + got);
-      if (bytesRead === 0) throw new DropsimError("io", `Block ${hash.slice(0, 12)}… is cut short in ${this.packPath(loc.pack)}`);
+    while (got < buf.length) {
+      const { bytesRead } = await pack.handle.read(buf, got, buf.length - got, offset + got);
+      if (bytesRead === 0) throw new DropsimError("io", `Bytes ${offset}–${offset + buf.length} are cut short in ${this.packPath(pack.id)}`);
       got += bytesRead;
     }
-    return buf;
   }
 
   async sync(): Promise<void> {
@@ -143,25 +200,117 @@ export class PackBlockStore implements BlockStore {
     const batch = [...this.pending];
     const dirty = [...this.packs.values()].filter((p) => p.dirty);
     for (const p of dirty) p.dirty = false;
+    const earlier = this.flushing;
+    const mine = Promise.all(dirty.map((p) => p.handle.datasync()));
+    this.flushing = mine.then(
+      () => {},
+      () => {},
+    );
     try {
-      await Promise.all(dirty.map((p) => p.handle.datasync()));
+      // A sync running beside this one may have taken the dirty packs, and our blocks in them are durable only once its datasync is done.
+      await earlier;
+      await mine;
     } catch (e) {
       for (const p of dirty) p.dirty = true;
       throw new DropsimError("io", `Cannot make blocks durable: ${(e as Error).message}`, { cause: e });
     }
     this.tx.run("record uploaded blocks", () => {
-      for (const [hash, l] of batch) this.q.insert.run(hash, l.pack, l.offset, l.size);
+      const at = this.now();
+      for (const [hash, l] of batch) this.q.insert.run(hash, l.pack, l.offset, l.size, at);
     });
     for (const [hash] of batch) this.pending.delete(hash);
   }
 
   /**
-   * Only the index forgets: the bytes stay in their pack until compaction (a later issue)
-   * rewrites it. A block put again after this is appended anew.
+   * Only the index forgets: the bytes stay in their pack until `compact` rewrites it. A block
+   * put again after this is appended anew.
    */
   async delete(hashes: readonly string[]): Promise<void> {
     for (const h of hashes) this.pending.delete(h);
     if (hashes.length > 0) this.tx.run("forget blocks", () => this.q.delete.run(JSON.stringify(hashes)));
+  }
+
+  async list(): Promise<StoredBlock[]> {
+    return this.q.list.all<StoredBlock>();
+  }
+
+  /**
+   * Crash safety: a pack's live blocks are copied to a new pack, which is made durable (data and
+   * directory entry) before one index transaction points them at it; only then is the old pack
+   * removed. A crash before the switch leaves the old pack whole, after it the new one durable;
+   * whichever pack nothing points to is left over and removed by the next compaction.
+   */
+  compact(threshold: number, dryRun: boolean): Promise<Compaction> {
+    return this.compaction.run(async () => {
+      for (const p of this.retired) await p.handle.close();
+      this.retired = [];
+      await this.sync();
+      let plan = planCompaction(await this.usage(), threshold);
+      const summary = { packs: plan.remove.length + plan.rewrite.length, before: plan.before };
+      if (dryRun) return { ...summary, after: plan.after };
+      if ([...plan.remove, ...plan.rewrite].includes(this.current.id)) {
+        this.current = await this.openPack(this.newPackId());
+        // Blocks put in the old current pack while the first sync ran: indexed before it is weighed again.
+        await this.sync();
+        plan = planCompaction((await this.usage()).filter((p) => p.id !== this.current.id), threshold);
+      }
+      for (const id of plan.rewrite) await this.rewrite(id);
+      for (const id of [...plan.rewrite, ...plan.remove]) await this.removePack(id);
+      let after = 0;
+      for (const size of (await this.packFiles()).values()) after += size;
+      return { ...summary, after };
+    });
+  }
+
+  /** Every pack on disk with the bytes the index places in it, the current one included. */
+  private async usage(): Promise<PackUsage[]> {
+    const live = new Map(this.q.livePerPack.all<{ pack: number; live: number }>().map((r) => [r.pack, r.live]));
+    return [...(await this.packFiles())].map(([id, size]) => ({ id, size, live: live.get(id) ?? 0 }));
+  }
+
+  /** Copies the live blocks of pack `id` to a new pack, in offset order, and points the index at them there. */
+  private async rewrite(id: number): Promise<void> {
+    const from = await this.openPack(id, false);
+    const to = await this.openPack(this.newPackId());
+    const chunk = new Uint8Array(COPY_CHUNK);
+    const moved: [hash: string, offset: number][] = [];
+    for (const run of _runs(this.q.inPack.all<PlacedBlock>(id))) {
+      const length = run.at(-1)!.offset + run.at(-1)!.size - run[0]!.offset;
+      // A single block larger than the chunk gets its own buffer.
+      const buf = length <= chunk.length ? chunk.subarray(0, length) : new Uint8Array(length);
+      await this.readAt(from, buf, run[0]!.offset);
+      for (const b of run) moved.push([b.hash, to.tail + b.offset - run[0]!.offset]);
+      try {
+        writeFully(to.handle.fd, buf, to.tail);
+      } catch (e) {
+        throw new DropsimError("io", `Cannot compact pack ${id}: ${(e as Error).message}`, { cause: e });
+      }
+      to.tail += length;
+    }
+    await to.handle.datasync();
+    await this.syncPacksDir();
+    this.tx.run("point blocks at their compacted pack", () => {
+      for (const [hash, offset] of moved) this.q.move.run(to.id, offset, hash, id);
+    });
+  }
+
+  private async removePack(id: number): Promise<void> {
+    await fs.rm(this.packPath(id), { force: true });
+    const open = this.packs.get(id);
+    if (open) {
+      this.packs.delete(id);
+      this.retired.push(open);
+    }
+  }
+
+  /** A new file's directory entry is durable only once its directory is synced. */
+  private async syncPacksDir(): Promise<void> {
+    const handle = await fs.open(path.join(this.dir, "packs"), "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Every indexed block lies inside its pack file, and that file exists. */
@@ -186,7 +335,24 @@ export class PackBlockStore implements BlockStore {
 
   async close(): Promise<void> {
     await this.sync().catch(() => {});
-    for (const p of this.packs.values()) await p.handle.close();
+    await this.compaction.run(async () => {});
+    for (const p of [...this.packs.values(), ...this.retired]) await p.handle.close();
     this.db.close();
   }
+}
+
+/** Blocks lying end to end in a pack, grouped into runs of at most COPY_CHUNK bytes: one read and one write each. */
+function _runs(blocks: readonly PlacedBlock[]): PlacedBlock[][] {
+  const runs: PlacedBlock[][] = [];
+  let run: PlacedBlock[] = [];
+  for (const b of blocks) {
+    const last = run.at(-1);
+    if (last && (last.offset + last.size !== b.offset || b.offset + b.size - run[0]!.offset > COPY_CHUNK)) {
+      runs.push(run);
+      run = [];
+    }
+    run.push(b);
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
 }

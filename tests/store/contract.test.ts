@@ -224,6 +224,28 @@ describe.each(backends)("store contract: $name", (backend) => {
     expect(hashBlock((await blocks.get(h))!)).toBe(h);
   });
 
+  test("blocks: list gives the durable blocks with when they were stored; compact keeps every live block", async () => {
+    const blocks = stores.share("default")!.blocks;
+    const made = Array.from({ length: 6 }, (_, i) => new TextEncoder().encode(`block ${i} `.repeat(100 + i)));
+    const since = Date.now();
+    for (const b of made) await blocks.put(hashBlock(b), b);
+    await blocks.sync();
+    const listed = await blocks.list();
+    expect(listed.map((b) => b.hash).sort()).toEqual(made.map((b) => hashBlock(b)).sort());
+    for (const b of listed) {
+      expect(b.size).toBe(made.find((m) => hashBlock(m) === b.hash)!.length);
+      expect(b.storedAt).toBeGreaterThanOrEqual(since);
+    }
+    await blocks.delete(made.slice(0, 3).map((b) => hashBlock(b)));
+    const dry = await blocks.compact(0.1, true);
+    const done = await blocks.compact(0.1, false);
+    expect(done.before).toBe(dry.before);
+    expect(done.after).toBeLessThanOrEqual(done.before);
+    for (const b of made.slice(3)) expect(await blocks.get(hashBlock(b))).toEqual(b);
+    expect((await blocks.list()).length).toBe(3);
+    expect(await stores.check()).toEqual([]);
+  });
+
   test("check finds nothing wrong with a sound store", async () => {
     await appendAll(meta, [dir("d"), file("d/f")]);
     await appendAll(meta, [gone(file("d/f"))]);

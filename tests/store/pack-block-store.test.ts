@@ -70,21 +70,22 @@ test("PackBlockStore stores a block put twice only once", async () => {
   });
 });
 
-test("PackBlockStore opens an index.db from before it was versioned and keeps its blocks", async () => {
+test("PackBlockStore opens an index.db from before it was versioned and keeps its blocks, stored at an unknown time", async () => {
   await withStore(async (dir, open) => {
     const b = randomBlock(3000);
-    const first = await open();
-    await first.put(hashBlock(b), b);
-    await first.close();
-    // What older versions left: the same table, user_version 0.
+    // What older versions left: the one table without stored_at, user_version 0.
+    await fs.mkdir(path.join(dir, "packs"));
+    await fs.writeFile(path.join(dir, "packs", "000001.pack"), b);
     const db = openBunDatabase(path.join(dir, "index.db"));
-    db.exec("PRAGMA user_version = 0");
+    db.exec("CREATE TABLE blocks (hash TEXT PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID");
+    db.prepare("INSERT INTO blocks VALUES (?, 1, 0, ?)").run(hashBlock(b), b.length);
     db.close();
     const again = await open();
     expect(await again.get(hashBlock(b))).toEqual(b);
+    expect(await again.list()).toEqual([{ hash: hashBlock(b), size: b.length, storedAt: 0 }]);
     await again.close();
     const check = openBunDatabase(path.join(dir, "index.db"));
-    expect(check.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version).toBe(1);
+    expect(check.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version).toBe(2);
     check.close();
   });
 });
@@ -109,7 +110,7 @@ test("PackBlockStore check finds an indexed block past the end of its pack, and 
     await fs.truncate(path.join(dir, "packs", "000001.pack"), 4000);
     const db = openBunDatabase(path.join(dir, "index.db"));
     // In a pack below the newest: the store creates the newest on open, to append to it.
-    db.prepare("INSERT INTO blocks VALUES (?, ?, ?, ?)").run("f".repeat(64), 0, 0, 10);
+    db.prepare("INSERT INTO blocks (hash, pack, offset, size) VALUES (?, ?, ?, ?)").run("f".repeat(64), 0, 0, 10);
     db.close();
     const again = await open();
     expect(await again.check()).toEqual([
