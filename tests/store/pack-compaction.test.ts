@@ -118,7 +118,7 @@ test("leftover packs from an interrupted compaction are removed by the next one"
   const made = await fill(store, [1, 2]);
   await store.close();
   // A new pack written in full but never pointed at, as a crash before the index switch leaves it, and below the current one.
-  await fs.writeFile(path.join(dir.path, "packs", "000000.pack"), block(7));
+  await fs.writeFile(path.join(dir.path, "packs", "000000.pack"), Buffer.from(block(7)));
   const again = await PackBlockStore.open(dir.path, openBunDatabase);
   expect(await again.check()).toEqual([]);
   const report = await again.compact(0.1, false);
