@@ -21,7 +21,7 @@ async function packSizes(dir: string): Promise<Record<string, number>> {
   return out;
 }
 
-async function fill(store: PackBlockStore, seeds: number[]): Promise<Uint8Array[]> {
+async function fill(store: PackBlockStore, seeds: number[]) {
   const made = seeds.map((s) => block(s));
   for (const b of made) await store.put(hashBlock(b), b);
   await store.sync();
