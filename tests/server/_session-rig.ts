@@ -1,5 +1,7 @@
 import { mintToken, type Scope } from "../../src/core/access-token.ts";
-import { type ClientMessage, type MessageOf, PROTOCOL_VERSION, type ServerMessage, serverMessages } from "../../src/protocol/messages.ts";
+import { hashBlock, hashBlockList } from "../../src/core/block-hash.ts";
+import type { Entry } from "../../src/core/entry.ts";
+import { type ClientMessage, type MessageOf, type Op, PROTOCOL_VERSION, type PutOp, type ServerMessage, serverMessages } from "../../src/protocol/messages.ts";
 import { Peer } from "../../src/protocol/peer.ts";
 import { Admission, DEFAULT_LIMITS } from "../../src/server/admission.ts";
 import { ServerMetrics } from "../../src/server/server-metrics.ts";
@@ -77,4 +79,32 @@ export function connect(r: Rig, opts: { chunk?: number; token?: string; share?: 
   const hello = (clientId = "client-a") =>
     request<"welcome">({ type: "hello", protocol: PROTOCOL_VERSION, clientId, host: "laptop", share: opts.share ?? "default", token: opts.token ?? r.token });
   return { session, peer, pushes, request, hello, conn: clientEnd.conn, isClosed: () => closed };
+}
+
+/** A file's put op for `text` as one block, and that block (to upload first). */
+export function textPut(path: string, text: string, baseVersion = 0): { op: PutOp; hash: string; bytes: Uint8Array } {
+  const bytes = new TextEncoder().encode(text);
+  const hash = hashBlock(bytes);
+  const op: PutOp = { op: "put", path, kind: "file", baseVersion, size: bytes.length, mode: 0o644, hash: hashBlockList([hash]), blocks: [[hash, bytes.length]], mtime: 5 };
+  return { op, hash, bytes };
+}
+
+/** Uploads `text` and commits it at `path` through the session; the new entry of `path`. */
+export async function writeText(c: Client, path: string, text: string, baseVersion = 0): Promise<Entry> {
+  const { op, hash, bytes } = textPut(path, text, baseVersion);
+  c.peer.sendBlock(hash, bytes);
+  return onlyOk(await c.request<"applied">({ type: "apply", ops: [op] }), path);
+}
+
+/** Applies ops that must all succeed; the last entry of `path`. */
+export async function applyOk(c: Client, ops: Op[], path: string): Promise<Entry> {
+  return onlyOk(await c.request<"applied">({ type: "apply", ops }), path);
+}
+
+function onlyOk(applied: Reply<"applied">, path: string): Entry {
+  const entries = applied.results.flatMap((r) => {
+    if (r.status !== "ok") throw new Error(`expected ok, got ${JSON.stringify(r)}`);
+    return r.entries;
+  });
+  return entries.findLast((e) => e.path === path) as Entry;
 }

@@ -169,6 +169,32 @@ describe("Session commits and pushes", () => {
   });
 });
 
+describe("Session and history", () => {
+  test("hello records the client's host name for history", async () => {
+    const r = await server();
+    await connect(r).hello("client-a");
+    expect(await r.shares.get("default")!.meta.clientHosts(["client-a", "unknown"])).toEqual(new Map([["client-a", "laptop"]]));
+  });
+
+  test("changes from a cursor inside history that retention removed is refused cursor_expired; from 0 or past it, served", async () => {
+    const r = await server();
+    const c = connect(r);
+    await c.hello();
+    c.peer.sendBlock(block[0], bytes);
+    await c.request({ type: "apply", ops: [putFile("a"), putFile("b")] });
+    await c.request({ type: "apply", ops: [{ op: "delete", path: "a", baseVersion: 1 }] });
+    const meta = r.shares.get("default")!.meta;
+    await meta.transaction({ clientId: "gc", at: Date.now() }, (tx) => tx.drop([3]));
+    expect(await meta.prunedThrough()).toBe(3);
+    await expect(c.request({ type: "changes", since: 2 })).rejects.toMatchObject({
+      code: "cursor_expired",
+      message: "This folder's cursor (change 2) is older than the share's retained history (changes up to 3 were removed): resyncing from the current tree",
+    });
+    expect(await c.request<"changes_result">({ type: "changes", since: 0 })).toMatchObject({ head: 3, entries: [expect.objectContaining({ path: "b" })] });
+    expect(await c.request<"changes_result">({ type: "changes", since: 3 })).toMatchObject({ head: 3, entries: [] });
+  });
+});
+
 describe("Session bad input", () => {
   test("a control frame that is not JSON is answered bad_message, and the session goes on", async () => {
     const r = await server();
