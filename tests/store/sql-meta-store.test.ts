@@ -48,3 +48,37 @@ test("SqlMetaStore check names each entry that points at a missing, foreign or s
     ].sort(),
   );
 });
+
+test("SqlMetaStore reads rows from before stamps as unstamped, older than any time, and carries their journal to format 5", async () => {
+  const root = scratch.path;
+  const stores = await openStores(root, { openDatabase: openBunDatabase });
+  const meta = stores.share("default")!.meta;
+  await meta.transaction({ clientId: "c", at: 5000 }, async (tx) => {
+    for (const p of ["a", "b", "c"]) await tx.append(dir(p));
+  });
+  await stores.close();
+  // As a journal from before issue 12 and before stamps left it: no cause column, rows 1–2 unstamped.
+  const db = openBunDatabase(metaFile(root, "default"));
+  db.exec(`
+    UPDATE journal SET committed_at = NULL, client_id = NULL WHERE seq <= 2;
+    DROP TABLE clients; DROP INDEX journal_by_path; DROP INDEX journal_by_time; DROP INDEX journal_by_move;
+    ALTER TABLE journal DROP COLUMN cause; DELETE FROM meta WHERE key = 'pruned_through';
+    PRAGMA user_version = 4;
+  `);
+  db.close();
+
+  const again = await openStores(root, { openDatabase: openBunDatabase });
+  const old = again.share("default")!.meta;
+  expect((await old.history({ path: "", below: true, limit: 10 })).map((r) => [r.version, r.committedAt, r.clientId, r.cause])).toEqual([
+    [3, 5000, "c", null],
+    [2, null, null, null],
+    [1, null, null, null],
+  ]);
+  expect(await old.seqAt(0)).toBe(2);
+  expect(await old.seqAt(5000)).toBe(3);
+  expect(await old.prunedThrough()).toBe(0);
+  await old.noteClient("c", "host");
+  expect(await old.clientHosts(["c"])).toEqual(new Map([["c", "host"]]));
+  expect(await again.check()).toEqual([]);
+  await again.close();
+});
