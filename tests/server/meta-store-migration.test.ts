@@ -84,7 +84,7 @@ describe("SqlMetaStore schema versions", () => {
     await store.transaction(STAMP, (tx) => tx.append({ path: "b", kind: "dir", size: 0, mode: 0o755, hash: "", blocks: [], deleted: false, mtime: 4 }));
     await store.close();
     const db = openBunDatabase(file);
-    expect(db.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version).toBe(4);
+    expect(db.prepare("PRAGMA user_version").get<{ user_version: number }>()!.user_version).toBe(5);
     expect(db.prepare("SELECT path, committed_at, client_id FROM journal ORDER BY seq").all()).toEqual([
       { path: "docs", committed_at: null, client_id: null },
       { path: "b", committed_at: STAMP.at, client_id: "c1" },
