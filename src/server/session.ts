@@ -399,8 +399,7 @@ export class Session {
 
   private async restore(s: Ready, m: MessageOf<ClientMessage, "restore">): Promise<void> {
     const { share, principal } = s;
-    const request = { path: m.path, seen: m.seen, dryRun: m.dryRun, ...(m.version === undefined ? {} : { version: m.version }), ...(m.at === undefined ? {} : { at: m.at }) };
-    const outcome = await restore(share.meta, share.blocks, request, principal, Date.now(), this.quotaOf(share));
+    const outcome = await restore(share.meta, share.blocks, m, principal, Date.now(), this.quotaOf(share));
     this.send({ type: "restore_result", id: m.id, head: outcome.head, target: outcome.target, ...summarize(outcome.steps) });
     if (outcome.commit) publishCommit(share, outcome.commit, tellCommit(outcome.commit, undefined).journal);
     this.host.log.info(`Client ${this.name} ${m.dryRun ? "previewed a restore of" : "restored"} ${m.path === "" ? "the share" : `"${m.path}"`} to change ${outcome.target}: ${outcome.steps.length} change(s)`);
