@@ -62,6 +62,7 @@ interface Pack {
 export class PackBlockStore implements BlockStore {
   private pending = new Map<string, Location>();
   private packs = new Map<number, Pack>();
+  private readonly opening = new Map<number, Promise<Pack>>();
   private current!: Pack;
   /** The highest pack id on disk or in the index: a new pack takes the next, never an existing file's. */
   private top = 0;
@@ -140,6 +141,16 @@ export class PackBlockStore implements BlockStore {
   private async openPack(id: number, create = true): Promise<Pack> {
     const existing = this.packs.get(id);
     if (existing) return existing;
+    // Reads racing to one pack share its opening: a second handle would replace the first, never closed.
+    let opening = this.opening.get(id);
+    if (!opening) {
+      opening = this._open(id, create).finally(() => this.opening.delete(id));
+      this.opening.set(id, opening);
+    }
+    return opening;
+  }
+
+  private async _open(id: number, create: boolean): Promise<Pack> {
     // Not "a" mode: with O_APPEND, Linux ignores the position of a write and appends, which
     // would scramble blocks written concurrently at the offsets they claimed.
     const handle = await fs.open(this.packPath(id), fsConstants.O_RDWR | (create ? fsConstants.O_CREAT : 0), 0o644);
@@ -179,11 +190,19 @@ export class PackBlockStore implements BlockStore {
   }
 
   async get(hash: string, alloc = (size: number) => new Uint8Array(size)): Promise<Uint8Array | undefined> {
-    const loc = this.locate(hash);
-    if (!loc) return undefined;
-    const buf = alloc(loc.size);
-    await this.readAt(await this.openPack(loc.pack, false), buf, loc.offset);
-    return buf;
+    for (let attempt = 0; ; attempt++) {
+      const loc = this.locate(hash);
+      if (!loc) return undefined;
+      const pack = await this.openPack(loc.pack, false).catch((e: NodeJS.ErrnoException) => {
+        // Compaction may have moved the block and removed its pack between locating and opening: locate it again, once.
+        if (attempt === 0 && e.code === "ENOENT") return undefined;
+        throw e;
+      });
+      if (!pack) continue;
+      const buf = alloc(loc.size);
+      await this.readAt(pack, buf, loc.offset);
+      return buf;
+    }
   }
 
   private async readAt(pack: Pack, buf: Uint8Array, offset: number): Promise<void> {
