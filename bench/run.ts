@@ -31,8 +31,10 @@ import { w5 } from "./workloads/w5-memory.ts";
 import { w6 } from "./workloads/w6-fanout.ts";
 import { w7 } from "./workloads/w7-restart.ts";
 import { w9 } from "./workloads/w9-folder-move.ts";
+import { w10 } from "./workloads/w10-restore.ts";
+import { w11 } from "./workloads/w11-gc.ts";
 
-const WORKLOADS: Workload[] = [w1, w2, w3, w4a, w4b, w5, w6, w7, w9];
+const WORKLOADS: Workload[] = [w1, w2, w3, w4a, w4b, w5, w6, w7, w9, w10, w11];
 const DEFAULT_RUNS = 3;
 
 interface Options {
@@ -60,18 +62,24 @@ function parseArgs(argv: string[]): Options {
     else if (arg === "--compare") compare = argv[++i] ?? "";
     else if (arg.startsWith("--compare=")) compare = arg.slice("--compare=".length);
     else if (arg === "--help" || arg === "-h") {
-      console.log(`usage: bun run bench [--quick] [--runs N] [--out FILE] [--compare REF] [W1 … W9]\n\n${WORKLOADS.map((w) => `  ${w.id.padEnd(4)} ${w.title}`).join("\n")}`);
+      console.log(`usage: bun run bench [--quick] [--runs N] [--out FILE] [--compare REF] [W1 … W11]\n\n${WORKLOADS.map((w) => `  ${w.id.padEnd(4)} ${w.title}`).join("\n")}`);
       process.exit(0);
     } else if (arg.startsWith("-")) throw new Error(`Unknown option "${arg}": see --help`);
     else ids.push(arg.toUpperCase());
   }
   if (compare !== undefined && !compare) throw new Error(`Cannot use --compare without a git ref, e.g. --compare d67140f`);
   if (runs !== undefined && !(Number.isInteger(runs) && runs >= 1)) throw new Error(`Cannot use --runs "${runs}": expected a whole number ≥ 1`);
-  const selected = ids.length === 0 ? WORKLOADS : WORKLOADS.filter((w) => ids.some((id) => w.id.toUpperCase().startsWith(id)));
+  const selected = ids.length === 0 ? WORKLOADS : WORKLOADS.filter((w) => ids.some((id) => selects(id, w)));
   for (const id of ids) {
-    if (!WORKLOADS.some((w) => w.id.toUpperCase().startsWith(id))) throw new Error(`Unknown workload "${id}": expected one of ${WORKLOADS.map((w) => w.id).join(", ")}`);
+    if (!WORKLOADS.some((w) => selects(id, w))) throw new Error(`Unknown workload "${id}": expected one of ${WORKLOADS.map((w) => w.id).join(", ")}`);
   }
   return { out, compare, quick, runs: runs ?? (quick ? 1 : DEFAULT_RUNS), selected };
+}
+
+/** An id names its workload, or the workloads it is a prefix of (W4 = W4a and W4b); W1 is W1 alone, not W10 and W11. */
+function selects(id: string, w: Workload): boolean {
+  const exact = WORKLOADS.some((x) => x.id.toUpperCase() === id);
+  return exact ? w.id.toUpperCase() === id : w.id.toUpperCase().startsWith(id);
 }
 
 function gitDescribe(): { commit: string; dirty: boolean } {

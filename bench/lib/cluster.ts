@@ -82,10 +82,12 @@ export class Server {
 export interface ClientOptions {
   /** `--verbose`: needed to see "Idle" lines. */
   verbose?: boolean;
+  /** `--allow-mass-delete`: the bench deletes a whole synced folder on purpose (W10). */
+  allowMassDelete?: boolean;
 }
 
 export function clientArgs(folder: string, server: Server, opts: ClientOptions): string[] {
-  return ["sync", folder, ...server.clientArgs, "--rescan-interval", "1h", ...(opts.verbose ? ["--verbose"] : [])];
+  return ["sync", folder, ...server.clientArgs, "--rescan-interval", "1h", ...(opts.verbose ? ["--verbose"] : []), ...(opts.allowMassDelete ? ["--allow-mass-delete"] : [])];
 }
 
 /** A read-write token of the share `default`, as the join link `token create` prints (with the certificate's fingerprint when served over TLS). */

@@ -163,3 +163,14 @@ export function treeMismatches(root: string, tree: SmallTree, limit = 5): string
   }
   return bad;
 }
+
+/** Files under `root` that the tree does not have (a restore that brought back too much); at most `limit`. */
+export function strangers(root: string, tree: SmallTree, limit = 5): string[] {
+  const found: string[] = [];
+  for (const rel of fs.readdirSync(root, { recursive: true, encoding: "utf8" })) {
+    const name = rel.split(path.sep).join("/");
+    if (!tree.files.has(name) && !tree.dirs.includes(name)) found.push(name);
+    if (found.length >= limit) break;
+  }
+  return found;
+}

@@ -138,6 +138,21 @@ export class Proc implements AsyncDisposable {
       .join("\n");
   }
 
+  /**
+   * For a command that ends by itself: resolves once it has exited and its output is drained,
+   * with the moment it exited (call this right after starting it, or that moment comes late),
+   * its exit code (null if killed), and its peak RSS in KiB: the kernel's rusage maxrss, the same
+   * high-water mark as VmHWM, which polling /proc would miss at the very end of a short life.
+   */
+  async finished(): Promise<{ at: number; code: number | null; peakKiB: number | undefined }> {
+    await this.proc.exited;
+    const at = performance.now();
+    await Promise.all(this.pumps);
+    live.delete(this);
+    const usage = this.proc.resourceUsage();
+    return { at, code: this.proc.exitCode, peakKiB: usage ? usage.maxRSS / 1024 : undefined };
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
     if (this.running) {
