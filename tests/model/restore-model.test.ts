@@ -11,10 +11,11 @@ import { MemoryMetaStore } from "../../src/store/memory-meta-store.ts";
 
 // Issue 12, property-based: a folder goes through random creates, edits, moves and deletes
 // (nested folders included), each committed through applyOps with a later stamp time, while a
-// model records the whole share's tree after every commit. Restores of the folder, by version
-// and by time, to random earlier moments are mixed into the sequence: after each, the folder
-// must be exactly as the model had it then (paths, kinds, content hashes), what lies outside
-// it untouched, and restoring to the head just before the restore must give the tree back.
+// model records the whole share's tree after every commit. Restores of the folder (and now and
+// then of the whole share), by version and by time, to random earlier moments are mixed into
+// the sequence: after each, the folder must be exactly as the model had it then (paths, kinds,
+// content hashes), what lies outside it untouched, and restoring to the head just before the
+// restore must give the tree back.
 // Seeded and replayable: DROPSIM_SEED=<printed seed>.
 
 const ROOT = "f";
@@ -36,7 +37,7 @@ interface Moment {
 
 type Action =
   | { kind: "create" | "mkdir" | "edit" | "move" | "delete"; x: number; y: number; z: number }
-  | { kind: "restore"; x: number; byTime: boolean; offset: number };
+  | { kind: "restore"; x: number; byTime: boolean; offset: number; whole: boolean };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("create" as const), x: fc.nat(), y: fc.nat(), z: fc.nat() }) },
@@ -44,7 +45,13 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("edit" as const), x: fc.nat(), y: fc.nat(), z: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("move" as const), x: fc.nat(), y: fc.nat(), z: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("delete" as const), x: fc.nat(), y: fc.nat(), z: fc.nat() }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("restore" as const), x: fc.nat(), byTime: fc.boolean(), offset: fc.double({ min: 0, max: 0.999, noNaN: true }) }) },
+  { weight: 2, arbitrary: fc.record({
+      kind: fc.constant("restore" as const),
+      x: fc.nat(),
+      byTime: fc.boolean(),
+      offset: fc.double({ min: 0, max: 0.999, noNaN: true }),
+      whole: fc.nat(4).map((n) => n === 0),
+    }) },
 );
 
 function bytesOf(content: number): Uint8Array {
@@ -62,9 +69,9 @@ function describe(tree: Tree): string {
   return [...tree].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, v]) => `  ${p}: ${v === "dir" ? "dir" : v.slice(0, 8)}`).join("\n") || "  (empty)";
 }
 
-/** `now` with what is at or inside ROOT replaced by `then`'s. */
-function withRootOf(now: Tree, then: Tree): Tree {
-  const inRoot = (p: string) => p === ROOT || isInside(p, ROOT);
+/** `now` with what is at or inside `root` ("" for the whole share) replaced by `then`'s. */
+function withRootOf(root: string, now: Tree, then: Tree): Tree {
+  const inRoot = (p: string) => root === "" || p === root || isInside(p, root);
   return new Map([...[...now].filter(([p]) => !inRoot(p)), ...[...then].filter(([p]) => inRoot(p))]);
 }
 
@@ -116,7 +123,7 @@ class Run {
   }
 
   async apply(a: Action): Promise<void> {
-    if (a.kind === "restore") return this.restoreTo(a.x, a.byTime, a.offset);
+    if (a.kind === "restore") return this.restoreTo(a.whole ? "" : ROOT, a.x, a.byTime, a.offset);
     if (!this.model.has(ROOT)) {
       await this.commit([await this.put(ROOT, "dir", 0)], new Map([...this.model, [ROOT, "dir"]]), `mkdir ${ROOT}`);
       return;
@@ -170,25 +177,25 @@ class Run {
     }
   }
 
-  /** Restores ROOT to moment `x % moments` (by its head or by a time inside it), checks it, then undoes the restore and checks that. */
-  private async restoreTo(x: number, byTime: boolean, offset: number): Promise<void> {
+  /** Restores `root` to moment `x % moments` (by its head or by a time inside it), checks it, then undoes the restore and checks that. */
+  private async restoreTo(root: string, x: number, byTime: boolean, offset: number): Promise<void> {
     const i = x % this.moments.length;
     const then = this.moments[i]!;
     // A time anywhere before the next commit's stamp names the same moment.
     const at = then.at + Math.floor(offset * STEP_MS);
     const before = await this.meta.head();
     const asked = byTime ? { at } : { version: then.head };
-    const expected = withRootOf(this.model, then.tree);
-    await this.restore(asked, `restore ${ROOT} to moment ${i} (${byTime ? `at ${at - T0} ms` : `version ${then.head}`})`, expected);
+    const name = root === "" ? "the share" : root;
+    await this.restore(root, asked, `restore ${name} to moment ${i} (${byTime ? `at ${at - T0} ms` : `version ${then.head}`})`, withRootOf(root, this.model, then.tree));
     if ((await this.meta.head()) === before) return;
     const undone = this.moments.at(-2)!.tree;
-    await this.restore({ version: before }, `undo: restore ${ROOT} to version ${before}`, withRootOf(this.model, undone));
+    await this.restore(root, { version: before }, `undo: restore ${name} to version ${before}`, withRootOf(root, this.model, undone));
   }
 
-  private async restore(asked: { version?: number; at?: number }, what: string, expected: Tree): Promise<void> {
+  private async restore(root: string, asked: { version?: number; at?: number }, what: string, expected: Tree): Promise<void> {
     this.clock += STEP_MS;
     const seen = await this.meta.head();
-    const out = await restore(this.meta, this.blocks, { path: ROOT, ...asked, seen, dryRun: false }, WHO, this.clock, null);
+    const out = await restore(this.meta, this.blocks, { path: root, ...asked, seen, dryRun: false }, WHO, this.clock, null);
     this.trace.push(`${what} → target ${out.target}, head ${out.head}, ${out.steps.length} steps`);
     const got = await storeTree(this.meta);
     const wrong = [...new Set([...got.keys(), ...expected.keys()])].filter((p) => got.get(p) !== expected.get(p));
@@ -215,7 +222,7 @@ test("restoring a folder by version or by time gives back the model's tree at th
         await run.commit([outside], new Map([["outside.txt", outside.hash]]), "create outside.txt");
         for (const a of actions) await run.apply(a);
         // Every moment once more, in a row, against the final state.
-        for (let i = 0; i < run.moments.length; i += 3) await run.apply({ kind: "restore", x: i, byTime: i % 2 === 0, offset: 0.5 });
+        for (let i = 0; i < run.moments.length; i += 3) await run.apply({ kind: "restore", x: i, byTime: i % 2 === 0, offset: 0.5, whole: i % 9 === 0 });
       }),
       { seed, numRuns: Number(process.env.DROPSIM_MODEL_RUNS ?? 100) },
     );
