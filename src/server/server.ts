@@ -107,7 +107,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await endpoint?.close();
     clearInterval(poll);
     clearInterval(gcTimer);
-    for (const s of sessions) s.peer.close();
+    // Before the stores close: a session's last blocks are made durable as it stops.
+    await Promise.all([...sessions].map((s) => s.stop()));
     watch.stop();
     await gc.stop();
     await stores.close();

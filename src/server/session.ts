@@ -86,6 +86,11 @@ export class Session {
   private storeFailure: DropsimError | undefined;
   /** Block bytes received since they were last made durable. */
   private unsynced = 0;
+  /** The drain loop while it runs, and the last sync of received blocks once the session ended: what `stop` waits for. */
+  private draining: Promise<void> = Promise.resolve();
+  private durable: Promise<void> = Promise.resolve();
+  /** The server is stopping: no more work is taken from the queue. */
+  private stopping = false;
   private readonly idleCheck: ReturnType<typeof setInterval>;
   private readonly authDeadline: ReturnType<typeof setTimeout>;
   private readonly unmeter: () => void;
@@ -150,6 +155,19 @@ export class Session {
     return clientId ? `${clientId.slice(0, 8)} (${this.conn.remote})` : this.conn.remote;
   }
 
+  /**
+   * For a server that stops: the work in hand finishes, queued work is dropped (the client sends
+   * it again), the connection closes, and the blocks received so far are made durable before
+   * this resolves, so the stores can close after it and a resumed upload finds them.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.draining;
+    this.peer.close();
+    this.end();
+    await this.durable;
+  }
+
   private end(): void {
     if (this.current.kind === "closed") return;
     clearInterval(this.idleCheck);
@@ -158,7 +176,7 @@ export class Session {
     if (this.current.kind === "ready") {
       this.current.unsubscribe();
       const { share } = this.current;
-      if (this.unsynced > 0) this.syncBlocks(share).catch((e) => this.host.log.warn(`Session ${this.name}: could not make its received blocks durable: ${describeError(e)}`));
+      if (this.unsynced > 0) this.durable = this.syncBlocks(share).catch((e) => this.host.log.warn(`Session ${this.name}: could not make its received blocks durable: ${describeError(e)}`));
     }
     this.current = { kind: "closed", principal: this.principal };
     this.unmeter();
@@ -217,16 +235,16 @@ export class Session {
       this.paused = true;
       this.conn.pause();
     }
-    if (!this.running) void this.drain();
+    if (!this.running) this.draining = this.drain();
   }
 
   private async drain(): Promise<void> {
     this.running = true;
-    while (this.queue.length > 0 && !this.conn.closed && !this.refused) {
+    while (this.queue.length > 0 && !this.conn.closed && !this.refused && !this.stopping) {
       // A peer that does not read its replies stops getting new ones; its requests then pile
       // up to the inbound limit and reading pauses. Memory stays bounded either way.
       await this.conn.drained(REPLY_WINDOW);
-      if (this.conn.closed || this.refused) break;
+      if (this.conn.closed || this.refused || this.stopping) break;
       const work = this.queue.shift()!;
       this.queuedBytes -= work.kind === "block" ? work.bytes.length : work.size;
       if (this.paused && this.queuedBytes < INBOUND_HIGH_WATER / 2) {

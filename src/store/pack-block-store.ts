@@ -68,6 +68,8 @@ export class PackBlockStore implements BlockStore {
   private top = 0;
   /** The datasyncs of the last `sync`: a later one waits for them before it indexes what they cover. */
   private flushing: Promise<void> = Promise.resolve();
+  /** Set by close: a put after it would be written and never indexed, so it is refused. */
+  private closing = false;
   /** Packs compaction removed, kept open until the next compaction: a read that located a block in one just before still works. */
   private retired: Pack[] = [];
   private readonly compaction = new Serial();
@@ -173,7 +175,9 @@ export class PackBlockStore implements BlockStore {
 
   async put(hash: string, bytes: Uint8Array): Promise<void> {
     if (this.locate(hash)) return;
-    if (this.current.tail >= this.packLimit) this.current = await this.openPack(this.newPackId());
+    if (this.current.tail >= this.packLimit && !this.closing) this.current = await this.openPack(this.newPackId());
+    // Checked after the await: a block written once close has synced would never be indexed.
+    if (this.closing) throw new DropsimError("closed", `Cannot store block ${hash.slice(0, 12)}…: the block store is closing`);
     const pack = this.current;
     // The offset is claimed synchronously, so concurrent puts write to disjoint ranges.
     const loc = { pack: pack.id, offset: pack.tail, size: bytes.length };
@@ -353,6 +357,8 @@ export class PackBlockStore implements BlockStore {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    // A put that claimed its place before close finishes its write in the same turn; one sync then indexes everything.
     await this.sync().catch(() => {});
     await this.compaction.run(async () => {});
     for (const p of [...this.packs.values(), ...this.retired]) await p.handle.close();

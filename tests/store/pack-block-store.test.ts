@@ -120,3 +120,23 @@ test("PackBlockStore check finds an indexed block past the end of its pack, and 
     await again.close();
   });
 });
+
+test("PackBlockStore indexes every block accepted before close, and refuses the ones put after it began", async () => {
+  await withStore(async (_dir, open) => {
+    const store = await open();
+    const blocks = Array.from({ length: 60 }, (_, i) => randomBlock(20_000 + i));
+    const early = blocks.slice(0, 30);
+    const late = blocks.slice(30);
+    await Promise.all(early.map((b) => store.put(hashBlock(b), b)));
+    // A session still writing while the server closes its stores: each late put either lands in the index or is refused.
+    const closing = store.close();
+    const outcomes = await Promise.allSettled(late.map((b) => store.put(hashBlock(b), b)));
+    await closing;
+    const reopened = await open();
+    expect(await reopened.missing(early.map((b) => hashBlock(b)))).toEqual([]);
+    const accepted = late.filter((_, i) => outcomes[i]!.status === "fulfilled").map((b) => hashBlock(b));
+    expect(await reopened.missing(accepted)).toEqual([]);
+    for (const o of outcomes) if (o.status === "rejected") expect((o.reason as Error).message).toContain("closing");
+    await reopened.close();
+  });
+});
