@@ -38,13 +38,13 @@ export function table(header: string[], rows: string[][]): string {
   return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
 }
 
-/** A refusal (no such share, a bad name) is one line and a failing exit code, not a stack trace. */
-export async function sayingRefusals(log: { error(message: string): void }, fn: () => Promise<void>): Promise<void> {
+/** A refusal (no such share, a bad name) is one line and a failing exit code (by error code, else 1), not a stack trace. */
+export async function sayingRefusals(log: { error(message: string): void }, fn: () => Promise<void>, exitCodes: Readonly<Record<string, number>> = {}): Promise<void> {
   try {
     await fn();
   } catch (e) {
     if (!(e instanceof DropsimError)) throw e;
     log.error(e.message);
-    process.exitCode = 1;
+    process.exitCode = exitCodes[e.code] ?? 1;
   }
 }

@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { findSyncedFolder, type SyncedFolder, wirePathIn } from "../client/one-shot.ts";
 import { shellWord } from "../client/log-sink.ts";
-import { DropsimError } from "../core/errors.ts";
+import { sayingRefusals as sayingAdminRefusals } from "./admin.ts";
 import { formatLocalTime, formatUtcTime, type ZoneOffset } from "../core/time-spec.ts";
 
 /*
@@ -68,12 +68,6 @@ const EXIT_CODES: Record<string, number> = {
 };
 
 /** A refusal is one line and an exit code a script can tell apart, not a stack trace. */
-export async function sayingRefusals(log: { error(message: string): void }, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    if (!(e instanceof DropsimError)) throw e;
-    log.error(e.message);
-    process.exitCode = EXIT_CODES[e.code] ?? 1;
-  }
+export function sayingRefusals(log: { error(message: string): void }, fn: () => Promise<void>): Promise<void> {
+  return sayingAdminRefusals(log, fn, EXIT_CODES);
 }

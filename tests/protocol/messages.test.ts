@@ -58,6 +58,11 @@ const validClient: ClientMessage[] = [
   },
   { type: "bye" },
   { type: "ping", id: 9 },
+  { type: "history", id: 10, path: "a/b.txt", below: false },
+  { type: "history", id: 11, path: "", below: true, before: 40, limit: 1000 },
+  { type: "trash", id: 12, path: "" },
+  { type: "restore", id: 13, path: "a", at: 1_700_000_000_000, seen: 41, dryRun: true },
+  { type: "restore", id: 14, path: "a/b.txt", version: 3, seen: 41, dryRun: false },
 ];
 
 const validServer: ServerMessage[] = [
@@ -80,6 +85,28 @@ const validServer: ServerMessage[] = [
   { type: "pong", id: 9 },
   { type: "error", code: "bad_message", message: "Received an invalid message" },
   { type: "error", id: 12, code: "not_found", message: "No such path" },
+  {
+    type: "history_result",
+    id: 13,
+    rows: [
+      { seq: 4, path: "a/b.txt", kind: "file", change: "edit", size: 10, at: 1_700_000_000_000, clientId: "c-1", host: "laptop" },
+      { seq: 3, path: "a/c.txt", kind: "file", change: "move", size: 10, at: null, clientId: null, host: null, movedFrom: "a/b.txt" },
+    ],
+    more: true,
+  },
+  { type: "trash_result", id: 14, items: [{ path: "old.txt", kind: "file", seq: 9, version: 7, size: 3, at: 1_700_000_000_000, clientId: "c-1", host: null }], more: false },
+  {
+    type: "restore_result",
+    id: 15,
+    head: 12,
+    target: 7,
+    changes: [
+      { path: "old.txt", action: "restore", kind: "file", size: 3 },
+      { path: "old (conflicted copy from laptop 2026-12-01 14.00.00 c1).txt", action: "conflict_copy", kind: "file", size: 3, of: "old.txt" },
+    ],
+    more: false,
+    counts: { restore: 1, remove: 0, conflict_copy: 1 },
+  },
 ];
 
 function decodeError(schemas: Record<string, unknown>, body: Uint8Array): DropsimError {

@@ -1,3 +1,4 @@
+import { afterEach, beforeEach } from "bun:test";
 import { hashBlock } from "../../src/core/block-hash.ts";
 import { openBunDatabase } from "../../src/runtime/sqlite-bun.ts";
 import type { CommitStamp, EntryDraft, MetaStore } from "../../src/store/meta-store.ts";
@@ -34,6 +35,19 @@ export const backends: Backend[] = [
     async cleanUp() {},
   },
 ];
+
+/** Opens a fresh store set of `backend` before each test of the suite (handed to `opened`) and closes and removes it after. */
+export function openEach(backend: Backend, opened: (stores: StoreSet) => void): void {
+  let stores: StoreSet;
+  beforeEach(async () => {
+    stores = await backend.open();
+    opened(stores);
+  });
+  afterEach(async () => {
+    await stores.close();
+    await backend.cleanUp();
+  });
+}
 
 export const STAMP: CommitStamp = { clientId: "client-a", at: 1_700_000_000_000 };
 

@@ -1,9 +1,9 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { hashBlock } from "../../src/core/block-hash.ts";
 import type { CommitNotice } from "../../src/store/journal-feed.ts";
 import type { MetaStore } from "../../src/store/meta-store.ts";
 import type { StoreSet } from "../../src/store/open.ts";
-import { appendAll, backends, dir, file, gone, STAMP } from "./backends.ts";
+import { appendAll, backends, dir, file, gone, openEach, STAMP } from "./backends.ts";
 
 /** A few turns of the event loop: lets other transactions and reads run in between. */
 async function yieldTurns(n: number): Promise<void> {
@@ -13,13 +13,9 @@ async function yieldTurns(n: number): Promise<void> {
 describe.each(backends)("store contract: $name", (backend) => {
   let stores: StoreSet;
   let meta: MetaStore;
-  beforeEach(async () => {
-    stores = await backend.open();
-    meta = stores.share("default")!.meta;
-  });
-  afterEach(async () => {
-    await stores.close();
-    await backend.cleanUp();
+  openEach(backend, (s) => {
+    stores = s;
+    meta = s.share("default")!.meta;
   });
 
   test("a new store has the one share default, an empty journal and a server id", async () => {

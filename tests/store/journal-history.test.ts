@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { MetaStore } from "../../src/store/meta-store.ts";
 import type { StoreSet } from "../../src/store/open.ts";
-import { appendAll, backends, dir, file, gone, STAMP } from "./backends.ts";
+import { appendAll, backends, dir, file, gone, openEach, STAMP } from "./backends.ts";
 
 // Issue 12's reads of the journal (history, treeAt, seqAt, trash, clients) and retention's
 // writes (versions, drop, referencedBlocks), on every backend.
@@ -18,13 +18,9 @@ const paths = (es: { path: string }[]) => es.map((e) => e.path);
 describe.each(backends)("journal history: $name", (backend) => {
   let stores: StoreSet;
   let meta: MetaStore;
-  beforeEach(async () => {
-    stores = await backend.open();
-    meta = stores.share("default")!.meta;
-  });
-  afterEach(async () => {
-    await stores.close();
-    await backend.cleanUp();
+  openEach(backend, (s) => {
+    stores = s;
+    meta = s.share("default")!.meta;
   });
 
   test("history of a path lists its rows newest first, in pages", async () => {
