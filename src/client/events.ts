@@ -4,6 +4,8 @@
  * benchmarks all read this one stream (client/log-sink.ts turns it into log lines).
  */
 
+import type { RateLimits } from "./control.ts";
+
 /** Which way a file's bytes travel. */
 export type Direction = "upload" | "download";
 
@@ -58,7 +60,13 @@ export type SyncEvent =
   | { type: "confirmed_deletions"; count: number }
   | { type: "rebase"; why: string }
   | { type: "ignore_rules"; rules: number; file: string }
-  | { type: "warning"; message: string };
+  | { type: "warning"; message: string }
+  // Issue 13: what the user changed on the running client (dropsim pause/resume/exclude/include/limit).
+  | { type: "paused" }
+  | { type: "resumed" }
+  | { type: "excluded"; path: string; removed: boolean; keptChanged: string[] }
+  | { type: "included"; path: string }
+  | { type: "limits"; limits: RateLimits };
 
 export type SyncEventType = SyncEvent["type"];
 export type EventOf<T extends SyncEventType> = Extract<SyncEvent, { type: T }>;

@@ -1,3 +1,4 @@
+import type { RateLimits } from "./control.ts";
 import type { Direction, SyncEvent } from "./events.ts";
 
 /** Conflicts a snapshot remembers, newest last: a client running for months must not grow without bound. */
@@ -35,10 +36,28 @@ export interface StatusSnapshot {
   heldDeletions: number;
   /** When the folder and the server last agreed (ms since the epoch). */
   lastSync?: number;
+  /** Paused by \`dropsim pause\` (issue 13): nothing syncs until \`resume\`. */
+  paused: boolean;
+  /** Paths left out by selective sync (\`dropsim exclude\`). */
+  excluded: string[];
+  limits: RateLimits;
 }
 
 export function initialStatus(): StatusSnapshot {
-  return { connected: false, upToDate: false, toUpload: NOTHING, toDownload: NOTHING, conflicts: [], problems: [], notUploaded: [], waitingForSpace: [], heldDeletions: 0 };
+  return {
+    connected: false,
+    upToDate: false,
+    toUpload: NOTHING,
+    toDownload: NOTHING,
+    conflicts: [],
+    problems: [],
+    notUploaded: [],
+    waitingForSpace: [],
+    heldDeletions: 0,
+    paused: false,
+    excluded: [],
+    limits: { up: null, down: null },
+  };
 }
 
 const NOTHING: Amount = { files: 0, bytes: 0 };
@@ -94,6 +113,16 @@ export function foldStatus(s: StatusSnapshot, e: SyncEvent, now: number): Status
       return { ...s, heldDeletions: Math.max(s.heldDeletions, e.count) };
     case "confirmed_deletions":
       return { ...s, heldDeletions: 0 };
+    case "paused":
+      return { ...s, paused: true, upToDate: false, transfer: undefined };
+    case "resumed":
+      return { ...s, paused: false };
+    case "excluded":
+      return s.excluded.includes(e.path) ? s : { ...s, excluded: [...s.excluded, e.path].sort() };
+    case "included":
+      return { ...s, excluded: s.excluded.filter((p) => p !== e.path) };
+    case "limits":
+      return { ...s, limits: e.limits };
     default:
       return s;
   }

@@ -15,6 +15,7 @@ import { logSink } from "./log-sink.ts";
 import { ServerLink, backoffDelay, isFinal } from "./server-link.ts";
 import type { HeartbeatTimes } from "../protocol/peer.ts";
 import { foldStatus, initialStatus, type StatusSnapshot } from "./status.ts";
+import type { ExcludeOutcome, RateLimits } from "./control.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import { watchFolder } from "./watch.ts";
 
@@ -66,6 +67,19 @@ export interface RunningClient {
    * identity, another protocol): it already said why. The caller closes it and exits.
    */
   readonly stopped: Promise<DropsimError>;
+  /**
+   * Looks at the whole folder now (a file written just before counts), then resolves true once
+   * the folder and the server agree, or false when \`timeoutMs\` passed first (\`status --wait\`).
+   */
+  flush(timeoutMs: number): Promise<boolean>;
+  /** Stops passes and transfers until \`resume\`; remembered in state.db across restarts. */
+  pause(): void;
+  resume(): void;
+  /** Selective sync: \`path\` (relative to the root, "/"-separated) is no longer downloaded; see client/control.ts. */
+  exclude(path: string): Promise<ExcludeOutcome>;
+  include(path: string): Promise<void>;
+  /** Bandwidth limits in bytes per second (null: none), applied at once to transfers in flight. */
+  setLimits(limits: RateLimits): void;
   close(): Promise<void>;
 }
 
@@ -259,6 +273,17 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     events: (listener) => events.on(listener),
     status: () => status,
     stopped: stoppedForGood,
+    // Issue 13 contracts: helpers S (flush) and I (pause, resume, exclude, include, limits) replace these.
+    flush: async (_timeoutMs: number): Promise<boolean> => {
+      throw new DropsimError("internal", "flush is not implemented yet");
+    },
+    pause: () => {},
+    resume: () => {},
+    exclude: async (_path: string): Promise<ExcludeOutcome> => {
+      throw new DropsimError("internal", "exclude is not implemented yet");
+    },
+    include: async (_path: string) => {},
+    setLimits: (_limits: RateLimits) => {},
     async close() {
       stopped = true;
       clearInterval(rescan);
