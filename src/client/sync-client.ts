@@ -16,6 +16,8 @@ import { ServerLink, backoffDelay, isFinal } from "./server-link.ts";
 import type { HeartbeatTimes } from "../protocol/peer.ts";
 import { foldStatus, initialStatus, type StatusSnapshot } from "./status.ts";
 import type { ExcludeOutcome, RateLimits } from "./control.ts";
+import { serveControl } from "./control-server.ts";
+import type { LocalListener } from "../runtime/local-socket.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import { watchFolder } from "./watch.ts";
 
@@ -30,6 +32,8 @@ const RESUBSCRIBE_GAP_MS = 1000;
 const RESUBSCRIBE_GAP_PER_WALK = 20;
 /** The user's own ignore rules (gitignore syntax), at the top of the folder. */
 const IGNORE_FILE = ".dropsimignore";
+/** The state.db meta key holding when the folder and the server last agreed (ms since the epoch). */
+export const LAST_SYNC_META = "last_sync";
 
 export interface SyncOptions {
   root: string;
@@ -105,6 +109,10 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     clientId = crypto.randomUUID();
     index.setMeta("client_id", clientId);
   }
+  // When the folder and the server last agreed, for `dropsim status` while the client is not running too.
+  const lastSync = Number(index.getMeta(LAST_SYNC_META));
+  if (lastSync > 0) status = { ...status, lastSync };
+  events.on((e) => e.type === "idle" && index.setMeta(LAST_SYNC_META, String(Date.now())));
   let ignoreText = (await readIgnoreFile(root, emit)) ?? "";
   const fetcher = new BlockFetcher();
   let wake: () => void = () => {};
@@ -181,6 +189,8 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   }, opts.heartbeat);
 
   let stopped = false;
+  /** Passes started so far: a flush waits for the end of one that started after it. */
+  let passes = 0;
   let failures = 0;
   const loop = (async () => {
     while (!stopped) {
@@ -192,6 +202,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       try {
         await assertRootIntact(root, stateDir);
         if (ignoreFileTouched) await rereadIgnoreFile();
+        passes++;
         await engine.pass(peer);
         failures = 0;
         if (engine.idle) emit({ type: "idle" });
@@ -269,13 +280,27 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   const rescan = setInterval(rescanAll, opts.rescanIntervalMs);
   link.start();
 
-  return {
+  let control: LocalListener | undefined;
+  const client: RunningClient = {
     events: (listener) => events.on(listener),
     status: () => status,
     stopped: stoppedForGood,
     // Issue 13 contracts: helpers S (flush) and I (pause, resume, exclude, include, limits) replace these.
-    flush: async (_timeoutMs: number): Promise<boolean> => {
-      throw new DropsimError("internal", "flush is not implemented yet");
+    flush: (timeoutMs) => {
+      const after = passes;
+      rescanAll();
+      return new Promise<boolean>((resolve) => {
+        const done = (inSync: boolean) => {
+          clearTimeout(timer);
+          off();
+          resolve(inSync);
+        };
+        const timer = setTimeout(() => done(false), timeoutMs);
+        const off = events.on((e) => {
+          if (e.type === "idle" && passes > after) done(status.upToDate);
+          else if (e.type === "stopped") done(false);
+        });
+      });
     },
     pause: () => {},
     resume: () => {},
@@ -286,6 +311,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     setLimits: (_limits: RateLimits) => {},
     async close() {
       stopped = true;
+      await control?.close();
       clearInterval(rescan);
       clearTimeout(resubscribeTimer);
       engine.stop();
@@ -299,6 +325,12 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       index.close();
     },
   };
+  // `dropsim status`, `pause`, … reach the client here; it syncs without (a path too long for a socket).
+  control = await serveControl(root, client).catch((e) => {
+    emit({ type: "warning", message: `Cannot open the control socket in ${stateDir}: ${describeError(e)}; dropsim status will say this client is not running` });
+    return undefined;
+  });
+  return client;
 }
 
 /**

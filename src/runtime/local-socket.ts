@@ -41,7 +41,7 @@ export async function listenLocal(address: string, handle: (request: unknown) =>
     socket.on("error", () => socket.destroy());
     void _readLine(socket, MAX_REQUEST_BYTES).then(
       async (line) => {
-        const reply = await handle(JSON.parse(line)).catch((e) => ({ ok: false, code: e instanceof DropsimError ? e.code : "internal", message: describeError(e) }));
+        const reply = await Promise.resolve(line).then((l) => handle(JSON.parse(l))).catch((e) => ({ ok: false, code: e instanceof DropsimError ? e.code : "internal", message: describeError(e) }));
         socket.end(`${JSON.stringify(reply)}\n`);
       },
       () => socket.destroy(),
