@@ -11,9 +11,14 @@ import { claimDataDir } from "./claim.ts";
 import { logArgs, onShutdown, setupLog } from "./log.ts";
 import { parseCount, parseDuration, parsePort, parseServerAddress } from "./options.ts";
 
-/** HOST:PORT with the port required: the default port of a server address is the sync port's. */
+/**
+ * HOST:PORT with the port required (the default port of a server address is the sync port's);
+ * a port alone is on loopback, so metrics are never exposed by accident.
+ */
 function parseHttpAddress(value: string): { host: string; port: number } {
-  if (!/:\d+$/.test(value.trim())) throw new DropsimError("bad_message", `Invalid --http address "${value}": expected HOST:PORT, e.g. 127.0.0.1:9090`);
+  const portAlone = /^:?(\d+)$/.exec(value.trim());
+  if (portAlone) return { host: "127.0.0.1", port: parsePort(portAlone[1]!) };
+  if (!/:\d+$/.test(value.trim())) throw new DropsimError("bad_message", `Invalid --http address "${value}": expected HOST:PORT or a port alone (on 127.0.0.1), e.g. 127.0.0.1:9090`);
   return parseServerAddress(value);
 }
 
@@ -45,7 +50,7 @@ export default defineCommand({
     host: { type: "string", description: "Address to listen on", default: "127.0.0.1" },
     port: { type: "string", description: "TCP port (0 picks a free one)", default: "7070" },
     data: { type: "string", description: `Where the journal and blocks are kept: a folder, or ${MEMORY_LOCATION} to keep them in memory only (tests)`, default: "./dropsim-data" },
-    http: { type: "string", description: "Serve /metrics (Prometheus) and /healthz over HTTP at HOST:PORT (port 0 picks a free one)" },
+    http: { type: "string", description: "Serve /metrics (Prometheus) and /healthz over HTTP at HOST:PORT, or PORT on 127.0.0.1 (port 0 picks a free one)" },
     "max-pending-per-ip": { type: "string", description: "Connections from one IP that may wait to authenticate at once", default: String(DEFAULT_LIMITS.maxPendingPerIp) },
     "max-pending": { type: "string", description: "Connections that may wait to authenticate at once, in all", default: String(DEFAULT_LIMITS.maxPending) },
     insecure: { type: "boolean", description: "Plain TCP, without TLS: only on a loopback address (TLS 1.3 is the default, with the data dir's own certificate, made on first start)", default: false },

@@ -25,6 +25,7 @@ export class ServerMetrics {
   private readonly errors = this.r.counter("dropsim_errors_total", "Errors told to clients, as error replies or op results, by code", ["code"]);
   private readonly blocks = this.r.counter("dropsim_blocks_stored_total", "Blocks received and written to a share's block store", ["share"]);
   private readonly blockBytes = this.r.counter("dropsim_block_bytes_stored_total", "Bytes of the blocks received and written to a share's block store", ["share"]);
+  private readonly deduplicated = this.r.counter("dropsim_blocks_deduplicated_total", "Blocks a client offered that the share already held, so they were not sent", ["share"]);
   private readonly head = this.r.gauge("dropsim_journal_head", "The last sequence number of a share's journal", ["share"]);
   private readonly commitSeconds = this.r.histogram("dropsim_commit_duration_seconds", "Time to answer an apply batch: blocks checked and synced, ops committed", ["share"]);
   private readonly pushSeconds = this.r.histogram("dropsim_push_fanout_seconds", "Time from a commit to its push being queued for one session", ["share"]);
@@ -98,6 +99,11 @@ export class ServerMetrics {
   blockStored(share: Share, size: number): void {
     this.blocks.inc({ share: share.name });
     this.blockBytes.inc({ share: share.name }, size);
+  }
+
+  /** A client asked which of `offered` (distinct hashes) to send; the share lacked `missing` of them. */
+  blocksOffered(share: Share, offered: number, missing: number): void {
+    this.deduplicated.inc({ share: share.name }, offered - missing);
   }
 
   gcRan(report: GcRunReport, seconds: number): void {

@@ -377,7 +377,9 @@ export class Session {
   }
 
   private async hasBlocks(s: Ready, m: MessageOf<ClientMessage, "has_blocks">): Promise<void> {
-    this.send({ type: "missing", id: m.id, hashes: await s.share.blocks.missing(m.hashes) });
+    const missing = await s.share.blocks.missing(m.hashes);
+    this.host.metrics.blocksOffered(s.share, new Set(m.hashes).size, new Set(missing).size);
+    this.send({ type: "missing", id: m.id, hashes: missing });
   }
 
   private async getBlocks(s: Ready, m: MessageOf<ClientMessage, "get_blocks">): Promise<void> {

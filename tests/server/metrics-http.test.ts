@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { serveMetrics } from "../../src/server/metrics-http.ts";
+import { DropsimProcess } from "../helpers/spawn-dropsim.ts";
 
 test("serveMetrics serves /metrics as Prometheus text and /healthz, and nothing else", async () => {
   const endpoint = await serveMetrics("127.0.0.1", 0, () => "x_total 1\n");
@@ -23,4 +24,12 @@ test("serveMetrics closes even while a scraper holds a keep-alive connection", a
   await fetch(`http://127.0.0.1:${endpoint.port}/metrics`, { keepalive: true });
   await endpoint.close();
   await expect(fetch(`http://127.0.0.1:${endpoint.port}/metrics`)).rejects.toThrow();
+});
+
+test.each(["0", ":0"])("serve --http %s (a port alone) serves metrics on loopback", async (http) => {
+  await using server = new DropsimProcess(["serve", "--data", "memory:", "--port", "0", "--http", http], { name: "server" });
+  server.start();
+  const [, url] = await server.waitForLine(/Metrics at (http:\/\/\S+\/metrics)/);
+  expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+  expect((await fetch(url!)).status).toBe(200);
 });
