@@ -14,6 +14,11 @@ const main = defineCommand({
     history: () => import("./cli/history.ts").then((m) => m.default),
     restore: () => import("./cli/restore.ts").then((m) => m.default),
     trash: () => import("./cli/trash.ts").then((m) => m.default),
+    exclude: () => import("./cli/exclude.ts").then((m) => m.exclude),
+    include: () => import("./cli/exclude.ts").then((m) => m.include),
+    pause: () => import("./cli/pause.ts").then((m) => m.pause),
+    resume: () => import("./cli/pause.ts").then((m) => m.resume),
+    limit: () => import("./cli/limit.ts").then((m) => m.default),
   },
 });
 

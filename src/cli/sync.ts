@@ -5,6 +5,8 @@ import type { DiskFloor } from "../client/context.ts";
 import { type Credentials, formatAddress, type GivenCredentials, mergeCredentials, readCredentials, saveCredentials } from "../client/credentials.ts";
 import { shellWord } from "../client/log-sink.ts";
 import { startSyncClient } from "../client/sync-client.ts";
+import type { SyncEvent } from "../client/events.ts";
+import type { Log } from "../core/log.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
 import { parseFingerprint } from "../core/fingerprint.ts";
 import { parseJoinLink } from "../core/join-link.ts";
@@ -12,7 +14,8 @@ import { isLoopbackHost } from "../core/loopback.ts";
 import { STATE_DIR } from "../core/wire-path.ts";
 import { loadRuntime } from "../runtime/index.ts";
 import { claimSyncFolder } from "./claim.ts";
-import { logArgs, onShutdown, setupLog } from "./log.ts";
+import { logArgs, onShutdown, setLiveLine, setupLog } from "./log.ts";
+import { ProgressDisplay } from "../client/progress-line.ts";
 import { DEFAULT_MASS_DELETE_LIMIT } from "../core/mass-delete.ts";
 import { parseCount, parseDuration, parseServerAddress } from "./options.ts";
 
@@ -43,6 +46,8 @@ export default defineCommand({
     "confirm-deletes": { type: "boolean", description: "Send the mass deletion held by the last run (exactly that set; later ones are held again)", default: false },
     "mass-delete-limit": { type: "string", description: "Hold local deletions of more than this many paths (and over half the folder)", default: String(DEFAULT_MASS_DELETE_LIMIT) },
     "min-disk-free": { type: "string", description: "Free space downloads leave on the folder's disk: a percentage or a size (500MiB); 1% as Syncthing keeps", default: "1%" },
+    progress: { type: "boolean", description: "Show progress: a redrawn line on a terminal, else a summary line every --stats (--no-progress: neither)", default: true },
+    stats: { type: "string", description: "How often to log a progress summary when stderr is not a terminal", default: "1m" },
     ...logArgs,
   },
   async run({ args }) {
@@ -103,13 +108,27 @@ export default defineCommand({
       heartbeat: times,
     });
     log.success(`Syncing ${root} with ${server.host}:${server.port}${tls ? " over TLS" : ""}`);
-    onShutdown(() => client.close(), log);
+    const progress = _showProgress(args, client, log);
+    onShutdown(() => {
+      progress?.close();
+      return client.close();
+    }, log);
     void client.stopped.then(async (e) => {
       await client.close();
       process.exit(IDENTITY_CODES.has(e.code) ? EXIT_IDENTITY : EXIT_REFUSED);
     });
   },
 });
+
+/** The progress line on a terminal (stderr), or summary lines off one; undefined with --no-progress. */
+function _showProgress(args: { progress: boolean; stats: string }, client: { events(l: (e: SyncEvent) => void): () => void }, log: Log): ProgressDisplay | undefined {
+  if (!args.progress) return undefined;
+  const tty = process.stderr.isTTY === true;
+  const display = new ProgressDisplay({ tty, write: (t) => process.stderr.write(t), columns: () => process.stderr.columns || 80, log }, parseDuration(args.stats));
+  client.events(display.onEvent);
+  if (tty) setLiveLine(display);
+  return display;
+}
 
 /** How a folder with no token joins: one line, for a folder new to dropsim or one an older dropsim synced. */
 function _notJoinedLine(root: string, stateDir: string): string {

@@ -4,6 +4,7 @@ import type { Runtime } from "../runtime/types.ts";
 import type { BlockFetcher } from "./block-fetcher.ts";
 import type { Emit } from "./events.ts";
 import type { LocalIndex } from "./local-index.ts";
+import type { Throttle } from "./rate-limit.ts";
 
 /** The free space downloads must leave on the sync folder's disk: a share of it, or a size. */
 export type DiskFloor = { percent: number } | { bytes: number };
@@ -19,6 +20,8 @@ export interface SyncContext {
   index: LocalIndex;
   ignored: IgnoreRules;
   fetcher: BlockFetcher;
+  /** Every block sent or fetched waits here: pauses and bandwidth limits. */
+  throttle: Throttle;
   emit: Emit;
   /** Extended attributes (read by the scan, written to a download's temp file), kernel copies and buffer reclaiming. */
   runtime: Pick<Runtime, "xattrs" | "copyRange" | "reclaimAfter">;

@@ -27,7 +27,10 @@ export type SyncEvent =
   // A pass: what was planned (counts), and the folder agreeing with the server at its end.
   | { type: "pass_planned"; downloads: number; downloadBytes: number; uploads: number; uploadBytes: number; deletions: number; moves: number; conflicts: number; held: number }
   | { type: "pass_failed"; reason: string; retryInMs: number }
-  | { type: "idle" }
+  /** `files`/`bytes`: what the synced folder holds (absent from tests that build events by hand). */
+  | { type: "idle"; files?: number; bytes?: number }
+  /** What a pass is doing before it transfers: walking the folder, or reading changed files (`files`, `bytes`). */
+  | { type: "phase"; phase: "scanning" | "hashing"; files?: number; bytes?: number }
   // One file's transfer.
   | { type: "file_started"; path: string; direction: Direction; bytes: number; resumedFrom?: number }
   | { type: "file_progress"; path: string; direction: Direction; done: number; bytes: number }

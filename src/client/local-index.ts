@@ -112,6 +112,7 @@ export class LocalIndex {
       getMeta: db.prepare("SELECT value FROM meta WHERE key = ?"),
       setMeta: db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
       count: db.prepare("SELECT COUNT(*) AS n FROM files"),
+      totals: db.prepare("SELECT COUNT(*) AS files, COALESCE(SUM(size), 0) AS bytes FROM files WHERE kind = 'file'"),
     };
   }
 
@@ -130,6 +131,11 @@ export class LocalIndex {
 
   count(): number {
     return this.q.count.get<{ n: number }>()!.n;
+  }
+
+  /** The files synced and their bytes: what "Up to date" reports. */
+  totals(): { files: number; bytes: number } {
+    return this.q.totals.get<{ files: number; bytes: number }>()!;
   }
 
   /** Entries strictly inside `folder` ("" = everything). */

@@ -77,6 +77,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
   };
   /** Folders found real (not symlinks) above the paths looked at: each is checked once a pass. */
   const realFolders = new Set<string>();
+  ctx.emit({ type: "phase", phase: "scanning" });
   for (const p of dirty) {
     const tree = await scanTree(ctx.root, p, ctx.ignored, true, ctx.foldsNames, realFolders);
     for (const [rel, st] of tree.stats) view.stat.set(rel, st);
@@ -209,6 +210,7 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
       toRead.push([p, st, known?.entry.kind === "file" ? known.entry.xattrs : undefined]);
     }
   }
+  if (toRead.length > 0) ctx.emit({ type: "phase", phase: "hashing", files: toRead.length, bytes: hashedBytes });
   await Promise.all([_inPool(toRead, ([p, st, attrs]) => readFile(p, st, attrs)), _inPool(links, readLink)]);
   return view;
 }

@@ -1,23 +1,30 @@
 import type { Log } from "../core/log.ts";
-import { formatBytes } from "../core/units.ts";
+import { formatBytes, formatDuration } from "../core/units.ts";
 import type { EventOf, SyncEvent } from "./events.ts";
+import { foldSummary, initialSummary } from "./summary.ts";
 
 /**
  * Turns the client's events into log lines: the only place the sync client's wording lives.
  * Tests and users wait for these lines, so their text does not change with the events' shape.
- * Events nobody reads in a log (progress, plans, commits of files queued) print nothing.
+ * Events nobody reads in a log (progress, commits of files queued) print nothing; plans and
+ * idleness say the state lines of client/summary.ts, once per change. `clock`: ms since the epoch.
  */
-export function logSink(log: Log): (event: SyncEvent) => void {
+export function logSink(log: Log, clock: () => number = Date.now): (event: SyncEvent) => void {
+  let summary = initialSummary(clock());
   return (e) => {
+    let lines: string[];
+    [summary, lines] = foldSummary(summary, e, clock());
+    for (const line of lines) log.info(line);
     switch (e.type) {
       case "connected":
-        return log.info(`${e.reconnected ? "Reconnected" : "Connected"} to ${e.server} (server head ${e.head})`);
+        return log.info(`${e.reconnected ? "Reconnected" : "Connected"} to ${e.server}${e.offlineForMs === undefined ? "" : ` after ${formatDuration(e.offlineForMs)} offline`}`);
       case "disconnected":
         return log.warn(`Lost connection to ${e.server}: ${e.reason}; reconnecting`);
-      case "unreachable": {
-        const line = `Cannot reach server ${e.server}: ${e.reason}; retrying in ${_seconds(e.retryInMs)} s`;
-        return e.firstAttempt ? log.warn(line) : log.debug(line);
-      }
+      // One warning when the trouble starts, a reminder every few minutes, each attempt at debug level.
+      case "unreachable":
+        if (e.offlineForMs !== undefined) return log.warn(`still cannot reach ${e.server}: offline for ${formatDuration(e.offlineForMs)}`);
+        if (e.firstAttempt) return log.warn(`${_naming(e.server, e.reason)} — retrying every ${(e.retryEveryMs ?? e.retryInMs) / 1000} s`);
+        return log.debug(`${_naming(e.server, e.reason)}; retrying in ${formatDuration(e.retryInMs)}`);
       case "server_said":
         return log.warn(`Server reported: ${e.message}`);
       case "server_invalid":
@@ -32,7 +39,7 @@ export function logSink(log: Log): (event: SyncEvent) => void {
         if ((e.resumedFrom ?? 0) > 0) log.info(`Resuming "${e.path}": ${formatBytes(e.resumedFrom!)} of ${formatBytes(e.bytes)} kept from an earlier attempt`);
         return;
       case "file_done":
-        if (e.direction === "download") log.debug(`Downloaded "${e.path}" (${e.bytes} bytes)`);
+        if (e.direction === "download") log.debug(`Downloaded "${e.path}" (${formatBytes(e.bytes)})`);
         return;
       case "file_failed":
         if (e.direction === "download") log.warn(`Cannot write "${e.path}": ${e.reason}`);
@@ -79,6 +86,7 @@ export function logSink(log: Log): (event: SyncEvent) => void {
       case "warning":
         return log.warn(e.message);
       case "pass_planned":
+      case "phase":
       case "file_progress":
       case "not_uploaded_cleared":
         return;
@@ -114,6 +122,11 @@ export function stoppedLine(e: EventOf<"stopped">): string {
 /** A path as a shell reads it back: quoted only when it must be. */
 export function shellWord(text: string): string {
   return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The link's reasons name the server; any other (a hang-up during the hello) is said as one that does. */
+function _naming(server: string, reason: string): string {
+  return reason.includes(server) ? reason : `cannot reach ${server}: ${reason}`;
 }
 
 function _seconds(ms: number): string {

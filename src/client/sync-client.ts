@@ -205,7 +205,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
         passes++;
         await engine.pass(peer);
         failures = 0;
-        if (engine.idle) emit({ type: "idle" });
+        if (engine.idle) emit({ type: "idle", ...index.totals() });
       } catch (e) {
         if (stopped) break;
         // A token revoked while we work is refused on our next request: no point retrying.

@@ -1,11 +1,13 @@
 import { type Entry, sameContent } from "../core/entry.ts";
 import { expandEntry, type WireEntry } from "../core/block-splice.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
-import { type LocalStep, type PassState, type Plan, planPass, type RemoteStep, type Sent, type Skipped } from "../core/plan-pass.ts";
+import * as fs from "node:fs/promises";
+import { isExcluded, makeIgnoreRules } from "../core/ignore-rules.ts";
+import { type LocalStep, type PassState, type Plan, planExclude, planPass, type RemoteStep, type Sent, type Skipped } from "../core/plan-pass.ts";
 import { WriteSettle } from "../core/write-settle.ts";
 import { isInside } from "../core/wire-path.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
-import { type LocalStat, statLocal } from "../fsutil/scan.ts";
+import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
 import { type Download, makeFolder, moveAside, removeLocal, renameMoved } from "./apply-remote.ts";
 import { writeFiles } from "./download-batch.ts";
 import { writeSymlink } from "./apply-symlink.ts";
@@ -13,9 +15,10 @@ import type { SyncContext } from "./context.ts";
 import { moveFolderAsOne } from "./folder-move.ts";
 import { Problems } from "./problems.ts";
 import { recordOnDisk } from "./record.ts";
-import { sameStat } from "./local-index.ts";
+import { sameStat, type Synced } from "./local-index.ts";
 import { absPath, type LocalView, PASS_FILES, readLocalView } from "./local-view.ts";
 import type { EventOf } from "./events.ts";
+import type { ExcludeOutcome } from "./control.ts";
 import type { Changed, ServerPeer } from "./server-link.ts";
 import { type PlannedOp, uploadBatch } from "./upload.ts";
 
@@ -65,6 +68,11 @@ export class SyncEngine {
   private readOnly = false;
   /** Local changes a read-only share does not take, each told once while it stays here. */
   private readonly notUploaded = new Set<string>();
+  /** Selective sync: paths left out here (kept in state.db). */
+  private excluded: string[];
+  /** Paths included again: their server entries are fetched once, and forgotten once applied. */
+  private including: string[];
+  private includesFetched = false;
 
   /** `clock`: milliseconds, monotonic; what the planner measures waits with. */
   constructor(
@@ -73,6 +81,8 @@ export class SyncEngine {
   ) {
     this.remoteHead = this.cursor;
     this.problems = new Problems(ctx.emit);
+    this.excluded = ctx.index.excluded();
+    this.including = ctx.index.pendingIncludes();
     const held = JSON.parse(ctx.index.getMeta(HELD_KEY) ?? "[]") as string[];
     this.state = { deletionsSeen: new Map(), held: new Set(ctx.confirmDeletes ? [] : held), confirmed: new Set(ctx.confirmDeletes ? held : []) };
     if (ctx.confirmDeletes) {
@@ -86,7 +96,8 @@ export class SyncEngine {
   }
 
   get hasWork(): boolean {
-    return this.needPull || this.dirty.size > 0 || this.remote.size > 0 || this.waiting.size > 0;
+    const including = this.including.length > 0 && !this.includesFetched;
+    return this.needPull || including || this.dirty.size > 0 || this.remote.size > 0 || this.waiting.size > 0;
   }
 
   /** Nothing known left to do, nothing waiting for a retry. */
@@ -236,6 +247,54 @@ export class SyncEngine {
     this.markDirty("");
   }
 
+  /**
+   * Selective sync: `path` is no longer synced here. Its local copy goes if nothing in it
+   * changed since last synced (else it stays, named in the outcome). Call between passes.
+   */
+  async exclude(path: string): Promise<ExcludeOutcome> {
+    this.ctx.index.exclude(path);
+    this.excluded = this.ctx.index.excluded();
+    this.including = this.ctx.index.pendingIncludes();
+    const outcome = await dropExcludedCopy(this.ctx, path);
+    this.ctx.emit({ type: "excluded", path, ...outcome });
+    return outcome;
+  }
+
+  /** Undoes `exclude`: the next pass fetches the server's entries for `path`. Call between passes. */
+  include(path: string): void {
+    if (!this.ctx.index.include(path)) return;
+    this.excluded = this.ctx.index.excluded();
+    this.including = this.ctx.index.pendingIncludes();
+    this.includesFetched = false;
+    this.ctx.emit({ type: "included", path });
+  }
+
+  get excludedPaths(): readonly string[] {
+    return this.excluded;
+  }
+
+  /**
+   * The server's current entries under the paths included again, as news: the cursor moved
+   * past them while they were excluded. Only what the journal held up to `remoteHead`; later
+   * changes come with the next pull as usual.
+   */
+  private async fetchIncluded(peer: ServerPeer): Promise<void> {
+    const wanted = (p: string) => isExcluded(this.including, p) && !isExcluded(this.excluded, p);
+    let since = 0;
+    for (;;) {
+      const page = await peer.request<MessageOf<ServerMessage, "changes_result">>({ type: "changes", since, limit: PAGE });
+      for (const w of page.entries) {
+        if (w.version > this.remoteHead || !wanted(w.path)) continue;
+        const e = this.expand(w);
+        if ((this.remote.get(e.path)?.version ?? 0) < e.version) this.remote.set(e.path, e);
+      }
+      since = page.entries.at(-1)?.version ?? since;
+      if (!page.more) break;
+    }
+    this.includesFetched = true;
+    for (const p of this.including) this.markDirty(p);
+  }
+
   /** One round: take the news, look at the folder, plan, apply. Throws if the connection fails. */
   async pass(peer: ServerPeer): Promise<void> {
     if (this.rebaseOnto) {
@@ -243,6 +302,7 @@ export class SyncEngine {
       this.rebaseOnto = undefined;
     }
     if (this.needPull) await this.pullOrResync(peer);
+    if (this.including.length > 0 && !this.includesFetched) await this.fetchIncluded(peer);
     let taken = 0;
     for (const p of this.waiting) {
       if (taken++ >= PASS_FILES) break;
@@ -272,8 +332,10 @@ export class SyncEngine {
       throw e;
     }
     for (const e of remoteFailed) this.defer(e);
-    if (this.remote.size === 0 && this.deferred.size === 0 && passHead > this.cursor) {
-      this.ctx.index.setMeta("cursor", String(passHead));
+    if (this.remote.size === 0 && this.deferred.size === 0) {
+      if (passHead > this.cursor) this.ctx.index.setMeta("cursor", String(passHead));
+      // Kept until applied: a crash before then fetches them again at the next start.
+      if (this.includesFetched) this.forgetIncludes();
     }
   }
 
@@ -323,6 +385,12 @@ export class SyncEngine {
     this.retryTimer.unref?.();
   }
 
+  private forgetIncludes(): void {
+    this.ctx.index.setPendingIncludes(this.ctx.index.pendingIncludes().filter((p) => !this.including.includes(p)));
+    this.including = [];
+    this.includesFetched = false;
+  }
+
   stop(): void {
     clearTimeout(this.retryTimer);
   }
@@ -337,7 +405,7 @@ export class SyncEngine {
       treeSize: ctx.index.count(),
       inflight: this.inflight,
       state: this.state,
-      policy: { ignored: ctx.ignored, massDeleteLimit: ctx.massDeleteLimit, readOnly: this.readOnly },
+      policy: { ignored: ctx.ignored, massDeleteLimit: ctx.massDeleteLimit, readOnly: this.readOnly, excluded: (p) => isExcluded(this.excluded, p) },
       now,
     });
     if (plan.next.held !== this.state.held) ctx.index.setMeta(HELD_KEY, JSON.stringify([...plan.next.held]));
@@ -609,4 +677,28 @@ function _opFor(s: RemoteStep, view: LocalView): PlannedOp {
     content: content.kind === "file" ? content : undefined,
     bytes: view.small.get(path),
   };
+}
+
+/**
+ * Removes the local copy of a newly excluded path, with its synced state, when nothing in it
+ * changed since last synced (core/plan-pass.ts planExclude); otherwise leaves it all as is.
+ * Files ignored by the folder's own rules count as changes (they were never synced, and would
+ * be lost); only the default junk (.DS_Store, swap files) goes with the folder. Also used by
+ * `dropsim exclude` when no client runs.
+ */
+export async function dropExcludedCopy(ctx: Pick<SyncContext, "root" | "index" | "foldsNames">, path: string): Promise<ExcludeOutcome> {
+  const tree = await scanTree(ctx.root, path, makeIgnoreRules(), true, ctx.foldsNames);
+  const synced = new Map<string, Synced>();
+  const own = ctx.index.get(path);
+  if (own) synced.set(path, own);
+  for (const s of ctx.index.under(path)) synced.set(s.entry.path, s);
+  const plan = planExclude({ found: tree.stats, synced }, sameStat);
+  // An entry the scan could not read (a folder it cannot list) may hold anything: kept.
+  const keptChanged = [...plan.keptChanged, ...tree.skipped.keys()].sort();
+  if (keptChanged.length > 0) return { removed: false, keptChanged };
+  await fs.rm(absPath(ctx.root, path), { recursive: true, force: true });
+  ctx.index.transaction(() => {
+    for (const p of synced.keys()) ctx.index.remove(p);
+  });
+  return { removed: tree.stats.size > 0, keptChanged: [] };
 }

@@ -74,7 +74,10 @@ async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, miss
     startTransfer(ctx.emit, path, "upload", bytes);
     let offset = 0;
     for (const [hash, size] of blocks) {
-      if (missing.delete(hash)) peer.sendBlock(hash, p.bytes.subarray(offset, offset + size));
+      if (missing.has(hash)) {
+        await ctx.throttle.take("upload", size);
+        if (missing.delete(hash)) peer.sendBlock(hash, p.bytes.subarray(offset, offset + size));
+      }
       offset += size;
     }
     await peer.conn.drained(SEND_WINDOW);
@@ -99,6 +102,7 @@ async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, miss
           ctx.emit({ type: "file_failed", path, direction: "upload", reason: "it changed while it was being sent", retry: true });
           return false;
         }
+        await ctx.throttle.take("upload", size);
         peer.sendFrame(frame);
         missing.delete(hash);
         await peer.conn.drained(SEND_WINDOW);

@@ -1,5 +1,6 @@
 import ignore from "ignore";
-import { STATE_DIR } from "./wire-path.ts";
+import { DropsimError } from "./errors.ts";
+import { isInside, STATE_DIR, wirePathProblem } from "./wire-path.ts";
 
 /**
  * Editor swap files, OS metadata and partial downloads of other tools: syncing them only
@@ -43,4 +44,21 @@ export function makeIgnoreRules(extra = ""): IgnoreRules {
 
 function _inStateDir(path: string): boolean {
   return path.split("/").some((segment) => segment.toLowerCase() === STATE_DIR);
+}
+
+/**
+ * A path for selective sync (`dropsim exclude/include`, `sync --exclude`) as a wire path:
+ * "docs/old/" → "docs/old". Refused: the whole folder, and anything that is no path inside it.
+ */
+export function selectivePath(path: string): string {
+  const p = path.replace(/\/+$/, "");
+  const problem = wirePathProblem(p);
+  if (problem === undefined) return p;
+  const why = problem === "it is empty" ? "that is the whole synced folder" : problem;
+  throw new DropsimError("bad_path", `Cannot exclude or include "${path}": ${why} (give a file or folder inside the synced folder)`);
+}
+
+/** True when `path` is one of the `excluded` paths or lies inside one. */
+export function isExcluded(excluded: readonly string[], path: string): boolean {
+  return excluded.some((x) => path === x || isInside(path, x));
 }

@@ -64,6 +64,11 @@ export interface Policy {
    * out as "read_only" (a remote change to one still makes a conflict copy, a local step).
    */
   readOnly: boolean;
+  /**
+   * Selective sync: the path is excluded here (or lies in an excluded folder). Nothing is
+   * planned for it either way: not downloaded, not uploaded, never deleted on the server.
+   */
+  excluded(path: string): boolean;
 }
 
 export interface PlanInput<S extends Found> {
@@ -107,7 +112,7 @@ export interface HeldDeletion {
   reason: HoldReason;
 }
 
-export type SkipReason = "ignored" | "read_only" | "unreadable" | "cannot_sync" | "settling" | "later";
+export type SkipReason = "ignored" | "excluded" | "read_only" | "unreadable" | "cannot_sync" | "settling" | "later";
 export interface Skipped {
   path: string;
   reason: SkipReason;
@@ -186,12 +191,22 @@ export function planPass<S extends Found>(input: PlanInput<S>): Plan<S> {
     for (const m of [news, found, synced, content]) m.delete(p);
     return e;
   };
+  // Excluded paths are out of this folder's view: their news is dropped, not deferred (the
+  // cursor moves past it; `include` fetches it again), and what is here of them is never
+  // uploaded, and its absence never sent as a deletion.
+  for (const q of new Set([...found.keys(), ...synced.keys(), ...news.keys(), ...content.keys(), ...local.later, ...local.settling.keys()])) {
+    if (!policy.excluded(q)) continue;
+    leaveOut(q);
+    plan.skipped.push({ path: q, reason: "excluded" });
+  }
   for (const p of local.later) {
+    if (policy.excluded(p)) continue;
     const e = leaveOut(p);
     if (e) plan.kept.push(e);
     plan.skipped.push({ path: p, reason: "later" });
   }
   for (const [p, ms] of local.settling) {
+    if (policy.excluded(p)) continue;
     const e = leaveOut(p);
     if (e) plan.deferred.push(e);
     plan.skipped.push({ path: p, reason: "settling" });
@@ -200,7 +215,7 @@ export function planPass<S extends Found>(input: PlanInput<S>): Plan<S> {
   const cannot: Skipped[] = [
     ...[...local.unreadable].map(([path, why]): Skipped => ({ path, reason: "unreadable", why })),
     ...[...local.skipped].map(([path, why]): Skipped => ({ path, reason: "cannot_sync", why })),
-  ];
+  ].filter((c) => !policy.excluded(c.path));
   plan.skipped.push(...cannot);
   if (cannot.length > 0) {
     for (const q of new Set([...found.keys(), ...synced.keys(), ...news.keys(), ...content.keys()])) {
@@ -384,4 +399,27 @@ function _holdDeletions<S extends Found>(
     return { held: new Set(), seen };
   }
   return { held: deleting, seen, lookAgainAt: now + DELETE_QUIET_MS - quietFor };
+}
+
+/** What is here of an excluded path, as the scan found it and the index last synced it. */
+export interface ExcludedCopy<S extends Found> {
+  /** Every entry at or below the path on disk. */
+  found: ReadonlyMap<string, S>;
+  /** The merge base of every path at or below it. */
+  synced: ReadonlyMap<string, Base<S>>;
+}
+
+/**
+ * Whether the local copy of a newly excluded path can go: only when nothing in it changed
+ * since it was last synced (`same` compares a stat with its fingerprint). A file new here, or
+ * changed, would be lost with it: the copy is kept and those paths are named. A file deleted
+ * here is no loss: the server still has it.
+ */
+export function planExclude<S extends Found>(copy: ExcludedCopy<S>, same: (synced: S, now: S) => boolean): { remove: boolean; keptChanged: string[] } {
+  const keptChanged: string[] = [];
+  for (const [p, st] of copy.found) {
+    const base = copy.synced.get(p);
+    if (!base || base.entry.kind !== st.kind || !same(base.stat, st)) keptChanged.push(p);
+  }
+  return { remove: keptChanged.length === 0, keptChanged: keptChanged.sort() };
 }

@@ -5,11 +5,13 @@ import type { Log } from "../../src/core/log.ts";
 
 /** [event, level, the line as tests and users read it (unchanged from before events)] */
 const rows: [SyncEvent, keyof Log | "none", string][] = [
-  [{ type: "connected", server: "h:1", serverId: "s", head: 4, reconnected: false }, "info", "Connected to h:1 (server head 4)"],
-  [{ type: "connected", server: "h:1", serverId: "s", head: 4, reconnected: true }, "info", "Reconnected to h:1 (server head 4)"],
+  [{ type: "connected", server: "h:1", serverId: "s", head: 4, reconnected: false }, "info", "Connected to h:1"],
+  [{ type: "connected", server: "h:1", serverId: "s", head: 4, reconnected: true }, "info", "Reconnected to h:1"],
   [{ type: "disconnected", server: "h:1", reason: "Connection closed" }, "warn", "Lost connection to h:1: Connection closed; reconnecting"],
-  [{ type: "unreachable", server: "h:1", reason: "refused", retryInMs: 250, firstAttempt: true }, "warn", "Cannot reach server h:1: refused; retrying in 0.3 s"],
-  [{ type: "unreachable", server: "h:1", reason: "refused", retryInMs: 1234, firstAttempt: false }, "debug", "Cannot reach server h:1: refused; retrying in 1.2 s"],
+  [{ type: "unreachable", server: "h:1", reason: "cannot reach h:1: connection refused (is \"dropsim serve\" running there?)", retryInMs: 250, retryEveryMs: 4000, firstAttempt: true }, "warn", 'cannot reach h:1: connection refused (is "dropsim serve" running there?) — retrying every 4 s'],
+  [{ type: "unreachable", server: "h:1", reason: "Connection lost: Connection closed", retryInMs: 1234, firstAttempt: false }, "debug", "cannot reach h:1: Connection lost: Connection closed; retrying in 1.2 s"],
+  [{ type: "unreachable", server: "h:1", reason: "h:1 is not a dropsim server: it sent \"SSH-2.0\"", retryInMs: 3000, firstAttempt: false, offlineForMs: 300_000 }, "warn", "still cannot reach h:1: offline for 5 min"],
+  [{ type: "connected", server: "h:1", serverId: "s", head: 4, reconnected: true, offlineForMs: 65_000 }, "info", "Reconnected to h:1 after 1 min 5 s offline"],
   [{ type: "server_said", message: "full" }, "warn", "Server reported: full"],
   [{ type: "server_invalid", reason: "bad frame" }, "warn", "Server sent something invalid: bad frame"],
   [{ type: "stopped", code: "protocol_mismatch", reason: "Server speaks protocol 9", server: "h:1", root: "/d" }, "error", "Server speaks protocol 9"],
@@ -22,7 +24,6 @@ const rows: [SyncEvent, keyof Log | "none", string][] = [
   [{ type: "stopped", code: "tls_required", reason: "R", server: "h:1", root: "/home/me/Sync" }, "error", "Cannot sync: the server at h:1 accepts only TLS connections; run dropsim sync /home/me/Sync without --insecure"],
   [{ type: "stopped", code: "revoked", reason: "R", server: "h:1", root: "/My Sync/it's" }, "error", `Cannot sync: the server revoked this folder's token; ask for a new one and run dropsim sync '/My Sync/it'\\''s' --join LINK`],
   [{ type: "pass_failed", reason: "boom", retryInMs: 1500 }, "error", "Sync pass failed: boom; will retry in 1.5 s"],
-  [{ type: "idle" }, "debug", "Idle: folder and server agree"],
   [{ type: "ignore_rules", rules: 1, file: ".dropsimignore" }, "info", "Ignore rules changed: 1 rule from .dropsimignore"],
   [{ type: "ignore_rules", rules: 3, file: ".dropsimignore" }, "info", "Ignore rules changed: 3 rules from .dropsimignore"],
   [{ type: "warning", message: "File watcher error: x; rescanning" }, "warn", "File watcher error: x; rescanning"],
@@ -53,13 +54,59 @@ const rows: [SyncEvent, keyof Log | "none", string][] = [
   [{ type: "waiting_for_space", path: "a", bytes: 2 ** 20, free: 512, keep: "1%", again: true }, "debug", 'Still no room for "a" (1.0 MiB): 512 bytes free'],
   [{ type: "moved", from: "a", to: "b" }, "debug", 'Moved "a" to "b"'],
   [{ type: "linked", path: "l", target: "../t" }, "debug", 'Linked "l" to "../t"'],
-  [{ type: "pass_planned", downloads: 1, downloadBytes: 1, uploads: 0, uploadBytes: 0, deletions: 0, moves: 0, conflicts: 0, held: 0 }, "none", ""],
+  [{ type: "pass_planned", downloads: 0, downloadBytes: 0, uploads: 0, uploadBytes: 0, deletions: 0, moves: 0, conflicts: 0, held: 0 }, "none", ""],
+  [{ type: "phase", phase: "scanning" }, "none", ""],
 ];
 
 test.each(rows)("logSink writes %o at level %s as: %s", (event, level, line) => {
   const lines: [string, string][] = [];
   const at = (l: string) => (...args: unknown[]) => void lines.push([l, args.join(" ")]);
   const log: Log = { info: at("info"), warn: at("warn"), error: at("error"), debug: at("debug"), success: at("success") };
-  logSink(log)(event);
+  logSink(log, () => 0)(event);
   expect(lines).toEqual(level === "none" ? [] : [[level, line]]);
+});
+
+test("logSink says the state once per change: what a burst moves, then up to date with the folder's size and the time it took", () => {
+  const lines: string[] = [];
+  const at = (l: string) => (...args: unknown[]) => void lines.push(`${l}: ${args.join(" ")}`);
+  const log: Log = { info: at("info"), warn: at("warn"), error: at("error"), debug: at("debug"), success: at("success") };
+  let now = 1_000_000;
+  const sink = logSink(log, () => now);
+  const planned = (uploads: number, downloads: number): SyncEvent => ({ type: "pass_planned", downloads, downloadBytes: downloads * 4096, uploads, uploadBytes: uploads * 4096, deletions: 0, moves: 0, conflicts: 0, held: 0 });
+  sink({ type: "phase", phase: "scanning" });
+  sink(planned(500, 3));
+  now += 5_000;
+  sink(planned(500, 0));
+  now += 9_200;
+  sink({ type: "idle", files: 20_000, bytes: 78 * 2 ** 20 });
+  sink({ type: "idle", files: 20_000, bytes: 78 * 2 ** 20 });
+  now += 60_000;
+  sink({ type: "phase", phase: "scanning" });
+  now += 300;
+  sink(planned(1, 0));
+  now += 2_000;
+  sink({ type: "idle", files: 20_001, bytes: 78 * 2 ** 20 + 100 });
+  expect(lines).toEqual([
+    "info: Downloading 3 files (12.0 KiB)…",
+    "info: Uploading 500 files (2.0 MiB)…",
+    "info: Up to date: 20,000 files (78.0 MiB) in 14.2 s",
+    "debug: Idle: folder and server agree",
+    "debug: Idle: folder and server agree",
+    "info: Uploading 1 file (4.0 KiB)…",
+    "info: Up to date: 20,001 files (78.0 MiB) in 2.3 s",
+    "debug: Idle: folder and server agree",
+  ]);
+});
+
+test("logSink says up to date once after a start that found nothing to do, counting from the start", () => {
+  const lines: string[] = [];
+  const info = (...args: unknown[]) => void lines.push(args.join(" "));
+  let now = 0;
+  const sink = logSink({ info, warn: info, error: info, debug: () => {}, success: info }, () => now);
+  now = 1_500;
+  sink({ type: "phase", phase: "scanning" });
+  sink({ type: "pass_planned", downloads: 0, downloadBytes: 0, uploads: 0, uploadBytes: 0, deletions: 0, moves: 0, conflicts: 0, held: 0 });
+  sink({ type: "idle", files: 1, bytes: 10 });
+  sink({ type: "idle", files: 1, bytes: 10 });
+  expect(lines).toEqual(["Up to date: 1 file (10 bytes) in 1.5 s"]);
 });

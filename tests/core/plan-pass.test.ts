@@ -50,7 +50,7 @@ function input(s: Scene): PlanInput<Found> {
     treeSize: s.treeSize ?? (s.synced ?? []).length,
     inflight: new Map((s.inflight ?? []).map(([p, c, ino]) => [p, { kind: c.kind, hash: c.hash, stat: { kind: c.kind, ino } }])),
     state: { deletionsSeen: new Map(s.deletionsSeen), held: new Set(s.held), confirmed: new Set(s.confirmed) },
-    policy: { ignored: s.ignored ?? (() => false), massDeleteLimit: s.massDeleteLimit ?? Number.POSITIVE_INFINITY, readOnly: s.readOnly ?? false },
+    policy: { ignored: s.ignored ?? (() => false), massDeleteLimit: s.massDeleteLimit ?? Number.POSITIVE_INFINITY, readOnly: s.readOnly ?? false, excluded: () => false },
     now: s.now ?? 10_000,
   };
 }
@@ -350,7 +350,7 @@ function plan(w: World, now: number, deletionsSeen: ReadonlyMap<string, number>,
     treeSize: w.synced.size,
     inflight: new Map(),
     state: { deletionsSeen, held: new Set(), confirmed: new Set() },
-    policy: { ignored: () => false, massDeleteLimit: Number.POSITIVE_INFINITY, readOnly },
+    policy: { ignored: () => false, massDeleteLimit: Number.POSITIVE_INFINITY, readOnly, excluded: () => false },
     now,
   });
 }
