@@ -18,6 +18,9 @@ import { logArgs, onShutdown, setLiveLine, setupLog } from "./log.ts";
 import { ProgressDisplay } from "../client/progress-line.ts";
 import { DEFAULT_MASS_DELETE_LIMIT } from "../core/mass-delete.ts";
 import { parseCount, parseDuration, parseServerAddress } from "./options.ts";
+import type { RateLimits } from "../client/control.ts";
+import { selectivePath } from "../core/ignore-rules.ts";
+import { parseRate } from "../core/rate.ts";
 
 /**
  * Exit codes beyond 0 and 1: what a script can tell apart without reading the line.
@@ -46,6 +49,9 @@ export default defineCommand({
     "confirm-deletes": { type: "boolean", description: "Send the mass deletion held by the last run (exactly that set; later ones are held again)", default: false },
     "mass-delete-limit": { type: "string", description: "Hold local deletions of more than this many paths (and over half the folder)", default: String(DEFAULT_MASS_DELETE_LIMIT) },
     "min-disk-free": { type: "string", description: "Free space downloads leave on the folder's disk: a percentage or a size (500MiB); 1% as Syncthing keeps", default: "1%" },
+    exclude: { type: "string", description: "Do not sync this file or folder here (relative to the synced folder; repeatable; kept until dropsim include)" },
+    "limit-up": { type: "string", description: "Upload limit per second for this run: 1MiB, 500KiB, 2MB (a bare number is KiB, as rsync --bwlimit), or none" },
+    "limit-down": { type: "string", description: "Download limit per second for this run, as --limit-up" },
     progress: { type: "boolean", description: "Show progress: a redrawn line on a terminal, else a summary line every --stats (--no-progress: neither)", default: true },
     stats: { type: "string", description: "How often to log a progress summary when stderr is not a terminal", default: "1m" },
     ...logArgs,
@@ -68,6 +74,10 @@ export default defineCommand({
     const massDeleteLimit = args["allow-mass-delete"] ? Number.POSITIVE_INFINITY : parseCount(args["mass-delete-limit"]);
     const rescanIntervalMs = parseDuration(args["rescan-interval"]);
     const minDiskFree = parseDiskFloor(args["min-disk-free"]);
+    const exclude = ([] as string[]).concat((args.exclude as string | string[] | undefined) ?? []).map(selectivePath);
+    const limits: Partial<RateLimits> = {};
+    if (args["limit-up"] !== undefined) limits.up = parseRate(args["limit-up"]);
+    if (args["limit-down"] !== undefined) limits.down = parseRate(args["limit-down"]);
     // Not an option users need: tests shorten it to see a dead connection noticed in a second.
     const heartbeat = process.env.DROPSIM_HEARTBEAT;
     // 2.5 pings' worth of silence: a ping at 10 s and another at 20 s both went unanswered.
@@ -105,6 +115,8 @@ export default defineCommand({
       massDeleteLimit,
       minDiskFree,
       confirmDeletes: args["confirm-deletes"],
+      exclude,
+      limits,
       heartbeat: times,
     });
     log.success(`Syncing ${root} with ${server.host}:${server.port}${tls ? " over TLS" : ""}`);

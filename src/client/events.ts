@@ -11,9 +11,16 @@ export type Direction = "upload" | "download";
 
 export type SyncEvent =
   // The connection.
-  | { type: "connected"; server: string; serverId: string; head: number; reconnected: boolean }
+  /** `offlineForMs`: how long the client had been without a connection, if it had been. */
+  | { type: "connected"; server: string; serverId: string; head: number; reconnected: boolean; offlineForMs?: number }
+  /** The one warning of a lost connection; the attempts that follow are `unreachable` at debug level. */
   | { type: "disconnected"; server: string; reason: string }
-  | { type: "unreachable"; server: string; reason: string; retryInMs: number; firstAttempt: boolean }
+  /**
+   * An attempt to connect failed; `reason` is a sentence naming the server (`code` its error's).
+   * `firstAttempt`: the first of a stretch offline, said as a warning (`retryEveryMs`: how often
+   * the link tries, at most). `offlineForMs` is set on the reminder due every few minutes offline.
+   */
+  | { type: "unreachable"; server: string; reason: string; code?: string; retryInMs: number; retryEveryMs?: number; firstAttempt: boolean; offlineForMs?: number }
   | { type: "server_said"; message: string }
   /** A frame the server sent that breaks the protocol (the connection goes on). */
   | { type: "server_invalid"; reason: string }

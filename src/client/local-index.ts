@@ -1,6 +1,7 @@
 import type { Entry } from "../core/entry.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { LocalStat } from "../fsutil/scan.ts";
+import type { RateLimits } from "./control.ts";
 import { migrate } from "../store/sql-migrations.ts";
 import { SqlTransactions } from "../store/sql-transaction.ts";
 import { type EntryRow, entryFromRow, entryToRow } from "../store/entry-row.ts";
@@ -50,6 +51,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 /** files.xattrs of a row written before extended attributes were synced (never JSON, which is an array). */
 const XATTRS_UNREAD = "unread";
+
+const EXCLUDED_KEY = "excluded";
+const INCLUDING_KEY = "including";
+const PAUSED_KEY = "paused";
+const LIMITS_KEY = "limits";
 
 /**
  * Changes to state.db files made by older versions, by PRAGMA user_version. Fingerprints from
@@ -206,6 +212,69 @@ export class LocalIndex {
 
   setMeta(key: string, value: string): void {
     this.q.setMeta.run(key, value);
+  }
+
+  /*
+   * What the user chose for this folder (issue 13), kept across restarts and changed by
+   * `dropsim exclude/include/pause/resume/limit` whether or not a client runs.
+   */
+
+  /** Paths left out by selective sync, sorted. */
+  excluded(): string[] {
+    return this.jsonMeta<string[]>(EXCLUDED_KEY, []);
+  }
+
+  setExcluded(paths: readonly string[]): void {
+    this.setMeta(EXCLUDED_KEY, JSON.stringify([...new Set(paths)].sort()));
+  }
+
+  /** Paths included again whose server entries the client has yet to fetch. */
+  pendingIncludes(): string[] {
+    return this.jsonMeta<string[]>(INCLUDING_KEY, []);
+  }
+
+  setPendingIncludes(paths: readonly string[]): void {
+    this.setMeta(INCLUDING_KEY, JSON.stringify([...new Set(paths)].sort()));
+  }
+
+  /** Selective sync of `path` (relative to the root): excluded now, and no longer waiting to be fetched. */
+  exclude(path: string): void {
+    this.transaction(() => {
+      this.setExcluded([...this.excluded(), path]);
+      this.setPendingIncludes(this.pendingIncludes().filter((p) => p !== path));
+    });
+  }
+
+  /** Undoes `exclude(path)`; false when it was not excluded. The client fetches what it missed. */
+  include(path: string): boolean {
+    const excluded = this.excluded();
+    if (!excluded.includes(path)) return false;
+    this.transaction(() => {
+      this.setExcluded(excluded.filter((p) => p !== path));
+      this.setPendingIncludes([...this.pendingIncludes(), path]);
+    });
+    return true;
+  }
+
+  paused(): boolean {
+    return this.getMeta(PAUSED_KEY) === "1";
+  }
+
+  setPaused(paused: boolean): void {
+    this.setMeta(PAUSED_KEY, paused ? "1" : "0");
+  }
+
+  limits(): RateLimits {
+    return this.jsonMeta<RateLimits>(LIMITS_KEY, { up: null, down: null });
+  }
+
+  setLimits(limits: RateLimits): void {
+    this.setMeta(LIMITS_KEY, JSON.stringify({ up: limits.up, down: limits.down }));
+  }
+
+  private jsonMeta<T>(key: string, none: T): T {
+    const text = this.getMeta(key);
+    return text === undefined ? none : (JSON.parse(text) as T);
   }
 
   close(): void {

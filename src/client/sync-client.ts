@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describeError, DropsimError } from "../core/errors.ts";
-import { makeIgnoreRules } from "../core/ignore-rules.ts";
+import { makeIgnoreRules, selectivePath } from "../core/ignore-rules.ts";
 import { STATE_DIR } from "../core/wire-path.ts";
 import { TempDirs } from "../fsutil/temp-dirs.ts";
 import type { Runtime, WatchSubscription } from "../runtime/types.ts";
@@ -18,6 +18,7 @@ import { foldStatus, initialStatus, type StatusSnapshot } from "./status.ts";
 import type { ExcludeOutcome, RateLimits } from "./control.ts";
 import { serveControl } from "./control-server.ts";
 import type { LocalListener } from "../runtime/local-socket.ts";
+import { PausedError, Throttle } from "./rate-limit.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import { watchFolder } from "./watch.ts";
 
@@ -30,8 +31,13 @@ const RESUBSCRIBE_MS = 100;
  */
 const RESUBSCRIBE_GAP_MS = 1000;
 const RESUBSCRIBE_GAP_PER_WALK = 20;
-/** The user's own ignore rules (gitignore syntax), at the top of the folder. */
+/**
+ * The user's ignore rules (gitignore syntax): the share's own at the top of the folder (it
+ * syncs, so every client of the share follows it), and this folder's alone in its state folder
+ * (never synced). Both apply.
+ */
 const IGNORE_FILE = ".dropsimignore";
+const IGNORE_FILES = [IGNORE_FILE, `${STATE_DIR}/ignore`];
 /** The state.db meta key holding when the folder and the server last agreed (ms since the epoch). */
 export const LAST_SYNC_META = "last_sync";
 
@@ -59,6 +65,10 @@ export interface SyncOptions {
   confirmDeletes: boolean;
   /** Free space downloads leave on the folder's disk. */
   minDiskFree: DiskFloor;
+  /** Paths to exclude from now on (sync --exclude), added to those state.db keeps. */
+  exclude?: string[];
+  /** Bandwidth limits for this run (sync --limit-up/--limit-down), over those state.db keeps. */
+  limits?: Partial<RateLimits>;
 }
 
 export interface RunningClient {
@@ -113,7 +123,19 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   const lastSync = Number(index.getMeta(LAST_SYNC_META));
   if (lastSync > 0) status = { ...status, lastSync };
   events.on((e) => e.type === "idle" && index.setMeta(LAST_SYNC_META, String(Date.now())));
-  let ignoreText = (await readIgnoreFile(root, emit)) ?? "";
+  // Paused, selective sync and limits as `dropsim pause/exclude/limit` left them.
+  const throttle = new Throttle({ ...index.limits(), ...opts.limits });
+  throttle.setPaused(index.paused());
+  status = { ...status, excluded: index.excluded(), limits: throttle.limits };
+  if (throttle.isPaused) emit({ type: "paused" });
+  const ignoreTexts = new Map<string, string>();
+  const ignoreWarned = new Set<string>();
+  for (const file of IGNORE_FILES) {
+    const text = (await readIgnoreFile(root, file, emit, ignoreWarned)) ?? "";
+    ignoreTexts.set(file, text);
+    if (countRules(text) > 0) emit({ type: "ignore_rules", rules: countRules(text), file });
+  }
+  const ignoreRules = () => makeIgnoreRules([...ignoreTexts.values()].join("\n"));
   const fetcher = new BlockFetcher();
   let wake: () => void = () => {};
   const ctx: SyncContext = {
@@ -122,8 +144,9 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     hostName: os.hostname(),
     clientId,
     index,
-    ignored: makeIgnoreRules(ignoreText),
+    ignored: ignoreRules(),
     fetcher,
+    throttle,
     emit,
     runtime: opts.runtime,
     massDeleteLimit: opts.massDeleteLimit,
@@ -142,28 +165,43 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   };
   const engine = new SyncEngine(ctx);
   engine.markDirty("");
+  for (const p of opts.exclude ?? []) {
+    const wire = selectivePath(p);
+    if (!engine.excludedPaths.includes(wire)) await engine.exclude(wire);
+  }
 
   /**
-   * Set when the ignore file may have changed. It is read again between passes, never during
-   * one: a pass that scanned with the old rules and filtered with the new could take a file the
-   * old rules hid for deleted, and delete it everywhere.
+   * The ignore files are read again before every pass, never during one: a pass that scanned
+   * with the old rules and filtered with the new could take a file the old rules hid for
+   * deleted, and delete it everywhere. Before every pass, not on watcher events alone: the
+   * shared one also changes by download, and the local one lies where nothing is watched.
    */
-  let ignoreFileTouched = false;
-  const rereadIgnoreFile = async () => {
-    ignoreFileTouched = false;
-    const text = await readIgnoreFile(root, emit);
-    if (text === undefined || text === ignoreText) return;
-    ignoreText = text;
-    ctx.ignored = makeIgnoreRules(text);
-    emit({ type: "ignore_rules", rules: countRules(text), file: IGNORE_FILE });
+  const rereadIgnoreFiles = async () => {
+    let changed = false;
+    for (const file of IGNORE_FILES) {
+      const text = await readIgnoreFile(root, file, emit, ignoreWarned);
+      if (text === undefined || text === ignoreTexts.get(file)) continue;
+      ignoreTexts.set(file, text);
+      changed = true;
+      emit({ type: "ignore_rules", rules: countRules(text), file });
+    }
+    if (!changed) return;
+    ctx.ignored = ignoreRules();
     // Files no longer ignored are found and uploaded. Files newly ignored stay as synced, here
     // and everywhere: the engine sends no upload or deletion for an ignored path.
     engine.markDirty("");
   };
-  /** A full rescan, the safety net for missed watcher events: the ignore file's included. */
-  const rescanAll = () => {
-    ignoreFileTouched = true;
-    ctx.markDirty("");
+  /** A full rescan, the safety net for missed watcher events. */
+  const rescanAll = () => ctx.markDirty("");
+  /**
+   * Passes, and what must not run during one (selective sync changes the index and the
+   * folder), take turns here.
+   */
+  let turn: Promise<unknown> = Promise.resolve();
+  const betweenPasses = <T>(fn: () => Promise<T>): Promise<T> => {
+    const mine = turn.then(fn);
+    turn = mine.catch(() => {});
+    return mine;
   };
 
   let gaveUp: (e: DropsimError) => void = () => {};
@@ -195,19 +233,23 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   const loop = (async () => {
     while (!stopped) {
       const peer = link.current;
-      if (!peer || !engine.hasWork) {
+      if (!peer || !engine.hasWork || throttle.isPaused) {
         await new Promise<void>((resolve) => (wake = resolve));
         continue;
       }
       try {
-        await assertRootIntact(root, stateDir);
-        if (ignoreFileTouched) await rereadIgnoreFile();
-        passes++;
-        await engine.pass(peer);
+        await betweenPasses(async () => {
+          await assertRootIntact(root, stateDir);
+          await rereadIgnoreFiles();
+          passes++;
+          await engine.pass(peer);
+        });
         failures = 0;
         if (engine.idle) emit({ type: "idle", ...index.totals() });
       } catch (e) {
         if (stopped) break;
+        // Paused mid-pass: what it had not done waits for `resume` (the loop waits above).
+        if (e instanceof PausedError) continue;
         // A token revoked while we work is refused on our next request: no point retrying.
         if (isFinal(e)) {
           link.giveUp(e);
@@ -231,7 +273,6 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       root,
       (paths) => {
         for (const p of paths) engine.markDirty(p);
-        if (paths.includes(IGNORE_FILE)) ignoreFileTouched = true;
         wake();
       },
       (error) => {
@@ -302,15 +343,33 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
         });
       });
     },
-    pause: () => {},
-    resume: () => {},
-    exclude: async (_path: string): Promise<ExcludeOutcome> => {
-      throw new DropsimError("internal", "exclude is not implemented yet");
+    pause: () => {
+      if (throttle.isPaused) return;
+      throttle.setPaused(true);
+      index.setPaused(true);
+      emit({ type: "paused" });
     },
-    include: async (_path: string) => {},
-    setLimits: (_limits: RateLimits) => {},
+    resume: () => {
+      if (!throttle.isPaused) return;
+      throttle.setPaused(false);
+      index.setPaused(false);
+      emit({ type: "resumed" });
+      wake();
+    },
+    exclude: (p: string): Promise<ExcludeOutcome> => betweenPasses(() => engine.exclude(selectivePath(p))),
+    include: (p: string) =>
+      betweenPasses(async () => {
+        engine.include(selectivePath(p));
+        wake();
+      }),
+    setLimits: (limits: RateLimits) => {
+      throttle.setLimits(limits);
+      index.setLimits(limits);
+      emit({ type: "limits", limits });
+    },
     async close() {
       stopped = true;
+      throttle.close();
       await control?.close();
       clearInterval(rescan);
       clearTimeout(resubscribeTimer);
@@ -364,13 +423,17 @@ async function foldsNames(tmpDir: string): Promise<boolean> {
  * The ignore file's text ("" when there is none), or undefined when it cannot be read now:
  * rules that vanish for a moment would upload everything they hid.
  */
-async function readIgnoreFile(root: string, emit: Emit): Promise<string | undefined> {
+async function readIgnoreFile(root: string, file: string, emit: Emit, warned: Set<string>): Promise<string | undefined> {
   try {
-    return await fs.readFile(path.join(root, IGNORE_FILE), "utf8");
+    const text = await fs.readFile(path.join(root, ...file.split("/")), "utf8");
+    warned.delete(file);
+    return text;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return "";
-    emit({ type: "warning", message: `Cannot read ${IGNORE_FILE}: ${describeError(e)}; keeping the ignore rules in use` });
+    // Read before every pass: said once until it can be read again.
+    if (!warned.has(file)) emit({ type: "warning", message: `Cannot read ${file}: ${describeError(e)}; keeping the ignore rules in use` });
+    warned.add(file);
     return undefined;
   }
 }
