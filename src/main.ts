@@ -19,6 +19,8 @@ const main = defineCommand({
     pause: () => import("./cli/pause.ts").then((m) => m.pause),
     resume: () => import("./cli/pause.ts").then((m) => m.resume),
     limit: () => import("./cli/limit.ts").then((m) => m.default),
+    status: () => import("./cli/status.ts").then((m) => m.default),
+    conflicts: () => import("./cli/conflicts.ts").then((m) => m.default),
   },
 });
 

@@ -10,6 +10,8 @@ import { DEFAULT_GRACE_MS, GarbageCollector, type GcShare } from "./gc.ts";
 import { type ServerIdentity, tlsServe } from "./identity.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics-http.ts";
 import { ServerMetrics } from "./server-metrics.ts";
+import { describeServer, serveServerControl, type SessionOrigins } from "./control-server.ts";
+import type { LocalListener } from "../runtime/local-socket.ts";
 import { Session } from "./session.ts";
 import { ShareRegistry } from "./share-registry.ts";
 
@@ -57,6 +59,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let gcTimer: ReturnType<typeof setInterval> | undefined;
   let listener: Listener | undefined;
   let endpoint: MetricsEndpoint | undefined;
+  let control: LocalListener | undefined;
+  const origins: SessionOrigins = new WeakMap();
   try {
     await watch.openShares();
     const admission = new Admission(opts.limits ?? DEFAULT_LIMITS);
@@ -85,11 +89,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     };
     listener = await opts.runtime.tcp.listen(opts.host, opts.port, (conn) => {
       const session = new Session(conn, host);
+      origins.set(session, { remote: conn.remote, at: Date.now() });
       sessions.add(session);
       return session.events;
     }, opts.tls && tlsServe(opts.tls));
     endpoint = opts.http ? await serveMetrics(opts.http.host, opts.http.port, () => metrics.render()) : undefined;
-    access.setListening({ address: `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${listener.port}`, fingerprint: opts.tls?.fingerprint ?? null });
+    const address = `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${listener.port}`;
+    access.setListening({ address, fingerprint: opts.tls?.fingerprint ?? null });
+    // `dropsim status --data DIR` reads the shares and the connected clients here (a data dir only: memory: has no place for it).
+    if (opts.location !== MEMORY_LOCATION) control = await serveServerControl(opts.location, () => describeServer(address, shares, sessions, origins));
     // Nothing else can make a token for a server that keeps everything in memory.
     if (opts.location === MEMORY_LOCATION) {
       const t = mintToken();
@@ -103,6 +111,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
 
   async function close(): Promise<void> {
+    await control?.close();
     listener?.close();
     await endpoint?.close();
     clearInterval(poll);
