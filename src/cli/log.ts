@@ -118,22 +118,3 @@ function _openLogFile(file: string): number {
     throw new DropsimError("io", `Cannot write the log file ${file}: ${code === "EACCES" ? "permission denied" : code === "ENOENT" ? "its folder does not exist" : (e as Error).message} (choose another --log-file)`);
   }
 }
-
-/** Runs `stop` once on SIGINT/SIGTERM, then exits; a second signal exits at once. */
-export function onShutdown(stop: () => Promise<void>, log: { info(m: string): void }): void {
-  let stopping = false;
-  const handler = (signal: string) => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    log.info(`Received ${signal}, shutting down`);
-    stop().then(
-      () => process.exit(0),
-      (e) => {
-        consola.error(e);
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGINT", () => handler("SIGINT"));
-  process.on("SIGTERM", () => handler("SIGTERM"));
-}

@@ -8,7 +8,8 @@ import { dataDirIdentity, fileIdentity, type ServerIdentity } from "../server/id
 import { startServer } from "../server/server.ts";
 import { MEMORY_LOCATION } from "../store/open.ts";
 import { claimDataDir } from "./claim.ts";
-import { logArgs, onShutdown, setupLog } from "./log.ts";
+import { logArgs, setupLog } from "./log.ts";
+import { onShutdown } from "./shutdown.ts";
 import { parseCount, parseDuration, parsePort, parseServerAddress } from "./options.ts";
 
 /**

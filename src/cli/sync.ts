@@ -14,7 +14,8 @@ import { isLoopbackHost } from "../core/loopback.ts";
 import { STATE_DIR } from "../core/wire-path.ts";
 import { loadRuntime } from "../runtime/index.ts";
 import { claimSyncFolder } from "./claim.ts";
-import { logArgs, onShutdown, setLiveLine, setupLog } from "./log.ts";
+import { logArgs, setLiveLine, setupLog } from "./log.ts";
+import { onShutdown } from "./shutdown.ts";
 import { ProgressDisplay } from "../client/progress-line.ts";
 import { DEFAULT_MASS_DELETE_LIMIT } from "../core/mass-delete.ts";
 import { parseCount, parseDuration, parseServerAddress } from "./options.ts";
@@ -82,6 +83,8 @@ export default defineCommand({
     const heartbeat = process.env.DROPSIM_HEARTBEAT;
     // 2.5 pings' worth of silence: a ping at 10 s and another at 20 s both went unanswered.
     const times = heartbeat ? { pingAfterMs: parseDuration(heartbeat), deadAfterMs: 2.5 * parseDuration(heartbeat) } : undefined;
+    // Likewise: tests shorten the 10 s a silent server gets to answer the hello.
+    const handshake = process.env.DROPSIM_HANDSHAKE_TIMEOUT;
     if (!claimSyncFolder(root, log)) return;
     const stateDir = path.join(root, STATE_DIR);
     const saved = await readCredentials(stateDir);
@@ -118,6 +121,7 @@ export default defineCommand({
       exclude,
       limits,
       heartbeat: times,
+      handshakeMs: handshake ? parseDuration(handshake) : undefined,
     });
     log.success(`Syncing ${root} with ${server.host}:${server.port}${tls ? " over TLS" : ""}`);
     const progress = _showProgress(args, client, log);

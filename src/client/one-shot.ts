@@ -82,6 +82,8 @@ export async function withServer<T>(runtime: Runtime, folder: SyncedFolder, fn: 
   } catch (e) {
     const final = isFinal(e) ? e : refusal;
     if (final) throw new DropsimError(final.code, stoppedLine({ type: "stopped", code: final.code, reason: final.message, server, root, share: c.share, presented }));
+    // The link's own sentences name the server already (unreachable, not a dropsim server, silent).
+    if (e instanceof DropsimError && e.message.includes(server)) throw e;
     throw new DropsimError(e instanceof DropsimError ? e.code : "io", `Cannot reach the server at ${server}: ${describeError(e)}`);
   }
   const { peer, welcome } = opened;

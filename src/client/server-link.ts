@@ -1,8 +1,11 @@
 import { DropsimError, describeError, type ErrorCode } from "../core/errors.ts";
+import { looksLikeDropsim, notDropsim } from "../core/not-dropsim.ts";
 import { type ClientMessage, type MessageOf, PROTOCOL_VERSION, type ServerMessage, serverMessages } from "../protocol/messages.ts";
 import { DEFAULT_HEARTBEAT, type HeartbeatTimes, Peer } from "../protocol/peer.ts";
 import type { Connection, Runtime } from "../runtime/types.ts";
 import type { Emit } from "./events.ts";
+import { formatAddress } from "./credentials.ts";
+import { connectFailure, OfflineClock, REMIND_EVERY_MS, troubleReason } from "./link-trouble.ts";
 
 export type ServerPeer = Peer<ServerMessage, ClientMessage>;
 export type Changed = MessageOf<ServerMessage, "changed">;
@@ -56,6 +59,22 @@ export const BACKOFF_MAX_MS = 15_000;
  * coming back (issue 9, item 19). A refused or unreachable connect costs next to nothing.
  */
 export const RECONNECT_MAX_MS = 4_000;
+/**
+ * The whole handshake (connect, TLS, hello, welcome) must be done by then: until it is, there is
+ * no connection for the heartbeat to watch, and a peer that accepts and says nothing (the wrong
+ * port, a stuck server) would hold the client silent for ever.
+ */
+export const HANDSHAKE_DEADLINE_MS = 10_000;
+
+/** How long the link waits, and how often it speaks; tests shorten them. */
+export interface LinkTimes {
+  heartbeat: HeartbeatTimes;
+  handshakeMs: number;
+  remindEveryMs: number;
+}
+
+const DEFAULT_TIMES: LinkTimes = { heartbeat: DEFAULT_HEARTBEAT, handshakeMs: HANDSHAKE_DEADLINE_MS, remindEveryMs: REMIND_EVERY_MS };
+
 /** Heartbeat checks per ping interval: how late a ping or a verdict can be, as a share of it. */
 const HEARTBEAT_CHECKS = 5;
 
@@ -75,6 +94,8 @@ export class ServerLink {
   /** A final refusal the server sent on its own (a token revoked mid-session): said when the connection closes. */
   private refusal: DropsimError | undefined;
   private pinned: string | undefined;
+  private readonly times: LinkTimes;
+  private readonly offline: OfflineClock;
 
   constructor(
     private readonly runtime: Runtime,
@@ -82,9 +103,15 @@ export class ServerLink {
     private readonly hello: LinkIdentity,
     private readonly emit: Emit,
     private readonly handlers: LinkHandlers,
-    private readonly heartbeat: HeartbeatTimes = DEFAULT_HEARTBEAT,
+    times: Partial<LinkTimes> = {},
   ) {
     this.pinned = hello.fingerprint;
+    this.times = {
+      heartbeat: times.heartbeat ?? DEFAULT_TIMES.heartbeat,
+      handshakeMs: times.handshakeMs ?? DEFAULT_TIMES.handshakeMs,
+      remindEveryMs: times.remindEveryMs ?? DEFAULT_TIMES.remindEveryMs,
+    };
+    this.offline = new OfflineClock(this.times.remindEveryMs);
   }
 
   get current(): ServerPeer | undefined {
@@ -102,17 +129,18 @@ export class ServerLink {
     this.handlers.gaveUp(error, presented);
   }
 
+  /** Says bye and hangs up at once: requests in flight (a big download's) fail now, not after the server's FIN. */
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
     if (this.peer && !this.peer.isClosed) {
       this.peer.send({ type: "bye" });
-      this.peer.close();
+      this.peer.abandon(new DropsimError("closed", "The client is stopping"));
     }
   }
 
   private get label(): string {
-    return `${this.address.host}:${this.address.port}`;
+    return formatAddress(this.address);
   }
 
   private async connect(): Promise<void> {
@@ -142,19 +170,21 @@ export class ServerLink {
           return p;
         },
         (fingerprint) => (presented = fingerprint),
+        this.times.handshakeMs,
       );
       if (this.stopped) return peer.close();
       this.attempt = 0;
       this.peer = peer;
       this.pinned ??= presented;
-      this.emit({ type: "connected", server: this.label, serverId: welcome.serverId, head: welcome.head, reconnected: this.wasConnected });
+      const offlineForMs = this.offline.online(Date.now());
+      this.emit({ type: "connected", server: this.label, serverId: welcome.serverId, head: welcome.head, reconnected: this.wasConnected, offlineForMs });
       this.wasConnected = true;
       this.handlers.connected(peer, welcome, presented);
     } catch (e) {
       // A refusal sent on its own (a TLS-only server's to plaintext) fails the hello as a hang-up.
       const final = isFinal(e) ? e : this.refusal;
       if (final) return this.giveUp(final, presented);
-      this.retry(e);
+      this.failed(e);
     }
   }
 
@@ -165,10 +195,10 @@ export class ServerLink {
   private keepAlive(peer: ServerPeer): ReturnType<typeof setInterval> {
     const checks = setInterval(() => {
       const now = Date.now();
-      if (!peer.heartbeat(now, this.heartbeat, { type: "ping" })) return;
+      if (!peer.heartbeat(now, this.times.heartbeat, { type: "ping" })) return;
       const silent = ((now - peer.heardAt) / 1000).toFixed(1);
       peer.abandon(new DropsimError("closed", `No answer from the server for ${silent} s: the connection is dead`));
-    }, this.heartbeat.pingAfterMs / HEARTBEAT_CHECKS);
+    }, this.times.heartbeat.pingAfterMs / HEARTBEAT_CHECKS);
     checks.unref?.();
     return checks;
   }
@@ -179,14 +209,31 @@ export class ServerLink {
     this.handlers.disconnected(error);
     if (this.stopped) return;
     if (this.refusal) return this.giveUp(this.refusal);
-    this.emit({ type: "disconnected", server: this.label, reason: describeError(error) });
-    this.retry(error);
+    // The one warning of this disconnect: the attempts that follow are debug lines, then reminders.
+    this.offline.dropped(Date.now());
+    this.emit({ type: "disconnected", server: this.label, reason: troubleReason(this.address.host, error) });
+    this.retryIn(backoffDelay(this.attempt++, RECONNECT_MAX_MS));
   }
 
-  private retry(error: unknown): void {
+  private failed(error: unknown): void {
     if (this.stopped) return;
     const delay = backoffDelay(this.attempt++, RECONNECT_MAX_MS);
-    this.emit({ type: "unreachable", server: this.label, reason: describeError(error), retryInMs: delay, firstAttempt: this.attempt === 1 });
+    const notice = this.offline.failed(Date.now());
+    const code = error instanceof DropsimError ? error.code : undefined;
+    this.emit({
+      type: "unreachable",
+      server: this.label,
+      reason: describeError(error),
+      code,
+      retryInMs: delay,
+      retryEveryMs: RECONNECT_MAX_MS,
+      firstAttempt: notice.say === "warning",
+      offlineForMs: notice.say === "reminder" ? notice.offlineForMs : undefined,
+    });
+    this.retryIn(delay);
+  }
+
+  private retryIn(delay: number): void {
     this.timer = setTimeout(() => void this.connect(), delay);
   }
 }
@@ -195,7 +242,9 @@ export class ServerLink {
  * Connects, checks the server's certificate against `identity.fingerprint` (if any) BEFORE
  * anything is sent, so the token goes to no one but the server the folder trusts, and says
  * hello. `makePeer` attaches the caller's handlers; `presented` hears the certificate shown,
- * even when the check then fails. The peer is closed if anything fails.
+ * even when the check then fails. The peer is closed if anything fails, and all of it must be
+ * done within `deadlineMs`. What fails is said as one sentence naming the server: unreachable
+ * (by errno), a peer that is not a dropsim server (what it sent), or silent (timeout).
  */
 export async function openSession(
   runtime: Runtime,
@@ -203,10 +252,16 @@ export async function openSession(
   identity: LinkIdentity,
   makePeer: (conn: Connection) => ServerPeer,
   presented: (fingerprint: string | undefined) => void = () => {},
+  deadlineMs = HANDSHAKE_DEADLINE_MS,
 ): Promise<{ peer: ServerPeer; welcome: Welcome }> {
+  const label = formatAddress(address);
   let peer: ServerPeer | undefined;
-  try {
-    const conn = await runtime.tcp.connect(address.host, address.port, (c) => (peer = makePeer(c)).events, identity.tls);
+  let conn: Connection | undefined;
+  let expired = false;
+  const handshake = async () => {
+    conn = await runtime.tcp.connect(address.host, address.port, (c) => (peer = makePeer(c)).events, identity.tls);
+    // A connection made after the deadline is nobody's: closed in the catch below.
+    if (expired) throw new DropsimError("timeout", "handshake abandoned");
     presented(conn.peerFingerprint);
     _checkIdentity(address, identity, conn.peerFingerprint);
     const welcome = await peer!.request<Welcome>({
@@ -218,15 +273,45 @@ export async function openSession(
       token: identity.token,
     });
     return { peer: peer!, welcome };
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      expired = true;
+      reject(_silent(label, conn, deadlineMs));
+    }, deadlineMs);
+  });
+  const attempt = handshake();
+  // After the deadline, the attempt still ends (refused, or abandoned): its peer is closed then.
+  attempt.catch(() => peer?.close());
+  try {
+    return await Promise.race([attempt, deadline]);
   } catch (e) {
     peer?.close();
-    throw e;
+    throw _named(label, address, conn, e);
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+/** What failed, as one sentence: a peer whose first bytes are not our framing is named for what it sent. */
+function _named(label: string, address: { host: string; port: number }, conn: Connection | undefined, e: unknown): unknown {
+  const sent = conn?.firstBytes;
+  if (sent && !looksLikeDropsim(sent) && !isFinal(e)) return notDropsim(label, sent);
+  return connectFailure(address, e);
+}
+
+function _silent(label: string, conn: Connection | undefined, deadlineMs: number): DropsimError {
+  const sent = conn?.firstBytes;
+  if (sent && !looksLikeDropsim(sent)) return notDropsim(label, sent);
+  const seconds = `${deadlineMs / 1000} s`;
+  if (conn) return new DropsimError("timeout", `${label} accepted the connection but did not answer within ${seconds} (is it a dropsim server?)`);
+  return new DropsimError("timeout", `${label} did not answer within ${seconds} (is it a dropsim server, and is the address right?)`);
 }
 
 /** Throws unless the certificate the server showed is the one pinned (nothing to check over plain TCP, or before a pin). */
 function _checkIdentity(address: { host: string; port: number }, identity: LinkIdentity, presented: string | undefined): void {
-  const label = `${address.host}:${address.port}`;
+  const label = formatAddress(address);
   if (identity.tls && presented === undefined) throw new DropsimError("tls", `The TLS connection to ${label} shows no certificate to check`);
   if (presented === undefined || identity.fingerprint === undefined || presented === identity.fingerprint) return;
   throw new DropsimError("fingerprint_mismatch", `The server at ${label} presented certificate ${presented}, not ${identity.fingerprint} that this folder trusts`);

@@ -22,6 +22,8 @@ import { PausedError, Throttle } from "./rate-limit.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import { watchFolder } from "./watch.ts";
 
+/** How long closing waits for the pass in flight and the watcher: Ctrl+C stops within a second. */
+const CLOSE_WAIT_MS = 600;
 /** Folders appearing in one burst share one new watcher subscription... */
 const RESUBSCRIBE_MS = 100;
 /**
@@ -61,6 +63,8 @@ export interface SyncOptions {
   massDeleteLimit: number;
   /** How often to ping a quiet connection and when to call it dead (the defaults unless tests shorten them). */
   heartbeat?: HeartbeatTimes;
+  /** How long connecting and the hello may take together (the default unless tests shorten it). */
+  handshakeMs?: number;
   /** Send the deletions held by an earlier run (and only those). */
   confirmDeletes: boolean;
   /** Free space downloads leave on the folder's disk. */
@@ -224,7 +228,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       emit({ type: "stopped", code: e.code, reason: e.message, server: `${opts.server.host}:${opts.server.port}`, root, share: opts.share, presented });
       gaveUp(e);
     },
-  }, opts.heartbeat);
+  }, { heartbeat: opts.heartbeat, handshakeMs: opts.handshakeMs });
 
   let stopped = false;
   /** Passes started so far: a flush waits for the end of one that started after it. */
@@ -369,19 +373,20 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     },
     async close() {
       stopped = true;
+      // Hung up first: what waits on the server fails now, so the pass in flight ends at once
+      // (a download leaves only its temp file, never seen; an upload not committed is sent next run).
+      link.stop();
       throttle.close();
       await control?.close();
       clearInterval(rescan);
       clearTimeout(resubscribeTimer);
       engine.stop();
-      await resubscribing;
-      await subscription?.unsubscribe();
-      subscription = undefined;
       wake();
-      // The pass in flight finishes its current step; every write it makes is atomic anyway.
-      await Promise.race([loop, new Promise((r) => setTimeout(r, 10_000))]);
-      link.stop();
-      index.close();
+      const unwatched = resubscribing.then(() => subscription?.unsubscribe()).then(() => (subscription = undefined));
+      // Ctrl+C stops within a second: a pass still in a local step (hashing a big file) ends at
+      // its next request, after we are gone; every write it makes is atomic anyway.
+      await Promise.race([Promise.all([loop, unwatched]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS))]);
+      void loop.then(() => index.close());
     },
   };
   // `dropsim status`, `pause`, … reach the client here; it syncs without (a path too long for a socket).

@@ -33,6 +33,10 @@ export type ErrorCode =
   | "fingerprint_mismatch"
   /** The client's cursor is older than what retention kept: it must resync from the current tree. */
   | "cursor_expired"
+  /** The server cannot be reached: refused, no route, no such host, reset (the message says which). */
+  | "unreachable"
+  /** What answered is not a dropsim server (SSH, HTTP, …): said once, and tried again, in case the address is reused. */
+  | "not_dropsim"
   | "internal";
 
 export class DropsimError extends Error {

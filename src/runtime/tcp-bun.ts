@@ -1,5 +1,6 @@
 import type { Socket } from "bun";
 import { certificateFingerprint } from "../core/cert-fingerprint.ts";
+import { FirstBytes } from "../core/not-dropsim.ts";
 import { HANDSHAKE_TIMEOUT_MS, handshakeFailed, plaintextRefused, TLS13_ONLY, TLS_HANDSHAKE_BYTE } from "./tls.ts";
 import type { Connection, ConnectionEvents, Listener, Reclaim, Tcp, TlsServe } from "./types.ts";
 import { WriteQueue } from "./write-queue.ts";
@@ -13,6 +14,7 @@ interface State {
 
 class BunConnection implements Connection {
   readonly queue: WriteQueue;
+  readonly first = new FirstBytes();
   closed = false;
 
   constructor(
@@ -30,6 +32,9 @@ class BunConnection implements Connection {
   }
   get queuedBytes(): number {
     return this.queue.bytes;
+  }
+  get firstBytes(): Uint8Array {
+    return this.first.bytes;
   }
   drained(bytes = 0): Promise<void> {
     return this.queue.drained(bytes);
@@ -55,6 +60,7 @@ function handlers(reclaimAfter: Reclaim) {
       // Passed on as is: the frame decoder copies what it keeps, so nothing relies on Bun not
       // reusing this buffer (Bun 1.4.5 hands each read over in a fresh one: 140 reads of a
       // 64 MiB stream, 140 buffers).
+      socket.data.conn.first.push(data);
       socket.data.events?.data(data);
       reclaimAfter(data.length);
     },
@@ -174,14 +180,24 @@ async function listenTls(host: string, port: number, accept: (conn: Connection) 
   return { port: server.port, close: () => server.stop(true) };
 }
 
-/** Resolves after the handshake, with the certificate's fingerprint on the connection, so nothing is sent to a server before it is checked. */
+/**
+ * Resolves after the handshake, with the certificate's fingerprint on the connection, so nothing
+ * is sent to a server before it is checked. The socket is made plain and upgraded at once (as
+ * `listenTls` does): the raw socket still sees what the peer sends, which names a peer that is
+ * no TLS server when the handshake fails.
+ */
 async function connectTls(host: string, port: number, attach: (conn: Connection) => ConnectionEvents, reclaimAfter: Reclaim): Promise<Connection> {
   const address = `${host}:${port}`;
   const base = handlers(reclaimAfter);
+  const sent = new FirstBytes();
   const { promise, resolve, reject } = Promise.withResolvers<Connection>();
-  const socket = await Bun.connect<State | undefined>({
+  const raw = await Bun.connect<undefined>({
     hostname: host,
     port,
+    socket: { binaryType: "uint8array", data: (_raw, bytes) => sent.push(bytes), drain() {} },
+  });
+  const failed = (error: Error | null | undefined) => reject(handshakeFailed(address, error, sent.bytes));
+  const [, socket] = raw.upgradeTLS<State | undefined>({
     // No CA check: a dropsim server's certificate is self-signed, and its pinned fingerprint is the check.
     tls: { rejectUnauthorized: false, secureOptions: TLS13_ONLY },
     socket: {
@@ -190,7 +206,7 @@ async function connectTls(host: string, port: number, attach: (conn: Connection)
         const der = socket.getPeerX509Certificate()?.raw;
         if (!der || socket.getTLSVersion() !== "TLSv1.3") {
           socket.terminate();
-          return reject(handshakeFailed(address, error));
+          return failed(error);
         }
         const conn = new BunConnection(socket as Socket<State>, address, reclaimAfter, certificateFingerprint(der));
         socket.data = { conn };
@@ -199,16 +215,16 @@ async function connectTls(host: string, port: number, attach: (conn: Connection)
       },
       close(socket, error) {
         if (socket.data) return base.close(socket as Socket<State>, error);
-        reject(handshakeFailed(address, error));
+        failed(error);
       },
       error(socket, error) {
         if (socket.data) return base.error(socket as Socket<State>, error);
-        reject(handshakeFailed(address, error));
+        failed(error);
       },
     },
   });
   const timer = setTimeout(() => {
-    reject(handshakeFailed(address, new Error(`no handshake within ${HANDSHAKE_TIMEOUT_MS / 1000} s`)));
+    failed(new Error(`no handshake within ${HANDSHAKE_TIMEOUT_MS / 1000} s`));
     socket.terminate();
   }, HANDSHAKE_TIMEOUT_MS);
   return promise.finally(() => clearTimeout(timer));

@@ -3,6 +3,7 @@ import { Duplex } from "node:stream";
 import { setTimeout } from "node:timers";
 import * as tls from "node:tls";
 import { certificateFingerprint } from "../core/cert-fingerprint.ts";
+import { FirstBytes } from "../core/not-dropsim.ts";
 import { HANDSHAKE_TIMEOUT_MS, handshakeFailed, plaintextRefused, TLS_HANDSHAKE_BYTE } from "./tls.ts";
 import type { Connection, ConnectionEvents, Listener, Tcp } from "./types.ts";
 
@@ -16,6 +17,7 @@ const CLOSE_GRACE_MS = 2_000;
 
 class NodeConnection implements Connection {
   closed = false;
+  readonly first = new FirstBytes();
   private pending = 0;
   private waiters: { below: number; resolve: () => void }[] = [];
 
@@ -37,6 +39,9 @@ class NodeConnection implements Connection {
   }
   get queuedBytes(): number {
     return this.pending;
+  }
+  get firstBytes(): Uint8Array {
+    return this.first.bytes;
   }
   drained(bytes = 0): Promise<void> {
     if (this.closed || this.pending <= bytes) return Promise.resolve();
@@ -73,7 +78,11 @@ class NodeConnection implements Connection {
 }
 
 function wire(socket: net.Socket, conn: NodeConnection, events: ConnectionEvents): void {
-  socket.on("data", (data: Uint8Array) => events.data(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
+  socket.on("data", (data: Uint8Array) => {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    conn.first.push(bytes);
+    events.data(bytes);
+  });
   let lastError: Error | undefined;
   socket.on("error", (e) => (lastError = e));
   socket.on("close", () => {
@@ -113,22 +122,27 @@ export const nodeTcp: Tcp = {
     return new Promise((resolve, reject) => {
       const address = `${host}:${port}`;
       let connected = false;
+      const raw = net.connect(port, host);
+      // What the peer sends before TLS reads it: a failed handshake names a peer that is no TLS server.
+      const sent = new FirstBytes();
       // No CA check: a dropsim server's certificate is self-signed, and its pinned fingerprint is the check.
-      const socket = useTls ? tls.connect({ host, port, rejectUnauthorized: false, minVersion: "TLSv1.3" }) : net.connect(port, host);
+      const socket = useTls
+        ? tls.connect({ socket: transport(raw, (chunk) => (sent.push(chunk), true)), rejectUnauthorized: false, minVersion: "TLSv1.3" })
+        : raw;
       const timer = useTls
         ? setTimeout(() => {
-            reject(handshakeFailed(address, new Error(`no handshake within ${HANDSHAKE_TIMEOUT_MS / 1000} s`)));
+            reject(handshakeFailed(address, new Error(`no handshake within ${HANDSHAKE_TIMEOUT_MS / 1000} s`), sent.bytes));
             socket.destroy();
           }, HANDSHAKE_TIMEOUT_MS)
         : undefined;
       const failed = (e: Error) => {
         clearTimeout(timer);
-        reject(useTls && connected ? handshakeFailed(address, e) : e);
+        reject(useTls && connected ? handshakeFailed(address, e, sent.bytes) : e);
       };
       socket.once("error", failed);
-      socket.once("connect", () => {
+      raw.once("connect", () => {
         connected = true;
-        socket.setNoDelay(true);
+        raw.setNoDelay(true);
       });
       socket.once(useTls ? "secureConnect" : "connect", () => {
         clearTimeout(timer);
@@ -149,31 +163,41 @@ export const nodeTcp: Tcp = {
  */
 function sniffed(raw: net.Socket, plaintextReply: Uint8Array, refuse: () => void): Duplex {
   let first = true;
+  return transport(raw, (chunk) => {
+    if (first && chunk[0] !== TLS_HANDSHAKE_BYTE) {
+      raw.end(plaintextReply);
+      setTimeout(() => raw.destroy(), CLOSE_GRACE_MS).unref();
+      refuse();
+      return false;
+    }
+    first = false;
+    return true;
+  });
+}
+
+/**
+ * The raw socket as a stream the TLS layer reads, each chunk seen first by `inspect`: once it
+ * returns false, nothing more reaches the TLS layer and the raw socket is left to the caller
+ * (a refused client still has its reply to read: the caller's grace timer ends the socket).
+ */
+function transport(raw: net.Socket, inspect: (chunk: Uint8Array) => boolean): Duplex {
   let refused = false;
-  const transport = new Duplex({
+  const duplex = new Duplex({
     read: () => void raw.resume(),
     write: (chunk: Uint8Array, _encoding, done) => void raw.write(chunk, done),
     final: (done) => void raw.end(done),
     destroy: (error, done) => {
-      // A refused client still has its reply to read: the grace timer ends the socket.
       if (!refused) raw.destroy();
       done(error);
     },
   });
   raw.on("data", (chunk: Uint8Array) => {
     if (refused) return;
-    if (first && chunk[0] !== TLS_HANDSHAKE_BYTE) {
-      refused = true;
-      raw.end(plaintextReply);
-      setTimeout(() => raw.destroy(), CLOSE_GRACE_MS).unref();
-      refuse();
-      return;
-    }
-    first = false;
-    if (!transport.push(chunk)) raw.pause();
+    refused = !inspect(chunk);
+    if (!refused && !duplex.push(chunk)) raw.pause();
   });
-  raw.on("end", () => transport.push(null));
-  raw.on("error", (e) => transport.destroy(e));
-  raw.on("close", () => transport.destroy());
-  return transport;
+  raw.on("end", () => duplex.push(null));
+  raw.on("error", (e) => duplex.destroy(e));
+  raw.on("close", () => duplex.destroy());
+  return duplex;
 }

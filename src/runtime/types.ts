@@ -24,6 +24,11 @@ export interface Connection {
    * (before `connect` resolves, so it can be checked before anything is sent); absent otherwise.
    */
   readonly peerFingerprint?: string;
+  /**
+   * The first bytes the peer sent (up to 64; over TLS, the first it sent inside it). When the
+   * first frame fails, they name what answered: an SSH banner, an HTTP status line.
+   */
+  readonly firstBytes?: Uint8Array;
 }
 
 export interface ConnectionEvents {
@@ -55,7 +60,8 @@ export interface Tcp {
   /**
    * Plain TCP, or TLS 1.3 when `tls` is true. The server's certificate is not checked against any
    * CA (servers show self-signed ones): the caller compares `peerFingerprint` with the one it
-   * pinned. Resolves once the handshake is done; a failed one rejects with a DropsimError "tls".
+   * pinned. Resolves once the handshake is done; a failed one rejects with a DropsimError "tls",
+   * or "not_dropsim" when what answered is plainly no TLS server (it sent an SSH banner, an HTTP reply).
    */
   connect(host: string, port: number, attach: (conn: Connection) => ConnectionEvents, tls?: boolean): Promise<Connection>;
 }
