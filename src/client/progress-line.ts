@@ -128,9 +128,17 @@ export function renderProgress(p: Progress, now: number, width: number): string 
       if (r > 0) parts.push(`ETA ${formatDuration((1000 * Math.max(0, p.total.bytes - done)) / r)}`);
     }
   }
-  if (p.current) parts.push(p.current.path);
-  return _fit(parts.join(" · "), width);
+  const line = parts.join(" · ");
+  if (!p.current) return _fit(line, width);
+  // The path gives way first, keeping its end (the file's name): a line that wraps cannot be redrawn.
+  const room = width - line.length - 3;
+  const path = p.current.path;
+  if (room < Math.min(MIN_PATH, path.length)) return _fit(line, width);
+  return `${line} · ${path.length <= room ? path : `…${path.slice(-(room - 1))}`}`;
 }
+
+/** Fewer characters of a path than this say nothing: the line goes without it. */
+const MIN_PATH = 8;
 
 /** The once-a-minute line off a terminal (rclone's --stats): files and bytes done of total, and the rate. */
 export function statsLine(p: Progress, now: number): string {
@@ -148,7 +156,7 @@ export function batchLine(b: Progress["batch"], now: number): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-/** Cut to the terminal's width: a line that wraps cannot be redrawn in place. The path loses its start first. */
+/** Cut to the terminal's width: a line that wraps cannot be redrawn in place. */
 function _fit(line: string, width: number): string {
   if (line.length <= width) return line;
   return width <= 1 ? "" : `${line.slice(0, width - 1)}…`;

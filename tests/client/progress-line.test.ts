@@ -46,11 +46,13 @@ test.each<[string, [number, SyncEvent][], number, string]>([
   expect(renderProgress(run(events).p, now, 200)).toBe(line);
 });
 
-test("renderProgress cuts the line to the terminal's width", () => {
-  const { p } = run([[0, planned(1, MiB)], [0, { type: "file_started", path: "x".repeat(300), direction: "upload", bytes: MiB }]]);
-  const line = renderProgress(p, 100, 60);
-  expect(line).toHaveLength(60);
-  expect(line.endsWith("…")).toBe(true);
+test("renderProgress fits the terminal's width: the path keeps its end, then goes, then the line is cut", () => {
+  const { p } = run([[0, planned(1, MiB)], [0, { type: "file_started", path: `${"d/".repeat(100)}name.bin`, direction: "upload", bytes: MiB }]]);
+  const head = "Uploading 0 bytes / 1.0 MiB (0%) · 0 / 1 file";
+  expect(renderProgress(p, 100, 70)).toBe(`${head} · …${"/d".repeat(6)}/name.bin`);
+  expect(renderProgress(p, 100, 70)).toHaveLength(70);
+  expect(renderProgress(p, 100, 50)).toBe(head);
+  expect(renderProgress(p, 100, 30)).toBe(`${head.slice(0, 29)}…`);
 });
 
 test("a pass that plans again what failed does not count it twice", () => {
