@@ -32,7 +32,8 @@ export type SyncEvent =
    */
   | { type: "stopped"; code: string; reason: string; server: string; root: string; share?: string; presented?: string }
   // A pass: what was planned (counts), and the folder agreeing with the server at its end.
-  | { type: "pass_planned"; downloads: number; downloadBytes: number; uploads: number; uploadBytes: number; deletions: number; moves: number; conflicts: number; held: number }
+  // `waiting`: changed files found but left to later passes (over a pass's reading budget).
+  | { type: "pass_planned"; downloads: number; downloadBytes: number; uploads: number; uploadBytes: number; deletions: number; moves: number; conflicts: number; held: number; waiting?: number }
   | { type: "pass_failed"; reason: string; retryInMs: number }
   /** `files`/`bytes`: what the synced folder holds (absent from tests that build events by hand). */
   | { type: "idle"; files?: number; bytes?: number }

@@ -22,12 +22,24 @@ export interface Progress {
   hashing?: Amounts;
   /** Finished in this burst, plus what its latest pass planned; and finished. */
   total: Amounts;
+  /** Changed files found and not read yet: their bytes are not known, so no percentage is shown. */
+  waiting: number;
   done: Amounts;
   current?: { path: string; direction: Direction; done: number; bytes: number };
   /** (time, bytes done) a few seconds back: the rate is measured over this window. */
   samples: [number, number][];
   /** What the current pass moved: said as one line when it ends, off a terminal. */
-  batch: { since: number; upload: Amounts; download: Amounts };
+  batch: Batch;
+}
+
+/** One pass's transfers: it ends when every file it planned is done or failed (or at the next pass, or idle). */
+export interface Batch {
+  since: number;
+  /** Files the pass planned to move; those failed. */
+  planned: number;
+  failed: number;
+  upload: Amounts;
+  download: Amounts;
 }
 
 /** The rate is the average over this long: steadier than per redraw, quick to show a stall. */
@@ -35,7 +47,7 @@ const RATE_WINDOW_MS = 10_000;
 const NONE: Amounts = { files: 0, bytes: 0 };
 
 export function idleProgress(): Progress {
-  return { total: NONE, done: NONE, samples: [], batch: { since: 0, upload: NONE, download: NONE } };
+  return { total: NONE, done: NONE, waiting: 0, samples: [], batch: _batch(0, 0) };
 }
 
 /** Bytes finished plus those of the file in flight. */
@@ -44,10 +56,10 @@ export function bytesDone(p: Progress): number {
 }
 
 /**
- * The progress after `e`, and the batch that ended with it (a pass that moved files ends when
- * the next one plans, or at idle), if any.
+ * The progress after `e`, and the batch that ended with it, if any: a pass's transfers end with
+ * its last planned file, or when the next pass plans or the client is idle before that.
  */
-export function foldProgress(p: Progress, e: SyncEvent, now: number): { next: Progress; batch?: Progress["batch"] } {
+export function foldProgress(p: Progress, e: SyncEvent, now: number): { next: Progress; batch?: Batch } {
   switch (e.type) {
     case "phase":
       return { next: { ..._busy(p, now), phase: e.phase, hashing: e.phase === "hashing" ? { files: e.files ?? 0, bytes: e.bytes ?? 0 } : undefined } };
@@ -58,9 +70,10 @@ export function foldProgress(p: Progress, e: SyncEvent, now: number): { next: Pr
       const next: Progress = {
         ...base,
         hashing: undefined,
+        waiting: e.waiting ?? 0,
         // What earlier passes left undone is planned again by this one: done so far plus this plan.
         total: { files: p.done.files + e.uploads + e.downloads, bytes: p.done.bytes + e.uploadBytes + e.downloadBytes },
-        batch: { since: now, upload: NONE, download: NONE },
+        batch: _batch(now, e.uploads + e.downloads),
       };
       return { next, batch: ended };
     }
@@ -71,10 +84,10 @@ export function foldProgress(p: Progress, e: SyncEvent, now: number): { next: Pr
     case "file_done": {
       const batch = { ...p.batch, [e.direction]: _plus(p.batch[e.direction], e.bytes) };
       const current = p.current?.path === e.path ? undefined : p.current;
-      return { next: _sample({ ...p, current, done: _plus(p.done, e.bytes), batch }, now) };
+      return _endBatchIfDone(_sample({ ...p, current, done: _plus(p.done, e.bytes), batch }, now), now);
     }
     case "file_failed":
-      return { next: { ...p, current: p.current?.path === e.path ? undefined : p.current } };
+      return _endBatchIfDone({ ...p, current: p.current?.path === e.path ? undefined : p.current, batch: { ...p.batch, failed: p.batch.failed + 1 } }, now);
     case "pass_failed":
     case "disconnected":
     case "paused":
@@ -87,7 +100,7 @@ export function foldProgress(p: Progress, e: SyncEvent, now: number): { next: Pr
 }
 
 function _busy(p: Progress, now: number): Progress {
-  return p.since === undefined ? { ...p, since: now, samples: [[now, bytesDone(p)]], batch: { since: now, upload: NONE, download: NONE } } : p;
+  return p.since === undefined ? { ...p, since: now, samples: [[now, bytesDone(p)]], batch: _batch(now, 0) } : p;
 }
 
 function _sample(p: Progress, now: number): Progress {
@@ -99,8 +112,18 @@ function _plus(a: Amounts, bytes: number): Amounts {
   return { files: a.files + 1, bytes: a.bytes + bytes };
 }
 
-function _batchEnded(p: Progress): Progress["batch"] | undefined {
+function _batch(since: number, planned: number): Batch {
+  return { since, planned, failed: 0, upload: NONE, download: NONE };
+}
+
+function _batchEnded(p: Progress): Batch | undefined {
   return p.batch.upload.files + p.batch.download.files > 0 ? p.batch : undefined;
+}
+
+function _endBatchIfDone(p: Progress, now: number): { next: Progress; batch?: Batch } {
+  const b = p.batch;
+  if (b.planned === 0 || b.upload.files + b.download.files + b.failed < b.planned) return { next: p };
+  return { next: { ...p, batch: _batch(now, 0) }, batch: _batchEnded(p) };
 }
 
 /** Bytes per second over the last RATE_WINDOW_MS, or undefined before there is a second to measure. */
@@ -119,13 +142,15 @@ export function renderProgress(p: Progress, now: number, width: number): string 
   }
   if (p.total.files > 0) {
     const done = bytesDone(p);
-    const pct = p.total.bytes > 0 ? ` (${Math.min(100, Math.floor((100 * done) / p.total.bytes))}%)` : "";
+    const pct = p.total.bytes > 0 && p.waiting === 0 ? ` (${Math.min(100, Math.floor((100 * done) / p.total.bytes))}%)` : "";
     const head = phase === "uploading" ? "Uploading " : phase === "downloading" ? "Downloading " : "";
-    parts.push(`${head}${formatBytes(done)} / ${formatBytes(p.total.bytes)}${pct}`, `${formatCount(p.done.files)} / ${formatCount(p.total.files, "file")}`);
+    const more = p.waiting > 0 ? ` (+${formatCount(p.waiting)} to read)` : "";
+    parts.push(`${head}${formatBytes(done)} / ${formatBytes(p.total.bytes)}${pct}`, `${formatCount(p.done.files)} / ${formatCount(p.total.files, "file")}${more}`);
     const r = rate(p, now);
     if (r !== undefined) {
       parts.push(`${formatBytes(r)}/s`);
-      if (r > 0) parts.push(`ETA ${formatDuration((1000 * Math.max(0, p.total.bytes - done)) / r)}`);
+      // The bytes of files not read yet are unknown: an ETA without them would be a promise broken.
+      if (r > 0 && p.waiting === 0) parts.push(`ETA ${formatDuration((1000 * Math.max(0, p.total.bytes - done)) / r)}`);
     }
   }
   const line = parts.join(" · ");
@@ -144,11 +169,12 @@ const MIN_PATH = 8;
 export function statsLine(p: Progress, now: number): string {
   const r = rate(p, now);
   const speed = r === undefined ? "" : `, ${formatBytes(r)}/s`;
-  return `Syncing: ${formatCount(p.done.files)} of ${formatCount(p.total.files, "file")}, ${formatBytes(bytesDone(p))} of ${formatBytes(p.total.bytes)}${speed}, ${formatDuration(now - (p.since ?? now))} so far`;
+  const more = p.waiting > 0 ? ` (and ${formatCount(p.waiting)} more to read)` : "";
+  return `Syncing: ${formatCount(p.done.files)} of ${formatCount(p.total.files, "file")}${more}, ${formatBytes(bytesDone(p))} of ${formatBytes(p.total.bytes)}${speed}, ${formatDuration(now - (p.since ?? now))} so far`;
 }
 
 /** What one pass moved: `Uploaded 500 files (2.0 MiB), downloaded 3 files (12.0 KiB) in 2.1 s`. */
-export function batchLine(b: Progress["batch"], now: number): string {
+export function batchLine(b: Batch, now: number): string {
   const said: string[] = [];
   if (b.upload.files > 0) said.push(`uploaded ${formatCount(b.upload.files, "file")} (${formatBytes(b.upload.bytes)})`);
   if (b.download.files > 0) said.push(`downloaded ${formatCount(b.download.files, "file")} (${formatBytes(b.download.bytes)})`);

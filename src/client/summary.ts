@@ -38,7 +38,8 @@ export function foldSummary(s: SummaryState, e: SyncEvent, now: number): [Summar
       }
       if (e.uploads > 0 && !announced.upload) {
         announced.upload = true;
-        lines.push(`Uploading ${formatCount(e.uploads, "file")} (${formatBytes(e.uploadBytes)})…`);
+        const more = e.waiting ? `, and reading ${formatCount(e.waiting)} more changed ${e.waiting === 1 ? "file" : "files"}` : "";
+        lines.push(`Uploading ${formatCount(e.uploads, "file")} (${formatBytes(e.uploadBytes)})${more}…`);
       }
       return [{ ...s, busySince: s.busySince ?? s.passSince ?? now, announced }, lines];
     }

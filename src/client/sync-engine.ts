@@ -411,7 +411,7 @@ export class SyncEngine {
     if (plan.next.held !== this.state.held) ctx.index.setMeta(HELD_KEY, JSON.stringify([...plan.next.held]));
     this.state = plan.next;
     if (plan.newlyHeld > 0) ctx.emit({ type: "held_deletions", count: plan.newlyHeld, root: ctx.root });
-    ctx.emit(_passPlanned(plan));
+    ctx.emit({ ..._passPlanned(plan), waiting: new Set([...this.waiting, ...view.later]).size });
 
     const failed: Entry[] = [...plan.deferred];
     for (const e of plan.kept) if (!this.remote.has(e.path)) this.remote.set(e.path, e);

@@ -74,7 +74,7 @@ test("logSink says the state once per change: what a burst moves, then up to dat
   const sink = logSink(log, () => now);
   const planned = (uploads: number, downloads: number): SyncEvent => ({ type: "pass_planned", downloads, downloadBytes: downloads * 4096, uploads, uploadBytes: uploads * 4096, deletions: 0, moves: 0, conflicts: 0, held: 0 });
   sink({ type: "phase", phase: "scanning" });
-  sink(planned(500, 3));
+  sink({ ...planned(500, 3), waiting: 19_500 } as SyncEvent);
   now += 5_000;
   sink(planned(500, 0));
   now += 9_200;
@@ -88,7 +88,7 @@ test("logSink says the state once per change: what a burst moves, then up to dat
   sink({ type: "idle", files: 20_001, bytes: 78 * 2 ** 20 + 100 });
   expect(lines).toEqual([
     "info: Downloading 3 files (12.0 KiB)…",
-    "info: Uploading 500 files (2.0 MiB)…",
+    "info: Uploading 500 files (2.0 MiB), and reading 19,500 more changed files…",
     "info: Up to date: 20,000 files (78.0 MiB) in 14.2 s",
     "debug: Idle: folder and server agree",
     "debug: Idle: folder and server agree",

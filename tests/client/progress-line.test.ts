@@ -46,6 +46,16 @@ test.each<[string, [number, SyncEvent][], number, string]>([
   expect(renderProgress(run(events).p, now, 200)).toBe(line);
 });
 
+test("files found and not read yet count in the total, without a percentage or an ETA that would leave them out", () => {
+  const { p } = run([
+    [0, { ...planned(500, 5 * MiB), waiting: 19_500 } as SyncEvent],
+    [0, { type: "file_started", path: "a", direction: "upload", bytes: MiB }],
+    [2000, { type: "file_done", path: "a", direction: "upload", bytes: MiB, version: 1 }],
+  ]);
+  expect(renderProgress(p, 2000, 200)).toBe("Uploading 1.0 MiB / 5.0 MiB · 1 / 500 files (+19,500 to read) · 512.0 KiB/s");
+  expect(statsLine(p, 2000)).toBe("Syncing: 1 of 500 files (and 19,500 more to read), 1.0 MiB of 5.0 MiB, 512.0 KiB/s, 2.0 s so far");
+});
+
 test("renderProgress fits the terminal's width: the path keeps its end, then goes, then the line is cut", () => {
   const { p } = run([[0, planned(1, MiB)], [0, { type: "file_started", path: `${"d/".repeat(100)}name.bin`, direction: "upload", bytes: MiB }]]);
   const head = "Uploading 0 bytes / 1.0 MiB (0%) · 0 / 1 file";
@@ -63,15 +73,17 @@ test("a pass that plans again what failed does not count it twice", () => {
 test("the total of a burst grows as its passes plan what earlier ones left, and idle ends it", () => {
   const events: [number, SyncEvent][] = [[0, planned(2, 2 * MiB)]];
   for (const [i, path] of ["a", "b"].entries()) {
-    events.push([i * 100, { type: "file_started", path, direction: "upload", bytes: MiB }], [i * 100 + 50, { type: "file_done", path, direction: "upload", bytes: MiB, version: i + 1 }]);
+    events.push([i * 100, { type: "file_started", path, direction: "upload", bytes: MiB }], [i * 100 + 100, { type: "file_done", path, direction: "upload", bytes: MiB, version: i + 1 }]);
   }
   events.push([1000, planned(1, MiB, 1, 512)]);
   const { p, batches } = run(events);
   expect(p.total).toEqual({ files: 4, bytes: 3 * MiB + 512 });
   expect(p.done).toEqual({ files: 2, bytes: 2 * MiB });
-  expect(batches).toEqual(["Uploaded 2 files (2.0 MiB) in 1.0 s"]);
+  // The batch ends with its last planned file, before the next pass plans.
+  expect(batches).toEqual(["Uploaded 2 files (2.0 MiB) in 0.2 s"]);
   const end = run([...events, [1200, { type: "file_started", path: "c", direction: "download", bytes: 512 }], [1300, { type: "file_done", path: "c", direction: "download", bytes: 512, version: 3 }], [1400, { type: "idle" }]]);
-  expect(end.batches).toEqual(["Uploaded 2 files (2.0 MiB) in 1.0 s", "Downloaded 1 file (512 bytes) in 0.4 s"]);
+  // The second pass's upload never finished: its batch ends at idle with what it moved.
+  expect(end.batches).toEqual(["Uploaded 2 files (2.0 MiB) in 0.2 s", "Downloaded 1 file (512 bytes) in 0.4 s"]);
   expect(end.p.since).toBeUndefined();
 });
 
@@ -127,4 +139,13 @@ test("ProgressDisplay off a terminal writes nothing in place and says one line p
   display.close();
   expect(written).toEqual([]);
   expect(logged).toEqual(["Uploaded 1 file (4.0 KiB) in 0.3 s"]);
+});
+
+test("a batch whose last planned file failed ends with it, saying what it moved", () => {
+  const { batches } = run([
+    [0, planned(2, 2 * MiB)],
+    [100, { type: "file_done", path: "a", direction: "upload", bytes: MiB, version: 1 }],
+    [300, { type: "file_failed", path: "b", direction: "upload", reason: "changed", retry: true }],
+  ]);
+  expect(batches).toEqual(["Uploaded 1 file (1.0 MiB) in 0.3 s"]);
 });
