@@ -136,9 +136,9 @@ export default defineCommand({
   },
 });
 
-/** The progress line on a terminal (stderr), or summary lines off one; undefined with --no-progress. */
-function _showProgress(args: { progress: boolean; stats: string }, client: { events(l: (e: SyncEvent) => void): () => void }, log: Log): ProgressDisplay | undefined {
-  if (!args.progress) return undefined;
+/** The progress line on a terminal (stderr), or summary lines off one; undefined with --no-progress or --quiet (as rclone's -q). */
+function _showProgress(args: { progress: boolean; stats: string; quiet?: boolean }, client: { events(l: (e: SyncEvent) => void): () => void }, log: Log): ProgressDisplay | undefined {
+  if (!args.progress || args.quiet) return undefined;
   const tty = process.stderr.isTTY === true;
   const display = new ProgressDisplay({ tty, write: (t) => process.stderr.write(t), columns: () => process.stderr.columns || 80, log }, parseDuration(args.stats));
   client.events(display.onEvent);
