@@ -6,6 +6,7 @@ import type { SyncContext } from "../../src/client/context.ts";
 import { writeFiles } from "../../src/client/download-batch.ts";
 import type { SyncEvent } from "../../src/client/events.ts";
 import { LocalIndex } from "../../src/client/local-index.ts";
+import { Throttle } from "../../src/client/rate-limit.ts";
 import type { ServerPeer } from "../../src/client/server-link.ts";
 import { hashBlock, hashBlockList } from "../../src/core/block-hash.ts";
 import type { BlockRef, Entry } from "../../src/core/entry.ts";
@@ -44,6 +45,7 @@ beforeEach(async () => {
     hostName: "host",
     clientId: "client",
     index,
+    throttle: new Throttle({ up: null, down: null }),
     fetcher: {
       async *fetch(_peer: ServerPeer, refs: readonly BlockRef[]) {
         for (const [hash] of refs) {

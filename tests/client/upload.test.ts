@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import * as fs from "node:fs/promises";
 import type { SyncContext } from "../../src/client/context.ts";
 import type { SyncEvent } from "../../src/client/events.ts";
+import { Throttle } from "../../src/client/rate-limit.ts";
 import type { ServerPeer } from "../../src/client/server-link.ts";
 import { type PlannedOp, uploadBatch } from "../../src/client/upload.ts";
 import { hashBlock, hashBlockList } from "../../src/core/block-hash.ts";
@@ -32,7 +33,7 @@ beforeEach(async () => {
   dir = await tempDir("dropsim-upload-");
   events = [];
   sent = 0;
-  ctx = { root: dir.path, emit: (e: SyncEvent) => events.push(e), markDirty() {} } as unknown as SyncContext;
+  ctx = { root: dir.path, emit: (e: SyncEvent) => events.push(e), markDirty() {}, throttle: new Throttle({ up: null, down: null }) } as unknown as SyncContext;
 });
 afterEach(() => dir.remove());
 
