@@ -3,7 +3,7 @@ import * as fs from "node:fs/promises";
 import { useFileCluster } from "../helpers/cluster-hooks.ts";
 import { serverEntries } from "../helpers/raw-client.ts";
 import { dropsimOk } from "../helpers/run-dropsim.ts";
-import { dumpLogsOnFailure } from "../helpers/spawn-dropsim.ts";
+import { dumpLogsOnFailure, startClient } from "../helpers/spawn-dropsim.ts";
 import { writeFile } from "../helpers/tree.ts";
 
 // Choosing what syncs (issue 13): the share's .dropsimignore, a folder's own .dropsim/ignore,
@@ -103,5 +103,27 @@ test(
     await marker("B", "A", "after-kept-delete.txt");
     expect(await exists(cluster().path("A", "drafts/plan.txt"))).toBe(true);
     expect((await live()).has("drafts/plan.txt")).toBe(true);
+  }),
+);
+
+test(
+  "sync --exclude at start: a new folder joins without the excluded folder, and keeps it out after a restart",
+  dumpLogsOnFailure(async () => {
+    await writeFile(cluster().path("A"), "media/big.txt", "not wanted on C\n");
+    await writeFile(cluster().path("A"), "wanted.txt", "wanted on C\n");
+    await cluster().waitFor("A's files on the server", async () => ((await live()).has("media/big.txt") && (await live()).has("wanted.txt")) || "not yet");
+    const folder = cluster().root.join("C");
+    const args = ["--rescan-interval", "1h", "--verbose", "--limit-down", "10MiB"];
+    await using c = startClient({ folder, server: cluster().server.address, name: "C", extraArgs: [...args, "--exclude", "media/"] });
+    await cluster().waitFor("wanted.txt on C", async () => (await exists(`${folder}/wanted.txt`)) || "not yet");
+    expect(await exists(`${folder}/media`)).toBe(false);
+
+    // Kept in state.db: started again without the flag, C still leaves it out.
+    await c.stop();
+    await using again = startClient({ folder, server: cluster().server.address, name: "C2", extraArgs: args });
+    await writeFile(cluster().path("A"), "media/later.txt", "still not wanted\n");
+    await writeFile(cluster().path("A"), "wanted-too.txt", "after it\n");
+    await cluster().waitFor("wanted-too.txt on C", async () => (await exists(`${folder}/wanted-too.txt`)) || `not yet:\n${again.logs(20)}`);
+    expect(await exists(`${folder}/media`)).toBe(false);
   }),
 );
