@@ -100,3 +100,18 @@ export async function withFolderState<T>(root: string, fn: (index: LocalIndex) =
 export function notRunning(root: string): string {
   return `No sync client is running on ${root}: the change is saved in its state and applies when one starts`;
 }
+
+/**
+ * Every value of a flag given more than once (`--exclude a --exclude=b`): citty keeps only the
+ * last. Stops at "--", after which nothing is a flag.
+ */
+export function repeatedFlag(rawArgs: readonly string[], name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    if (arg === "--") break;
+    if (arg === `--${name}` && i + 1 < rawArgs.length) values.push(rawArgs[++i]!);
+    else if (arg.startsWith(`--${name}=`)) values.push(arg.slice(name.length + 3));
+  }
+  return values;
+}

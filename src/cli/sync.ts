@@ -21,6 +21,7 @@ import { DEFAULT_MASS_DELETE_LIMIT } from "../core/mass-delete.ts";
 import { parseCount, parseDuration, parseServerAddress } from "./options.ts";
 import type { RateLimits } from "../client/control.ts";
 import { selectivePath } from "../core/ignore-rules.ts";
+import { repeatedFlag } from "./exclude.ts";
 import { parseRate } from "../core/rate.ts";
 
 /**
@@ -57,7 +58,7 @@ export default defineCommand({
     stats: { type: "string", description: "How often to log a progress summary when stderr is not a terminal", default: "1m" },
     ...logArgs,
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     const log = setupLog(args, "sync");
     const root = path.resolve(args.dir);
     const refuse = (line: string) => {
@@ -75,7 +76,7 @@ export default defineCommand({
     const massDeleteLimit = args["allow-mass-delete"] ? Number.POSITIVE_INFINITY : parseCount(args["mass-delete-limit"]);
     const rescanIntervalMs = parseDuration(args["rescan-interval"]);
     const minDiskFree = parseDiskFloor(args["min-disk-free"]);
-    const exclude = ([] as string[]).concat((args.exclude as string | string[] | undefined) ?? []).map(selectivePath);
+    const exclude = repeatedFlag(rawArgs, "exclude").map(selectivePath);
     const limits: Partial<RateLimits> = {};
     if (args["limit-up"] !== undefined) limits.up = parseRate(args["limit-up"]);
     if (args["limit-down"] !== undefined) limits.down = parseRate(args["limit-down"]);

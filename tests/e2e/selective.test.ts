@@ -107,16 +107,18 @@ test(
 );
 
 test(
-  "sync --exclude at start: a new folder joins without the excluded folder, and keeps it out after a restart",
+  "sync --exclude (repeated) at start: a new folder joins without the excluded folders, and keeps it out after a restart",
   dumpLogsOnFailure(async () => {
     await writeFile(cluster().path("A"), "media/big.txt", "not wanted on C\n");
+    await writeFile(cluster().path("A"), "archive/old.txt", "not wanted on C either\n");
     await writeFile(cluster().path("A"), "wanted.txt", "wanted on C\n");
-    await cluster().waitFor("A's files on the server", async () => ((await live()).has("media/big.txt") && (await live()).has("wanted.txt")) || "not yet");
+    await cluster().waitFor("A's files on the server", async () => ((await live()).has("archive/old.txt") && (await live()).has("wanted.txt")) || "not yet");
     const folder = cluster().root.join("C");
     const args = ["--rescan-interval", "1h", "--verbose", "--limit-down", "10MiB"];
-    await using c = startClient({ folder, server: cluster().server.address, name: "C", extraArgs: [...args, "--exclude", "media/"] });
+    await using c = startClient({ folder, server: cluster().server.address, name: "C", extraArgs: [...args, "--exclude", "media/", "--exclude=archive"] });
     await cluster().waitFor("wanted.txt on C", async () => (await exists(`${folder}/wanted.txt`)) || "not yet");
     expect(await exists(`${folder}/media`)).toBe(false);
+    expect(await exists(`${folder}/archive`)).toBe(false);
 
     // Kept in state.db: started again without the flag, C still leaves it out.
     await c.stop();
