@@ -1,12 +1,27 @@
 #!/usr/bin/env bun
-import { defineCommand, runMain } from "citty";
+import { defineCommand } from "citty";
+import { DropsimError } from "./core/errors.ts";
+import { runCli } from "./cli/command.ts";
+import { exitCodeFor } from "./cli/exit-codes.ts";
 import { VERSION_LINE } from "./cli/version.ts";
 
 const main = defineCommand({
-  meta: { name: "dropsim", version: VERSION_LINE, description: "Self-hosted file sync: one server, any number of synced folders." },
+  meta: {
+    name: "dropsim",
+    version: VERSION_LINE,
+    description: "Self-hosted file sync: one server, any number of synced folders.",
+    examples: ["dropsim serve --data ./dropsim-data", "dropsim token create --share default", "dropsim sync ~/Dropsim --join 'dropsim://host:7070/default?token=…'", "dropsim status ~/Dropsim --wait", "dropsim help sync"],
+  },
   subCommands: {
     serve: () => import("./cli/serve.ts").then((m) => m.default),
     sync: () => import("./cli/sync.ts").then((m) => m.default),
+    status: () => import("./cli/status.ts").then((m) => m.default),
+    conflicts: () => import("./cli/conflicts.ts").then((m) => m.default),
+    pause: () => import("./cli/pause.ts").then((m) => m.pause),
+    resume: () => import("./cli/pause.ts").then((m) => m.resume),
+    exclude: () => import("./cli/exclude.ts").then((m) => m.exclude),
+    include: () => import("./cli/exclude.ts").then((m) => m.include),
+    limit: () => import("./cli/limit.ts").then((m) => m.default),
     fsck: () => import("./cli/fsck.ts").then((m) => m.default),
     share: () => import("./cli/share.ts").then((m) => m.default),
     token: () => import("./cli/token.ts").then((m) => m.default),
@@ -14,14 +29,23 @@ const main = defineCommand({
     history: () => import("./cli/history.ts").then((m) => m.default),
     restore: () => import("./cli/restore.ts").then((m) => m.default),
     trash: () => import("./cli/trash.ts").then((m) => m.default),
-    exclude: () => import("./cli/exclude.ts").then((m) => m.exclude),
-    include: () => import("./cli/exclude.ts").then((m) => m.include),
-    pause: () => import("./cli/pause.ts").then((m) => m.pause),
-    resume: () => import("./cli/pause.ts").then((m) => m.resume),
-    limit: () => import("./cli/limit.ts").then((m) => m.default),
-    status: () => import("./cli/status.ts").then((m) => m.default),
-    conflicts: () => import("./cli/conflicts.ts").then((m) => m.default),
+    config: () => import("./cli/config-cmd.ts").then((m) => m.default),
+    help: () => import("./cli/help.ts").then((m) => m.default),
   },
 });
 
-void runMain(main);
+/**
+ * The one error boundary: an expected failure (a DropsimError, thrown or rejected, now or later
+ * in a long-running command) is its one line and the exit code cli/exit-codes.ts gives its code;
+ * anything else is a bug, said in one line, with the stack only when DROPSIM_DEBUG=1.
+ */
+function fail(e: unknown): never {
+  if (e instanceof DropsimError) process.stderr.write(`${e.message}\n`);
+  else if (process.env.DROPSIM_DEBUG) process.stderr.write(`dropsim: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  else process.stderr.write(`dropsim: internal error: ${e instanceof Error ? e.message : String(e)} (set DROPSIM_DEBUG=1 for details)\n`);
+  process.exit(exitCodeFor(e));
+}
+
+process.on("uncaughtException", fail);
+process.on("unhandledRejection", fail);
+runCli(main, process.argv.slice(2)).catch(fail);

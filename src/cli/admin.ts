@@ -4,6 +4,7 @@ import { formatBytes } from "../core/units.ts";
 import { loadRuntime } from "../runtime/index.ts";
 import type { AccessStore } from "../store/access-store.ts";
 import { openAccessStore } from "../store/open.ts";
+import { exitCodeFor } from "./exit-codes.ts";
 
 /*
  * What `dropsim share` and `dropsim token` have in common: they change a data dir's access.db
@@ -38,13 +39,13 @@ export function table(header: string[], rows: string[][]): string {
   return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
 }
 
-/** A refusal (no such share, a bad name) is one line and a failing exit code (by error code, else 1), not a stack trace. */
-export async function sayingRefusals(log: { error(message: string): void }, fn: () => Promise<void>, exitCodes: Readonly<Record<string, number>> = {}): Promise<void> {
+/** A refusal (no such share, a bad name) is one line and a failing exit code (cli/exit-codes.ts), not a stack trace. */
+export async function sayingRefusals(log: { error(message: string): void }, fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (e) {
     if (!(e instanceof DropsimError)) throw e;
     log.error(e.message);
-    process.exitCode = exitCodes[e.code] ?? 1;
+    process.exitCode = exitCodeFor(e);
   }
 }

@@ -47,27 +47,7 @@ export function commandFor(verb: string, root: string, wire: string): string {
   return `dropsim ${verb} ${shellWord(rel === "" ? "." : rel)}`;
 }
 
-/**
- * Exit codes, as `sync` has them: 2 the command cannot run as asked (not in a synced folder, a
- * bad path or time); 3 the server refused the folder's token (or a read-only one a restore);
- * 4 the server is not the one the folder trusts; 1 anything else.
- */
-const EXIT_CODES: Record<string, number> = {
-  bad_message: 2,
-  bad_path: 2,
-  not_found: 2,
-  no_token: 3,
-  unknown_token: 3,
-  revoked: 3,
-  expired: 3,
-  wrong_share: 3,
-  read_only: 3,
-  fingerprint_mismatch: 4,
-  tls_required: 4,
-  protocol_mismatch: 4,
-};
-
 /** A refusal is one line and an exit code a script can tell apart, not a stack trace. */
 export function sayingRefusals(log: { error(message: string): void }, fn: () => Promise<void>): Promise<void> {
-  return sayingAdminRefusals(log, fn, EXIT_CODES);
+  return sayingAdminRefusals(log, fn);
 }

@@ -24,16 +24,7 @@ import { selectivePath } from "../core/ignore-rules.ts";
 import { repeatedFlag } from "./exclude.ts";
 import { parseRate } from "../core/rate.ts";
 
-/**
- * Exit codes beyond 0 and 1: what a script can tell apart without reading the line.
- * 2: the folder cannot start as asked (it never joined a share; a bad link or flag; plain TCP
- * off loopback). 3: the server refused this folder's token. 4: the server is not the one this
- * folder trusts, or cannot be spoken to as asked (another certificate, TLS only, another protocol).
- */
-const EXIT_USAGE = 2;
-const EXIT_REFUSED = 3;
-const EXIT_IDENTITY = 4;
-const IDENTITY_CODES: ReadonlySet<string> = new Set(["fingerprint_mismatch", "tls_required", "protocol_mismatch"]);
+import { EXIT_IDENTITY, EXIT_REFUSED, EXIT_USAGE, exitCodeFor } from "./exit-codes.ts";
 
 export default defineCommand({
   meta: { name: "sync", description: "Keep a local folder in sync with a dropsim server, both ways" },
@@ -132,7 +123,8 @@ export default defineCommand({
     }, log);
     void client.stopped.then(async (e) => {
       await client.close();
-      process.exit(IDENTITY_CODES.has(e.code) ? EXIT_IDENTITY : EXIT_REFUSED);
+      // A client stops only on what needs the user: another server identity, else a refused token.
+      process.exit(exitCodeFor(e) === EXIT_IDENTITY ? EXIT_IDENTITY : EXIT_REFUSED);
     });
   },
 });
