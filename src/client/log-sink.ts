@@ -85,6 +85,19 @@ export function logSink(log: Log, clock: () => number = Date.now): (event: SyncE
         return log.info(`Ignore rules changed: ${e.rules} ${e.rules === 1 ? "rule" : "rules"} from ${e.file}`);
       case "warning":
         return log.warn(e.message);
+      case "paused":
+        return log.info("Paused: nothing syncs until dropsim resume");
+      case "resumed":
+        return log.info("Resumed");
+      case "excluded":
+        if (e.keptChanged.length > 0) {
+          return log.warn(`Excluded "${e.path}": kept here because ${e.keptChanged.length} ${e.keptChanged.length === 1 ? "path in it" : "paths in it"} changed (e.g. "${e.keptChanged[0]}"); not uploaded while excluded`);
+        }
+        return log.info(`Excluded "${e.path}": ${e.removed ? "removed here; it stays on the server" : "it stays on the server and is not downloaded"}`);
+      case "included":
+        return log.info(`Included "${e.path}" again: it downloads`);
+      case "limits":
+        return log.info(`Bandwidth limits: up ${_rate(e.limits.up)}, down ${_rate(e.limits.down)}`);
       case "pass_planned":
       case "phase":
       case "file_progress":
@@ -92,6 +105,10 @@ export function logSink(log: Log, clock: () => number = Date.now): (event: SyncE
         return;
     }
   };
+}
+
+function _rate(bytesPerSecond: number | null): string {
+  return bytesPerSecond === null ? "none" : `${formatBytes(bytesPerSecond)}/s`;
 }
 
 /** One line: why the client stopped, and the command that gets it going again. */
