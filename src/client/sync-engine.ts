@@ -43,6 +43,8 @@ export class SyncEngine {
   private remoteHead: number;
   private needPull = true;
   private dirty = new Set<string>();
+  /** Second looks scheduled and not yet due (see `idle`). */
+  private looksDue = 0;
   /**
    * Changed files earlier passes had no budget to read, in the order found; each pass takes the
    * next PASS_FILES. (Marking them all dirty made every pass stat and look up every file still
@@ -100,9 +102,13 @@ export class SyncEngine {
     return this.needPull || including || this.dirty.size > 0 || this.remote.size > 0 || this.waiting.size > 0;
   }
 
-  /** Nothing known left to do, nothing waiting for a retry. */
+  /**
+   * Nothing known left to do, nothing waiting for a retry or a second look (a file still being
+   * written, a download checked again): "up to date" is said only once those are done too. A
+   * path reported as a problem retries on its own backoff and does not hold idleness back.
+   */
   get idle(): boolean {
-    return !this.hasWork && this.deferred.size === 0;
+    return !this.hasWork && this.deferred.size === 0 && this.looksDue === 0;
   }
 
   markDirty(path: string): void {
@@ -417,7 +423,7 @@ export class SyncEngine {
     for (const e of plan.kept) if (!this.remote.has(e.path)) this.remote.set(e.path, e);
     for (const s of plan.skipped) {
       if (s.reason === "later") this.waiting.add(s.path);
-      else if ((s.reason === "unreadable" || s.reason === "cannot_sync") && s.under === undefined) this.lookAgainIn(this.problems.report(s.path, s.why!), [s.path]);
+      else if ((s.reason === "unreadable" || s.reason === "cannot_sync") && s.under === undefined) this.lookAgainIn(this.problems.report(s.path, s.why!), [s.path], false);
     }
     for (const { at, paths } of plan.lookAgain) this.lookAgainIn(at - now, paths);
     this.tellNotUploaded(plan.skipped, view);
@@ -488,8 +494,10 @@ export class SyncEngine {
   /** A path looked at again and no longer left out (synced, downloaded over, gone) is told of again next time. */
   private tellNotUploaded(skipped: readonly Skipped[], view: LocalView): void {
     const left = new Set(skipped.filter((s) => s.reason === "read_only").map((s) => s.path));
+    // A path left out for another reason this pass (a file still being written) is undecided, not cleared.
+    const undecided = new Set(skipped.map((s) => s.path));
     for (const p of this.notUploaded) {
-      if (left.has(p) || !(view.stat.has(p) || view.synced.has(p))) continue;
+      if (undecided.has(p) || !(view.stat.has(p) || view.synced.has(p))) continue;
       this.notUploaded.delete(p);
       this.ctx.emit({ type: "not_uploaded_cleared", path: p });
     }
@@ -500,10 +508,12 @@ export class SyncEngine {
     }
   }
 
-  /** Marks `paths` dirty after `ms`: for what cannot be decided now but may be soon. */
-  private lookAgainIn(ms: number, paths: string[]): void {
+  /** Marks `paths` dirty after `ms`: for what cannot be decided now but may be soon. `due`: idleness waits for it. */
+  private lookAgainIn(ms: number, paths: string[], due = true): void {
     if (paths.length === 0) return;
+    if (due) this.looksDue++;
     setTimeout(() => {
+      if (due) this.looksDue--;
       for (const p of paths) this.ctx.markDirty(p);
     }, ms).unref?.();
   }

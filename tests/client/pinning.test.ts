@@ -27,7 +27,7 @@ describe("server identity", () => {
       await using dir = await tempDir("dropsim-pinning-");
       const data = dir.join("data");
       const folder = dir.join("folder");
-      await using server = await startServer({ dataDir: data, extraArgs: ["--tls"] });
+      await using server = await startServer({ dataDir: data });
       const first = (await server.waitForLine(FINGERPRINT))[1]!;
       const link = await joinLink(data);
       expect(link).toContain(`fp=${first}`);
@@ -66,7 +66,7 @@ describe("server identity", () => {
     dumpLogsOnFailure(async () => {
       await using dir = await tempDir("dropsim-pinning-");
       const data = dir.join("data");
-      await using server = await startServer({ dataDir: data, extraArgs: ["--tls"] });
+      await using server = await startServer({ dataDir: data });
       const real = (await server.waitForLine(FINGERPRINT))[1]!;
       const wrong = `SHA256:${"0".repeat(64)}`;
       {
