@@ -163,38 +163,42 @@ export const nodeTcp: Tcp = {
  */
 function sniffed(raw: net.Socket, plaintextReply: Uint8Array, refuse: () => void): Duplex {
   let first = true;
-  return transport(raw, (chunk) => {
-    if (first && chunk[0] !== TLS_HANDSHAKE_BYTE) {
-      raw.end(plaintextReply);
-      setTimeout(() => raw.destroy(), CLOSE_GRACE_MS).unref();
-      refuse();
-      return false;
-    }
+  const inspect = (chunk: Uint8Array) => {
+    if (first && chunk[0] !== TLS_HANDSHAKE_BYTE) return false;
     first = false;
     return true;
+  };
+  return transport(raw, inspect, () => {
+    raw.end(plaintextReply);
+    setTimeout(() => raw.destroy(), CLOSE_GRACE_MS).unref();
+    refuse();
   });
 }
 
 /**
- * The raw socket as a stream the TLS layer reads, each chunk seen first by `inspect`: once it
- * returns false, nothing more reaches the TLS layer and the raw socket is left to the caller
- * (a refused client still has its reply to read: the caller's grace timer ends the socket).
+ * The raw socket as a stream the TLS layer reads, each chunk seen first by `inspect`. The first
+ * it refuses goes to `refused` instead, and nothing more reaches the TLS layer: the raw socket
+ * is then the caller's (a refused client still has its reply to read, so destroying the stream
+ * leaves it open).
  */
-function transport(raw: net.Socket, inspect: (chunk: Uint8Array) => boolean): Duplex {
-  let refused = false;
+function transport(raw: net.Socket, inspect: (chunk: Uint8Array) => boolean, refused: () => void = () => {}): Duplex {
+  let done = false;
   const duplex = new Duplex({
     read: () => void raw.resume(),
-    write: (chunk: Uint8Array, _encoding, done) => void raw.write(chunk, done),
-    final: (done) => void raw.end(done),
-    destroy: (error, done) => {
-      if (!refused) raw.destroy();
-      done(error);
+    write: (chunk: Uint8Array, _encoding, callback) => void raw.write(chunk, callback),
+    final: (callback) => void raw.end(callback),
+    destroy: (error, callback) => {
+      if (!done) raw.destroy();
+      callback(error);
     },
   });
   raw.on("data", (chunk: Uint8Array) => {
-    if (refused) return;
-    refused = !inspect(chunk);
-    if (!refused && !duplex.push(chunk)) raw.pause();
+    if (done) return;
+    if (!inspect(chunk)) {
+      done = true;
+      return refused();
+    }
+    if (!duplex.push(chunk)) raw.pause();
   });
   raw.on("end", () => duplex.push(null));
   raw.on("error", (e) => duplex.destroy(e));
