@@ -8,8 +8,8 @@ import type { RunningClient } from "./sync-client.ts";
 /** What a control request may ask of the client (sync-client.ts's RunningClient). */
 export type Controlled = Pick<RunningClient, "status" | "flush" | "pause" | "resume" | "exclude" | "include" | "setLimits">;
 
-/** A flush waits at most a day: a timer takes no longer delay. */
-const MAX_FLUSH_MS = 24 * 3600_000;
+/** A flush waits at most a week (as `status --timeout` allows); a timer could take 24 days. */
+const MAX_FLUSH_MS = 7 * 86_400_000;
 
 const rate = z.number().int().positive().nullable();
 const relPath = z.string().min(1).max(4096);

@@ -233,6 +233,8 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
   let stopped = false;
   /** Passes started so far: a flush waits for the end of one that started after it. */
   let passes = 0;
+  /** Flushes waiting: a client closing answers them "not in sync" rather than at their deadline. */
+  const flushes = new Set<(inSync: boolean) => void>();
   let failures = 0;
   const loop = (async () => {
     while (!stopped) {
@@ -333,13 +335,16 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     // Issue 13 contracts: helpers S (flush) and I (pause, resume, exclude, include, limits) replace these.
     flush: (timeoutMs) => {
       const after = passes;
+      if (stopped) return Promise.resolve(false);
       rescanAll();
       return new Promise<boolean>((resolve) => {
         const done = (inSync: boolean) => {
           clearTimeout(timer);
           off();
+          flushes.delete(done);
           resolve(inSync);
         };
+        flushes.add(done);
         const timer = setTimeout(() => done(false), timeoutMs);
         const off = events.on((e) => {
           if (e.type === "idle" && passes > after) done(status.upToDate);
@@ -373,6 +378,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     },
     async close() {
       stopped = true;
+      for (const done of flushes) done(false);
       // Hung up first: what waits on the server fails now, so the pass in flight ends at once
       // (a download leaves only its temp file, never seen; an upload not committed is sent next run).
       link.stop();
