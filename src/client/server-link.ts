@@ -160,7 +160,10 @@ export class ServerLink {
               else if (m.type === "error") this.emit({ type: "server_said", message: m.message });
             },
             block: (hash, bytes) => this.handlers.block(hash, bytes),
-            protocolError: (e) => this.emit({ type: "server_invalid", reason: e.message }),
+            // Before the welcome, the failed hello says it (a peer that is not a dropsim server, named).
+            protocolError: (e) => {
+              if (this.peer === p) this.emit({ type: "server_invalid", reason: e.message });
+            },
             closed: (error) => {
               clearInterval(checks);
               this.lost(p, error ?? new DropsimError("closed", "Connection closed"));

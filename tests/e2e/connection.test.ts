@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as net from "node:net";
+import { runDropsim } from "../helpers/run-dropsim.ts";
 import { ANY_TOKEN, DropsimProcess, dumpLogsOnFailure, startServer } from "../helpers/spawn-dropsim.ts";
 import { tempDir, type TempDir } from "../helpers/temp-dir.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -19,8 +20,8 @@ async function folder(): Promise<string> {
   return d.join("sync");
 }
 
-async function client(server: string, opts: { insecure: boolean; env?: Record<string, string> }): Promise<DropsimProcess> {
-  const args = ["sync", await folder(), "--server", server, "--token", ANY_TOKEN, "--verbose", ...(opts.insecure ? ["--insecure"] : [])];
+async function client(server: string, opts: { insecure: boolean; env?: Record<string, string>; dir?: string }): Promise<DropsimProcess> {
+  const args = ["sync", opts.dir ?? (await folder()), "--server", server, "--token", ANY_TOKEN, "--verbose", ...(opts.insecure ? ["--insecure"] : [])];
   const p = new DropsimProcess(args, { name: "client", env: opts.env });
   p.start();
   return p;
@@ -70,6 +71,23 @@ describe.each([
       await c.waitForLine(new RegExp(`127\\.0\\.0\\.1:${ssh.port} is not a dropsim server: it sent "SSH-2\\.0-OpenSSH_9\\.6" \\(check the address and port\\) — retrying every 4 s`));
       await waitFor("a second attempt", () => printed(c, /is not a dropsim server.*; retrying in/).length >= 1 || c.logs(10));
       expect(printed(c, /— retrying every/)).toHaveLength(1);
+      expect(printed(c, /WARN|ERROR/)).toHaveLength(1);
+    }),
+  );
+
+  test(
+    "a one-shot command (history) says the same one line, and exits 4",
+    dumpLogsOnFailure(async () => {
+      using ssh = speaking("SSH-2.0-OpenSSH_9.6\r\n");
+      const dir = await folder();
+      // The folder joins (its credentials are saved) as the client starts.
+      const c = await client(`127.0.0.1:${ssh.port}`, { insecure, dir });
+      await c.waitForLine(/is not a dropsim server/);
+      await c.stop();
+      const r = await runDropsim(["history", dir]);
+      expect(r.code).toBe(4);
+      expect(r.output.split("\n")).toHaveLength(1);
+      expect(r.output).toEndWith(`127.0.0.1:${ssh.port} is not a dropsim server: it sent "SSH-2.0-OpenSSH_9.6" (check the address and port)`);
     }),
   );
 
