@@ -16,7 +16,11 @@ export interface ConflictCopy {
 }
 
 export default defineCommand({
-  meta: { name: "conflicts", description: "List the conflicted copies in a synced folder, each with the file it conflicts with" },
+  meta: {
+    name: "conflicts",
+    description: "List the conflicted copies in a synced folder, each with the file it conflicts with",
+    examples: ["dropsim conflicts", "dropsim conflicts ~/Team --json"],
+  },
   args: {
     dir: { type: "positional", description: "The synced folder, or a folder inside it (default: the folder you are in)", required: false, default: "." },
     json: { type: "boolean", description: 'Print a JSON array of {"path", "copy", "host"} (paths relative to the synced folder, "/"-separated)', default: false },

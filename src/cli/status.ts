@@ -34,10 +34,14 @@ export type FolderView =
   | { running: false; folder: string; files: number; cursor: number; lastSync?: number; conflicts: StatusConflict[] };
 
 export default defineCommand({
-  meta: { name: "status", description: "Say whether a synced folder and its server agree, and if not why; with --data, what a server is doing" },
+  meta: {
+    name: "status",
+    description: "Say whether a synced folder and its server agree, and if not why; with --data and no DIR, what a server is doing",
+    examples: ["dropsim status", "dropsim status ~/Team --json", "dropsim status ~/Team --wait --timeout 5m && echo in sync", "dropsim status --data /var/lib/dropsim"],
+  },
   args: {
     dir: { type: "positional", description: "The synced folder, or a folder inside it (default: the folder you are in)", required: false },
-    data: { type: "string", description: "Show the server of this data dir instead: shares, connected clients, journal heads" },
+    data: { type: "string", description: "Without DIR: show the server of this data dir (shares, connected clients, journal heads)" },
     json: { type: "boolean", description: "Print one JSON object: the client's status plus running, folder and exit", default: false },
     wait: { type: "boolean", description: "Look at the folder now, then wait until the folder and the server agree (or --timeout passes)", default: false },
     timeout: { type: "string", description: "How long --wait waits", default: "60s" },
@@ -46,8 +50,9 @@ export default defineCommand({
   async run({ args }) {
     const log = setupLog(args, "status");
     return sayingRefusals(log, async () => {
-      if (args.data !== undefined) {
-        if (args.dir !== undefined || args.wait) throw new DropsimError("bad_message", "Cannot show a folder and a server at once: give DIR or --data, not both (--wait is for a folder)");
+      // A DIR wins over --data, which may come from DROPSIM_DATA set for the server.
+      if (args.data !== undefined && args.dir === undefined) {
+        if (args.wait) throw new DropsimError("bad_message", "Cannot wait for a server: --wait waits for a synced folder (give its DIR)");
         process.exitCode = await _serverStatus(path.resolve(args.data), args.json);
         return;
       }

@@ -211,7 +211,9 @@ test(
     expect(offline.code).toBe(1);
     expect(JSON.parse(offline.stdout)).toEqual({ running: false, data, shares: [{ name: "default", head }], clients: [] });
     expect((await runDropsim(["status", "--data", data])).output).toContain("not running");
-    expect((await runDropsim(["status", a.folder, "--data", data])).code).toBe(2);
+    // A DIR wins over --data (DROPSIM_DATA may be set for the server); a server cannot be waited for.
+    expect(JSON.parse((await runDropsim(["status", a.folder, "--data", data, "--json"])).stdout)).toMatchObject({ running: false, folder: a.folder });
+    expect((await runDropsim(["status", "--data", data, "--wait"])).code).toBe(2);
     await env.server.launch();
   }),
 );
