@@ -103,6 +103,11 @@ export function foldStatus(s: StatusSnapshot, e: SyncEvent, now: number): Status
       return { ...s, problems: [...s.problems.filter((p) => p.path !== e.path), { path: e.path, reason: e.reason }] };
     case "problem_cleared":
       return { ...s, problems: s.problems.filter((p) => p.path !== e.path) };
+    // A change the server refused (over quota, its disk full) did not sync until one is committed.
+    case "refused":
+      return { ...s, problems: [...s.problems.filter((p) => p.path !== e.path), { path: e.path, reason: `the server refused it: ${e.message}` }] };
+    case "committed":
+      return s.problems.some((p) => p.path === e.path) ? { ...s, problems: s.problems.filter((p) => p.path !== e.path) } : s;
     case "not_uploaded":
       return { ...s, notUploaded: [...s.notUploaded.filter((p) => p.path !== e.path), { path: e.path, reason: e.reason }] };
     case "not_uploaded_cleared":

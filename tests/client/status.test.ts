@@ -125,6 +125,15 @@ describe("foldStatus", () => {
       ],
       { waitingForSpace: ["a"] },
     ],
+    [
+      "a change the server refused is a problem until a change of that path is committed",
+      [
+        { type: "refused", op: "put", path: "big.iso", code: "quota_exceeded", message: 'Share "default" is over its quota', retry: false },
+        { type: "refused", op: "put", path: "b", code: "disk_full", message: "The server's disk is full", retry: true },
+        { type: "committed", op: "put", path: "b", version: 3 },
+      ],
+      { problems: [{ path: "big.iso", reason: 'the server refused it: Share "default" is over its quota' }] },
+    ],
   ];
   test.each(rows)("%s", (_name, events, want) => {
     expect(fold(events)).toMatchObject(want);
