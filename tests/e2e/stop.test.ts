@@ -2,6 +2,7 @@ import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { type DropsimProcess, dumpLogsOnFailure, startClient, startServer } from "../helpers/spawn-dropsim.ts";
+import { scrapeMetric } from "../helpers/metrics.ts";
 import { tempDir, type TempDir } from "../helpers/temp-dir.ts";
 import { sha256, STATE_DIR, writeRandomFile } from "../helpers/tree.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -81,5 +82,31 @@ test(
     console.log(`server stopped ${(took / 1000).toFixed(2)} s after Ctrl+C`);
     expect(server.logs()).toMatch(/\bstopped$/m);
     expect(took).toBeLessThan(STOP_LIMIT_MS);
+  }),
+);
+
+test(
+  "Ctrl+C stops the server within a second during a big upload, which completes once it is back",
+  dumpLogsOnFailure(async () => {
+    const data = await dir();
+    const a = (await dir()).join("A");
+    await using server = await startServer({ dataDir: data.join("data"), extraArgs: ["--insecure"] });
+    const digest = await writeRandomFile(a, "big.bin", BIG);
+    await using uploader = startClient({ folder: a, server: server.address, name: "A", extraArgs: ["--rescan-interval", "1h", "--verbose", "--insecure"] });
+    await uploader.waitForLine(/Uploading /, 60_000);
+    const received = () => scrapeMetric(server.metricsUrl, "dropsim_bytes_received_total");
+    await waitFor("the upload under way", async () => (await received()) > 16 * 2 ** 20 || `${await received()} bytes received`);
+    const took = await interrupt(server);
+    console.log(`server stopped ${(took / 1000).toFixed(2)} s after Ctrl+C, during a ${BIG / 2 ** 20} MiB upload`);
+    expect(server.logs()).toMatch(/\bstopped$/m);
+    expect(took).toBeLessThan(STOP_LIMIT_MS);
+    expect(await uploader.waitForLine(/Up to date/, 1).catch(() => undefined)).toBeUndefined();
+    await server.launch();
+    await uploader.waitForLine(/Up to date/, 90_000);
+    await using check = startClient({ folder: (await dir()).join("B"), server: server.address, name: "B", extraArgs: ["--rescan-interval", "1h", "--insecure"] });
+    await waitFor("big.bin on another client, whole", async () => {
+      const bytes = await fs.readFile(path.join(check.folder, "big.bin")).catch(() => undefined);
+      return (bytes !== undefined && sha256(bytes) === digest) || `${bytes?.length ?? "no"} bytes`;
+    }, { timeout: 90_000 });
   }),
 );
