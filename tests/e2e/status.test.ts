@@ -133,6 +133,24 @@ test(
 );
 
 test(
+  "a client killed leaves its socket behind: status says not running, and the restarted client answers on it",
+  dumpLogsOnFailure(async () => {
+    await using env = await setUp();
+    await using a = await client(env, "A");
+    await writeFile(a.folder, "before.txt", "synced before the kill\n");
+    expect((await status(a.folder, "--wait")).code).toBe(0);
+    await a.kill();
+    expect(await fs.exists(`${a.folder}/.dropsim/control.sock`)).toBe(true);
+    expect((await status(a.folder)).json).toMatchObject({ running: false, exit: 1 });
+    a.start();
+    await waitFor("the restarted client to answer status", async () => (await status(a.folder)).json.running || "not running yet", { abortIf: () => a.unexpectedExit });
+    await writeFile(a.folder, "after.txt", "written after the restart\n");
+    expect((await status(a.folder, "--wait")).code).toBe(0);
+    expect((await serverEntries(env.server.port)).has("after.txt")).toBe(true);
+  }),
+);
+
+test(
   "a conflict is listed by status (exit 3) and by dropsim conflicts with the file it conflicts with",
   dumpLogsOnFailure(async () => {
     await using env = await setUp();
