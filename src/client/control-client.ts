@@ -10,7 +10,8 @@ export const CONTROL_TIMEOUT_MS = 10_000;
 
 /** Where the client of the synced folder `root` listens for control requests. */
 export function controlAddress(root: string): string {
-  return localAddress(path.join(path.resolve(root), STATE_DIR), CONTROL_SOCKET);
+  const folder = path.resolve(root);
+  return localAddress(folder, path.join(folder, STATE_DIR, CONTROL_SOCKET));
 }
 
 /**

@@ -15,10 +15,13 @@ const MAX_REQUEST_BYTES = 64 * 1024;
 /** A status reply lists conflicts and problems: generous, but bounded. */
 const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 
-/** Where the control socket of `dir` (a synced folder's .dropsim/, a data dir) listens. */
-export function localAddress(dir: string, name: string): string {
-  if (process.platform !== "win32") return path.join(dir, name);
-  const digest = createHash("sha256").update(path.resolve(dir)).digest("hex").slice(0, 16);
+/**
+ * Where the control socket of `owner` (a synced folder, a data dir) listens: the socket file
+ * `file`, or on Windows the pipe named after `owner` (the first 16 hex digits of its SHA-256).
+ */
+export function localAddress(owner: string, file: string): string {
+  if (process.platform !== "win32") return file;
+  const digest = createHash("sha256").update(path.resolve(owner)).digest("hex").slice(0, 16);
   return `\\\\.\\pipe\\dropsim-${digest}`;
 }
 

@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
 import { type LocalListener, listenLocal, localAddress, requestLocal } from "../runtime/local-socket.ts";
 import type { Session } from "./session.ts";
@@ -35,7 +36,7 @@ type Reply = { ok: true; server: ServerStatus } | { ok: false; code: string; mes
 
 /** Serves the status of the server whose data dir is `dataDir`; the caller holds the data dir's serve.lock. */
 export function serveServerControl(dataDir: string, status: () => Promise<ServerStatus>): Promise<LocalListener> {
-  return listenLocal(localAddress(dataDir, SOCKET), async (request): Promise<Reply> => {
+  return listenLocal(localAddress(dataDir, path.join(dataDir, SOCKET)), async (request): Promise<Reply> => {
     if ((request as { cmd?: unknown } | null)?.cmd !== "status") throw new DropsimError("bad_message", 'Invalid control request: the server answers only {"cmd":"status"}');
     return { ok: true, server: await status() };
   });
@@ -43,7 +44,7 @@ export function serveServerControl(dataDir: string, status: () => Promise<Server
 
 /** The status of the server running on `dataDir`; undefined when none runs there. */
 export async function askServerStatus(dataDir: string): Promise<ServerStatus | undefined> {
-  const reply = (await requestLocal(localAddress(dataDir, SOCKET), { cmd: "status" }, TIMEOUT_MS, `The server on ${dataDir}`)) as Reply | undefined;
+  const reply = (await requestLocal(localAddress(dataDir, path.join(dataDir, SOCKET)), { cmd: "status" }, TIMEOUT_MS, `The server on ${dataDir}`)) as Reply | undefined;
   if (reply === undefined) return undefined;
   if (!reply.ok) throw new DropsimError("internal", `The server on ${dataDir} refused its status: ${reply.message}`);
   return reply.server;
