@@ -6,6 +6,7 @@ import { loadRuntime } from "../runtime/index.ts";
 import { DEFAULT_LIMITS } from "../server/admission.ts";
 import { dataDirIdentity, fileIdentity, type ServerIdentity } from "../server/identity.ts";
 import { startServer } from "../server/server.ts";
+import { serveServerControl } from "./server-control.ts";
 import { MEMORY_LOCATION } from "../store/open.ts";
 import { claimDataDir } from "./claim.ts";
 import { logArgs, setupLog } from "./log.ts";
@@ -87,6 +88,11 @@ export default defineCommand({
     log.success(`dropsim server listening on ${args.host}:${server.port}${tls ? " over TLS" : ""}, data in ${location}`);
     if (tls) log.info(`Fingerprint: ${tls.fingerprint}`);
     if (http) log.info(`Metrics at http://${http.host.includes(":") ? `[${http.host}]` : http.host}:${server.httpPort}/metrics`);
-    onShutdown(() => server.close(), log);
+    // `dropsim status --data` asks here; a server in memory has no data dir to hold the socket.
+    const control = location === MEMORY_LOCATION ? undefined : await serveServerControl(location, () => server.status());
+    onShutdown(async () => {
+      await control?.close();
+      await server.close();
+    }, log);
   },
 });

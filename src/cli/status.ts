@@ -12,13 +12,14 @@ import { DropsimError } from "../core/errors.ts";
 import { formatBytes, formatCount, formatDuration } from "../core/units.ts";
 import { STATE_DIR } from "../core/wire-path.ts";
 import { loadRuntime } from "../runtime/index.ts";
-import { askServerStatus, type ServerStatus } from "../server/control-server.ts";
+import type { ServerStatus } from "../server/control-server.ts";
 import { openStores } from "../store/open.ts";
 import { table } from "./admin.ts";
 import { type ConflictCopy, findConflictCopies } from "./conflicts.ts";
 import { clientLabel, localTime, sayingRefusals } from "./journal-view.ts";
 import { logArgs, setupLog } from "./log.ts";
 import { parseDuration } from "./options.ts";
+import { askServerStatus } from "./server-control.ts";
 
 /** `status` exit codes (design: the same numbers for every command). */
 export const EXIT_IN_SYNC = 0;

@@ -1,9 +1,9 @@
 import * as path from "node:path";
 import { STATE_DIR } from "../core/wire-path.ts";
-import { localAddress, requestLocal } from "../runtime/local-socket.ts";
+import { localAddress, requestLocal } from "../fsutil/local-socket.ts";
 import type { ControlReply, ControlRequest } from "./control.ts";
 
-/** The control socket's name in a synced folder's .dropsim/ (a named pipe on Windows: runtime/local-socket.ts). */
+/** The control socket's name in a synced folder's .dropsim/ (a named pipe on Windows: fsutil/local-socket.ts). */
 export const CONTROL_SOCKET = "control.sock";
 /** Long enough for a busy client to answer a status; a flush waits its own timeout on top. */
 export const CONTROL_TIMEOUT_MS = 10_000;

@@ -17,7 +17,7 @@ import type { HeartbeatTimes } from "../protocol/peer.ts";
 import { foldStatus, initialStatus, type StatusSnapshot } from "./status.ts";
 import type { ExcludeOutcome, RateLimits } from "./control.ts";
 import { serveControl } from "./control-server.ts";
-import type { LocalListener } from "../runtime/local-socket.ts";
+import type { LocalListener } from "../fsutil/local-socket.ts";
 import { PausedError, Throttle } from "./rate-limit.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import { watchFolder } from "./watch.ts";

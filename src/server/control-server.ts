@@ -1,17 +1,12 @@
-import * as path from "node:path";
-import { DropsimError } from "../core/errors.ts";
-import { type LocalListener, listenLocal, localAddress, requestLocal } from "../runtime/local-socket.ts";
 import type { Session } from "./session.ts";
 import type { ShareRegistry } from "./share-registry.ts";
 
 /*
- * The running server's local control socket, DATA/control.sock (owner-only; a named pipe on
- * Windows): `dropsim status --data DATA` reads the shares and the clients connected now.
- * One request ({"cmd":"status"}), one reply, as the sync client's control socket.
+ * What a running server tells `dropsim status --data DATA` through DATA/control.sock: its
+ * shares with their journal heads and the clients connected now. cli/server-control.ts serves
+ * it (cli/ owns the data dir's files, as it takes its lock; the server reaches its disk only
+ * through store/).
  */
-
-const SOCKET = "control.sock";
-const TIMEOUT_MS = 10_000;
 
 export interface ServerStatus {
   /** The address clients connect to. */
@@ -26,28 +21,10 @@ export interface ConnectedClient {
   share: string;
   /** Where the connection comes from. */
   remote: string;
-  /** When it authenticated (ms since the epoch). */
+  /** When it connected (ms since the epoch). */
   since: number;
   bytesIn: number;
   bytesOut: number;
-}
-
-type Reply = { ok: true; server: ServerStatus } | { ok: false; code: string; message: string };
-
-/** Serves the status of the server whose data dir is `dataDir`; the caller holds the data dir's serve.lock. */
-export function serveServerControl(dataDir: string, status: () => Promise<ServerStatus>): Promise<LocalListener> {
-  return listenLocal(localAddress(dataDir, path.join(dataDir, SOCKET)), async (request): Promise<Reply> => {
-    if ((request as { cmd?: unknown } | null)?.cmd !== "status") throw new DropsimError("bad_message", 'Invalid control request: the server answers only {"cmd":"status"}');
-    return { ok: true, server: await status() };
-  });
-}
-
-/** The status of the server running on `dataDir`; undefined when none runs there. */
-export async function askServerStatus(dataDir: string): Promise<ServerStatus | undefined> {
-  const reply = (await requestLocal(localAddress(dataDir, path.join(dataDir, SOCKET)), { cmd: "status" }, TIMEOUT_MS, `The server on ${dataDir}`)) as Reply | undefined;
-  if (reply === undefined) return undefined;
-  if (!reply.ok) throw new DropsimError("internal", `The server on ${dataDir} refused its status: ${reply.message}`);
-  return reply.server;
 }
 
 /** Where each session came from and when: the server records it as connections open. */

@@ -10,8 +10,7 @@ import { DEFAULT_GRACE_MS, GarbageCollector, type GcShare } from "./gc.ts";
 import { type ServerIdentity, tlsServe } from "./identity.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics-http.ts";
 import { ServerMetrics } from "./server-metrics.ts";
-import { describeServer, serveServerControl, type SessionOrigins } from "./control-server.ts";
-import type { LocalListener } from "../runtime/local-socket.ts";
+import { describeServer, type ServerStatus, type SessionOrigins } from "./control-server.ts";
 import { Session } from "./session.ts";
 import { ShareRegistry } from "./share-registry.ts";
 
@@ -39,6 +38,8 @@ export interface RunningServer {
   readonly port: number;
   /** The port of `/metrics`, when `http` was given. */
   readonly httpPort: number | undefined;
+  /** Shares, journal heads and connected clients, for `dropsim status --data`. */
+  status(): Promise<ServerStatus>;
   close(): Promise<void>;
 }
 
@@ -59,7 +60,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let gcTimer: ReturnType<typeof setInterval> | undefined;
   let listener: Listener | undefined;
   let endpoint: MetricsEndpoint | undefined;
-  let control: LocalListener | undefined;
   const origins: SessionOrigins = new WeakMap();
   try {
     await watch.openShares();
@@ -96,22 +96,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     endpoint = opts.http ? await serveMetrics(opts.http.host, opts.http.port, () => metrics.render()) : undefined;
     const address = `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${listener.port}`;
     access.setListening({ address, fingerprint: opts.tls?.fingerprint ?? null });
-    // `dropsim status --data DIR` reads the shares and the connected clients here (a data dir only: memory: has no place for it).
-    if (opts.location !== MEMORY_LOCATION) control = await serveServerControl(opts.location, () => describeServer(address, shares, sessions, origins));
     // Nothing else can make a token for a server that keeps everything in memory.
     if (opts.location === MEMORY_LOCATION) {
       const t = mintToken();
       access.addToken({ id: t.id, secretHash: t.secretHash, share: DEFAULT_SHARE, scope: "read_write", label: "memory", expires: null }, Date.now());
       opts.log.info(`Token for share "${DEFAULT_SHARE}": ${t.token}`);
     }
-    return { port: listener.port, httpPort: endpoint?.port, close };
+    return { port: listener.port, httpPort: endpoint?.port, status: () => describeServer(address, shares, sessions, origins), close };
   } catch (e) {
     await close();
     throw e;
   }
 
   async function close(): Promise<void> {
-    await control?.close();
     listener?.close();
     await endpoint?.close();
     clearInterval(poll);
