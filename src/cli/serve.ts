@@ -24,6 +24,21 @@ function parseHttpAddress(value: string): { host: string; port: number } {
   return parseServerAddress(value);
 }
 
+type Address = { host: string; port: number };
+
+const _shown = (a: Address) => `${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`;
+
+/** A listener that cannot start, as one sentence that says what to do; any other error as it is. */
+function _listenFailure(e: unknown, sync: Address, http: Address | undefined): unknown {
+  const err = e as NodeJS.ErrnoException & { port?: unknown };
+  if (err?.code !== "EADDRINUSE" && err?.code !== "EACCES") return e;
+  // Node names the port that failed; Bun's HTTP listener says "Failed to start server", its TCP one not.
+  const httpFailed = http !== undefined && (typeof err.port === "number" ? err.port === http.port : /failed to start server/i.test(err.message));
+  const where = httpFailed ? http! : sync;
+  const why = err.code === "EADDRINUSE" ? `the address is in use (another dropsim serve? try ${httpFailed ? "--http HOST:0" : "--port 0"})` : "permission denied (ports below 1024 need privileges: choose a higher port)";
+  return new DropsimError("io", `Cannot listen on ${_shown(where)}: ${why}`);
+}
+
 interface TlsArgs {
   host: string;
   insecure: boolean;
@@ -84,7 +99,10 @@ export default defineCommand({
       process.exitCode = 2;
       return;
     }
-    const server = await startServer({ host: args.host, port: parsePort(args.port), location, runtime, log, http, limits, tls, gcEvery });
+    const port = parsePort(args.port);
+    const server = await startServer({ host: args.host, port, location, runtime, log, http, limits, tls, gcEvery }).catch((e: unknown) => {
+      throw _listenFailure(e, { host: args.host, port }, http);
+    });
     log.success(`dropsim server listening on ${args.host}:${server.port}${tls ? " over TLS" : ""}, data in ${location}`);
     if (tls) log.info(`Fingerprint: ${tls.fingerprint}`);
     if (http) log.info(`Metrics at http://${http.host.includes(":") ? `[${http.host}]` : http.host}:${server.httpPort}/metrics`);
