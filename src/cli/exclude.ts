@@ -21,7 +21,11 @@ import { logArgs, setupLog } from "./log.ts";
 const pathArg = { type: "positional", description: "A file or folder inside a synced folder (relative to the folder you are in)", required: true } as const;
 
 export const exclude = defineCommand({
-  meta: { name: "exclude", description: "Stop syncing a file or folder here: it is not downloaded, its local copy goes unless it changed here, and it stays on the server and in other folders" },
+  meta: {
+    name: "exclude",
+    description: "Stop syncing a file or folder here: it is not downloaded, its local copy goes unless it changed here, and it stays on the server and in other folders",
+    examples: ["dropsim exclude ~/Team/videos", "dropsim exclude big-archive.zip   (from inside the synced folder)"],
+  },
   args: { path: pathArg, ...logArgs },
   async run({ args }) {
     const log = setupLog(args, "exclude");
@@ -47,7 +51,11 @@ export const exclude = defineCommand({
 });
 
 export const include = defineCommand({
-  meta: { name: "include", description: "Sync an excluded file or folder here again: it downloads again" },
+  meta: {
+    name: "include",
+    description: "Sync an excluded file or folder here again: it downloads again",
+    examples: ["dropsim include ~/Team/videos"],
+  },
   args: { path: pathArg, ...logArgs },
   async run({ args }) {
     const log = setupLog(args, "include");

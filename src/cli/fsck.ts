@@ -5,7 +5,11 @@ import { checkDataDir } from "../server/fsck.ts";
 import { logArgs, setupLog } from "./log.ts";
 
 export default defineCommand({
-  meta: { name: "fsck", description: "Check a server data dir: journal, entries and blocks agree, every block's bytes match its hash" },
+  meta: {
+    name: "fsck",
+    description: "Check a server data dir: journal, entries and blocks agree, every block's bytes match its hash",
+    examples: ["dropsim fsck --data /var/lib/dropsim", "dropsim fsck --data ./dropsim-data -q && echo consistent"],
+  },
   args: {
     data: { type: "string", description: "The server's data dir", default: "./dropsim-data" },
     ...logArgs,

@@ -29,7 +29,11 @@ interface GcArgs {
  * and runs GC itself; otherwise it leaves a request in access.db for the server and waits.
  */
 export default defineCommand({
-  meta: { name: "gc", description: "Drop history older than each share keeps (share set --keep-days) and reclaim the space of blocks no version refers to" },
+  meta: {
+    name: "gc",
+    description: "Drop history older than each share keeps (share set --keep-days) and reclaim the space of blocks no version refers to",
+    examples: ["dropsim gc --data /var/lib/dropsim", "dropsim gc --data ./dropsim-data --dry-run", "dropsim gc --grace 0s --json"],
+  },
   args: {
     ...dataArg,
     "dry-run": { type: "boolean", description: "Say what would be reclaimed, change nothing", default: false },

@@ -12,7 +12,11 @@ import { parseCount } from "./options.ts";
 const DEFAULT_LIMIT = 100;
 
 export default defineCommand({
-  meta: { name: "history", description: "List the versions of a file, or the changes inside a folder, newest first" },
+  meta: {
+    name: "history",
+    description: "List the versions of a file, or the changes inside a folder, newest first",
+    examples: ["dropsim history", "dropsim history report.docx --limit 10", "dropsim history ~/Team/photos/ --json"],
+  },
   args: {
     path: { type: "positional", description: "A file or folder inside a synced folder (default: the folder you are in)", required: false, default: "." },
     limit: { type: "string", description: "Show at most this many rows", default: String(DEFAULT_LIMIT) },

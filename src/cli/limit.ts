@@ -9,7 +9,11 @@ import { sayingRefusals } from "./journal-view.ts";
 import { logArgs, setupLog } from "./log.ts";
 
 export default defineCommand({
-  meta: { name: "limit", description: "Show or change a synced folder's bandwidth limits; a running client applies them at once (dropsim limit --up 1MiB --down none)" },
+  meta: {
+    name: "limit",
+    description: "Show or change a synced folder's bandwidth limits; a running client applies them at once (dropsim limit --up 1MiB --down none)",
+    examples: ["dropsim limit", "dropsim limit ~/Team --up 1MiB --down none"],
+  },
   args: {
     dir: { type: "positional", description: "The synced folder, or a folder inside it (default: the folder you are in)", required: false, default: "." },
     up: { type: "string", description: "Upload limit per second: 1MiB, 500KiB, 2MB (a bare number is KiB, as rsync --bwlimit), or none (0)" },

@@ -14,13 +14,21 @@ import { logArgs, setupLog } from "./log.ts";
 const dirArg = { type: "positional", description: "The synced folder, or a folder inside it (default: the folder you are in)", required: false, default: "." } as const;
 
 export const pause = defineCommand({
-  meta: { name: "pause", description: "Stop syncing a folder until dropsim resume (remembered across restarts)" },
+  meta: {
+    name: "pause",
+    description: "Stop syncing a folder until dropsim resume (remembered across restarts)",
+    examples: ["dropsim pause", "dropsim pause ~/Team"],
+  },
   args: { dir: dirArg, ...logArgs },
   run: ({ args }) => setPaused(args, true),
 });
 
 export const resume = defineCommand({
-  meta: { name: "resume", description: "Sync a paused folder again" },
+  meta: {
+    name: "resume",
+    description: "Sync a paused folder again",
+    examples: ["dropsim resume", "dropsim resume ~/Team"],
+  },
   args: { dir: dirArg, ...logArgs },
   run: ({ args }) => setPaused(args, false),
 });

@@ -12,7 +12,11 @@ import { parseCount } from "./options.ts";
 type RestoreResult = MessageOf<ServerMessage, "restore_result">;
 
 export default defineCommand({
-  meta: { name: "restore", description: "Bring a file or a folder back to an earlier version, or a deleted file back from the trash" },
+  meta: {
+    name: "restore",
+    description: "Bring a file or a folder back to an earlier version, or a deleted file back from the trash",
+    examples: ["dropsim restore report.docx --version 42", "dropsim restore photos --at '2h ago'", "dropsim restore . --at '2026-12-01 14:00' --dry-run"],
+  },
   args: {
     path: { type: "positional", description: "A file or folder inside a synced folder (. for the folder you are in)", required: true },
     version: { type: "string", description: "The version to bring back, as `dropsim history` lists it" },

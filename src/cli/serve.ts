@@ -62,7 +62,11 @@ async function _identity(args: TlsArgs, location: string): Promise<ServerIdentit
 }
 
 export default defineCommand({
-  meta: { name: "serve", description: "Hold the shared folder and its history; clients sync with it" },
+  meta: {
+    name: "serve",
+    description: "Hold the shared folder and its history; clients sync with it",
+    examples: ["dropsim serve", "dropsim serve --host 0.0.0.0 --port 7070 --data /var/lib/dropsim", "dropsim serve --port 0 --http 127.0.0.1:7071", "DROPSIM_DATA=/srv/dropsim dropsim serve -q"],
+  },
   args: {
     host: { type: "string", description: "Address to listen on", default: "127.0.0.1" },
     port: { type: "string", description: "TCP port (0 picks a free one)", default: "7070" },

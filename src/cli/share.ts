@@ -21,7 +21,11 @@ function _parseKeepDays(value: string): number {
 }
 
 const create = defineCommand({
-  meta: { name: "create", description: "Create an empty share" },
+  meta: {
+    name: "create",
+    description: "Create an empty share",
+    examples: ["dropsim share create photos", "dropsim share create team --quota 50GiB --keep-days 90"],
+  },
   args: {
     name: { type: "positional", description: "Share name (letters, digits, '.', '_', '-')", required: true },
     quota: { type: "string", description: "Most bytes of live files the share may hold, e.g. 50GiB (default: none)" },
@@ -47,7 +51,11 @@ const create = defineCommand({
 });
 
 const list = defineCommand({
-  meta: { name: "list", description: "List the shares" },
+  meta: {
+    name: "list",
+    description: "List the shares",
+    examples: ["dropsim share list", "dropsim share list --json --data /var/lib/dropsim"],
+  },
   args: { json: { type: "boolean", description: "Print JSON", default: false }, ...dataArg },
   async run({ args }) {
     const shares = await withAccess(args.data, (access) => access.shares());
@@ -60,7 +68,11 @@ const list = defineCommand({
 });
 
 const remove = defineCommand({
-  meta: { name: "remove", description: "Delete a share, its files and history; its tokens stop working at once" },
+  meta: {
+    name: "remove",
+    description: "Delete a share, its files and history; its tokens stop working at once",
+    examples: ["dropsim share remove photos --yes"],
+  },
   args: {
     name: { type: "positional", description: "Share name", required: true },
     yes: { type: "boolean", description: "Do not ask for confirmation (required when not on a terminal)", default: false },
@@ -86,7 +98,11 @@ const remove = defineCommand({
 });
 
 const set = defineCommand({
-  meta: { name: "set", description: "Change a share's quota or how long it keeps history" },
+  meta: {
+    name: "set",
+    description: "Change a share's quota or how long it keeps history",
+    examples: ["dropsim share set photos --quota none", "dropsim share set team --keep-days 30"],
+  },
   args: {
     name: { type: "positional", description: "Share name", required: true },
     quota: { type: "string", description: "Most bytes of live files, e.g. 50GiB, or none" },
@@ -123,6 +139,10 @@ async function _confirm(question: string): Promise<boolean> {
 }
 
 export default defineCommand({
-  meta: { name: "share", description: "Create, list, change and remove the shares of a server's data dir" },
+  meta: {
+    name: "share",
+    description: "Create, list, change and remove the shares of a server's data dir",
+    examples: ["dropsim share create photos", "dropsim share list", "dropsim share set photos --quota 10GiB"],
+  },
   subCommands: { create, list, remove, set },
 });

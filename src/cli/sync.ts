@@ -27,7 +27,11 @@ import { parseRate } from "../core/rate.ts";
 import { EXIT_IDENTITY, EXIT_REFUSED, EXIT_USAGE, exitCodeFor } from "./exit-codes.ts";
 
 export default defineCommand({
-  meta: { name: "sync", description: "Keep a local folder in sync with a dropsim server, both ways" },
+  meta: {
+    name: "sync",
+    description: "Keep a local folder in sync with a dropsim server, both ways",
+    examples: ["dropsim sync ~/Team --join 'dropsim://server:7070/team?token=…&fp=SHA256:…'", "dropsim sync ~/Team", "dropsim sync ~/Team --exclude videos --limit-up 1MiB", "DROPSIM_TOKEN=… dropsim sync ~/Team --server server:7070 --share team"],
+  },
   args: {
     dir: { type: "positional", description: "Folder to sync (created if missing)", required: true },
     join: { type: "string", description: "Join link from the server's admin: dropsim://HOST:PORT/SHARE?token=…&fp=…" },

@@ -10,7 +10,11 @@ import { logArgs, setupLog } from "./log.ts";
 import { parseDuration, parseServerAddress } from "./options.ts";
 
 const create = defineCommand({
-  meta: { name: "create", description: "Create a token for a share; it is printed once, with a join link" },
+  meta: {
+    name: "create",
+    description: "Create a token for a share; it is printed once, with a join link",
+    examples: ["dropsim token create --share default", "dropsim token create --share team --read-only --expires 30d --label laptop", "dropsim token create --share team --address server.example:7070 --json"],
+  },
   args: {
     share: { type: "string", description: "The share it opens", required: true },
     "read-only": { type: "boolean", description: "Download only: the server refuses every change", default: false },
@@ -61,7 +65,11 @@ function _joinLink(share: string, token: string, where: { host: string; port: nu
 }
 
 const list = defineCommand({
-  meta: { name: "list", description: "List tokens (never their secrets)" },
+  meta: {
+    name: "list",
+    description: "List tokens (never their secrets)",
+    examples: ["dropsim token list", "dropsim token list --share team --json"],
+  },
   args: {
     share: { type: "string", description: "Only the tokens of this share" },
     json: { type: "boolean", description: "Print JSON", default: false },
@@ -89,7 +97,11 @@ const list = defineCommand({
 });
 
 const revoke = defineCommand({
-  meta: { name: "revoke", description: "Revoke a token: a running server refuses it and closes its sessions within a second" },
+  meta: {
+    name: "revoke",
+    description: "Revoke a token: a running server refuses it and closes its sessions within a second",
+    examples: ["dropsim token revoke 3f2a9c1b"],
+  },
   args: { id: { type: "positional", description: "The token's id (from token list)", required: true }, ...dataArg, ...logArgs },
   async run({ args }) {
     const log = setupLog(args, "token");
@@ -102,6 +114,10 @@ const revoke = defineCommand({
 });
 
 export default defineCommand({
-  meta: { name: "token", description: "Create, list and revoke the tokens that let clients sync a share" },
+  meta: {
+    name: "token",
+    description: "Create, list and revoke the tokens that let clients sync a share",
+    examples: ["dropsim token create --share default --label laptop", "dropsim token list", "dropsim token revoke 3f2a9c1b"],
+  },
   subCommands: { create, list, revoke },
 });

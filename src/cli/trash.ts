@@ -8,7 +8,11 @@ import { clientLabel, commandFor, localTime, resolveTarget, sayingRefusals, utcT
 import { logArgs, setupLog } from "./log.ts";
 
 export default defineCommand({
-  meta: { name: "trash", description: "List deleted files that can be restored, newest first" },
+  meta: {
+    name: "trash",
+    description: "List deleted files that can be restored, newest first",
+    examples: ["dropsim trash", "dropsim trash photos --json"],
+  },
   args: {
     path: { type: "positional", description: "Only what was deleted inside this folder (default: the whole share)", required: false },
     json: { type: "boolean", description: 'Print a JSON array of {"path", "kind", "at" (UTC ISO 8601), "size", "version", "host", "clientId", "restore"}', default: false },
