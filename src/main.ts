@@ -1,8 +1,7 @@
 #!/usr/bin/env bun
 import { defineCommand } from "citty";
-import { DropsimError } from "./core/errors.ts";
 import { runCli } from "./cli/command.ts";
-import { exitCodeFor } from "./cli/exit-codes.ts";
+import { fail } from "./cli/error-boundary.ts";
 import { VERSION_LINE } from "./cli/version.ts";
 
 const main = defineCommand({
@@ -33,18 +32,6 @@ const main = defineCommand({
     help: () => import("./cli/help.ts").then((m) => m.default),
   },
 });
-
-/**
- * The one error boundary: an expected failure (a DropsimError, thrown or rejected, now or later
- * in a long-running command) is its one line and the exit code cli/exit-codes.ts gives its code;
- * anything else is a bug, said in one line, with the stack only when DROPSIM_DEBUG=1.
- */
-function fail(e: unknown): never {
-  if (e instanceof DropsimError) process.stderr.write(`${e.message}\n`);
-  else if (process.env.DROPSIM_DEBUG) process.stderr.write(`dropsim: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  else process.stderr.write(`dropsim: internal error: ${e instanceof Error ? e.message : String(e)} (set DROPSIM_DEBUG=1 for details)\n`);
-  process.exit(exitCodeFor(e));
-}
 
 process.on("uncaughtException", fail);
 process.on("unhandledRejection", fail);
