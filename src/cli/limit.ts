@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import * as path from "node:path";
-import type { RateLimits } from "../client/control.ts";
+import type { RateLimits } from "../core/rate.ts";
 import { findSyncedFolder } from "../client/one-shot.ts";
 import { parseRate } from "../core/rate.ts";
 import { formatBytes } from "../core/units.ts";

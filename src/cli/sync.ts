@@ -19,7 +19,7 @@ import { onShutdown } from "./shutdown.ts";
 import { ProgressDisplay } from "../client/progress-line.ts";
 import { DEFAULT_MASS_DELETE_LIMIT } from "../core/mass-delete.ts";
 import { parseCount, parseDuration, parseServerAddress } from "./options.ts";
-import type { RateLimits } from "../client/control.ts";
+import type { RateLimits } from "../core/rate.ts";
 import { selectivePath } from "../core/ignore-rules.ts";
 import { repeatedFlag } from "./exclude.ts";
 import { parseRate } from "../core/rate.ts";

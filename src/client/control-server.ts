@@ -2,7 +2,8 @@ import { z } from "zod";
 import { DropsimError } from "../core/errors.ts";
 import { type LocalListener, listenLocal } from "../fsutil/local-socket.ts";
 import { controlAddress } from "./control-client.ts";
-import type { ControlReply, ControlRequest, ExcludeOutcome, RateLimits } from "./control.ts";
+import type { RateLimits } from "../core/rate.ts";
+import type { ControlReply, ControlRequest, ExcludeOutcome } from "./control.ts";
 import type { StatusSnapshot } from "./status.ts";
 
 /** What a control request may ask of the client: RunningClient's methods (sync-client.ts, which starts this). */

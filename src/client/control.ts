@@ -1,3 +1,4 @@
+import type { RateLimits } from "../core/rate.ts";
 import type { StatusSnapshot } from "./status.ts";
 
 /*
@@ -6,12 +7,6 @@ import type { StatusSnapshot } from "./status.ts";
  * request per connection, one JSON reply, each a line. It is owner-only and local: a Unix socket
  * in the folder's .dropsim/ (a named pipe on Windows).
  */
-
-/** Bandwidth limits in bytes per second; null: no limit. */
-export interface RateLimits {
-  up: number | null;
-  down: number | null;
-}
 
 /** What excluding a path did to its local copy. */
 export interface ExcludeOutcome {

@@ -4,7 +4,7 @@
  * benchmarks all read this one stream (client/log-sink.ts turns it into log lines).
  */
 
-import type { RateLimits } from "./control.ts";
+import type { RateLimits } from "../core/rate.ts";
 
 /** Which way a file's bytes travel. */
 export type Direction = "upload" | "download";

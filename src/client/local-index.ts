@@ -1,7 +1,7 @@
 import type { Entry } from "../core/entry.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import type { LocalStat } from "../fsutil/scan.ts";
-import type { RateLimits } from "./control.ts";
+import type { RateLimits } from "../core/rate.ts";
 import { migrate } from "../store/sql-migrations.ts";
 import { SqlTransactions } from "../store/sql-transaction.ts";
 import { type EntryRow, entryFromRow, entryToRow } from "../store/entry-row.ts";

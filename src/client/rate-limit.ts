@@ -1,6 +1,6 @@
 import { TokenBucket } from "../core/rate.ts";
 import type { Direction } from "./events.ts";
-import type { RateLimits } from "./control.ts";
+import type { RateLimits } from "../core/rate.ts";
 
 /** What a transfer step throws while the client is paused: the pass stops there, nothing is lost. */
 export class PausedError extends Error {

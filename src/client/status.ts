@@ -1,4 +1,4 @@
-import type { RateLimits } from "./control.ts";
+import type { RateLimits } from "../core/rate.ts";
 import type { Direction, SyncEvent } from "./events.ts";
 
 /** Conflicts a snapshot remembers, newest last: a client running for months must not grow without bound. */

@@ -5,6 +5,12 @@ import { DropsimError } from "./errors.ts";
  * transfers to them. Pure: the caller passes the clock.
  */
 
+/** Bandwidth limits in bytes per second; null: no limit. */
+export interface RateLimits {
+  up: number | null;
+  down: number | null;
+}
+
 const RATE_UNITS: Record<string, number> = {
   b: 1,
   k: 2 ** 10,
