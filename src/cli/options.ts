@@ -107,7 +107,7 @@ export const FLAG_VALUES: Readonly<Record<string, (value: string, where: string)
   "rescan-interval": duration(1000, 7 * DAY),
   "gc-every": duration(0, 365 * DAY),
   grace: duration(0, 365 * DAY),
-  expires: duration(60_000, 100 * 365 * DAY),
+  expires: duration(1000, 100 * 365 * DAY),
   timeout: duration(100, 7 * DAY),
   stats: duration(1000, DAY),
   limit: parseCount,

@@ -102,7 +102,8 @@ describe("share and token commands", () => {
     dump(async () => {
       expect((await cli("share", "create", "photos", "--quota", "1GiB")).code).toBe(0);
       expect((await cli("share", "create", "photos")).err).toContain('Cannot create share "photos": it exists already');
-      expect((await cli("share", "create", "../up")).code).toBe(1);
+      // A bad name is a usage error: exit 2 (cli/exit-codes.ts).
+      expect((await cli("share", "create", "../up")).code).toBe(2);
       const listed = await json<{ name: string; quota: number | null; created: string }[]>("share", "list");
       expect(listed.map((s) => [s.name, s.quota])).toEqual([
         ["default", null],
@@ -112,7 +113,7 @@ describe("share and token commands", () => {
       expect((await cli("share", "set", "photos", "--quota", "none")).code).toBe(0);
       expect((await json<{ quota: number | null }[]>("share", "list"))[1]!.quota).toBeNull();
       const refused = await cli("share", "remove", "photos");
-      expect(refused.code).toBe(1);
+      expect(refused.code).toBe(2);
       expect(refused.err).toContain("not on a terminal; pass --yes");
       expect(fs.existsSync(root.join("data", "shares", "photos"))).toBe(true);
       expect((await cli("share", "remove", "photos", "--yes")).code).toBe(0);

@@ -86,10 +86,11 @@ test(
 
 test("gc refuses a folder that is not a data dir, and a bad --grace", async () => {
   const none = await runDropsim(["gc", "--data", scratch.join("nothing")]);
-  expect(none.code).toBe(1);
+  // Usage errors (not a data dir, a bad value) exit 2 (cli/exit-codes.ts).
+  expect(none.code).toBe(2);
   expect(none.output).toContain("is not a dropsim data dir");
   const dir = await dataDirWithDeletedFile(4);
   const bad = await runDropsim(["gc", "--data", dir, "--grace", "soon"]);
-  expect(bad.code).toBe(1);
+  expect(bad.code).toBe(2);
   expect(bad.output).toContain('Invalid duration "soon"');
 });
