@@ -151,15 +151,19 @@ function _notJoinedLine(root: string, stateDir: string): string {
   return `Cannot sync ${root}: it has not joined a share; ask the server's admin for a join link and run dropsim sync ${shellWord(root)} --join LINK`;
 }
 
-/** The flags and DROPSIM_TOKEN as credentials; throws a one-sentence DropsimError for a bad link or fingerprint. */
+/**
+ * The flags (DROPSIM_TOKEN is --token's, cli/config.ts) as credentials; throws a one-sentence
+ * DropsimError for a bad link or fingerprint. A join link given as --server joins with it.
+ */
 function _givenCredentials(args: { join?: string; server?: string; share?: string; token?: string; fingerprint?: string; "accept-fingerprint"?: string; insecure: boolean }): GivenCredentials {
   const pin = args["accept-fingerprint"] ?? args.fingerprint;
   const given: GivenCredentials = { insecure: args.insecure };
-  if (args.join !== undefined) given.join = parseJoinLink(args.join);
-  if (args.server !== undefined) given.server = parseServerAddress(args.server);
+  const serverIsLink = args.join === undefined && args.server?.trim().toLowerCase().startsWith("dropsim://") === true;
+  const join = serverIsLink ? args.server : args.join;
+  if (join !== undefined) given.join = parseJoinLink(join);
+  if (args.server !== undefined && !serverIsLink) given.server = parseServerAddress(args.server);
   if (args.share !== undefined) given.share = args.share;
-  const token = args.token ?? process.env.DROPSIM_TOKEN;
-  if (token !== undefined && token !== "") given.token = token;
+  if (args.token !== undefined && args.token !== "") given.token = args.token;
   if (pin !== undefined) given.fingerprint = parseFingerprint(pin);
   return given;
 }

@@ -121,3 +121,21 @@ test("with DROPSIM_DEBUG=1 an internal error's stack follows its line", async ()
   expect(stderr).toMatch(/^\s+at /m);
   expect(exit).toBe(1);
 });
+
+test("a join link given where an address is expected (sync --server dropsim://…) joins with its token", async () => {
+  const link = `dropsim://127.0.0.1:${server.port}/default?token=${ANY_TOKEN}`;
+  const proc = Bun.spawn(dropsimCommand(["sync", scratch.join("by-link"), "--server", link, "--insecure"]), {
+    cwd: scratch.path,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1", XDG_CONFIG_HOME: scratch.join("no-config") },
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+  const [, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  // The link's token reached the server, which refused it: the folder tried to join, not just to dial.
+  expect(code, stderr).toBe(3);
+  expect(stderr).toMatch(/token/i);
+  expect(stderr).not.toMatch(/^\s+at /m);
+});
