@@ -1,7 +1,7 @@
 import { type ArgDef, type ArgsDef, type CommandDef, runCommand } from "citty";
 import { DropsimError } from "../core/errors.ts";
 import { closest } from "./closest.ts";
-import { type ConfigFile, loadConfigFile, type Setting, settingsFor } from "./config.ts";
+import { type CliData, type ConfigFile, loadConfigFile, type Setting, settingsFor } from "./config.ts";
 import { renderHelp } from "./help.ts";
 import { FLAG_VALUES } from "./options.ts";
 import { argsOf, findCommand, subCommandsOf } from "./tree.ts";
@@ -19,12 +19,6 @@ declare module "citty" {
     /** Command lines shown under EXAMPLES in the command's help. */
     examples?: string[];
   }
-}
-
-/** What a command's run gets as `context.data`: the whole tree, for `help` and `config`. */
-export interface CliData {
-  root: CommandDef;
-  config: ConfigFile;
 }
 
 const usage = (message: string) => new DropsimError("bad_message", message);

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { DropsimError } from "../core/errors.ts";
 import { table } from "./admin.ts";
-import type { CliData } from "./command.ts";
+import type { CliData } from "./config.ts";
 import { effectiveSettings } from "./config.ts";
 import { argsOf, findCommand, leaves } from "./tree.ts";
 

@@ -7,6 +7,12 @@ import { DropsimError } from "../core/errors.ts";
 import { closest } from "./closest.ts";
 import { argsOf, subCommandsOf } from "./tree.ts";
 
+/** What a command's run gets as `context.data`: the whole tree, for `help` and `config`. */
+export interface CliData {
+  root: CommandDef;
+  config: ConfigFile;
+}
+
 /*
  * Where a flag's value comes from when the line does not give it: precedence flag > DROPSIM_<FLAG>
  * in the environment > the config file > the flag's default. In the file, a key at the top applies

@@ -1,6 +1,6 @@
 import { type CommandDef, defineCommand, renderUsage } from "citty";
 import { DropsimError } from "../core/errors.ts";
-import type { CliData } from "./command.ts";
+import type { CliData } from "./config.ts";
 import { resolveValue, findCommand } from "./tree.ts";
 import { VERSION_LINE } from "./version.ts";
 

@@ -32,7 +32,10 @@ describe("tokens, against a real server", () => {
       await admin(["share", "create", "other", "--data", data]);
       const revoked = await token(data, "default");
       await admin(["token", "revoke", revoked.id, "--data", data]);
-      const expired = await token(data, "default", ["--expires", "1ms"]);
+      // The shortest life a token may be given; the clock passing it is the condition waited on
+      // (read after the command returned: the token expires 1 s after a moment before that).
+      const expired = await token(data, "default", ["--expires", "1s"]);
+      const expiresAt = Date.now() + 1000;
       const other = await token(data, "other");
       const cases: [string, string, RegExp][] = [
         ["unknown", `dst_000000000000_${"x".repeat(43)}`, /Cannot sync: the server at \S+ does not know this folder's token; ask for a new one and run dropsim sync \S+ --join LINK/],
@@ -40,6 +43,7 @@ describe("tokens, against a real server", () => {
         ["expired", expired.token, /Cannot sync: this folder's token has expired; ask for a new one and run dropsim sync \S+ --join LINK/],
         ["other", other.token, /Cannot sync: this folder's token is not for the share "default"; ask for a join link to it and run dropsim sync \S+ --join LINK/],
       ];
+      await waitFor("the 1 s token to expire", () => Date.now() > expiresAt || "not yet");
       for (const [name, text, line] of cases) {
         await using sync = new SyncProcess([dir.join(name), "--server", server.address, "--share", "default", "--token", text]);
         expect({ name, code: await sync.exitCode() }).toEqual({ name, code: 3 });
