@@ -98,17 +98,18 @@ export function parseLine(words: string[], args: ArgsDef, command: string): Pars
 }
 
 /**
- * Runs the command `argv` names. `--version` anywhere prints the version and runs nothing;
+ * Runs the command `argv` names. `--version` anywhere prints the version and runs nothing
+ * (unless the command has a --version flag of its own);
  * `--help` anywhere prints the help of the command named so far.
  */
 export async function runCli(root: CommandDef, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const dashes = argv.indexOf("--");
   const options = dashes < 0 ? argv : argv.slice(0, dashes);
-  if (options.includes("--version")) {
+  const { configFlag, words } = _takeConfigFlag(argv);
+  if (options.includes("--version") && !(await _hasOwnVersionFlag(root, words))) {
     console.log(VERSION_LINE);
     return;
   }
-  const { configFlag, words } = _takeConfigFlag(argv);
   const found = await findCommand(root, words);
   const args = await argsOf(found.cmd);
   const command = found.names.join(" ");
@@ -122,6 +123,15 @@ export async function runCli(root: CommandDef, argv: string[], env: NodeJS.Proce
   const settings = settingsFor(found.names, args, line.flags, env, config);
   _checkLine(found.names, args, line, settings);
   await runCommand(found.cmd, { rawArgs: [...line.earlier, ..._citty(settings, line.positionals)], data: { root, config } satisfies CliData });
+}
+
+/** `restore --version N` names a journal version, not dropsim's: a command with its own --version flag keeps it. */
+async function _hasOwnVersionFlag(root: CommandDef, words: string[]): Promise<boolean> {
+  try {
+    return "version" in (await argsOf((await findCommand(root, words)).cmd));
+  } catch {
+    return false;
+  }
 }
 
 /** `--config FILE` is every command's: taken off the line wherever it is. */

@@ -82,6 +82,13 @@ describe("as a process", () => {
     },
   );
 
+  test("restore's own --version N names a journal version: it runs restore, not the version print", async () => {
+    const r = await dropsim("restore", scratch.join("nowhere.txt"), "--version", "3");
+    expect(r.out).not.toContain(VERSION_LINE);
+    expect(r.err).toMatch(/not a synced folder|synced folder/);
+    expect(r.code).toBe(2);
+  });
+
   test("serve --version exits at once, listening nowhere (7070 stays free)", async () => {
     const r = await dropsim("serve", "--version");
     expect(r.out.trim()).toBe(VERSION_LINE);
