@@ -47,10 +47,10 @@ async function setUp(): Promise<{ root: TempDir; server: ServerProcess; [Symbol.
 }
 
 /** A client on ROOT/NAME, once its control socket answers. */
-async function client(env: { root: TempDir; server: ServerProcess }, name: string): Promise<ClientProcess> {
+async function client(env: { root: TempDir; server: ServerProcess }, name: string, extraArgs?: string[]): Promise<ClientProcess> {
   const folder = env.root.join(name);
   await fs.mkdir(folder, { recursive: true });
-  const c = startClient({ folder, server: env.server.address, name });
+  const c = startClient({ folder, server: env.server.address, name, ...(extraArgs ? { extraArgs } : {}) });
   await waitFor(`client ${name} to answer status`, async () => (await status(folder)).json.running || "not running yet", { abortIf: () => c.unexpectedExit });
   return c;
 }
@@ -63,7 +63,9 @@ test(
     await fs.mkdir(folder);
     const count = 4000;
     await writeRandomFiles(folder, "many", count, 2048);
-    await using a = await client(env, "A");
+    // Paced to ~8 s (8 MiB at 1 MiB/s), so the samples below (a process each) see the sync under
+    // way on any machine: unpaced, 4,000 small files can be up before the second sample.
+    await using a = await client(env, "A", ["--rescan-interval", "1h", "--verbose", "--limit-up", "1MiB"]);
     const seen: StatusJson[] = [];
     const files = async () => [...(await serverEntries(env.server.port)).values()].filter((e) => e.kind === "file").length;
     await waitFor(
