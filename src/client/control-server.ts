@@ -2,20 +2,9 @@ import { z } from "zod";
 import { DropsimError } from "../core/errors.ts";
 import { type LocalListener, listenLocal } from "../fsutil/local-socket.ts";
 import { controlAddress } from "./control-client.ts";
-import type { RateLimits } from "../core/rate.ts";
-import type { ControlReply, ControlRequest, ExcludeOutcome } from "./control.ts";
+import type { Controlled, ControlReply, ControlRequest } from "./control.ts";
 import type { StatusSnapshot } from "./status.ts";
 
-/** What a control request may ask of the client: RunningClient's methods (sync-client.ts, which starts this). */
-export interface Controlled {
-  status(): StatusSnapshot;
-  flush(timeoutMs: number): Promise<boolean>;
-  pause(): void;
-  resume(): void;
-  exclude(path: string): Promise<ExcludeOutcome>;
-  include(path: string): Promise<void>;
-  setLimits(limits: RateLimits): void;
-}
 
 /** A flush waits at most a week (as `status --timeout` allows); a timer could take 24 days. */
 const MAX_FLUSH_MS = 7 * 86_400_000;

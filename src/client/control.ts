@@ -28,3 +28,22 @@ export type ControlRequest =
 export type ControlReply =
   | { ok: true; status: StatusSnapshot; inSync?: boolean; excluded?: ExcludeOutcome }
   | { ok: false; code: string; message: string };
+
+/** What a control request may ask of a running client: the part of RunningClient (sync-client.ts) it serves. */
+export interface Controlled {
+  /** Where the client stands now, folded from its events. */
+  status(): StatusSnapshot;
+  /**
+   * Looks at the whole folder now (a file written just before counts), then resolves true once
+   * the folder and the server agree, or false when `timeoutMs` passed first (`status --wait`).
+   */
+  flush(timeoutMs: number): Promise<boolean>;
+  /** Stops passes and transfers until `resume`; remembered in state.db across restarts. */
+  pause(): void;
+  resume(): void;
+  /** Selective sync: `path` (relative to the root, "/"-separated) is no longer downloaded. */
+  exclude(path: string): Promise<ExcludeOutcome>;
+  include(path: string): Promise<void>;
+  /** Bandwidth limits in bytes per second (null: none), applied at once to transfers in flight. */
+  setLimits(limits: RateLimits): void;
+}

@@ -16,7 +16,7 @@ import { ServerLink, backoffDelay, isFinal } from "./server-link.ts";
 import type { HeartbeatTimes } from "../protocol/peer.ts";
 import { foldStatus, initialStatus, type StatusSnapshot } from "./status.ts";
 import type { RateLimits } from "../core/rate.ts";
-import type { ExcludeOutcome } from "./control.ts";
+import type { Controlled, ExcludeOutcome } from "./control.ts";
 import { serveControl } from "./control-server.ts";
 import type { LocalListener } from "../fsutil/local-socket.ts";
 import { PausedError, Throttle } from "./rate-limit.ts";
@@ -76,29 +76,14 @@ export interface SyncOptions {
   limits?: Partial<RateLimits>;
 }
 
-export interface RunningClient {
+export interface RunningClient extends Controlled {
   /** Subscribes to everything the client does; returns the unsubscribe function. */
   events(listener: (event: SyncEvent) => void): () => void;
-  /** Where the client stands now, folded from its events. */
-  status(): StatusSnapshot;
   /**
    * Resolves when the client stopped trying for good (a refused token, another server
    * identity, another protocol): it already said why. The caller closes it and exits.
    */
   readonly stopped: Promise<DropsimError>;
-  /**
-   * Looks at the whole folder now (a file written just before counts), then resolves true once
-   * the folder and the server agree, or false when \`timeoutMs\` passed first (\`status --wait\`).
-   */
-  flush(timeoutMs: number): Promise<boolean>;
-  /** Stops passes and transfers until \`resume\`; remembered in state.db across restarts. */
-  pause(): void;
-  resume(): void;
-  /** Selective sync: \`path\` (relative to the root, "/"-separated) is no longer downloaded; see client/control.ts. */
-  exclude(path: string): Promise<ExcludeOutcome>;
-  include(path: string): Promise<void>;
-  /** Bandwidth limits in bytes per second (null: none), applied at once to transfers in flight. */
-  setLimits(limits: RateLimits): void;
   close(): Promise<void>;
 }
 

@@ -1,7 +1,8 @@
 import { expect, test } from "bun:test";
 import * as fs from "node:fs/promises";
 import { controlAddress, sendControl } from "../../src/client/control-client.ts";
-import { type Controlled, serveControl } from "../../src/client/control-server.ts";
+import type { Controlled } from "../../src/client/control.ts";
+import { serveControl } from "../../src/client/control-server.ts";
 import { initialStatus } from "../../src/client/status.ts";
 import { STATE_DIR } from "../../src/core/wire-path.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
