@@ -135,6 +135,7 @@ function _stateText(view: FolderView & { running: true }): string {
   const left = [
     s.toUpload.files > 0 ? `${formatCount(s.toUpload.files, "file")} (${formatBytes(s.toUpload.bytes)}) to upload` : "",
     s.toDownload.files > 0 ? `${formatCount(s.toDownload.files, "file")} (${formatBytes(s.toDownload.bytes)}) to download` : "",
+    s.toRead > 0 ? `${formatCount(s.toRead, "more changed file")} to read` : "",
   ].filter(Boolean);
   return `syncing${left.length > 0 ? `: ${left.join(", ")}` : ""}`;
 }

@@ -23,6 +23,8 @@ export interface StatusSnapshot {
   /** What the current pass still has to send and fetch (files only). */
   toUpload: Amount;
   toDownload: Amount;
+  /** Changed files found here but not read yet: a pass reads a bounded number, the rest wait for the next. */
+  toRead: number;
   /** The file whose bytes travel now. */
   transfer?: { path: string; direction: Direction; done: number; bytes: number };
   conflicts: { path: string; copy: string; side: "local" | "remote" }[];
@@ -49,6 +51,7 @@ export function initialStatus(): StatusSnapshot {
     upToDate: false,
     toUpload: NOTHING,
     toDownload: NOTHING,
+    toRead: 0,
     conflicts: [],
     problems: [],
     notUploaded: [],
@@ -76,15 +79,16 @@ export function foldStatus(s: StatusSnapshot, e: SyncEvent, now: number): Status
     case "pass_planned":
       return {
         ...s,
-        upToDate: s.upToDate && e.uploads + e.downloads + e.deletions + e.moves + e.conflicts === 0,
+        upToDate: s.upToDate && e.uploads + e.downloads + e.deletions + e.moves + e.conflicts + (e.waiting ?? 0) === 0,
         toUpload: { files: e.uploads, bytes: e.uploadBytes },
+        toRead: e.waiting ?? 0,
         toDownload: { files: e.downloads, bytes: e.downloadBytes },
         heldDeletions: e.held,
       };
     case "pass_failed":
       return { ...s, upToDate: false, transfer: undefined };
     case "idle":
-      return { ...s, upToDate: true, lastSync: now, toUpload: NOTHING, toDownload: NOTHING, transfer: undefined };
+      return { ...s, upToDate: true, lastSync: now, toUpload: NOTHING, toDownload: NOTHING, toRead: 0, transfer: undefined };
     case "file_started":
       return { ...s, upToDate: false, transfer: { path: e.path, direction: e.direction, done: e.resumedFrom ?? 0, bytes: e.bytes } };
     case "file_progress":

@@ -53,6 +53,16 @@ describe("foldStatus", () => {
       { connected: false, since: 1000, whyNot: "refused" },
     ],
     [
+      "changed files a pass left to the next count as not read yet, and keep the folder from being up to date",
+      [{ type: "idle" }, planned({ uploads: 500, uploadBytes: 5000, waiting: 3500 })],
+      { upToDate: false, toRead: 3500, toUpload: { files: 500, bytes: 5000 } },
+    ],
+    [
+      "idle has nothing left to read",
+      [planned({ waiting: 10 }), { type: "idle" }],
+      { upToDate: true, toRead: 0 },
+    ],
+    [
       "a plan tells what is left to send and fetch; files done take their bytes off",
       [
         planned({ uploads: 2, uploadBytes: 30, downloads: 1, downloadBytes: 100 }),
