@@ -93,6 +93,9 @@ export class LocalIndex {
   private readonly tx: SqlTransactions;
 
   constructor(private readonly db: SqlDatabase) {
+    // Another process may hold the file for a moment (`dropsim status`, `exclude` or `pause`
+    // reading it while the client starts and writes its schema): wait for it, do not fail.
+    db.exec("PRAGMA busy_timeout = 5000");
     db.exec(SCHEMA);
     migrate(db, MIGRATIONS, "This folder's .dropsim/state.db");
     this.tx = new SqlTransactions(db);

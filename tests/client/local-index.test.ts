@@ -76,3 +76,22 @@ describe("LocalIndex formats", () => {
     expect(() => new LocalIndex(runtime.openDatabase(file))).toThrow(/written by a newer dropsim/);
   });
 });
+
+describe("LocalIndex beside another process", () => {
+  test("opening waits for another process's write (dropsim status reading state.db while the client starts) instead of failing 'database is locked'", async () => {
+    const file = dir.join("locked-state.db");
+    // A second process makes the file and holds its write lock for 400 ms, as a client creating
+    // its state.db does while `dropsim status` opens it: the schema cannot be written meanwhile.
+    const holder = Bun.spawn(
+      ["bun", "-e", `const { Database } = require("bun:sqlite"); const db = new Database(${JSON.stringify(file)}); db.exec("PRAGMA journal_mode = WAL; BEGIN IMMEDIATE; CREATE TABLE other (a)"); console.log("locked"); Bun.sleepSync(400); db.exec("COMMIT");`],
+      { stdout: "pipe", stderr: "inherit" },
+    );
+    const reader = holder.stdout.getReader();
+    const { value } = await reader.read();
+    expect(new TextDecoder().decode(value)).toContain("locked");
+    const index = new LocalIndex((await loadRuntime()).openDatabase(file));
+    expect(index.all()).toEqual([]);
+    index.close();
+    expect(await holder.exited).toBe(0);
+  });
+});
