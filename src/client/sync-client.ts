@@ -318,7 +318,6 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     events: (listener) => events.on(listener),
     status: () => status,
     stopped: stoppedForGood,
-    // Issue 13 contracts: helpers S (flush) and I (pause, resume, exclude, include, limits) replace these.
     flush: (timeoutMs) => {
       const after = passes;
       if (stopped) return Promise.resolve(false);
