@@ -30,11 +30,12 @@ import { w4a, w4b } from "./workloads/w4-edit.ts";
 import { w5 } from "./workloads/w5-memory.ts";
 import { w6 } from "./workloads/w6-fanout.ts";
 import { w7 } from "./workloads/w7-restart.ts";
+import { w8 } from "./workloads/w8-slow-receiver.ts";
 import { w9 } from "./workloads/w9-folder-move.ts";
 import { w10 } from "./workloads/w10-restore.ts";
 import { w11 } from "./workloads/w11-gc.ts";
 
-const WORKLOADS: Workload[] = [w1, w2, w3, w4a, w4b, w5, w6, w7, w9, w10, w11];
+const WORKLOADS: Workload[] = [w1, w2, w3, w4a, w4b, w5, w6, w7, w8, w9, w10, w11];
 const DEFAULT_RUNS = 3;
 
 interface Options {
