@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { activeBuild } from "./build.ts";
+import { raiseOpenFiles } from "./open-files.ts";
 import { dropsimCommand, Proc } from "./proc.ts";
 import { fetchMetrics, readStatsFile, type Traffic } from "./traffic.ts";
 import { type CheckResult, waitFor } from "./wait.ts";
@@ -30,8 +31,10 @@ export class Server {
   /**
    * Starts the active build's server with whichever byte counters it offers; over TLS with
    * `tls` (clients then pin its certificate from the join link), plain TCP on loopback otherwise.
+   * `openFiles`: its soft open-file limit is raised to this many (at most its hard limit) before
+   * anyone connects (open-files.ts).
    */
-  static async start(dir: string, tls = false, extraArgs: readonly string[] = []): Promise<Server> {
+  static async start(dir: string, tls = false, extraArgs: readonly string[] = [], opts: { openFiles?: number } = {}): Promise<Server> {
     const data = path.join(dir, "server-data");
     const build = activeBuild();
     if (tls && !build.tls) throw new Error(`Cannot serve TLS with ${build.label}: its serve has no --tls`);
@@ -41,6 +44,7 @@ export class Server {
     const proc = new Proc("server", [...args, ...extraArgs, ...(metrics ? ["--http", "127.0.0.1:0"] : ["--stats-file", statsFile])], dir);
     try {
       const port = Number((await proc.waitForLine(LISTENING, { timeout: START_TIMEOUT })).match[1]);
+      if (opts.openFiles) raiseOpenFiles(proc.pid, opts.openFiles);
       const link = build.tls ? await joinLink(data) : undefined;
       const join = link ? ["--join", link, ...(tls ? [] : ["--insecure"])] : ["--server", `127.0.0.1:${port}`];
       const token = link ? new URL(link).searchParams.get("token")! : undefined;

@@ -4,11 +4,13 @@ import { createHash } from "node:crypto";
 /**
  * A bare protocol session, written from the wire format (8-byte big-endian length N, then N
  * bytes: type byte, body; type 1 = JSON control, type 2 = 32-byte hash + block bytes), so one
- * bench process can hold a thousand of them cheaply. It records when each control message
+ * bench process can hold ten thousand of them cheaply. It records when each control message
  * arrived so fan-out latency can be read per session.
  */
 const CONTROL = 1;
 const BLOCK = 2;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 export interface Received {
   at: number;
@@ -76,7 +78,7 @@ export class WireSession {
   }
 
   send(message: Record<string, unknown>): void {
-    this.write(frame(CONTROL, new TextEncoder().encode(JSON.stringify(message))));
+    this.write(frame(CONTROL, encoder.encode(JSON.stringify(message))));
   }
 
   sendBlock(rawHash: Uint8Array, bytes: Uint8Array): void {
@@ -119,7 +121,7 @@ export class WireSession {
       const length = Number(new DataView(this.inbox.buffer, this.inbox.byteOffset + off, 8).getBigUint64(0));
       if (this.inbox.length - off < 8 + length) break;
       if (this.inbox[off + 8] === CONTROL) {
-        const message = JSON.parse(new TextDecoder().decode(this.inbox.subarray(off + 9, off + 8 + length))) as Record<string, unknown>;
+        const message = JSON.parse(decoder.decode(this.inbox.subarray(off + 9, off + 8 + length))) as Record<string, unknown>;
         this.deliver({ at, message });
       }
       off += 8 + length;

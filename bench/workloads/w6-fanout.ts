@@ -1,5 +1,6 @@
 import { Server, rmrf } from "../lib/cluster.ts";
 import { RandomBytes } from "../lib/data.ts";
+import { openFileLimit, raiseOpenFiles } from "../lib/open-files.ts";
 import { percentile } from "../lib/stats.ts";
 import { oneBlockFile, type Received, WireSession } from "../lib/wire.ts";
 import { withTimeout } from "../lib/wait.ts";
@@ -10,15 +11,37 @@ import { type BenchContext, figure, type Figure, KiB, runDir, Samples, type Work
  * one file (its block first, confirmed with has_blocks, then the apply: the clock starts as the
  * apply is written) and every session's arrival time of the `changed` push is recorded.
  * Memory: server VmRSS before and after the idle sessions said hello.
+ *
+ * Sessions connect and say hello a batch at a time: connections wait at most 10 s to
+ * authenticate, which 10,000 opened first and greeted after would not meet.
  */
+const SESSIONS = 10_000;
 const CONNECT_BATCH = 100;
 const PUSH_TIMEOUT = 30_000;
+/** Descriptors either process needs beside its sessions (stdio, listeners, SQLite files, Bun's own). */
+const SPARE_FILES = 100;
+
+/**
+ * How many sessions the open-file limits here allow, up to `want`: the bench's own limit is
+ * raised to its hard limit first, the server's by Server.start. A hard limit too low for the
+ * issue's 10,000 is said, with how to raise it, and the workload runs with what fits.
+ */
+function sessionsAllowed(ctx: BenchContext, want: number): number {
+  const own = raiseOpenFiles("self", want + SPARE_FILES) ?? openFileLimit();
+  if (!own || own.soft >= want + SPARE_FILES) return want;
+  const fits = Math.max(1, own.soft - SPARE_FILES);
+  ctx.progress(
+    `the open-file limit here is ${own.soft} (hard limit ${own.hard}): ${want} sessions need ${want + SPARE_FILES}, so W6 runs ${fits}. ` +
+      `Raise the hard limit to measure the target (as root: ulimit -Hn 65536; or LimitNOFILE= in a systemd unit, nofile in /etc/security/limits.conf).`,
+  );
+  return fits;
+}
 
 export const w6: Workload = {
   id: "W6",
-  title: "1,000 connected sessions, one commit, fan-out",
+  title: "10,000 connected sessions, one commit, fan-out",
   async run(ctx: BenchContext): Promise<Figure[]> {
-    const count = ctx.quick ? 50 : 1000;
+    let count = sessionsAllowed(ctx, ctx.quick ? 50 : SESSIONS);
     const s = new Samples();
     for (let run = 1; run <= ctx.runs; run++) {
       const dir = runDir(ctx, run);
@@ -26,9 +49,14 @@ export const w6: Workload = {
       const sessions: WireSession[] = [];
       try {
         // Every session comes from this one address: as for many clients behind one NAT, the
-        // limit on connections waiting to authenticate (16 per IP by default) is raised.
-        const limit = String(count + 16);
-        server = await Server.start(dir, false, ["--max-pending-per-ip", limit, "--max-pending", limit]);
+        // limit on connections waiting to authenticate (16 per IP by default) is raised to a batch.
+        const limit = String(CONNECT_BATCH + 16);
+        server = await Server.start(dir, false, ["--max-pending-per-ip", limit, "--max-pending", limit], { openFiles: count + SPARE_FILES });
+        const serverFiles = openFileLimit(server.proc.pid);
+        if (serverFiles && serverFiles.soft < count + SPARE_FILES) {
+          ctx.progress(`the server's open-file limit is ${serverFiles.soft} (hard ${serverFiles.hard}): W6 runs ${serverFiles.soft - SPARE_FILES} sessions instead of ${count}`);
+          count = Math.max(1, serverFiles.soft - SPARE_FILES);
+        }
         const committer = await WireSession.open(server.port);
         sessions.push(committer);
         await committer.hello(`bench-w6-committer-${run}`, server.token);
@@ -39,13 +67,14 @@ export const w6: Workload = {
           const batch = await Promise.all(Array.from({ length: Math.min(CONNECT_BATCH, count - i) }, () => WireSession.open(server!.port)));
           sessions.push(...batch);
           listeners.push(...batch);
+          const welcomes = await withTimeout(
+            Promise.all(batch.map((l, j) => l.hello(`bench-w6-${run}-${i + j}`, server!.token))),
+            PUSH_TIMEOUT,
+            `the welcome of sessions ${i}..${i + batch.length - 1}`,
+          );
+          const refused = welcomes.find((w) => w.message.type !== "welcome");
+          if (refused) throw new Error(`Session ${listeners.length - batch.length} and later were not welcomed: ${JSON.stringify(refused.message)}`);
         }
-        const welcomes = await withTimeout(
-          Promise.all(listeners.map((l, i) => l.hello(`bench-w6-${run}-${i}`, server!.token))),
-          PUSH_TIMEOUT,
-          "every session's welcome",
-        );
-        if (welcomes.some((w) => w.message.type !== "welcome")) throw new Error("A session was not welcomed");
         const rssAfter = server.proc.statusKiB("VmRSS")!;
 
         const bytes = new RandomBytes(`w6-${run}`).next(KiB);
