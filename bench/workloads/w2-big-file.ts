@@ -3,105 +3,203 @@ import * as path from "node:path";
 import { activeBuild } from "../lib/build.ts";
 import { bHolds, requireFree, rmrf, stageFolder, syncDisks, withCluster } from "../lib/cluster.ts";
 import { hashFile, writeRandomFile } from "../lib/data.ts";
+import { CPU_PER_GIB_TARGET, copyLikeUser, type PeerRow, peerFigures, perGiB, ratio } from "../lib/peers.ts";
 import { cpuMeter } from "../lib/proc.ts";
-import { RSYNC, RSYNC_HAS_FSYNC, timeRsync } from "../lib/rsync.ts";
+import { RSYNC, RSYNC_ABSENT, RSYNC_HAS_FSYNC, timeRsync, withRsyncDaemon } from "../lib/rsync.ts";
+import { SYNCTHING, SYNCTHING_ABSENT, withSyncthing } from "../lib/syncthing.ts";
 import { waitFor } from "../lib/wait.ts";
 import { absentFigure, type BenchContext, figure, type Figure, GiB, MiB, mib, runDir, Samples, type Workload } from "../lib/workload.ts";
 
 /**
  * W2: one big file appears in A (renamed in from a staging folder on the same disk); the clock
- * stops when B holds it byte-identical. Baseline: `rsync -a` of the same file, same run. A
- * build with TLS then sends the same file again over TLS, to a fresh cluster: its cost is the
- * TLS time over the plain TCP time of the same run.
+ * stops when B holds it byte-identical. Two variants, each tool in turn on a fresh copy made by
+ * `cp` once the tool is connected and idle: "just copied" (the copy's pages still dirty, as
+ * after a real `cp`: the main row) and "flushed" (synced to disk before the clock starts). The
+ * peers, same run, same check: an rsync daemon over TCP (`rsync -a FILE rsync://…`, until it
+ * exits) and Syncthing (renamed into its A, until its B holds it); `rsync -a` and `--fsync`
+ * between local folders for reference. A build with TLS then sends the flushed file over TLS
+ * to a fresh cluster: its cost is the TLS time over the plain TCP time of the same run.
  */
+const FILE = "big.bin";
+
+interface Variant {
+  /** Sample keys are prefixed with it ("" for the main row). */
+  key: "" | "flushed";
+  label: string;
+  flush: boolean;
+}
+
+const VARIANTS: readonly Variant[] = [
+  { key: "", label: "just copied (dirty pages)", flush: false },
+  { key: "flushed", label: "flushed before the clock", flush: true },
+];
+
 export const w2: Workload = {
   id: "W2",
   title: "one 512 MiB file, A → server → B",
   async run(ctx: BenchContext): Promise<Figure[]> {
     const size = ctx.quick ? 16 * MiB : 512 * MiB;
-    // Staging (becomes A's copy), the server's blocks, B's copy, rsync's copy, and room to spare.
-    const need = 4 * size + GiB;
-    requireFree(ctx, "W2", need);
+    const timeout = ctx.quick ? 60_000 : 300_000;
+    // The master, its copy for the tool being timed (which becomes A's), the server's blocks, B's copy, rsync's copy, and room to spare.
+    requireFree(ctx, "W2", 5 * size + GiB);
     const s = new Samples();
     for (let run = 1; run <= ctx.runs; run++) {
       const dir = runDir(ctx, run);
       const stage = stageFolder(dir);
-      const staged = path.join(stage, "big.bin");
-      const hash = writeRandomFile(staged, size, `w2-${run}`);
+      const master = path.join(stage, "master.bin");
+      const hash = writeRandomFile(master, size, `w2-${run}`);
+      const staged = path.join(stage, FILE);
+      /** A fresh copy to time, made by `cp` as a user would, flushed or not. */
+      const copy = (flush: boolean) => {
+        copyLikeUser(master, staged);
+        if (flush) syncDisks();
+      };
+      const check = (file: string, who: string) => {
+        if (hashFile(file) !== hash) throw new Error(`${who}'s copy of ${FILE} differs from A's`);
+      };
       syncDisks();
       let rsyncMs: number | undefined;
       let rsyncFsyncMs: number | undefined;
       if (RSYNC) {
         const dst = path.join(dir, "rsync-dst");
-        rsyncMs = await timeRsync([staged, `${dst}/`]);
+        rsyncMs = await timeRsync([master, `${dst}/`]);
         rmrf(dst);
         syncDisks();
         if (RSYNC_HAS_FSYNC) {
-          rsyncFsyncMs = await timeRsync(["--fsync", staged, `${dst}/`]);
+          rsyncFsyncMs = await timeRsync(["--fsync", master, `${dst}/`]);
           rmrf(dst);
           syncDisks();
         }
       }
+      s.add({ rsyncMs, rsyncFsyncMs });
 
-      const tlsToo = activeBuild().tls;
-      for (const tls of tlsToo ? [false, true] : [false]) {
-        if (tls) {
-          // The plain run's cluster took its folder (run dir included) away with it.
-          fs.mkdirSync(dir, { recursive: true });
-          stageFolder(dir);
-          writeRandomFile(staged, size, `w2-${run}`);
-          syncDisks();
+      for (const v of VARIANTS) {
+        const k = (name: string) => (v.key ? `${v.key}:${name}` : name);
+        let rsyncdMs: number | undefined;
+        if (RSYNC) {
+          rsyncdMs = await withRsyncDaemon(path.join(dir, "rsyncd"), async (d) => {
+            copy(v.flush);
+            const ms = await timeRsync([staged, d.url]);
+            check(path.join(d.root, FILE), "the rsync daemon");
+            return ms;
+          });
+          settle([path.join(dir, "rsyncd"), staged]);
         }
-        await withCluster(ctx, dir, { tls }, async ({ server, clientA, clientB, folderA: a, folderB: b, procs, exited }) => {
-          const target = path.join(b, "big.bin");
+        let st: { ms: number; cpuPerGiB: number } | undefined;
+        if (SYNCTHING) {
+          st = await withSyncthing(path.join(dir, "syncthing"), async (pair) => {
+            copy(v.flush);
+            const cpuBefore = pair.cpuSeconds();
+            const t0 = performance.now();
+            fs.renameSync(staged, path.join(pair.folderA, FILE));
+            const target = path.join(pair.folderB, FILE);
+            const done = await waitFor("Syncthing's B to hold the file", bHolds(target, size), { timeout, interval: 5, abortIf: pair.exited });
+            const cpu = pair.cpuSeconds().map((c, i) => c - cpuBefore[i]!);
+            check(target, "Syncthing's B");
+            return { ms: done - t0, cpuPerGiB: perGiB(cpu, size) };
+          });
+          settle([path.join(dir, "syncthing")]);
+        }
+        const clusterDir = path.join(dir, "dropsim");
+        fs.mkdirSync(clusterDir);
+        await withCluster(ctx, clusterDir, {}, async ({ server, clientA, clientB, folderA: a, folderB: b, procs, exited }) => {
+          copy(v.flush);
+          const target = path.join(b, FILE);
           const cpu = cpuMeter(procs);
           const t0 = performance.now();
-          fs.renameSync(staged, path.join(a, "big.bin"));
-          const done = await waitFor("B to hold the file", bHolds(target, size), {
-            timeout: ctx.quick ? 60_000 : 300_000,
-            interval: 5,
-            abortIf: exited,
-          });
+          fs.renameSync(staged, path.join(a, FILE));
+          const done = await waitFor("B to hold the file", bHolds(target, size), { timeout, interval: 5, abortIf: exited });
           const ms = done - t0;
-          if (hashFile(target) !== hash) throw new Error("B's copy of big.bin differs from A's");
-          const mbps = size / MiB / (ms / 1000);
-          if (tls) {
-            const plainMs = s.get("ms").at(-1)!;
-            s.add({ tlsMs: ms, tlsMbps: mbps, tlsCost: (ms / plainMs - 1) * 100 });
-            ctx.progress(`run ${run}: over TLS ${(ms / 1000).toFixed(2)} s (${mbps.toFixed(0)} MiB/s), ${((ms / plainMs - 1) * 100).toFixed(1)} % over plain TCP`);
-            return;
-          }
-          const [cpuServer, cpuA, cpuB] = cpu();
+          const [cpuServer, cpuA, cpuB] = cpu() as [number, number, number];
+          check(target, "B");
           const peaks = { serverRss: server.proc.statusKiB("VmHWM"), aRss: clientA.statusKiB("VmHWM"), bRss: clientB.statusKiB("VmHWM") };
-          s.add({ ms, rsyncMs, rsyncFsyncMs, cpuServer, cpuA, cpuB, ratio: rsyncMs ? ms / rsyncMs : undefined, mbps, ...mib(peaks) });
+          s.add({
+            [k("ms")]: ms,
+            [k("rsyncdMs")]: rsyncdMs,
+            [k("stMs")]: st?.ms,
+            [k("rsyncdRatio")]: ratio(ms, rsyncdMs),
+            [k("stRatio")]: ratio(ms, st?.ms),
+            ...(v.key
+              ? {}
+              : { mbps: size / MiB / (ms / 1000), cpuServer, cpuA, cpuB, cpuPerGiB: perGiB([cpuServer, cpuA, cpuB], size), stCpuPerGiB: st?.cpuPerGiB, ...mib(peaks) }),
+          });
           ctx.progress(
-            `run ${run}: dropsim ${(ms / 1000).toFixed(2)} s (${mbps.toFixed(0)} MiB/s)` +
-              (rsyncMs ? `, rsync ${(rsyncMs / 1000).toFixed(2)} s, ratio ${(ms / rsyncMs).toFixed(2)}` : ", rsync not installed"),
+            `run ${run}, ${v.label}: dropsim ${secs(ms)} (${(size / MiB / (ms / 1000)).toFixed(0)} MiB/s, CPU ${(cpuServer + cpuA + cpuB).toFixed(1)} s)` +
+              (RSYNC ? `, rsync daemon ${secs(rsyncdMs)}` : `, ${RSYNC_ABSENT}`) +
+              (st ? `, Syncthing ${secs(st.ms)}` : `, ${SYNCTHING_ABSENT}`),
           );
         });
+        settle([]);
       }
+
+      if (activeBuild().tls) {
+        const clusterDir = path.join(dir, "dropsim-tls");
+        fs.mkdirSync(clusterDir);
+        await withCluster(ctx, clusterDir, { tls: true }, async ({ folderA: a, folderB: b, exited }) => {
+          copy(true);
+          const target = path.join(b, FILE);
+          const t0 = performance.now();
+          fs.renameSync(staged, path.join(a, FILE));
+          const ms = (await waitFor("B to hold the file", bHolds(target, size), { timeout, interval: 5, abortIf: exited })) - t0;
+          check(target, "B");
+          const plainMs = s.get("flushed:ms").at(-1)!;
+          s.add({ tlsMs: ms, tlsMbps: size / MiB / (ms / 1000), tlsCost: (ms / plainMs - 1) * 100 });
+          ctx.progress(`run ${run}: over TLS (flushed) ${secs(ms)}, ${((ms / plainMs - 1) * 100).toFixed(1)} % over plain TCP`);
+        });
+      }
+      rmrf(dir);
     }
-    const ratioTarget = { op: "<=", value: 2, text: "≤ 2× rsync" } as const;
+
+    const rsyncAbsent = RSYNC ? undefined : RSYNC_ABSENT;
+    const stAbsent = SYNCTHING ? undefined : SYNCTHING_ABSENT;
+    const peerRows = (v: Variant): PeerRow[] => {
+      const k = (name: string) => (v.key ? `${v.key}:${name}` : name);
+      return [
+        {
+          name: `rsync daemon (TCP), ${v.label}`,
+          short: "rsync daemon",
+          key: k("rsyncdMs"),
+          ratioKey: k("rsyncdRatio"),
+          unit: "ms",
+          absent: rsyncAbsent,
+          ...(v.key ? {} : { target: { op: "<=", value: 2, text: "≤ 2× rsync daemon" } as const }),
+        },
+        {
+          name: `Syncthing 1.19, ${v.label}`,
+          short: "Syncthing",
+          key: k("stMs"),
+          ratioKey: k("stRatio"),
+          unit: "ms",
+          absent: stAbsent,
+          ...(v.key ? {} : { target: { op: "<=", value: 1, text: "< 1× (ahead of Syncthing)" } as const }),
+        },
+      ];
+    };
+    const mb = `${size / MiB} MiB`;
     return [
-      figure("W2", `dropsim, ${size / MiB} MiB`, "ms", s.get("ms")),
+      figure("W2", `dropsim, ${mb} ${VARIANTS[0]!.label}`, "ms", s.get("ms")),
       figure("W2", "dropsim throughput", "MiB/s", s.get("mbps")),
+      ...peerRows(VARIANTS[0]!).flatMap((p) => peerFigures("W2", s, p, ctx.quick)),
+      figure("W2", `dropsim, ${mb} ${VARIANTS[1]!.label}`, "ms", s.get("flushed:ms")),
+      ...peerRows(VARIANTS[1]!).flatMap((p) => peerFigures("W2", s, p, ctx.quick)),
       ...(activeBuild().tls
         ? [
-            figure("W2", `dropsim over TLS, ${size / MiB} MiB`, "ms", s.get("tlsMs")),
+            figure("W2", `dropsim over TLS, ${mb} flushed`, "ms", s.get("tlsMs")),
             figure("W2", "dropsim throughput over TLS", "MiB/s", s.get("tlsMbps")),
             figure("W2", "TLS cost over plain TCP", "%", s.get("tlsCost"), { op: "<=", value: 15, text: "≤ 15 %" }, ctx.quick),
           ]
         : []),
       ...(RSYNC
         ? [
-            figure("W2", "rsync -a, same file", "ms", s.get("rsyncMs")),
-            figure("W2", "ratio to rsync", "×", s.get("ratio"), ratioTarget, ctx.quick),
-            ...(RSYNC_HAS_FSYNC ? [figure("W2", "rsync -a --fsync (durable, like dropsim)", "ms", s.get("rsyncFsyncMs"))] : []),
+            figure("W2", "rsync -a, local (flushed)", "ms", s.get("rsyncMs")),
+            ...(RSYNC_HAS_FSYNC ? [figure("W2", "rsync -a --fsync, local (flushed)", "ms", s.get("rsyncFsyncMs"))] : []),
           ]
-        : [absentFigure("W2", "ratio to rsync", "rsync not installed", ratioTarget)]),
+        : [absentFigure("W2", "rsync -a, local", RSYNC_ABSENT)]),
       figure("W2", "CPU time server", "s", s.get("cpuServer")),
       figure("W2", "CPU time client A (sender)", "s", s.get("cpuA")),
       figure("W2", "CPU time client B (receiver)", "s", s.get("cpuB")),
+      figure("W2", "CPU s per GiB synced (server+A+B)", "s", s.get("cpuPerGiB"), CPU_PER_GIB_TARGET, ctx.quick),
+      ...(SYNCTHING ? [figure("W2", "Syncthing CPU s per GiB synced (A+B)", "s", s.get("stCpuPerGiB"))] : []),
       figure("W2", "peak RSS server", "MiB", s.get("serverRss")),
       figure("W2", "peak RSS client A", "MiB", s.get("aRss")),
       figure("W2", "peak RSS client B", "MiB", s.get("bRss")),
@@ -109,3 +207,12 @@ export const w2: Workload = {
   },
 };
 
+/** Removes what a tool left and flushes, so that the next tool starts from a clean disk. */
+function settle(paths: readonly string[]): void {
+  for (const p of paths) rmrf(p);
+  syncDisks();
+}
+
+function secs(ms: number | undefined): string {
+  return ms === undefined ? "—" : `${(ms / 1000).toFixed(2)} s`;
+}
