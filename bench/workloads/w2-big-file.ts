@@ -157,7 +157,7 @@ export const w2: Workload = {
       return [
         {
           name: `rsync daemon (TCP), ${v.label}`,
-          short: "rsync daemon",
+          short: `rsync daemon${v.key ? ", flushed" : ""}`,
           key: k("rsyncdMs"),
           ratioKey: k("rsyncdRatio"),
           unit: "ms",
@@ -166,7 +166,7 @@ export const w2: Workload = {
         },
         {
           name: `Syncthing 1.19, ${v.label}`,
-          short: "Syncthing",
+          short: `Syncthing${v.key ? ", flushed" : ""}`,
           key: k("stMs"),
           ratioKey: k("stRatio"),
           unit: "ms",
