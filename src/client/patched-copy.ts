@@ -24,6 +24,12 @@ export interface PatchedCopy {
  * the kernel: when that version is still on disk untouched, and at least half the new bytes
  * come from it (an edit, not a rewrite). Blocks kept in place then need no writing, and blocks
  * that shifted are moved by kernel copies (`copyShifted`). Undefined when that does not pay.
+ *
+ * When some blocks shifted (an insert or a removal), only the blocks kept in place are copied
+ * here, run by run, into a new file: a whole copy would copy the shifted part twice (W4b, 16
+ * bytes inserted in the middle of 256 MiB: 384 MiB copied instead of 256, ~0.2 s on B). With
+ * nothing shifted (an overwrite), the whole file is copied in one call, a reflink where the
+ * file system has them.
  */
 export async function openPatchedCopy(ctx: SyncContext, d: Download, old: Synced | undefined, mode: number): Promise<PatchedCopy | undefined> {
   const { entry } = d;
@@ -31,12 +37,47 @@ export async function openPatchedCopy(ctx: SyncContext, d: Download, old: Synced
   const kept = keptInPlace(old.entry.blocks, entry.blocks);
   const oldHashes = new Set(old.entry.blocks.map(([h]) => h));
   let reused = 0;
-  for (const [h, size] of entry.blocks) if (oldHashes.has(h)) reused += size;
+  let shifted = false;
+  for (const [i, [h, size]] of entry.blocks.entries()) {
+    if (!oldHashes.has(h)) continue;
+    reused += size;
+    shifted ||= !kept[i];
+  }
   const abs = resolveInside(ctx.root, entry.path);
   if (reused * 2 < entry.size || (await hasHoles(abs))) return undefined;
-  const tmp = await TempFile.copyOf(abs, ctx.tmpDirs.next(), mode, entry.size).catch(() => undefined);
+  const copy = (shifted && (await copyKept(ctx, abs, entry, kept, mode))) || (await copyWhole(abs, ctx.tmpDirs.next(), mode, entry.size, kept));
   // Copied while untouched (same stat before and after), or not used.
-  if (tmp && (await unchangedSincePlan(abs, old.stat))) return { tmp, kept, old: old.stat };
+  if (copy && (await unchangedSincePlan(abs, old.stat))) return { ...copy, old: old.stat };
+  await copy?.tmp.abort();
+  return undefined;
+}
+
+async function copyWhole(abs: string, dir: string, mode: number, size: number, kept: boolean[]): Promise<Omit<PatchedCopy, "old"> | undefined> {
+  const tmp = await TempFile.copyOf(abs, dir, mode, size).catch(() => undefined);
+  return tmp && { tmp, kept };
+}
+
+/**
+ * A new temp file holding the blocks `kept` in place, copied by the kernel, one call per run
+ * of them. Undefined if the kernel does not copy them all (no copy_file_range on this runtime
+ * or system): a whole copy is made instead.
+ */
+async function copyKept(ctx: SyncContext, abs: string, entry: Entry, kept: boolean[], mode: number): Promise<Omit<PatchedCopy, "old"> | undefined> {
+  const runs: { from: number; length: number }[] = [];
+  let offset = 0;
+  for (const [i, [, size]] of entry.blocks.entries()) {
+    const last = runs.at(-1);
+    if (kept[i] && last && last.from + last.length === offset) last.length += size;
+    else if (kept[i]) runs.push({ from: offset, length: size });
+    offset += size;
+  }
+  const old = await fs.open(abs, "r").catch(() => undefined);
+  const tmp = old && (await TempFile.create(ctx.tmpDirs.next(), mode, entry.size).catch(() => undefined));
+  try {
+    if (tmp && runs.every((r) => tmp.copyIn(ctx.runtime.copyRange, old!.fd, r.from, r.from, r.length) === r.length)) return { tmp, kept };
+  } finally {
+    await old?.close();
+  }
   await tmp?.abort();
   return undefined;
 }
