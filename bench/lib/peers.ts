@@ -39,6 +39,9 @@ export function perGiB(cpuSeconds: readonly number[], bytes: number): number {
 
 export const CPU_PER_GIB_TARGET: Target = { op: "<=", value: 4, text: "≤ 4 s/GiB" };
 
+/** Issue 14: dropsim ahead of Syncthing, i.e. dropsim / Syncthing below 1. */
+export const AHEAD_OF_SYNCTHING: Target = { op: "<=", value: 1, text: "< 1× (ahead of Syncthing)" };
+
 /**
  * Copies `src` to `dst` with `cp`, as a user would: the copy's pages are left dirty (no sync),
  * and `--reflink=never` keeps a copy-on-write filesystem from sharing the blocks instead.

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { activeBuild } from "../lib/build.ts";
 import { bHolds, requireFree, rmrf, stageFolder, syncDisks, withCluster } from "../lib/cluster.ts";
 import { hashFile, writeRandomFile } from "../lib/data.ts";
-import { CPU_PER_GIB_TARGET, copyLikeUser, type PeerRow, peerFigures, perGiB, ratio } from "../lib/peers.ts";
+import { AHEAD_OF_SYNCTHING, CPU_PER_GIB_TARGET, copyLikeUser, type PeerRow, peerFigures, perGiB, ratio } from "../lib/peers.ts";
 import { cpuMeter } from "../lib/proc.ts";
 import { RSYNC, RSYNC_ABSENT, RSYNC_HAS_FSYNC, timeRsync, withRsyncDaemon } from "../lib/rsync.ts";
 import { SYNCTHING, SYNCTHING_ABSENT, withSyncthing } from "../lib/syncthing.ts";
@@ -171,7 +171,7 @@ export const w2: Workload = {
           ratioKey: k("stRatio"),
           unit: "ms",
           absent: stAbsent,
-          ...(v.key ? {} : { target: { op: "<=", value: 1, text: "< 1× (ahead of Syncthing)" } as const }),
+          ...(v.key ? {} : { target: AHEAD_OF_SYNCTHING }),
         },
       ];
     };
