@@ -81,11 +81,16 @@ export class LogFold {
     return out;
   }
 
-  /** The "(repeated N times)" lines of windows closed by `now` (or of all of them, at exit), oldest first. */
+  /**
+   * The "(repeated N times)" lines of windows closed by `now` (or of all of them, at exit), oldest
+   * first. Windows close in the order they opened (each lasts FOLD_MS; a clock set back only
+   * delays a close), so the first one still open ends the look: with a line per file logged, scanning every open window per line made
+   * logging quadratic (10 % of a client's CPU uploading 20,000 files).
+   */
   due(now: number, all = false): LogRecord[] {
     const out: LogRecord[] = [];
     for (const [key, w] of this.open) {
-      if (w.until > now && !all) continue;
+      if (w.until > now && !all) break;
       this.open.delete(key);
       if (w.repeats > 0) out.push(_repeated(w, new Date(Math.min(now, w.until))));
     }
@@ -94,9 +99,8 @@ export class LogFold {
 
   /** When the next window closes, if any is open. */
   get nextDue(): number | undefined {
-    let next: number | undefined;
-    for (const w of this.open.values()) next = next === undefined ? w.until : Math.min(next, w.until);
-    return next;
+    for (const w of this.open.values()) return w.until;
+    return undefined;
   }
 }
 
