@@ -8,7 +8,7 @@ import { hashFile } from "../fsutil/hash-file.ts";
 import { readXattrs } from "../fsutil/xattrs.ts";
 import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
-import { CTIME_UNKNOWN, sameStat, type Synced } from "./local-index.ts";
+import { CTIME_UNKNOWN, type Fingerprint, sameStat, type Synced } from "./local-index.ts";
 import { sameStamp, type WriteSettle } from "../core/write-settle.ts";
 
 /** The local side of a pass: what each looked-at path holds now, with the stat it was read at. */
@@ -55,8 +55,20 @@ export function absPath(root: string, wirePath: string): string {
  * their plan cannot wait. Other files still being written (`settle`) wait until quiet, and so
  * do those whose news is no newer than what was synced: the server's echo of our own commit
  * plans nothing, and read at once it made a file being written a version per pass.
+ *
+ * A file or folder found in a subtree unchanged since it was synced is left out of the view
+ * (the planner would plan nothing for it), unless news concerns it or a folder above it, or
+ * `attended` says the caller keeps state about it: a rescan of 100,000 synced files then loads
+ * only the entries of what changed, not all of them.
  */
-export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, news: ReadonlyMap<string, Entry>, settle: WriteSettle, now: number): Promise<LocalView> {
+export async function readLocalView(
+  ctx: SyncContext,
+  dirty: Iterable<string>,
+  news: ReadonlyMap<string, Entry>,
+  settle: WriteSettle,
+  now: number,
+  attended: (path: string) => boolean = () => false,
+): Promise<LocalView> {
   const view: LocalView = {
     content: new Map(),
     stat: new Map(),
@@ -69,11 +81,22 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
     ctimes: new Map(),
     notes: new Map(),
   };
-  /** Adds what the index knows of `p` (and, with `subtree`, of everything below it). */
+  const mustPlan = _concernedByNews(news, attended);
+  /**
+   * Adds what the index knows of `p` and, with `subtree`, of everything below it, except what
+   * is found unchanged (left out of the view altogether; see above).
+   */
   const addKnown = (p: string, subtree: boolean) => {
     const known = ctx.index.get(p);
     if (known) view.synced.set(p, known);
-    if (subtree) for (const s of ctx.index.under(p)) view.synced.set(s.entry.path, s);
+    if (!subtree) return;
+    for (const f of ctx.index.fingerprintsUnder(p)) {
+      const st = view.stat.get(f.path);
+      if (st && _unchanged(f, st) && !mustPlan(f.path)) {
+        view.stat.delete(f.path);
+        view.synced.delete(f.path);
+      } else view.synced.set(f.path, ctx.index.get(f.path)!);
+    }
   };
   /** Folders found real (not symlinks) above the paths looked at: each is checked once a pass. */
   const realFolders = new Set<string>();
@@ -213,6 +236,37 @@ export async function readLocalView(ctx: SyncContext, dirty: Iterable<string>, n
   if (toRead.length > 0) ctx.emit({ type: "phase", phase: "hashing", files: toRead.length, bytes: hashedBytes });
   await Promise.all([_inPool(toRead, ([p, st, attrs]) => readFile(p, st, attrs)), _inPool(links, readLink)]);
   return view;
+}
+
+/**
+ * A synced file or folder whose stat matches its fingerprint holds what was synced: the
+ * planner would find it unchanged. Not so for a file whose fingerprint lacks its ctime or its
+ * attributes (both are taken on the next look), whose exec bit no longer matches the entry's,
+ * nor for symlinks (their target is read at every look).
+ */
+function _unchanged(f: Fingerprint, st: LocalStat): boolean {
+  if (f.kind !== st.kind || !sameStat(f.stat, st)) return false;
+  if (st.kind === "dir") return true;
+  return st.kind === "file" && !f.xattrsUnread && f.stat.ctimeMs !== CTIME_UNKNOWN && normalMode("file", st.mode) === normalMode("file", f.mode);
+}
+
+/**
+ * Paths the planner must see even unchanged: those `attended`, those with news, the old paths
+ * of news that moved, and everything below any of them (a folder deleted or moved elsewhere is
+ * planned with what it still holds here).
+ */
+function _concernedByNews(news: ReadonlyMap<string, Entry>, attended: (path: string) => boolean): (path: string) => boolean {
+  const roots = new Set<string>();
+  for (const [p, e] of news) {
+    roots.add(p);
+    if (e.movedFrom !== undefined) roots.add(e.movedFrom);
+  }
+  return (p) => {
+    if (attended(p)) return true;
+    if (roots.size === 0) return false;
+    for (let q = p; q !== ""; q = parentOf(q)) if (roots.has(q)) return true;
+    return false;
+  };
 }
 
 /** Runs `work` on every item, READ_CONCURRENCY at a time. */

@@ -95,3 +95,23 @@ describe("LocalIndex beside another process", () => {
     expect(await holder.exited).toBe(0);
   });
 });
+
+describe("LocalIndex fingerprints", () => {
+  const stat = (ino: number) => ({ kind: "file" as const, size: 1, mtimeMs: 1000, ctimeMs: 1001, ino, mode: 0o644, nlink: 1 });
+  const entry = (path: string) => ({ path, kind: "file" as const, size: 1, mode: 0o644, hash: "h", blocks: [["b", 1]] as [string, number][], version: 1, deleted: false, mtime: 1000 });
+
+  test("fingerprintsUnder reads the entries inside a folder in path order, past a page, without its neighbours", () => {
+    const index = new LocalIndex(runtime.openDatabase(dir.join("fingerprints.db")));
+    const inside = Array.from({ length: 2500 }, (_, i) => `a/f${String(i).padStart(5, "0")}`);
+    index.transaction(() => {
+      // "a b" and "a0" sort next to "a/…" but are not inside "a"; "a" itself is not inside it.
+      for (const [i, p] of ["a", "a b", "a0", ...inside].entries()) index.put(entry(p), stat(i));
+    });
+    const under = [...index.fingerprintsUnder("a")];
+    expect(under.map((f) => f.path)).toEqual(inside);
+    expect(under[0]).toEqual({ path: "a/f00000", kind: "file", mode: 0o644, stat: stat(3), xattrsUnread: false });
+    expect([...index.fingerprintsUnder("")].map((f) => f.path)).toEqual(["a", "a b", ...inside, "a0"].sort());
+    expect([...index.fingerprintsUnder("a/f00001")]).toEqual([]);
+    index.close();
+  });
+});
