@@ -100,31 +100,33 @@ async function hasHoles(abs: string): Promise<boolean> {
 export async function copyShifted(ctx: SyncContext, entry: Entry, { tmp, kept, old: oldStat }: PatchedCopy, local: LocalBlocks): Promise<boolean[]> {
   const done = kept.map(() => false);
   const abs = resolveInside(ctx.root, entry.path);
+  const runs = shiftedRuns(entry, kept, abs, local);
+  // An overwrite shifts nothing: no second look at the old file.
+  if (runs.length === 0) return done;
   const old = await fs.open(abs, "r").catch(() => undefined);
   if (!old) return done;
   try {
-    let run: { from: number; to: number; length: number; blocks: number[] } | undefined;
-    const copyRun = async () => {
-      if (run && tmp.copyIn(ctx.runtime.copyRange, old.fd, run.from, run.to, run.length) === run.length) for (const i of run.blocks) done[i] = true;
-      run = undefined;
-    };
-    let offset = 0;
-    for (const [i, [hash, size]] of entry.blocks.entries()) {
-      const src = local.replacedAt(hash);
-      if (kept[i] || src?.abs !== abs) await copyRun();
-      else if (run && run.from + run.length === src.offset && run.to + run.length === offset) {
-        run.length += size;
-        run.blocks.push(i);
-      } else {
-        await copyRun();
-        run = { from: src.offset, to: offset, length: size, blocks: [i] };
-      }
-      offset += size;
-    }
-    await copyRun();
+    for (const r of runs) if (tmp.copyIn(ctx.runtime.copyRange, old.fd, r.from, r.to, r.length) === r.length) for (const i of r.blocks) done[i] = true;
   } finally {
     await old.close();
   }
   // These bytes were not hashed on the way: they are trusted only if the file stayed as synced.
   return (await unchangedSincePlan(abs, oldStat)) ? done : kept.map(() => false);
+}
+
+/** The blocks of `entry` found at another offset of the old file `abs`, as runs contiguous on both sides. */
+function shiftedRuns(entry: Entry, kept: boolean[], abs: string, local: LocalBlocks): { from: number; to: number; length: number; blocks: number[] }[] {
+  const runs: { from: number; to: number; length: number; blocks: number[] }[] = [];
+  let run: (typeof runs)[number] | undefined;
+  let offset = 0;
+  for (const [i, [hash, size]] of entry.blocks.entries()) {
+    const src = kept[i] ? undefined : local.replacedAt(hash);
+    if (src?.abs !== abs) run = undefined;
+    else if (run && run.from + run.length === src.offset && run.to + run.length === offset) {
+      run.length += size;
+      run.blocks.push(i);
+    } else runs.push((run = { from: src.offset, to: offset, length: size, blocks: [i] }));
+    offset += size;
+  }
+  return runs;
 }
