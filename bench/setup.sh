@@ -23,4 +23,7 @@ sudo=""
 echo "bench setup: installing$missing (apt-get)"
 $sudo apt-get update
 $sudo apt-get install -y $missing
+for tool in $missing; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "bench setup: apt-get did not install $tool" >&2; exit 1; }
+done
 echo "bench peers installed: $(rsync --version | head -n 1); $(syncthing --version)"
