@@ -1,11 +1,11 @@
 import { countWithin } from "../protocol/budget.ts";
 import * as fs from "node:fs/promises";
-import { hashBlock } from "../core/block-hash.ts";
-import type { Content } from "../core/entry.ts";
+import type { BlockRef, Content } from "../core/entry.ts";
+import { readInto } from "../fsutil/read-into.ts";
 import { MAX_LIST, type MessageOf, type Op, type OpResult, type ServerMessage } from "../protocol/messages.ts";
 import type { SyncContext } from "./context.ts";
 import { absPath } from "./local-view.ts";
-import { blockFrame } from "../protocol/peer.ts";
+import { blockFrames } from "../protocol/peer.ts";
 import type { ServerPeer } from "./server-link.ts";
 import { startTransfer } from "./transfer-progress.ts";
 
@@ -15,6 +15,8 @@ import { startTransfer } from "./transfer-progress.ts";
  * a few MiB less peak RSS).
  */
 const SEND_WINDOW = 1024 * 1024;
+/** Block bytes read and sent at once (see `sendRuns`). */
+const RUN_BYTES = 1024 * 1024;
 /** Ops per apply request: keeps every message far below the frame limit. */
 const OPS_PER_APPLY = 500;
 
@@ -28,7 +30,7 @@ export interface PlannedOp {
 
 /**
  * Sends a batch of local changes: one has_blocks round trip for all of their blocks, the
- * missing block bytes (re-read and re-verified, with backpressure), then the ops in as few
+ * missing block bytes (re-read in runs, with backpressure), then the ops in as few
  * apply requests as fit. Returns one result per op, in order; an op whose file changed while
  * it was being sent is answered `undefined` (the file is marked dirty for the next pass).
  */
@@ -63,15 +65,21 @@ export async function uploadBatch(ctx: SyncContext, peer: ServerPeer, planned: P
   return results;
 }
 
-/** Streams the blocks of one file the server lacks; false if the file no longer matches its plan. */
+/**
+ * Streams the blocks of one file the server lacks; false if the file no longer matches its plan.
+ * Blocks are not hashed again: the server checks every block against its hash before keeping
+ * it, and a file changed since it was hashed shows in its size or modification time (checked
+ * before and after), so the commit is left for the next pass instead.
+ */
 async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, missing: Set<string>): Promise<boolean> {
-  const path = p.op.op === "put" ? p.op.path : "";
+  if (p.op.op !== "put") return true;
+  const op = p.op;
   const { blocks, size: bytes } = p.content!;
   if (!blocks.some(([h]) => missing.has(h))) return true;
   if (p.bytes) {
-    // Hashed from these very bytes moments ago: no need to read or verify again. Small
-    // (hash-file.ts's SMALL_FILE): sent at once, no progress to tell.
-    startTransfer(ctx.emit, path, "upload", bytes);
+    // Hashed from these very bytes moments ago. Small (hash-file.ts's SMALL_FILE): sent at
+    // once, no progress to tell.
+    startTransfer(ctx.emit, op.path, "upload", bytes);
     let offset = 0;
     for (const [hash, size] of blocks) {
       if (missing.has(hash)) {
@@ -85,33 +93,68 @@ async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, miss
   }
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(absPath(ctx.root, path), "r");
+    handle = await fs.open(absPath(ctx.root, op.path), "r");
   } catch {
-    ctx.markDirty(path);
+    ctx.markDirty(op.path);
     return false;
   }
-  try {
-    const progress = startTransfer(ctx.emit, path, "upload", bytes);
-    let offset = 0;
-    for (const [hash, size] of blocks) {
-      if (missing.has(hash)) {
-        const { frame, body } = blockFrame(hash, size);
-        const { bytesRead } = await handle.read(body, 0, size, offset);
-        if (bytesRead !== size || hashBlock(body) !== hash) {
-          ctx.markDirty(path);
-          ctx.emit({ type: "file_failed", path, direction: "upload", reason: "it changed while it was being sent", retry: true });
-          return false;
-        }
-        await ctx.throttle.take("upload", size);
-        peer.sendFrame(frame);
-        missing.delete(hash);
-        await peer.conn.drained(SEND_WINDOW);
-      }
-      offset += size;
-      progress.at(offset);
-    }
+  const changed = async () => {
+    const st = await handle.stat();
+    if (st.size === op.size && st.mtimeMs === op.mtime) return false;
+    ctx.markDirty(op.path);
+    ctx.emit({ type: "file_failed", path: op.path, direction: "upload", reason: "it changed while it was being sent", retry: true });
     return true;
+  };
+  try {
+    if (await changed()) return false;
+    const progress = startTransfer(ctx.emit, op.path, "upload", bytes);
+    for (const run of sendRuns(blocks, missing)) {
+      const frames = blockFrames(run.blocks);
+      if ((await readInto(handle, frames.bodies, run.offset)) !== run.bytes) {
+        await changed();
+        return false;
+      }
+      await ctx.throttle.take("upload", run.bytes);
+      peer.sendFrame(frames.bytes);
+      for (const [hash] of run.blocks) missing.delete(hash);
+      await peer.conn.drained(SEND_WINDOW);
+      progress.at(run.offset + run.bytes);
+    }
+    return !(await changed());
   } finally {
     await handle.close();
   }
+}
+
+interface SendRun {
+  /** Where the run starts in the file. */
+  offset: number;
+  bytes: number;
+  blocks: BlockRef[];
+}
+
+/**
+ * The missing blocks of a file in runs that lie end to end in it, of at most RUN_BYTES (a
+ * bigger block alone), each read with one system call and sent with one write. A block that
+ * occurs twice is sent once.
+ */
+export function sendRuns(blocks: readonly BlockRef[], missing: ReadonlySet<string>): SendRun[] {
+  const runs: SendRun[] = [];
+  const taken = new Set<string>();
+  let run: SendRun | undefined;
+  let offset = 0;
+  for (const ref of blocks) {
+    const [hash, size] = ref;
+    if (missing.has(hash) && !taken.has(hash)) {
+      taken.add(hash);
+      if (!run || run.offset + run.bytes !== offset || run.bytes + size > RUN_BYTES) {
+        run = { offset, bytes: 0, blocks: [] };
+        runs.push(run);
+      }
+      run.blocks.push(ref);
+      run.bytes += size;
+    }
+    offset += size;
+  }
+  return runs;
 }

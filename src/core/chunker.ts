@@ -85,27 +85,35 @@ function cutLength(buf: Uint8Array, start: number, end: number, p: ChunkParams, 
 }
 
 /**
+ * Cuts the chunks of `buf[start, end)` in order, calling `chunk(offset, length)` for each;
+ * returns where the uncut rest begins. A cut is certain only once `max` bytes past its chunk's
+ * start are visible, so unless `final` (the stream ends at `end`) fewer than `max` bytes are
+ * left for the next call, which must see them again followed by the bytes after `end`.
+ */
+export function cutChunks(buf: Uint8Array, start: number, end: number, params: ChunkParams, final: boolean, chunk: (offset: number, length: number) => void): number {
+  const masks = masksFor(params);
+  let pos = start;
+  while (final ? pos < end : end - pos >= params.max) {
+    const len = cutLength(buf, pos, end, params, masks);
+    chunk(pos, len);
+    pos += len;
+  }
+  return pos;
+}
+
+/**
  * Splits a byte stream into chunks as it arrives. Returned chunks are views (no copy) of the
  * pushed bytes: use them before overwriting the buffer pushed. Nothing is kept past `push`.
  */
 export class Chunker {
   private pending = new Uint8Array(0);
-  private readonly masks: Masks;
 
-  constructor(private readonly params: ChunkParams = DEFAULT_CHUNKING) {
-    this.masks = masksFor(params);
-  }
+  constructor(private readonly params: ChunkParams = DEFAULT_CHUNKING) {}
 
   push(data: Uint8Array): Uint8Array[] {
     const buf = this.pending.length === 0 ? data : concat(this.pending, data);
     const out: Uint8Array[] = [];
-    let pos = 0;
-    // A cut is final only once `max` bytes are visible or the stream has ended.
-    while (buf.length - pos >= this.params.max) {
-      const len = cutLength(buf, pos, buf.length, this.params, this.masks);
-      out.push(buf.subarray(pos, pos + len));
-      pos += len;
-    }
+    const pos = cutChunks(buf, 0, buf.length, this.params, false, (at, len) => out.push(buf.subarray(at, at + len)));
     // The remainder (under `max` bytes) is copied: the caller may reuse its buffer after push.
     this.pending = buf.slice(pos);
     return out;
@@ -115,12 +123,7 @@ export class Chunker {
     const buf = this.pending;
     this.pending = new Uint8Array(0);
     const out: Uint8Array[] = [];
-    let pos = 0;
-    while (pos < buf.length) {
-      const len = cutLength(buf, pos, buf.length, this.params, this.masks);
-      out.push(buf.subarray(pos, pos + len));
-      pos += len;
-    }
+    cutChunks(buf, 0, buf.length, this.params, true, (at, len) => out.push(buf.subarray(at, at + len)));
     return out;
   }
 }

@@ -28,15 +28,25 @@ export function encodeFrame(type: FrameType, ...parts: Uint8Array[]): Uint8Array
 }
 
 /** A frame with its header and type written and a body of `bodyLength` bytes left to fill. */
-export function allocFrame(type: FrameType, bodyLength: number): { frame: Uint8Array; body: Uint8Array } {
+function allocFrame(type: FrameType, bodyLength: number): { frame: Uint8Array; body: Uint8Array } {
+  const frame = new Uint8Array(frameLength(bodyLength));
+  return { frame, body: writeFrameHeader(frame, type) };
+}
+
+/** Bytes on the wire of a frame whose body is `bodyLength` bytes; refused past the maximum. */
+export function frameLength(bodyLength: number): number {
   const length = 1 + bodyLength;
   if (length > MAX_FRAME_BYTES) {
     throw new DropsimError("frame_too_large", `Cannot send a frame of ${length} bytes: the maximum is ${MAX_FRAME_BYTES}`);
   }
-  const frame = new Uint8Array(HEADER_BYTES + length);
-  new DataView(frame.buffer).setBigUint64(0, BigInt(length));
+  return HEADER_BYTES + length;
+}
+
+/** Writes the header and type into `frame` (sized by `frameLength`); returns the body to fill. */
+export function writeFrameHeader(frame: Uint8Array, type: FrameType): Uint8Array {
+  new DataView(frame.buffer, frame.byteOffset, HEADER_BYTES).setBigUint64(0, BigInt(frame.length - HEADER_BYTES));
   frame[HEADER_BYTES] = type;
-  return { frame, body: frame.subarray(HEADER_BYTES + 1) };
+  return frame.subarray(HEADER_BYTES + 1);
 }
 
 /** Memory reserved for a frame before its bytes arrive; beyond it, the buffer grows as they do. */

@@ -2,7 +2,7 @@ import type { z } from "zod";
 import { bytesToHex, HASH_BYTES, hexToBytes } from "../core/block-hash.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
 import type { Connection, ConnectionEvents } from "../runtime/types.ts";
-import { allocFrame, encodeFrame, type Frame, FrameDecoder, FrameType } from "./frame-codec.ts";
+import { encodeFrame, type Frame, FrameDecoder, frameLength, FrameType, writeFrameHeader } from "./frame-codec.ts";
 import { decodeMessage, encodeMessage, salvageId, type ClientMessage, type ServerMessage } from "./messages.ts";
 
 type Message = ClientMessage | ServerMessage;
@@ -17,14 +17,37 @@ export interface PeerHandlers<In> {
   closed(error?: Error): void;
 }
 
+/** Consecutive block frames laid out in one buffer, with each frame's body to fill. */
+export interface BlockFrames {
+  /** Every frame, end to end: written to the socket at once. */
+  bytes: Uint8Array;
+  /** Each block's frame within `bytes`, for sending only some of them. */
+  frames: Uint8Array[];
+  /** Each block's bytes within its frame: read straight into them. */
+  bodies: Uint8Array[];
+}
+
 /**
- * A block frame whose body (`size` bytes) the caller fills, then sends with `sendFrame`:
- * reading a block straight into it saves an allocation and a copy per block.
+ * Frames for a run of blocks in one allocation: a run read with one `readv` into the bodies and
+ * sent with one write costs one allocation and two system calls instead of one each per block
+ * (W2: 16,384 blocks of 32 KiB for 512 MiB).
  */
-export function blockFrame(hash: string, size: number): { frame: Uint8Array; body: Uint8Array } {
-  const { frame, body } = allocFrame(FrameType.block, HASH_BYTES + size);
-  body.set(hexToBytes(hash));
-  return { frame, body: body.subarray(HASH_BYTES) };
+export function blockFrames(blocks: readonly (readonly [hash: string, size: number])[]): BlockFrames {
+  let total = 0;
+  for (const [, size] of blocks) total += frameLength(HASH_BYTES + size);
+  const bytes = new Uint8Array(total);
+  const frames: Uint8Array[] = [];
+  const bodies: Uint8Array[] = [];
+  let at = 0;
+  for (const [hash, size] of blocks) {
+    const frame = bytes.subarray(at, at + frameLength(HASH_BYTES + size));
+    const body = writeFrameHeader(frame, FrameType.block);
+    body.set(hexToBytes(hash));
+    frames.push(frame);
+    bodies.push(body.subarray(HASH_BYTES));
+    at += frame.length;
+  }
+  return { bytes, frames, bodies };
 }
 
 /** How the side that pings keeps a quiet connection honest (see `heartbeatStep`). */
@@ -117,12 +140,12 @@ export class Peer<In extends Message, Out extends Message> {
   }
 
   sendBlock(hash: string, bytes: Uint8Array): void {
-    const { frame, body } = blockFrame(hash, bytes.length);
-    body.set(bytes);
+    const { bytes: frame, bodies } = blockFrames([[hash, bytes.length]]);
+    bodies[0]!.set(bytes);
     this.sendFrame(frame);
   }
 
-  /** Writes an already encoded frame (a push encoded once for many peers, a block read into its frame). */
+  /** Writes already encoded frames (a push encoded once for many peers, blocks read into their frames). */
   sendFrame(frame: Uint8Array): void {
     this.bytesOut += frame.length;
     this.liveness.saidAt = Date.now();

@@ -5,7 +5,7 @@ import type { Entry } from "../core/entry.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import { type ClientMessage, clientMessages, type MessageOf, type OpResult, PROTOCOL_VERSION, type ServerMessage } from "../protocol/messages.ts";
-import { blockFrame, Peer } from "../protocol/peer.ts";
+import { blockFrames, Peer } from "../protocol/peer.ts";
 import type { Connection, ConnectionEvents } from "../runtime/types.ts";
 import type { CommitNotice } from "../store/journal-feed.ts";
 import type { Scope } from "../core/access-token.ts";
@@ -24,6 +24,8 @@ const INBOUND_HIGH_WATER = 8 * 1024 * 1024;
 /** Output we let pile up for a peer that does not read before we hang up on it. */
 const OUTBOUND_LIMIT = 64 * 1024 * 1024;
 const BLOCK_SEND_WINDOW = 4 * 1024 * 1024;
+/** Block bytes served with one read and one write (blocks lying end to end in a pack). */
+const SERVE_RUN = 1024 * 1024;
 const REPLY_WINDOW = 4 * 1024 * 1024;
 /**
  * Received blocks are made durable after this many bytes (and when the session ends), so an
@@ -97,6 +99,8 @@ export class Session {
   readonly ip: string;
   /** Counted by Admission as waiting to authenticate: until hello succeeds or the connection ends. */
   private pending = false;
+  /** Counted by Admission as open (it was not refused at once): until the connection ends. */
+  private admitted = false;
   private preAuthBytes = 0;
   /** Refused and closing: nothing more is read, answered or served. */
   private refused = false;
@@ -137,9 +141,10 @@ export class Session {
       if (this.current.kind === "greeting") this.refuse(new DropsimError("timeout", `Did not authenticate within ${limits.authTimeoutMs / 1000} s`), undefined);
     }, limits.authTimeoutMs);
     this.authDeadline.unref?.();
+    const full = host.admission.full;
     const busy = host.admission.open(this.ip);
-    if (busy) this.refuse(busy, undefined);
-    else this.pending = true;
+    if (busy) this.refuse(busy, undefined, full ? "open_files" : busy.code);
+    else this.pending = this.admitted = true;
   }
 
   get state(): SessionState["kind"] {
@@ -173,6 +178,7 @@ export class Session {
     clearInterval(this.idleCheck);
     clearTimeout(this.authDeadline);
     this._settle();
+    if (this.admitted) this.host.admission.closed();
     if (this.current.kind === "ready") {
       this.current.unsubscribe();
       const { share } = this.current;
@@ -382,20 +388,32 @@ export class Session {
     this.send({ type: "missing", id: m.id, hashes: missing });
   }
 
+  /** Blocks lying end to end in a pack go out as one read and one write, up to SERVE_RUN bytes at a time. */
   private async getBlocks(s: Ready, m: MessageOf<ClientMessage, "get_blocks">): Promise<void> {
     const missing: string[] = [];
-    for (const hash of m.hashes) {
-      let frame: Uint8Array | undefined;
-      const bytes = await s.share.blocks.get(hash, (size) => {
-        const f = blockFrame(hash, size);
-        frame = f.frame;
-        return f.body;
-      });
-      if (!bytes) {
-        missing.push(hash);
-        continue;
+    const sizes = await s.share.blocks.sizes(m.hashes);
+    for (let i = 0; i < m.hashes.length; ) {
+      const run: [string, number][] = [];
+      let bytes = 0;
+      for (; i < m.hashes.length && (run.length === 0 || bytes + (sizes[i] ?? 0) <= SERVE_RUN); i++) {
+        const size = sizes[i];
+        if (size === undefined) missing.push(m.hashes[i]!);
+        else {
+          run.push([m.hashes[i]!, size]);
+          bytes += size;
+        }
       }
-      this.peer.sendFrame(frame!);
+      if (run.length === 0) continue;
+      const frames = blockFrames(run);
+      const read = await s.share.blocks.readInto(
+        run.map(([h]) => h),
+        frames.bodies,
+      );
+      if (read.every(Boolean)) this.peer.sendFrame(frames.bytes);
+      else {
+        // Deleted by garbage collection since `sizes`: the others go, frame by frame.
+        read.forEach((ok, k) => (ok ? this.peer.sendFrame(frames.frames[k]!) : missing.push(run[k]![0])));
+      }
       // Backpressure: never queue more than a window of block bytes for this peer.
       await this.conn.drained(BLOCK_SEND_WINDOW);
       if (this.conn.closed) return;

@@ -21,8 +21,15 @@ export interface BlockStore {
   missing(hashes: readonly string[]): Promise<string[]>;
   /** Stores the bytes (storing a block that exists is a no-op). Durable only after `sync`. */
   put(hash: string, bytes: Uint8Array): Promise<void>;
-  /** The block's bytes, read into `alloc(size)` when given (a frame being built), else a new buffer. */
-  get(hash: string, alloc?: (size: number) => Uint8Array): Promise<Uint8Array | undefined>;
+  /** The sizes of the blocks held, in order; undefined for those the store does not hold. */
+  sizes(hashes: readonly string[]): Promise<(number | undefined)[]>;
+  /**
+   * Reads each block into its buffer (sized by `sizes`), blocks lying end to end in storage in
+   * one read; false for a block no longer held (deleted meanwhile). Serving many blocks.
+   */
+  readInto(hashes: readonly string[], buffers: readonly Uint8Array[]): Promise<boolean[]>;
+  /** The block's bytes. */
+  get(hash: string): Promise<Uint8Array | undefined>;
   /** Makes every `put` so far durable; called before a commit may refer to those blocks. */
   sync(): Promise<void>;
   /** Forgets the blocks (garbage collection decides which); unknown hashes are ignored. */

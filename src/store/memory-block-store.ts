@@ -22,12 +22,21 @@ export class MemoryBlockStore implements BlockStore {
     this.storedAt.set(hash, this.now());
   }
 
-  async get(hash: string, alloc = (size: number) => new Uint8Array(size)): Promise<Uint8Array | undefined> {
-    const bytes = this.blocks.get(hash);
-    if (!bytes) return undefined;
-    const out = alloc(bytes.length);
-    out.set(bytes);
-    return out;
+  async get(hash: string): Promise<Uint8Array | undefined> {
+    return this.blocks.get(hash)?.slice();
+  }
+
+  async sizes(hashes: readonly string[]): Promise<(number | undefined)[]> {
+    return hashes.map((h) => this.blocks.get(h)?.length);
+  }
+
+  async readInto(hashes: readonly string[], buffers: readonly Uint8Array[]): Promise<boolean[]> {
+    return hashes.map((h, i) => {
+      const bytes = this.blocks.get(h);
+      if (bytes?.length !== buffers[i]!.length) return false;
+      buffers[i]!.set(bytes);
+      return true;
+    });
   }
 
   async sync(): Promise<void> {}

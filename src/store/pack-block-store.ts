@@ -3,7 +3,8 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
-import { writeFully } from "../runtime/write-fully.ts";
+import { readInto } from "../fsutil/read-into.ts";
+import { writeAllV, writeFully } from "../runtime/write-fully.ts";
 import type { BlockStore, Compaction, StoredBlock } from "./block-store.ts";
 import { type PackUsage, planCompaction } from "./pack-plan.ts";
 import { Serial } from "./serial.ts";
@@ -52,6 +53,18 @@ interface Pack {
   dirty: boolean;
 }
 
+/** Blocks put but not yet written: they follow each other at the end of one pack. */
+interface WriteBatch {
+  pack: Pack;
+  offset: number;
+  bytes: number;
+  buffers: Uint8Array[];
+  hashes: string[];
+}
+
+/** Received blocks are written in batches of about this much: one system call instead of one per block (W2: 16,384 of 32 KiB). */
+const WRITE_BATCH = 1024 * 1024;
+
 /**
  * Blocks appended to pack files (`blocks/packs/000001.pack`), located by an SQLite index.
  * One file per block would cost a create and an fsync per block — thousands of small files
@@ -61,6 +74,8 @@ interface Pack {
  */
 export class PackBlockStore implements BlockStore {
   private pending = new Map<string, Location>();
+  /** Puts whose bytes are not written yet (they are in `pending` already). */
+  private batch: WriteBatch | undefined;
   private packs = new Map<number, Pack>();
   private readonly opening = new Map<number, Promise<Pack>>();
   private current!: Pack;
@@ -88,6 +103,7 @@ export class PackBlockStore implements BlockStore {
     this.tx = new SqlTransactions(db);
     this.q = {
       get: db.prepare("SELECT pack, offset, size FROM blocks WHERE hash = ?"),
+      sizes: db.prepare("SELECT b.hash, b.size FROM json_each(?) h JOIN blocks b ON b.hash = h.value"),
       // The hashes are one JSON array parameter: one statement for a batch of any size.
       absent: db.prepare("SELECT h.value AS hash FROM json_each(?) h WHERE NOT EXISTS (SELECT 1 FROM blocks b WHERE b.hash = h.value) ORDER BY h.key"),
       insert: db.prepare("INSERT OR IGNORE INTO blocks (hash, pack, offset, size, stored_at) VALUES (?, ?, ?, ?, ?)"),
@@ -173,9 +189,13 @@ export class PackBlockStore implements BlockStore {
       .filter((h) => !this.pending.has(h));
   }
 
+  /** The store keeps `bytes` (unchanged: the caller does not reuse them) until it has written them, by the next `sync` at the latest. */
   async put(hash: string, bytes: Uint8Array): Promise<void> {
     if (this.locate(hash)) return;
-    if (this.current.tail >= this.packLimit && !this.closing) this.current = await this.openPack(this.newPackId());
+    if (this.current.tail >= this.packLimit && !this.closing) {
+      this.writeBatch();
+      this.current = await this.openPack(this.newPackId());
+    }
     // Checked after the await: a block written once close has synced would never be indexed.
     if (this.closing) throw new DropsimError("closed", `Cannot store block ${hash.slice(0, 12)}…: the block store is closing`);
     const pack = this.current;
@@ -183,30 +203,92 @@ export class PackBlockStore implements BlockStore {
     const loc = { pack: pack.id, offset: pack.tail, size: bytes.length };
     pack.tail += bytes.length;
     pack.dirty = true;
-    try {
-      writeFully(pack.handle.fd, bytes, loc.offset);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const why = code === "ENOSPC" || code === "EDQUOT" ? "the server's disk is full" : (e as Error).message;
-      throw new DropsimError(code === "ENOSPC" || code === "EDQUOT" ? "disk_full" : "io", `Cannot store block ${hash.slice(0, 12)}…: ${why}`, { cause: e });
-    }
+    if (this.batch?.pack !== pack) this.writeBatch();
+    this.batch ??= { pack, offset: loc.offset, bytes: 0, buffers: [], hashes: [] };
+    this.batch.buffers.push(bytes);
+    this.batch.hashes.push(hash);
+    this.batch.bytes += bytes.length;
     this.pending.set(hash, loc);
+    if (this.batch.bytes >= WRITE_BATCH) this.writeBatch();
   }
 
-  async get(hash: string, alloc = (size: number) => new Uint8Array(size)): Promise<Uint8Array | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      const loc = this.locate(hash);
-      if (!loc) return undefined;
-      const pack = await this.openPack(loc.pack, false).catch((e: NodeJS.ErrnoException) => {
-        // Compaction may have moved the block and removed its pack between locating and opening: locate it again, once.
-        if (attempt === 0 && e.code === "ENOENT") return undefined;
-        throw e;
-      });
-      if (!pack) continue;
-      const buf = alloc(loc.size);
-      await this.readAt(pack, buf, loc.offset);
-      return buf;
+  /**
+   * Writes the blocks put since the last batch, in one system call. If that fails, none of
+   * them is kept (they read as missing, so the commit that needs them is refused and the client
+   * sends them again) and the put that wrote them fails with the reason.
+   */
+  private writeBatch(): void {
+    const b = this.batch;
+    if (!b) return;
+    this.batch = undefined;
+    try {
+      writeAllV(b.pack.handle.fd, b.buffers, b.offset);
+    } catch (e) {
+      for (const h of b.hashes) this.pending.delete(h);
+      const code = (e as NodeJS.ErrnoException).code;
+      const full = code === "ENOSPC" || code === "EDQUOT";
+      const why = full ? "the server's disk is full" : (e as Error).message;
+      throw new DropsimError(full ? "disk_full" : "io", `Cannot store ${b.hashes.length === 1 ? "block" : `${b.hashes.length} blocks from`} ${b.hashes[0]!.slice(0, 12)}…: ${why}`, { cause: e });
     }
+  }
+
+  /** The sizes of the blocks held, undefined for those that are not: one query for the batch. */
+  async sizes(hashes: readonly string[]): Promise<(number | undefined)[]> {
+    if (hashes.length === 0) return [];
+    const found = new Map(this.q.sizes.all<{ hash: string; size: number }>(JSON.stringify(hashes)).map((r) => [r.hash, r.size]));
+    return hashes.map((h) => this.pending.get(h)?.size ?? found.get(h));
+  }
+
+  async readInto(hashes: readonly string[], buffers: readonly Uint8Array[]): Promise<boolean[]> {
+    const found = hashes.map(() => false);
+    const locs = hashes.map((h, i) => {
+      const loc = this.locate(h);
+      return loc?.size === buffers[i]!.length ? loc : undefined;
+    });
+    if (this.batch && hashes.some((h) => this.pending.has(h))) this.writeBatch();
+    for (let i = 0; i < hashes.length; ) {
+      const first = locs[i];
+      if (!first) {
+        i++;
+        continue;
+      }
+      // Blocks lying end to end in one pack: one read.
+      let end = i + 1;
+      for (let at = first.offset + first.size; end < hashes.length; end++) {
+        const l = locs[end];
+        if (!l || l.pack !== first.pack || l.offset !== at) break;
+        at += l.size;
+      }
+      if (await this.readRun(first.pack, buffers.slice(i, end), first.offset)) found.fill(true, i, end);
+      i = end;
+    }
+    return found;
+  }
+
+  /** False if the pack is gone (compaction moved its blocks between locating and reading them). */
+  private async readRun(id: number, buffers: readonly Uint8Array[], offset: number): Promise<boolean> {
+    const pack = await this.openPack(id, false).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return undefined;
+      throw e;
+    });
+    if (!pack) return false;
+    let length = 0;
+    for (const b of buffers) length += b.length;
+    if ((await readInto(pack.handle, buffers, offset)) !== length) {
+      throw new DropsimError("io", `Bytes ${offset}–${offset + length} are cut short in ${this.packPath(id)}`);
+    }
+    return true;
+  }
+
+  async get(hash: string): Promise<Uint8Array | undefined> {
+    // Compaction may move the block and remove its pack between locating and reading: located again, once.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const size = this.locate(hash)?.size;
+      if (size === undefined) return undefined;
+      const buf = new Uint8Array(size);
+      if ((await this.readInto([hash], [buf]))[0]) return buf;
+    }
+    return undefined;
   }
 
   private async readAt(pack: Pack, buf: Uint8Array, offset: number): Promise<void> {
@@ -219,6 +301,7 @@ export class PackBlockStore implements BlockStore {
   }
 
   async sync(): Promise<void> {
+    this.writeBatch();
     if (this.pending.size === 0) return;
     const batch = [...this.pending];
     const dirty = [...this.packs.values()].filter((p) => p.dirty);

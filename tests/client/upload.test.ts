@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { appendFileSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import type { SyncContext } from "../../src/client/context.ts";
 import type { SyncEvent } from "../../src/client/events.ts";
@@ -17,6 +18,8 @@ let dir: TempDir;
 let events: SyncEvent[];
 let sent: number;
 let ctx: SyncContext;
+/** Runs at each frame write: lets a test change the file in the middle of a send. */
+let onSend: () => void;
 
 const peer = {
   async request(m: ClientMessage) {
@@ -25,7 +28,10 @@ const peer = {
     throw new Error(`unexpected ${m.type}`);
   },
   sendBlock: () => void sent++,
-  sendFrame: () => void sent++,
+  sendFrame: (frames: Uint8Array) => {
+    sent += countFrames(frames);
+    onSend();
+  },
   conn: { drained: async () => {} },
 } as unknown as ServerPeer;
 
@@ -33,6 +39,7 @@ beforeEach(async () => {
   dir = await tempDir("dropsim-upload-");
   events = [];
   sent = 0;
+  onSend = () => {};
   ctx = { root: dir.path, emit: (e: SyncEvent) => events.push(e), markDirty() {}, throttle: new Throttle({ up: null, down: null }) } as unknown as SyncContext;
 });
 afterEach(() => dir.remove());
@@ -45,31 +52,59 @@ async function put(p: string, count: number, size: number, keepBytes = false): P
   const refs: BlockRef[] = blocks.map((b) => [hashBlock(b), b.length]);
   const content: Content = { kind: "file", size: bytes.length, mode: 0o644, hash: hashBlockList(refs.map(([h]) => h)), blocks: refs };
   return {
-    op: { op: "put", path: p, kind: "file", baseVersion: 0, size: content.size, mode: 0o644, hash: content.hash, blocks: refs, mtime: 1 },
+    op: { op: "put", path: p, kind: "file", baseVersion: 0, size: content.size, mode: 0o644, hash: content.hash, blocks: refs, mtime: (await fs.stat(dir.join(p))).mtimeMs },
     content,
     bytes: keepBytes ? bytes : undefined,
   };
 }
 
+/** Block frames laid end to end: 8-byte length, then that many bytes. */
+function countFrames(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  let n = 0;
+  for (let at = 0; at < bytes.length; n++) at += 8 + Number(view.getBigUint64(at));
+  return n;
+}
+
 describe("uploadBatch", () => {
-  test("tells each file's start, then its progress every 256 KiB as its blocks go", async () => {
-    await uploadBatch(ctx, peer, [await put("big.bin", 8, 128 * KiB), await put("small.txt", 1, 4 * KiB, true)]);
-    expect(sent).toBe(9);
+  test("sends every missing block once, telling each file's start, then its progress as its runs go", async () => {
+    await uploadBatch(ctx, peer, [await put("big.bin", 16, 128 * KiB), await put("small.txt", 1, 4 * KiB, true)]);
+    expect(sent).toBe(17);
     expect(events).toEqual<SyncEvent[]>([
-      { type: "file_started", path: "big.bin", direction: "upload", bytes: 1024 * KiB },
-      ...[1, 2, 3, 4].map((q): SyncEvent => ({ type: "file_progress", path: "big.bin", direction: "upload", done: q * 256 * KiB, bytes: 1024 * KiB })),
+      { type: "file_started", path: "big.bin", direction: "upload", bytes: 2048 * KiB },
+      ...[1, 2].map((q): SyncEvent => ({ type: "file_progress", path: "big.bin", direction: "upload", done: q * 1024 * KiB, bytes: 2048 * KiB })),
       { type: "file_started", path: "small.txt", direction: "upload", bytes: 4 * KiB },
     ]);
   });
 
-  test("a file that changes while it is sent is told as failed, to be sent again", async () => {
+  test("a block that occurs twice in a file goes once", async () => {
+    const planned = await put("twice.bin", 2, 64 * KiB);
+    const [a] = planned.content!.blocks;
+    const twice = { ...planned, content: { ...planned.content!, blocks: [a!, a!] } };
+    await fs.writeFile(dir.join("twice.bin"), new Uint8Array(128 * KiB).fill(1 + "twice.bin".length));
+    twice.op = { ...twice.op, mtime: (await fs.stat(dir.join("twice.bin"))).mtimeMs } as typeof twice.op;
+    await uploadBatch(ctx, peer, [twice]);
+    expect(sent).toBe(1);
+  });
+
+  test("a file changed since it was hashed is told as failed, to be sent again, and not committed", async () => {
     const planned = await put("big.bin", 8, 128 * KiB);
     await fs.writeFile(dir.join("big.bin"), new Uint8Array(1024 * KiB));
+    await fs.utimes(dir.join("big.bin"), new Date(), new Date(Date.now() + 5_000));
     const [result] = await uploadBatch(ctx, peer, [planned]);
     expect(result).toBeUndefined();
-    expect(events).toEqual<SyncEvent[]>([
-      { type: "file_started", path: "big.bin", direction: "upload", bytes: 1024 * KiB },
-      { type: "file_failed", path: "big.bin", direction: "upload", reason: "it changed while it was being sent", retry: true },
-    ]);
+    expect(sent).toBe(0);
+    expect(events).toEqual<SyncEvent[]>([{ type: "file_failed", path: "big.bin", direction: "upload", reason: "it changed while it was being sent", retry: true }]);
+  });
+
+  test("a file that changes while it is sent is told as failed, to be sent again, and not committed", async () => {
+    const planned = await put("big.bin", 16, 128 * KiB);
+    onSend = () => {
+      onSend = () => {};
+      appendFileSync(dir.join("big.bin"), "more");
+    };
+    const [result] = await uploadBatch(ctx, peer, [planned]);
+    expect(result).toBeUndefined();
+    expect(events.at(-1)).toEqual<SyncEvent>({ type: "file_failed", path: "big.bin", direction: "upload", reason: "it changed while it was being sent", retry: true });
   });
 });

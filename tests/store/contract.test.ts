@@ -181,7 +181,7 @@ describe.each(backends)("store contract: $name", (backend) => {
     });
   });
 
-  test("blocks: missing counts puts not yet synced as held, delete forgets, get fills the given buffer", async () => {
+  test("blocks: missing counts puts not yet synced as held, delete forgets, readInto fills the given buffers", async () => {
     const blocks = stores.share("default")!.blocks;
     const a = new TextEncoder().encode("block a");
     const b = new TextEncoder().encode("block b, longer");
@@ -195,10 +195,11 @@ describe.each(backends)("store contract: $name", (backend) => {
     expect(await blocks.missing([ha, hb])).toEqual([]);
     expect(await blocks.missing([])).toEqual([]);
 
+    expect(await blocks.sizes([hb, hc, ha])).toEqual([b.length, undefined, a.length]);
     const frame = new Uint8Array(100);
-    const got = await blocks.get(hb, (size) => frame.subarray(10, 10 + size));
-    expect(got!.buffer).toBe(frame.buffer);
-    expect(got).toEqual(b);
+    const bodies = [frame.subarray(10, 10 + b.length), frame.subarray(40, 40 + a.length)];
+    expect(await blocks.readInto([hb, ha], bodies)).toEqual([true, true]);
+    expect(bodies).toEqual([b, a]);
     expect(await blocks.get(ha)).toEqual(a);
     expect(await blocks.get(hc)).toBeUndefined();
 
@@ -210,14 +211,16 @@ describe.each(backends)("store contract: $name", (backend) => {
     expect(await blocks.get(ha)).toEqual(a);
   });
 
-  test("a block is kept as it was put, even if the caller reuses its buffer", async () => {
+  test("readInto says which blocks it no longer holds and fills the others", async () => {
     const blocks = stores.share("default")!.blocks;
-    const buf = new TextEncoder().encode("reused buffer");
-    const h = hashBlock(buf);
-    await blocks.put(h, buf);
-    buf.fill(0);
+    const [a, b] = [new TextEncoder().encode("kept"), new TextEncoder().encode("deleted")];
+    await blocks.put(hashBlock(a), a);
+    await blocks.put(hashBlock(b), b);
     await blocks.sync();
-    expect(hashBlock((await blocks.get(h))!)).toBe(h);
+    await blocks.delete([hashBlock(b)]);
+    const into = [new Uint8Array(b.length), new Uint8Array(a.length)];
+    expect(await blocks.readInto([hashBlock(b), hashBlock(a)], into)).toEqual([false, true]);
+    expect(into[1]).toEqual(a);
   });
 
   test("blocks: list gives the durable blocks with when they were stored; compact keeps every live block", async () => {

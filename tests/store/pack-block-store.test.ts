@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import * as fsSync from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -138,5 +139,54 @@ test("PackBlockStore indexes every block accepted before close, and refuses the 
     expect(await reopened.missing(accepted)).toEqual([]);
     for (const o of outcomes) if (o.status === "rejected") expect((o.reason as Error).message).toContain("closing");
     await reopened.close();
+  });
+});
+
+test("PackBlockStore serves a block put moments ago, before its batch is written or synced", async () => {
+  await withStore(async (_dir, open) => {
+    const store = await open();
+    const b = randomBlock(3000);
+    await store.put(hashBlock(b), b);
+    expect(await store.get(hashBlock(b))).toEqual(b);
+    const into = new Uint8Array(3000);
+    expect(await store.readInto([hashBlock(b)], [into])).toEqual([true]);
+    expect(into).toEqual(new Uint8Array(b));
+    await store.close();
+  });
+});
+
+test("PackBlockStore reads runs of blocks into their buffers, and says which it does not hold", async () => {
+  await withStore(async (_dir, open) => {
+    const store = await open();
+    const blocks = Array.from({ length: 40 }, (_, i) => randomBlock(20_000 + i * 1000));
+    for (const b of blocks) await store.put(hashBlock(b), b);
+    await store.sync();
+    const gone = hashBlock(blocks[7]!);
+    await store.delete([gone]);
+    // Out of order, with a block asked twice and one never stored.
+    const order = [3, 4, 5, 7, 6, 6, 39, 0];
+    const hashes = [...order.map((i) => hashBlock(blocks[i]!)), "0".repeat(64)];
+    const sizes = await store.sizes(hashes);
+    expect(sizes).toEqual([...order.map((i) => (i === 7 ? undefined : blocks[i]!.length)), undefined]);
+    const buffers = order.map((i) => new Uint8Array(blocks[i]!.length));
+    const read = await store.readInto(hashes.slice(0, order.length), buffers);
+    expect(read).toEqual(order.map((i) => i !== 7));
+    order.forEach((i, k) => i !== 7 && expect(buffers[k]).toEqual(new Uint8Array(blocks[i]!)));
+    await store.close();
+  });
+});
+
+test("PackBlockStore forgets every block of a batch it could not write, so that they are sent again", async () => {
+  await withStore(async (_dir, open) => {
+    const store = await open();
+    const small = Array.from({ length: 3 }, () => randomBlock(10_000));
+    for (const b of small) await store.put(hashBlock(b), b);
+    // The pack's file descriptor closed underneath: the batch's one write fails.
+    fsSync.closeSync((store as unknown as { current: { handle: { fd: number } } }).current.handle.fd);
+    const big = randomBlock(1024 * 1024);
+    await expect(store.put(hashBlock(big), big)).rejects.toMatchObject({ code: "io" });
+    const all = [...small, big].map(hashBlock);
+    expect(await store.missing(all)).toEqual(all);
+    await store.close().catch(() => {});
   });
 });
