@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
 import { isLoopbackHost } from "../core/loopback.ts";
 import { loadRuntime } from "../runtime/index.ts";
+import { openFileLimit } from "../runtime/open-files.ts";
 import { DEFAULT_LIMITS } from "../server/admission.ts";
 import { dataDirIdentity, fileIdentity, type ServerIdentity } from "../server/identity.ts";
 import { startServer } from "../server/server.ts";
@@ -104,7 +105,7 @@ export default defineCommand({
       return;
     }
     const port = parsePort(args.port);
-    const server = await startServer({ host: args.host, port, location, runtime, log, http, limits, tls, gcEvery }).catch((e: unknown) => {
+    const server = await startServer({ host: args.host, port, location, runtime, log, http, limits, tls, gcEvery, openFiles: openFileLimit() }).catch((e: unknown) => {
       throw _listenFailure(e, { host: args.host, port }, http);
     });
     log.success(`dropsim server listening on ${args.host}:${server.port}${tls ? " over TLS" : ""}, data in ${location}`);

@@ -112,6 +112,10 @@ export const nodeTcp: Tcp = {
       });
       server.once("error", reject);
       server.listen(port, host, () => {
+        // Later errors are accept's (EMFILE, ENFILE): libuv has closed that one connection and
+        // goes on listening, as the server must; unheard, a second one would end the process.
+        server.off("error", reject);
+        server.on("error", () => {});
         const address = server.address() as net.AddressInfo;
         resolve({ port: address.port, close: () => server.close() });
       });

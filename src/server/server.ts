@@ -16,6 +16,16 @@ import { ShareRegistry } from "./share-registry.ts";
 
 /** Timers take a signed 32-bit delay (about 24.8 days); a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * Descriptors kept back from connections: stdio, the event loop's own, SQLite files (three per
+ * share and access.db), open packs, the data dir's lock, the control socket and /metrics with
+ * their connections, a log file, GC's temporary files.
+ */
+export const FILES_KEPT_BACK = 128;
+/** Said at start when the open-file limit allows fewer connections than this. */
+const FEW_CONNECTIONS = 1000;
+export const RAISE_OPEN_FILES =
+  "raise the open-file limit: `ulimit -n 65536` in the shell that starts dropsim serve (up to `ulimit -Hn`; a higher hard limit needs root or /etc/security/limits.conf), or LimitNOFILE=65536 in its systemd unit";
 
 export interface ServerOptions {
   host: string;
@@ -28,6 +38,11 @@ export interface ServerOptions {
   http?: { host: string; port: number };
   /** Bounds on connections that have not authenticated; the issue's defaults when absent. */
   limits?: AdmissionLimits;
+  /**
+   * The process's open-file limit (runtime/open-files.ts), when known: connections beyond it
+   * less FILES_KEPT_BACK are told `busy`, and the log says how to raise it.
+   */
+  openFiles?: number;
   /** Serve TLS 1.3 only, as this identity (identity.ts); plain TCP when absent (`serve --insecure`). */
   tls?: ServerIdentity;
   /** Ms between garbage collections the server runs by itself (the first one interval after start); none when absent or 0. */
@@ -63,7 +78,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const origins: SessionOrigins = new WeakMap();
   try {
     await watch.openShares();
-    const admission = new Admission(opts.limits ?? DEFAULT_LIMITS);
+    const admission = new Admission(admissionLimits(opts));
+    const atFileLimit = fileLimitWarning(admission, opts.openFiles, opts.log);
     poll = setInterval(() => {
       const now = Date.now();
       admission.prune(now);
@@ -88,6 +104,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       },
     };
     listener = await opts.runtime.tcp.listen(opts.host, opts.port, (conn) => {
+      atFileLimit();
       const session = new Session(conn, host);
       origins.set(session, { remote: conn.remote, at: Date.now() });
       sessions.add(session);
@@ -102,6 +119,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       access.addToken({ id: t.id, secretHash: t.secretHash, share: DEFAULT_SHARE, scope: "read_write", label: "memory", expires: null }, Date.now());
       opts.log.info(`Token for share "${DEFAULT_SHARE}": ${t.token}`);
     }
+    const max = admission.limits.maxConnections;
+    if (max < FEW_CONNECTIONS) opts.log.warn(`The open-file limit (${opts.openFiles}) lets this server hold ${max} connections at most: to serve more, ${RAISE_OPEN_FILES}`);
     return { port: listener.port, httpPort: endpoint?.port, status: () => describeServer(address, shares, sessions, origins), close };
   } catch (e) {
     await close();
@@ -120,4 +139,28 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await stores.close();
     access.close();
   }
+}
+
+function admissionLimits(opts: ServerOptions): AdmissionLimits {
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  if (opts.openFiles === undefined) return limits;
+  return { ...limits, maxConnections: Math.min(limits.maxConnections, Math.max(1, opts.openFiles - FILES_KEPT_BACK)) };
+}
+
+/**
+ * Called as each connection arrives: the first one refused for want of file descriptors is
+ * logged with how to raise the limit, and again only once the server has been well below it.
+ */
+function fileLimitWarning(admission: Admission, openFiles: number | undefined, log: Log): () => void {
+  let warned = false;
+  const max = admission.limits.maxConnections;
+  return () => {
+    if (warned) {
+      if (admission.connectionCount < max * 0.9) warned = false;
+      return;
+    }
+    if (!admission.full) return;
+    warned = true;
+    log.warn(`Cannot take more connections: ${admission.connectionCount} are open, as many as the open-file limit (${openFiles}) allows; more are told busy. To serve more, ${RAISE_OPEN_FILES}`);
+  };
 }

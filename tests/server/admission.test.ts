@@ -18,6 +18,19 @@ describe("Admission", () => {
     expect(a.pendingCount).toBe(3);
   });
 
+  test("connections are bounded in all, authenticated or not, and free their place when closed", () => {
+    const a = new Admission({ ...limits, maxConnections: 2 });
+    expect(a.open("1.1.1.1")).toBeUndefined();
+    a.settled("1.1.1.1"); // authenticated: still open
+    expect(a.open("2.2.2.2")).toBeUndefined();
+    expect(a.full).toBe(true);
+    expect(a.open("3.3.3.3")?.message).toBe("The server has as many connections as its open-file limit allows (2): try again later");
+    expect(a.connectionCount).toBe(2);
+    a.closed();
+    expect(a.full).toBe(false);
+    expect(a.open("3.3.3.3")).toBeUndefined();
+  });
+
   // Failures at t=0 and later; the hold is 200 ms doubling per failure, at most 25 s.
   test.each([
     { failures: [0], at: 199, held: true },
