@@ -125,6 +125,8 @@ export class LocalIndex {
       get: db.prepare("SELECT * FROM files WHERE path = ?"),
       all: db.prepare("SELECT * FROM files"),
       under: db.prepare("SELECT * FROM files WHERE path > ? AND path < ?"),
+      fingerprint: db.prepare(`SELECT ${FINGERPRINT_COLUMNS} FROM files WHERE path = ?`),
+      countUnder: db.prepare("SELECT COUNT(*) AS n FROM files WHERE path > ? AND path < ?"),
       fingerprintsAll: db.prepare(`SELECT ${FINGERPRINT_COLUMNS} FROM files WHERE path > ? ORDER BY path LIMIT ?`),
       fingerprintsUnder: db.prepare(`SELECT ${FINGERPRINT_COLUMNS} FROM files WHERE path > ? AND path < ? ORDER BY path LIMIT ?`),
       put: db.prepare(
@@ -175,6 +177,18 @@ export class LocalIndex {
   under(folder: string): Synced[] {
     if (folder === "") return this.all();
     return this.q.under.all<Row>(`${folder}/`, `${folder}0`).map(toSynced);
+  }
+
+  /** What the index holds of `path` short of its entry, if anything. */
+  fingerprint(path: string): Fingerprint | undefined {
+    const r = this.q.fingerprint.get<FingerprintRow>(path);
+    return r && toFingerprint(r);
+  }
+
+  /** How many entries lie strictly inside `folder` ("" = everything). */
+  countUnder(folder: string): number {
+    if (folder === "") return this.count();
+    return this.q.countUnder.get<{ n: number }>(`${folder}/`, `${folder}0`)!.n;
   }
 
   /**

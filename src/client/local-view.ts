@@ -8,7 +8,8 @@ import { hashFile } from "../fsutil/hash-file.ts";
 import { readXattrs } from "../fsutil/xattrs.ts";
 import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
-import { CTIME_UNKNOWN, type Fingerprint, sameStat, type Synced } from "./local-index.ts";
+import { unchangedSince } from "./fingerprints.ts";
+import { CTIME_UNKNOWN, sameStat, type Synced } from "./local-index.ts";
 import { sameStamp, type WriteSettle } from "../core/write-settle.ts";
 
 /** The local side of a pass: what each looked-at path holds now, with the stat it was read at. */
@@ -82,30 +83,35 @@ export async function readLocalView(
     notes: new Map(),
   };
   const mustPlan = _concernedByNews(news, attended);
-  /**
-   * Adds what the index knows of `p` and, with `subtree`, of everything below it, except what
-   * is found unchanged (left out of the view altogether; see above).
-   */
+  /** Adds what the index knows of `p` (and, with `subtree`, of everything below it). */
   const addKnown = (p: string, subtree: boolean) => {
     const known = ctx.index.get(p);
     if (known) view.synced.set(p, known);
-    if (!subtree) return;
-    for (const f of ctx.index.fingerprintsUnder(p)) {
-      const st = view.stat.get(f.path);
-      if (st && _unchanged(f, st) && !mustPlan(f.path)) {
-        view.stat.delete(f.path);
-        view.synced.delete(f.path);
-      } else view.synced.set(f.path, ctx.index.get(f.path)!);
-    }
+    if (subtree) for (const s of ctx.index.under(p)) view.synced.set(s.entry.path, s);
   };
   /** Folders found real (not symlinks) above the paths looked at: each is checked once a pass. */
   const realFolders = new Set<string>();
   ctx.emit({ type: "phase", phase: "scanning" });
   for (const p of dirty) {
-    const tree = await scanTree(ctx.root, p, ctx.ignored, true, ctx.foldsNames, realFolders);
+    // What is found unchanged below `p` is left out as the walk finds it (from the view too,
+    // if an earlier dirty path put it there); the entries of the rest are loaded.
+    const leftOut = new Set<string>();
+    const leaveOut = (rel: string, st: LocalStat) => {
+      const f = ctx.index.fingerprint(rel);
+      if (!f || !unchangedSince(f, st) || mustPlan(rel)) return false;
+      leftOut.add(rel);
+      view.stat.delete(rel);
+      view.synced.delete(rel);
+      return true;
+    };
+    const tree = await scanTree(ctx.root, p, ctx.ignored, true, ctx.foldsNames, realFolders, leaveOut);
     for (const [rel, st] of tree.stats) view.stat.set(rel, st);
     for (const [rel, why] of tree.skipped) view.skipped.set(rel, why);
-    addKnown(p, true);
+    addKnown(p, false);
+    // Entries below `p` not left out changed or vanished (found, they are loaded below with
+    // what is new); when every entry was left out, there is none to look for.
+    if (ctx.index.countUnder(p) === leftOut.size) continue;
+    for (const f of ctx.index.fingerprintsUnder(p)) if (!leftOut.has(f.path)) view.synced.set(f.path, ctx.index.get(f.path)!);
   }
   for (const p of news.keys()) {
     if (view.stat.has(p) || view.synced.has(p)) continue;
@@ -236,18 +242,6 @@ export async function readLocalView(
   if (toRead.length > 0) ctx.emit({ type: "phase", phase: "hashing", files: toRead.length, bytes: hashedBytes });
   await Promise.all([_inPool(toRead, ([p, st, attrs]) => readFile(p, st, attrs)), _inPool(links, readLink)]);
   return view;
-}
-
-/**
- * A synced file or folder whose stat matches its fingerprint holds what was synced: the
- * planner would find it unchanged. Not so for a file whose fingerprint lacks its ctime or its
- * attributes (both are taken on the next look), whose exec bit no longer matches the entry's,
- * nor for symlinks (their target is read at every look).
- */
-function _unchanged(f: Fingerprint, st: LocalStat): boolean {
-  if (f.kind !== st.kind || !sameStat(f.stat, st)) return false;
-  if (st.kind === "dir") return true;
-  return st.kind === "file" && !f.xattrsUnread && f.stat.ctimeMs !== CTIME_UNKNOWN && normalMode("file", st.mode) === normalMode("file", f.mode);
 }
 
 /**

@@ -64,6 +64,8 @@ const ENTRY_ERRORS: Record<string, string> = {
  * not in the folder's tree, whether the walk meets the link or starts below it (a folder moved
  * out and linked back in): its files must never be read, uploaded or deleted as the folder's.
  * `realFolders` holds folders above a start already found real (not links) in this pass.
+ * An entry below the start for which `leaveOut` says true is walked but not listed: a walk of
+ * 100,000 files holds only what its caller wants of them.
  */
 export async function scanTree(
   root: string,
@@ -72,6 +74,7 @@ export async function scanTree(
   subtree = true,
   foldsNames = false,
   realFolders = new Set<string>(),
+  leaveOut: (rel: string, st: LocalStat) => boolean = () => false,
 ): Promise<ScannedTree> {
   const tree: ScannedTree = { stats: new Map(), skipped: new Map() };
   /** Records why `rel` cannot be synced; rethrows what is not about one entry. */
@@ -121,7 +124,7 @@ export async function scanTree(
         try {
           const st = await lstatSyncable(path.join(root, ...rel.split("/")), rel, tree);
           if (!st) return;
-          tree.stats.set(rel, st);
+          if (!leaveOut(rel, st)) tree.stats.set(rel, st);
           if (st.kind === "dir") queue.push(rel);
         } catch (e) {
           skip(rel, e);
