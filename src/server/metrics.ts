@@ -132,11 +132,21 @@ export class Histogram<L extends string = never> extends Metric<L, HistogramStat
   }
 
   observe(labels: Labels<L>, value: number): void {
+    this.observer(labels)(value);
+  }
+
+  /**
+   * `observe` bound to one series, for a hot path that observes the same labels many times: a
+   * push to each of 10,000 sessions spent a third of its time finding the series again.
+   */
+  observer(labels: Labels<L>): (value: number) => void {
     const s = this.stateFor(labels);
-    const i = this.buckets.findIndex((b) => value <= b);
-    if (i >= 0) s.counts[i]!++;
-    s.sum += value;
-    s.count++;
+    return (value) => {
+      const i = this.buckets.findIndex((b) => value <= b);
+      if (i >= 0) s.counts[i]!++;
+      s.sum += value;
+      s.count++;
+    };
   }
 
   protected fresh(): HistogramState {

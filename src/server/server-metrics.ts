@@ -37,6 +37,7 @@ export class ServerMetrics {
   private readonly gcRows = this.r.counter("dropsim_gc_versions_dropped_total", "Journal rows garbage collection dropped as outside retention", ["share"]);
   private readonly gcBlocks = this.r.counter("dropsim_gc_blocks_deleted_total", "Blocks garbage collection deleted as referenced by no retained version", ["share"]);
   private readonly gcBytes = this.r.counter("dropsim_gc_disk_bytes_reclaimed_total", "Bytes of pack files garbage collection gave back to the disk", ["share"]);
+  private readonly pushObservers = new Map<string, (seconds: number) => void>();
   private readonly clientOut = this.r.counter("dropsim_session_bytes_sent_total", "Bytes sent to a client id, over all its sessions", ["client"]);
 
   render(): string {
@@ -118,7 +119,10 @@ export class ServerMetrics {
     }
   }
 
+  /** Called once per session for every commit: the series is looked up once per share. */
   pushed(share: Share, seconds: number): void {
-    this.pushSeconds.observe({ share: share.name }, seconds);
+    let observe = this.pushObservers.get(share.name);
+    if (!observe) this.pushObservers.set(share.name, (observe = this.pushSeconds.observer({ share: share.name })));
+    observe(seconds);
   }
 }
