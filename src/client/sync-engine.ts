@@ -375,6 +375,18 @@ export class SyncEngine {
     return (p) => held.has(p) || deletionsSeen.has(p) || confirmed.has(p) || this.inflight.has(p) || problems.has(p) || this.notUploaded.has(p);
   }
 
+  /**
+   * The synced entries a mass deletion is measured against. Counting them reads all of
+   * state.db (14 ms over 100,000 entries, at each of the 200 passes of a first sync), so they
+   * are counted only when this pass could hold one: when more synced paths vanished than the
+   * limit. Otherwise no count makes a mass deletion of the few there are.
+   */
+  private treeSize(view: LocalView): number {
+    let vanished = 0;
+    for (const p of view.synced.keys()) if (!view.stat.has(p)) vanished++;
+    return vanished > this.ctx.massDeleteLimit ? this.ctx.index.count() : Number.POSITIVE_INFINITY;
+  }
+
   /** Problems of entries this pass found syncable again, or gone, are over. */
   private clearProblems(view: LocalView, dirty: Set<string>): void {
     for (const p of [...this.problems.paths()]) {
@@ -419,7 +431,7 @@ export class SyncEngine {
       remote,
       local: view,
       synced: view.synced,
-      treeSize: ctx.index.count(),
+      treeSize: this.treeSize(view),
       inflight: this.inflight,
       state: this.state,
       policy: { ignored: ctx.ignored, massDeleteLimit: ctx.massDeleteLimit, readOnly: this.readOnly, excluded: (p) => isExcluded(this.excluded, p) },

@@ -14,16 +14,24 @@ export function wirePathProblem(path: string): string | undefined {
   if (path.includes("\\")) return "it contains a backslash";
   if (path.startsWith("/")) return "it is absolute";
   if (/^[A-Za-z]:/.test(path)) return "it starts with a drive letter";
-  if (encoder.encode(path).length > MAX_PATH_BYTES) return `it is longer than ${MAX_PATH_BYTES} bytes`;
+  if (_longerThan(path, MAX_PATH_BYTES)) return `it is longer than ${MAX_PATH_BYTES} bytes`;
   const segments = path.split("/");
   for (const segment of segments) {
     if (segment === "") return "it has an empty segment";
     if (segment === "." || segment === "..") return `it has a "${segment}" segment`;
-    if (encoder.encode(segment).length > MAX_SEGMENT_BYTES) return `a name is longer than ${MAX_SEGMENT_BYTES} bytes`;
+    if (_longerThan(segment, MAX_SEGMENT_BYTES)) return `a name is longer than ${MAX_SEGMENT_BYTES} bytes`;
   }
   // Case-insensitively: on macOS and Windows ".DROPSIM" is the state folder itself.
   if (segments[0]!.toLowerCase() === STATE_DIR) return `it is inside ${STATE_DIR}/`;
   return undefined;
+}
+
+/**
+ * More than `bytes` bytes in UTF-8. A UTF-16 code unit takes at most 3 of them, so most names
+ * are settled without encoding them (a scan checks every path it finds).
+ */
+function _longerThan(text: string, bytes: number): boolean {
+  return text.length * 3 > bytes && encoder.encode(text).length > bytes;
 }
 
 /** The error that refuses `path`, or undefined when it is acceptable. */

@@ -102,9 +102,10 @@ export async function scanTree(
   const queue = [start];
   while (queue.length > 0) {
     const dir = queue.pop()!;
+    const absDir = path.join(root, ...dir.split("/"));
     let children: Dirent[];
     try {
-      children = await fs.readdir(path.join(root, ...dir.split("/")), { withFileTypes: true });
+      children = await fs.readdir(absDir, { withFileTypes: true });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") continue;
@@ -122,7 +123,7 @@ export async function scanTree(
           return;
         }
         try {
-          const st = await lstatSyncable(path.join(root, ...rel.split("/")), rel, tree);
+          const st = await lstatSyncable(path.join(absDir, d.name), rel, tree);
           if (!st) return;
           if (!leaveOut(rel, st)) tree.stats.set(rel, st);
           if (st.kind === "dir") queue.push(rel);
