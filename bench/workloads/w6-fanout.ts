@@ -1,4 +1,5 @@
 import { Server, rmrf } from "../lib/cluster.ts";
+import { FILES_KEPT_BACK } from "../../src/server/server.ts";
 import { RandomBytes } from "../lib/data.ts";
 import { openFileLimit, raiseOpenFiles } from "../lib/open-files.ts";
 import { percentile } from "../lib/stats.ts";
@@ -18,8 +19,11 @@ import { type BenchContext, figure, type Figure, KiB, runDir, Samples, type Work
 const SESSIONS = 10_000;
 const CONNECT_BATCH = 100;
 const PUSH_TIMEOUT = 30_000;
-/** Descriptors either process needs beside its sessions (stdio, listeners, SQLite files, Bun's own). */
-const SPARE_FILES = 100;
+/**
+ * Descriptors either process needs beside its sessions: the server keeps FILES_KEPT_BACK from
+ * connections (and tells the ones past its limit `busy`), the bench far fewer.
+ */
+const SPARE_FILES = FILES_KEPT_BACK + 1;
 
 /**
  * How many sessions the open-file limits here allow, up to `want`: the bench's own limit is
@@ -84,16 +88,18 @@ export const w6: Workload = {
         if ((has.message.hashes as unknown[] | undefined)?.length !== 0) throw new Error(`The server did not store the block: ${JSON.stringify(has.message)}`);
 
         const pushes = listeners.map((l) => l.next((m) => m.type === "changed"));
+        const cpuBefore = server.proc.cpuSeconds()!;
         const t0 = performance.now();
         const applied = committer.request({ type: "apply", ops: [op] });
         const arrived: Received[] = await withTimeout(Promise.all(pushes), PUSH_TIMEOUT, "every session's changed push");
+        const cpu = (server.proc.cpuSeconds()! - cpuBefore) * 1000;
         const reply = (await applied).message as { results?: { status: string }[] };
         if (reply.results?.[0]?.status !== "ok") throw new Error(`The commit failed: ${JSON.stringify(reply)}`);
         const latencies = arrived.map((r) => r.at - t0);
         const growth = (rssAfter - rssBefore) / count;
-        s.add({ p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), growth, rssAfter: rssAfter / 1024 });
+        s.add({ p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), growth, rssAfter: rssAfter / 1024, cpu });
         ctx.progress(
-          `run ${run}: push p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms; ` +
+          `run ${run}: push p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, server CPU ${cpu.toFixed(0)} ms; ` +
             `server RSS ${(rssBefore / 1024).toFixed(1)} → ${(rssAfter / 1024).toFixed(1)} MiB (${growth.toFixed(1)} KiB per session)`,
         );
       } catch (e) {
@@ -105,10 +111,14 @@ export const w6: Workload = {
         rmrf(dir);
       }
     }
+    // The targets are the issue's for 10,000 sessions: fewer (a low hard limit) are not judged.
+    const unjudged = ctx.quick || count < SESSIONS;
     return [
-      figure("W6", `push p99 over ${count} sessions`, "ms", s.get("p99"), { op: "<=", value: 500, text: "≤ 500 ms" }, ctx.quick),
+      figure("W6", `push p99 over ${count} sessions`, "ms", s.get("p99"), { op: "<=", value: 500, text: "≤ 500 ms" }, unjudged),
       figure("W6", `push p50 over ${count} sessions`, "ms", s.get("p50")),
-      figure("W6", "server RSS growth per idle session", "KiB", s.get("growth"), { op: "<=", value: 64, text: "≤ 64 KiB" }, ctx.quick),
+      // CPU time does not stretch with the machine's other load as wall time does.
+      figure("W6", "server CPU for the commit and its fan-out", "ms", s.get("cpu")),
+      figure("W6", "server RSS growth per idle session", "KiB", s.get("growth"), { op: "<=", value: 64, text: "≤ 64 KiB" }, unjudged),
       figure("W6", `server RSS with ${count} sessions`, "MiB", s.get("rssAfter")),
     ];
   },
