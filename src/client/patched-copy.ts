@@ -1,7 +1,10 @@
+import { randomUUID } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
+import * as path from "node:path";
 import { keptInPlace } from "../core/block-splice.ts";
 import type { Entry } from "../core/entry.ts";
-import { TempFile } from "../fsutil/atomic-write.ts";
+import { TEMP_PREFIX, TempFile } from "../fsutil/atomic-write.ts";
 import { resolveInside } from "../fsutil/safe-resolve.ts";
 import type { LocalStat } from "../fsutil/scan.ts";
 import { type Download, unchangedSincePlan } from "./apply-remote.ts";
@@ -25,11 +28,10 @@ export interface PatchedCopy {
  * come from it (an edit, not a rewrite). Blocks kept in place then need no writing, and blocks
  * that shifted are moved by kernel copies (`copyShifted`). Undefined when that does not pay.
  *
- * When some blocks shifted (an insert or a removal), only the blocks kept in place are copied
- * here, run by run, into a new file: a whole copy would copy the shifted part twice (W4b, 16
- * bytes inserted in the middle of 256 MiB: 384 MiB copied instead of 256, ~0.2 s on B). With
- * nothing shifted (an overwrite), the whole file is copied in one call, a reflink where the
- * file system has them.
+ * A reflink of the whole file where the file system has them (free); else only the blocks
+ * kept in place are copied, run by run: a whole copy would copy the blocks that shifted twice
+ * (W4b, 16 bytes inserted in the middle of 256 MiB: 384 MiB instead of 256), and the runs go
+ * to disk while they are copied (copy-range-bun.ts). A whole copy where neither works.
  */
 export async function openPatchedCopy(ctx: SyncContext, d: Download, old: Synced | undefined, mode: number): Promise<PatchedCopy | undefined> {
   const { entry } = d;
@@ -37,32 +39,37 @@ export async function openPatchedCopy(ctx: SyncContext, d: Download, old: Synced
   const kept = keptInPlace(old.entry.blocks, entry.blocks);
   const oldHashes = new Set(old.entry.blocks.map(([h]) => h));
   let reused = 0;
-  let shifted = false;
-  for (const [i, [h, size]] of entry.blocks.entries()) {
-    if (!oldHashes.has(h)) continue;
-    reused += size;
-    shifted ||= !kept[i];
-  }
+  for (const [h, size] of entry.blocks) if (oldHashes.has(h)) reused += size;
   const abs = resolveInside(ctx.root, entry.path);
   if (reused * 2 < entry.size || (await hasHoles(abs))) return undefined;
-  const copy = (shifted && (await copyKept(ctx, abs, entry, kept, mode))) || (await copyWhole(abs, ctx.tmpDirs.next(), mode, entry.size, kept));
+  const tmp =
+    (await cloneOf(abs, ctx.tmpDirs.next(), mode, entry.size)) ??
+    (await copyKept(ctx, abs, entry, kept, mode)) ??
+    (await TempFile.copyOf(abs, ctx.tmpDirs.next(), mode, entry.size).catch(() => undefined));
   // Copied while untouched (same stat before and after), or not used.
-  if (copy && (await unchangedSincePlan(abs, old.stat))) return { ...copy, old: old.stat };
-  await copy?.tmp.abort();
+  if (tmp && (await unchangedSincePlan(abs, old.stat))) return { tmp, kept, old: old.stat };
+  await tmp?.abort();
   return undefined;
 }
 
-async function copyWhole(abs: string, dir: string, mode: number, size: number, kept: boolean[]): Promise<Omit<PatchedCopy, "old"> | undefined> {
-  const tmp = await TempFile.copyOf(abs, dir, mode, size).catch(() => undefined);
-  return tmp && { tmp, kept };
+/** A reflink of `abs` (shared extents, nothing copied), or undefined where the file system has none. */
+async function cloneOf(abs: string, dir: string, mode: number, size: number): Promise<TempFile | undefined> {
+  const p = path.join(dir, `${TEMP_PREFIX}${randomUUID()}`);
+  try {
+    await fs.copyFile(abs, p, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE_FORCE);
+    return await TempFile.reopen(p, mode, size, size);
+  } catch {
+    await fs.rm(p, { force: true });
+    return undefined;
+  }
 }
 
 /**
  * A new temp file holding the blocks `kept` in place, copied by the kernel, one call per run
  * of them. Undefined if the kernel does not copy them all (no copy_file_range on this runtime
- * or system): a whole copy is made instead.
+ * or system).
  */
-async function copyKept(ctx: SyncContext, abs: string, entry: Entry, kept: boolean[], mode: number): Promise<Omit<PatchedCopy, "old"> | undefined> {
+async function copyKept(ctx: SyncContext, abs: string, entry: Entry, kept: boolean[], mode: number): Promise<TempFile | undefined> {
   const runs: { from: number; length: number }[] = [];
   let offset = 0;
   for (const [i, [, size]] of entry.blocks.entries()) {
@@ -74,7 +81,7 @@ async function copyKept(ctx: SyncContext, abs: string, entry: Entry, kept: boole
   const old = await fs.open(abs, "r").catch(() => undefined);
   const tmp = old && (await TempFile.create(ctx.tmpDirs.next(), mode, entry.size).catch(() => undefined));
   try {
-    if (tmp && runs.every((r) => tmp.copyIn(ctx.runtime.copyRange, old!.fd, r.from, r.from, r.length) === r.length)) return { tmp, kept };
+    if (tmp && runs.every((r) => tmp.copyIn(ctx.runtime.copyRange, old!.fd, r.from, r.from, r.length) === r.length)) return tmp;
   } finally {
     await old?.close();
   }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { appendFileSync } from "node:fs";
+import { appendFileSync, constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
 import type { SyncContext } from "../../src/client/context.ts";
 import { LocalBlocks } from "../../src/client/local-blocks.ts";
@@ -76,8 +76,23 @@ async function patch(before: Uint8Array[], after: Uint8Array[]) {
 const before = blocksOf(32, (i) => i);
 const fresh = blocksOf(1, () => 99)[0]!;
 
+/** Whether the temp dir's file system has reflinks (btrfs, xfs): a whole clone is made then, nothing copied. */
+async function hasReflinks(): Promise<boolean> {
+  const probe = await tempDir("dropsim-reflink-probe-");
+  try {
+    await fs.writeFile(probe.join("a"), "x");
+    await fs.copyFile(probe.join("a"), probe.join("b"), fsConstants.COPYFILE_FICLONE_FORCE);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await probe.remove();
+  }
+}
+const reflinks = await hasReflinks();
+
 describe("openPatchedCopy", () => {
-  test("an insert copies each reused byte once: the blocks in place before it, the shifted ones after", async () => {
+  test.if(!reflinks)("an insert copies each reused byte once: the blocks in place before it, the shifted ones after", async () => {
     const after = [...before.slice(0, 10), fresh, ...before.slice(10)];
     const r = (await patch(before, after))!;
     expect(r.bytes).toEqual(Buffer.concat(after));
@@ -85,12 +100,18 @@ describe("openPatchedCopy", () => {
     expect(copies).toEqual([10 * BLOCK, 22 * BLOCK]);
   });
 
-  test("an overwrite (nothing shifted) copies the whole file at once and keeps all but the new block", async () => {
+  test.if(!reflinks)("an overwrite copies the blocks kept in place, not the one rewritten", async () => {
     const after = [...before.slice(0, 10), fresh, ...before.slice(11)];
     const r = (await patch(before, after))!;
     expect(r.bytes).toEqual(Buffer.concat(after));
     expect(r.kept.map((k, i) => k || i)).toEqual([...Array(10).fill(true), 10, ...Array(21).fill(true)]);
-    // One copyFile, no copy_file_range run.
+    expect(copies).toEqual([10 * BLOCK, 21 * BLOCK]);
+  });
+
+  test.if(reflinks)("where the file system has reflinks, an overwrite is a clone: nothing is copied", async () => {
+    const after = [...before.slice(0, 10), fresh, ...before.slice(11)];
+    const r = (await patch(before, after))!;
+    expect(r.bytes).toEqual(Buffer.concat(after));
     expect(copies).toEqual([]);
   });
 
@@ -102,7 +123,7 @@ describe("openPatchedCopy", () => {
     expect(r.kept.filter(Boolean).length).toBe(10);
   });
 
-  test("an old version written to while it is copied is not used", async () => {
+  test.if(!reflinks)("an old version written to while it is copied is not used", async () => {
     const abs = dir.join("root", "big.bin");
     copyRange = (fdIn, from, fdOut, to, length) => {
       appendFileSync(abs, "late");
