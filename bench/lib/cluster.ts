@@ -126,7 +126,8 @@ export async function waitIdle(procs: readonly Proc[], opts: { quietMs?: number;
     () => {
       const now = performance.now();
       for (const p of procs) {
-        if (!IDLE.test(p.lastLine)) return `${p.name}: last line "${p.lastLine}"`;
+        const state = stateLine(p);
+        if (!IDLE.test(state)) return `${p.name}: last line "${state}"`;
         if (now - p.lastOutputAt < quietMs) return `${p.name}: printed ${(now - p.lastOutputAt).toFixed(0)} ms ago`;
       }
       return true;
@@ -137,6 +138,27 @@ export async function waitIdle(procs: readonly Proc[], opts: { quietMs?: number;
       abortIf: () => procs.map((p) => p.exitReason()).find((r) => r !== undefined),
     },
   );
+}
+
+/**
+ * A "(repeated N times)" line closes a fold window a second after its message was first said
+ * (src/core/log.ts), so it can land after lines said later: W3's A ended on "Uploaded 1 file
+ * (repeated 1 time)" printed after its "Idle", and waitIdle waited for nothing.
+ */
+const FOLDED = / \(repeated \d+ times?\)$/;
+
+/**
+ * The line that tells a client's state now: the last one, skipping the fold summaries of other
+ * messages. A folded "Idle" counts as idle, or a wait whose Idle was folded would never end; its
+ * last saying may come before a line printed ahead of the summary, which the quiet period and
+ * the caller's own check (B holds the file) cover.
+ */
+function stateLine(p: Proc): string {
+  for (let i = p.lineCount - 1; i >= Math.max(0, p.lineCount - 50); i--) {
+    const text = p.findLine(/^/, i)?.text ?? "";
+    if (!FOLDED.test(text) || IDLE.test(text)) return text;
+  }
+  return p.lastLine;
 }
 
 /** A server with clients A and B, each on its own folder: what W1–W5 measure. */
