@@ -72,12 +72,12 @@ export const w8: Workload = {
         const failed = poller.failures.length;
         // The server's peak before B fetched anything: what receiving and storing A's upload cost it.
         const serverUpload = mib({ v: poller.samples.find((x) => x.done !== undefined)?.serverPeak }).v;
-        s.add({ ...peaks, serverUpload, secs, gap: seen.longestGap / 1000, rate, tail, polls: poller.samples.length, failed, cpuServer, cpuA, cpuB });
+        s.add({ ...peaks, serverUpload, secs, gap: seen.longestGap / 1000, still: seen.still, slowest: seen.slowest / 1000, rate, tail, polls: poller.samples.length, failed, cpuServer, cpuA, cpuB });
         ctx.progress(
           `run ${run}: peak RSS server ${peaks.server?.toFixed(0)} MiB (${serverUpload?.toFixed(0)} MiB before B downloaded), A ${peaks.a?.toFixed(0)} MiB, B ${peaks.b?.toFixed(0)} MiB; ` +
             `synced in ${secs.toFixed(1)} s, B downloading ${((seen.end - seen.start) / 1000).toFixed(1)} s (${rate.toFixed(1)} MiB/s, limit ${limit / MiB} MiB/s), ` +
             `then ${tail.toFixed(2)} s at 100 % before the file was in place; ` +
-            `longest stall in status ${(seen.longestGap / 1000).toFixed(2)} s over ${poller.samples.length} samples (${failed} gave no answer${failed ? `, e.g. ${poller.failures[0]}` : ""}); ` +
+            `longest stall in status ${(seen.longestGap / 1000).toFixed(2)} s over ${poller.samples.length} samples (${seen.still} showed no new bytes, the slowest took ${(seen.slowest / 1000).toFixed(2)} s, ${failed} gave no answer${failed ? `, e.g. ${poller.failures[0]}` : ""}); ` +
             `the stall: ${describeStall(seen.stall)}; ` +
             `CPU s server ${cpuServer!.toFixed(1)}, A ${cpuA!.toFixed(1)}, B ${cpuB!.toFixed(1)}`,
         );
@@ -90,6 +90,8 @@ export const w8: Workload = {
       figure("W8", "peak RSS client A (sender)", "MiB", s.get("a"), rss, ctx.quick),
       figure("W8", "peak RSS client B (receiver)", "MiB", s.get("b")),
       figure("W8", "longest gap without B's bytes rising in status", "s", s.get("gap"), { op: "<=", value: 2, text: "≤ 2 s" }, ctx.quick),
+      figure("W8", "status answers showing no new bytes (B did not move)", "", s.get("still")),
+      figure("W8", "slowest status answer during the download", "s", s.get("slowest")),
       figure("W8", `B's download rate (limit ${limit / MiB} MiB/s)`, "MiB/s", s.get("rate")),
       figure("W8", `sync time, ${size / MiB} MiB`, "s", s.get("secs")),
       figure("W8", "last byte told → file in place", "s", s.get("tail")),
@@ -156,7 +158,9 @@ function pollStatus(folder: string, server: Proc): { samples: Sample[]; failures
  * it first told all the bytes (undefined if no sample caught that), and the longest time
  * between a sample that showed more bytes than the one before and the next sample that did
  * (the first sample counts as one, the complete one too): what a user saw not move. Samples
- * without an answer count as showing nothing new. Undefined if no sample showed a download.
+ * without an answer count as showing nothing new. Also how many answers showed no new bytes,
+ * and the slowest answer, which tell a receiver that stalls from a status command that is slow.
+ * Undefined if no sample showed a download.
  */
 export function downloadSeen(samples: readonly Sample[]): DownloadSeen | undefined {
   const first = samples.findIndex((x) => x.done !== undefined);
@@ -168,13 +172,19 @@ export function downloadSeen(samples: readonly Sample[]): DownloadSeen | undefin
   let lastDone = firstDone;
   let stall: readonly Sample[] = [];
   let allAt: number | undefined;
-  const seen = (end: number): DownloadSeen => ({ start, end, firstDone, bytes, allAt, stall, longestGap: stall.length > 0 ? stall.at(-1)!.at - stall[0]!.at : 0 });
+  let still = 0;
+  let slowest = 0;
+  const seen = (end: number): DownloadSeen => ({ start, end, firstDone, bytes, allAt, stall, still, slowest, longestGap: stall.length > 0 ? stall.at(-1)!.at - stall[0]!.at : 0 });
   for (let i = first + 1; i < samples.length; i++) {
     const x = samples[i]!;
+    slowest = Math.max(slowest, x.took);
     if (x.failed) continue;
     if (x.done === bytes) allAt ??= x.at;
     const complete = x.done === undefined || x.done === bytes;
-    if (!complete && x.done! <= lastDone) continue;
+    if (!complete && x.done! <= lastDone) {
+      still++;
+      continue;
+    }
     if (x.at - samples[lastRise]!.at > (stall.at(-1)?.at ?? 0) - (stall[0]?.at ?? 0)) stall = samples.slice(lastRise, i + 1);
     lastRise = i;
     lastDone = x.done ?? lastDone;
@@ -192,6 +202,10 @@ interface DownloadSeen {
   longestGap: number;
   /** The samples of the longest gap, from the rise that began it to the one that ended it. */
   stall: readonly Sample[];
+  /** Answers during the download that showed no more bytes than the one before: B itself did not move. */
+  still: number;
+  /** The longest a status command took during the download (ms): the part of a gap that is the command's own. */
+  slowest: number;
 }
 
 /** The samples of a stall as a line: when each answered (s after the first), how long it took, what it showed. */
