@@ -37,12 +37,14 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     // transaction handle as meta.db, so the client shares store/'s SQL plumbing.
     "store",
     "runtime/types.ts", // the runtime is injected: the client sees only its contract
+    "runtime/read-into.ts", // uploads read runs of blocks straight into their frames
   ],
   // No fsutil: the server reaches its disk only through store/ (the data dir's lock is taken by
   // cli/), which is what lets a networked MetaStore + BlockStore replace SQLite and packs.
   server: ["core", "protocol", "store", "runtime/types.ts"],
   // Stores write their files with writeFully from runtime/, not through fsutil/ (issue 10, item 6).
-  store: ["core", "runtime/types.ts", "runtime/write-fully.ts"],
+  // Packs are read with readInto: runs of blocks lying end to end in one readv.
+  store: ["core", "runtime/types.ts", "runtime/write-fully.ts", "runtime/read-into.ts"],
   // The folder on disk: pure rules from core, the injected contract, and writeFully for TempFile.
   fsutil: ["core", "runtime/types.ts", "runtime/write-fully.ts"],
   // Frames and messages know nothing of storage or sync; a Transport is handed to them.

@@ -1,3 +1,4 @@
+import { release } from "../core/release.ts";
 import * as fs from "node:fs/promises";
 import type { Placement } from "../core/case-conflict.ts";
 import { describeError } from "../core/errors.ts";
@@ -134,13 +135,9 @@ async function fill({ ctx, local, fetch, resumes }: Batch, d: Download, target: 
     const streamed = fetch.ahead(hash);
     const inPlace = (i < resumed || kept?.[i] || shifted?.[i]) && !streamed;
     // Blocks of the batch stream must be consumed in order even after this file failed.
-    const bytes = inPlace
-      ? undefined
-      : streamed
-        ? await fetch.next(hash)
-        : error === undefined
-          ? ((await local.read(hash, size)) ?? (await fetch.one(ref)))
-          : undefined;
+    const fromLocal = !inPlace && !streamed && error === undefined ? await local.read(hash, size) : undefined;
+    const fromServer = inPlace || fromLocal ? undefined : streamed ? await fetch.next(hash) : error === undefined ? await fetch.one(ref) : undefined;
+    const bytes = fromLocal ?? fromServer;
     if (bytes && error === undefined) {
       try {
         if (kept) tmp.writeAt(bytes, offset);
@@ -149,6 +146,9 @@ async function fill({ ctx, local, fetch, resumes }: Batch, d: Download, target: 
         error = e;
       }
     }
+    // Copied or written: a received block (its frame's own buffer, delivered to this file
+    // alone) is not needed again; a local one is a view of a shared read window.
+    if (fromServer) release(fromServer.buffer);
     local.wrote(hash, { abs: tmp.path, offset, tmp });
     offset += size;
     if (error === undefined) progress.at(offset);

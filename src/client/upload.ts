@@ -1,7 +1,7 @@
 import { countWithin } from "../protocol/budget.ts";
 import * as fs from "node:fs/promises";
 import type { BlockRef, Content } from "../core/entry.ts";
-import { readInto } from "../fsutil/read-into.ts";
+import { readInto } from "../runtime/read-into.ts";
 import { MAX_LIST, type MessageOf, type Op, type OpResult, type ServerMessage } from "../protocol/messages.ts";
 import type { SyncContext } from "./context.ts";
 import { absPath } from "./local-view.ts";
@@ -115,7 +115,7 @@ async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, miss
         return false;
       }
       await ctx.throttle.take("upload", run.bytes);
-      peer.sendFrame(frames.bytes);
+      peer.sendFrame(frames.bytes, true);
       for (const [hash] of run.blocks) missing.delete(hash);
       await peer.conn.drained(SEND_WINDOW);
       progress.at(run.offset + run.bytes);

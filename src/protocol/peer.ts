@@ -145,11 +145,14 @@ export class Peer<In extends Message, Out extends Message> {
     this.sendFrame(frame);
   }
 
-  /** Writes already encoded frames (a push encoded once for many peers, blocks read into their frames). */
-  sendFrame(frame: Uint8Array): void {
+  /**
+   * Writes already encoded frames (a push encoded once for many peers, blocks read into their
+   * frames); `transient` when the caller never uses them again (see Connection.write).
+   */
+  sendFrame(frame: Uint8Array, transient = false): void {
     this.bytesOut += frame.length;
     this.liveness.saidAt = Date.now();
-    this.conn.write(frame);
+    this.conn.write(frame, transient);
   }
 
   /** Sends a request and resolves with its reply; an `error` reply rejects with its code. */

@@ -15,7 +15,7 @@ const NO_RECLAIM: Reclaim = () => {};
  */
 export async function loadRuntime(): Promise<Runtime> {
   if (typeof globalThis.Bun !== "undefined") {
-    const reclaimAfter = rationedCollector(() => Bun.gc(true));
+    const reclaimAfter = rationedCollector(() => Bun.gc(true), () => process.memoryUsage.rss());
     const [{ bunTcp }, { openBunDatabase }, xattrs, copyRange] = await Promise.all([
       import("./tcp-bun.ts"),
       import("./sqlite-bun.ts"),

@@ -6,15 +6,20 @@ import type { Reclaim } from "./types.ts";
  * buffers pile up by tens of MiB before a collection runs, and the allocator keeps the pages.
  * Measured on a 1 GiB transfer through a bare socket: ~100 MiB peak RSS without this, ~50 MiB
  * with a synchronous collection every 8–16 MiB; a collection takes 5–10 ms in a client or the
- * server. They are rationed to a tenth of wall time, so a process with a large live heap (an
- * index of 100,000 files) does not spend its time collecting.
+ * server. Most bulk buffers are now freed as soon as they are done with (runtime/release.ts),
+ * so a collection runs only once the process has grown past RSS_BUDGET: W2 spent about a tenth
+ * of every process's CPU collecting every 8 MiB, mostly nothing. Collections are rationed to a
+ * tenth of wall time, so a process with a large live heap (an index of 100,000 files) does not
+ * spend its time collecting.
  */
 const EVERY_BYTES = 8 * 1024 * 1024;
+/** Resident memory below which a collection would give back too little to be worth its time. */
+export const RSS_BUDGET = 80 * 1024 * 1024;
 /** Collections take at most this share of wall time: the next waits 10× as long as the last took. */
 const MAX_GC_SHARE = 1 / 10;
 
-/** A `Reclaim` that runs `collect` (a synchronous full collection) by the rules above. */
-export function rationedCollector(collect: () => void): Reclaim {
+/** A `Reclaim` that runs `collect` (a synchronous full collection) by the rules above; `rss` reads the process's resident memory. */
+export function rationedCollector(collect: () => void, rss: () => number): Reclaim {
   let sinceLast = 0;
   let notBefore = 0;
   return (bytes) => {
@@ -23,6 +28,7 @@ export function rationedCollector(collect: () => void): Reclaim {
     const start = performance.now();
     if (start < notBefore) return;
     sinceLast = 0;
+    if (rss() < RSS_BUDGET) return;
     collect();
     const end = performance.now();
     notBefore = end + (end - start) / MAX_GC_SHARE;

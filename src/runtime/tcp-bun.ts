@@ -3,6 +3,7 @@ import { certificateFingerprint } from "../core/cert-fingerprint.ts";
 import { FirstBytes } from "../core/not-dropsim.ts";
 import { HANDSHAKE_TIMEOUT_MS, handshakeFailed, plaintextRefused, TLS13_ONLY, TLS_HANDSHAKE_BYTE } from "./tls.ts";
 import type { Connection, ConnectionEvents, Listener, Reclaim, Tcp, TlsServe } from "./types.ts";
+import { release, wholeBuffer } from "../core/release.ts";
 import { WriteQueue } from "./write-queue.ts";
 
 const CLOSE_GRACE_MS = 2000;
@@ -26,9 +27,11 @@ class BunConnection implements Connection {
     // Bun's write is unbuffered: it returns how much the kernel took, which may be a part.
     this.queue = new WriteQueue((bytes) => socket.write(bytes));
   }
-  write(bytes: Uint8Array): void {
+  write(bytes: Uint8Array, transient = false): void {
     this.queue.write(bytes);
-    this.reclaimAfter(bytes.length);
+    // Nothing queued: the kernel took every byte and nothing refers to them any more.
+    if (transient && this.queue.bytes === 0 && wholeBuffer(bytes)) release(bytes.buffer);
+    else this.reclaimAfter(bytes.length);
   }
   get queuedBytes(): number {
     return this.queue.bytes;
@@ -59,10 +62,11 @@ function handlers(reclaimAfter: Reclaim) {
     data(socket: Socket<State>, data: Uint8Array) {
       // Passed on as is: the frame decoder copies what it keeps, so nothing relies on Bun not
       // reusing this buffer (Bun 1.4.5 hands each read over in a fresh one: 140 reads of a
-      // 64 MiB stream, 140 buffers).
+      // 64 MiB stream, 140 buffers), and nothing needs it once handled: freed at once.
       socket.data.conn.first.push(data);
       socket.data.events?.data(data);
       reclaimAfter(data.length);
+      if (wholeBuffer(data)) release(data.buffer);
     },
     drain(socket: Socket<State>) {
       socket.data.conn.queue.flush();

@@ -8,7 +8,11 @@ import type * as ParcelWatcher from "@parcel/watcher";
 /** One TCP connection. Writes never drop bytes: what the kernel refuses is queued and flushed on drain. */
 export interface Connection {
   readonly remote: string;
-  write(bytes: Uint8Array): void;
+  /**
+   * `transient`: the caller never uses `bytes` again (a run of block frames), so their memory
+   * may be given back as soon as the kernel has them all (runtime/release.ts).
+   */
+  write(bytes: Uint8Array, transient?: boolean): void;
   /** Bytes accepted by `write` but not yet handed to the kernel. */
   readonly queuedBytes: number;
   /** Resolves when at most `bytes` remain queued (or the connection closed). */

@@ -1,4 +1,4 @@
-import { writevSync, writeSync } from "node:fs";
+import { writeSync } from "node:fs";
 
 /**
  * Writes all of `bytes` at `position` (null: at the file's current offset), synchronously.
@@ -11,18 +11,5 @@ export function writeFully(fd: number, bytes: Uint8Array, position: number | nul
   let done = 0;
   while (done < bytes.length) {
     done += writeSync(fd, bytes, done, bytes.length - done, position === null ? null : position + done);
-  }
-}
-
-/** Writes `buffers` end to end at `position`, synchronously, in one `writev` when the kernel takes it all. */
-export function writeAllV(fd: number, buffers: readonly Uint8Array[], position: number): void {
-  let written = writevSync(fd, buffers as Uint8Array[], position);
-  // A partial write (a signal, a nearly full disk): the rest buffer by buffer, from where it stopped.
-  let at = position;
-  for (const b of buffers) {
-    const done = Math.min(written, b.length);
-    if (done < b.length) writeFully(fd, b.subarray(done), at + done);
-    written -= done;
-    at += b.length;
   }
 }

@@ -6,6 +6,7 @@ import { DropsimError, describeError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import { type ClientMessage, clientMessages, type MessageOf, type OpResult, PROTOCOL_VERSION, type ServerMessage } from "../protocol/messages.ts";
 import { blockFrames, Peer } from "../protocol/peer.ts";
+import { release } from "../core/release.ts";
 import type { Connection, ConnectionEvents } from "../runtime/types.ts";
 import type { CommitNotice } from "../store/journal-feed.ts";
 import type { Scope } from "../core/access-token.ts";
@@ -311,10 +312,13 @@ export class Session {
     if (hashBlock(bytes) !== hash) {
       throw new DropsimError("bad_block", `Rejected block ${hash.slice(0, 12)}…: its bytes do not match its hash`);
     }
+    const size = bytes.length;
     try {
       await s.share.blocks.put(hash, bytes);
-      this.host.metrics.blockStored(s.share, bytes.length);
-      if ((this.unsynced += bytes.length) >= DURABLE_EVERY) await this.syncBlocks(s.share);
+      // Copied by the store: the frame's own buffer (the decoder makes one per frame) is done with.
+      release(bytes.buffer);
+      this.host.metrics.blockStored(s.share, size);
+      if ((this.unsynced += size) >= DURABLE_EVERY) await this.syncBlocks(s.share);
     } catch (e) {
       if (!(e instanceof DropsimError)) throw e;
       // A full disk refuses every block that follows: one error, not thousands. The apply
@@ -409,7 +413,7 @@ export class Session {
         run.map(([h]) => h),
         frames.bodies,
       );
-      if (read.every(Boolean)) this.peer.sendFrame(frames.bytes);
+      if (read.every(Boolean)) this.peer.sendFrame(frames.bytes, true);
       else {
         // Deleted by garbage collection since `sizes`: the others go, frame by frame.
         read.forEach((ok, k) => (ok ? this.peer.sendFrame(frames.frames[k]!) : missing.push(run[k]![0])));

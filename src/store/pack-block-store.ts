@@ -3,8 +3,8 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
-import { readInto } from "../fsutil/read-into.ts";
-import { writeAllV, writeFully } from "../runtime/write-fully.ts";
+import { readInto } from "../runtime/read-into.ts";
+import { writeFully } from "../runtime/write-fully.ts";
 import type { BlockStore, Compaction, StoredBlock } from "./block-store.ts";
 import { type PackUsage, planCompaction } from "./pack-plan.ts";
 import { Serial } from "./serial.ts";
@@ -53,16 +53,19 @@ interface Pack {
   dirty: boolean;
 }
 
-/** Blocks put but not yet written: they follow each other at the end of one pack. */
+/** Blocks put but not yet written, copied end to end into `bytes`: they follow each other at the end of one pack. */
 interface WriteBatch {
   pack: Pack;
   offset: number;
-  bytes: number;
-  buffers: Uint8Array[];
+  filled: number;
   hashes: string[];
 }
 
-/** Received blocks are written in batches of about this much: one system call instead of one per block (W2: 16,384 of 32 KiB). */
+/**
+ * Received blocks are copied into a batch of this size and written with one system call
+ * instead of one per block (W2: 16,384 of 32 KiB for 512 MiB); a block this big or bigger is
+ * written on its own.
+ */
 const WRITE_BATCH = 1024 * 1024;
 
 /**
@@ -76,6 +79,7 @@ export class PackBlockStore implements BlockStore {
   private pending = new Map<string, Location>();
   /** Puts whose bytes are not written yet (they are in `pending` already). */
   private batch: WriteBatch | undefined;
+  private readonly batchBytes = new Uint8Array(WRITE_BATCH);
   private packs = new Map<number, Pack>();
   private readonly opening = new Map<number, Promise<Pack>>();
   private current!: Pack;
@@ -189,7 +193,6 @@ export class PackBlockStore implements BlockStore {
       .filter((h) => !this.pending.has(h));
   }
 
-  /** The store keeps `bytes` (unchanged: the caller does not reuse them) until it has written them, by the next `sync` at the latest. */
   async put(hash: string, bytes: Uint8Array): Promise<void> {
     if (this.locate(hash)) return;
     if (this.current.tail >= this.packLimit && !this.closing) {
@@ -203,32 +206,41 @@ export class PackBlockStore implements BlockStore {
     const loc = { pack: pack.id, offset: pack.tail, size: bytes.length };
     pack.tail += bytes.length;
     pack.dirty = true;
-    if (this.batch?.pack !== pack) this.writeBatch();
-    this.batch ??= { pack, offset: loc.offset, bytes: 0, buffers: [], hashes: [] };
-    this.batch.buffers.push(bytes);
-    this.batch.hashes.push(hash);
-    this.batch.bytes += bytes.length;
+    if (this.batch && (this.batch.pack !== pack || this.batch.filled + bytes.length > WRITE_BATCH)) this.writeBatch();
+    if (bytes.length >= WRITE_BATCH) {
+      this.write(pack, [hash], bytes, loc.offset);
+    } else {
+      this.batch ??= { pack, offset: loc.offset, filled: 0, hashes: [] };
+      // A copy: the caller may reuse (or free) its buffer once put returns.
+      this.batchBytes.set(bytes, this.batch.filled);
+      this.batch.filled += bytes.length;
+      this.batch.hashes.push(hash);
+    }
     this.pending.set(hash, loc);
-    if (this.batch.bytes >= WRITE_BATCH) this.writeBatch();
   }
 
-  /**
-   * Writes the blocks put since the last batch, in one system call. If that fails, none of
-   * them is kept (they read as missing, so the commit that needs them is refused and the client
-   * sends them again) and the put that wrote them fails with the reason.
-   */
+  /** Writes the blocks put since the last batch, in one system call. */
   private writeBatch(): void {
     const b = this.batch;
     if (!b) return;
     this.batch = undefined;
+    this.write(b.pack, b.hashes, this.batchBytes.subarray(0, b.filled), b.offset);
+  }
+
+  /**
+   * Writes blocks lying end to end at `offset` of a pack. If that fails, none of them is kept
+   * (they read as missing, so the commit that needs them is refused and the client sends them
+   * again) and the put that wrote them fails with the reason.
+   */
+  private write(pack: Pack, hashes: readonly string[], bytes: Uint8Array, offset: number): void {
     try {
-      writeAllV(b.pack.handle.fd, b.buffers, b.offset);
+      writeFully(pack.handle.fd, bytes, offset);
     } catch (e) {
-      for (const h of b.hashes) this.pending.delete(h);
+      for (const h of hashes) this.pending.delete(h);
       const code = (e as NodeJS.ErrnoException).code;
       const full = code === "ENOSPC" || code === "EDQUOT";
       const why = full ? "the server's disk is full" : (e as Error).message;
-      throw new DropsimError(full ? "disk_full" : "io", `Cannot store ${b.hashes.length === 1 ? "block" : `${b.hashes.length} blocks from`} ${b.hashes[0]!.slice(0, 12)}…: ${why}`, { cause: e });
+      throw new DropsimError(full ? "disk_full" : "io", `Cannot store ${hashes.length === 1 ? "block" : `${hashes.length} blocks from`} ${hashes[0]!.slice(0, 12)}…: ${why}`, { cause: e });
     }
   }
 

@@ -52,7 +52,8 @@ beforeEach(async () => {
           asked.push(hash);
           const bytes = server.get(hash);
           if (!bytes) throw new Error(`no block ${hash.slice(0, 12)}`);
-          yield bytes;
+          // A buffer of its own, as every block off the wire is: the writer frees it once written.
+          yield bytes.slice();
         }
       },
     },

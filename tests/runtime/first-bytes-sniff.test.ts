@@ -1,7 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { FIRST_BYTES_KEPT, FirstBytes, looksLikeDropsim, quoteSent } from "../../src/core/not-dropsim.ts";
 import { encodeFrame, FrameType } from "../../src/protocol/frame-codec.ts";
-import { rationedCollector } from "../../src/runtime/reclaim.ts";
 import { bunTcp } from "../../src/runtime/tcp-bun.ts";
 import { nodeTcp } from "../../src/runtime/tcp-node.ts";
 import type { Connection, Tcp } from "../../src/runtime/types.ts";
@@ -33,7 +32,7 @@ test("FirstBytes keeps the first 64 bytes across reads, and our framing is told 
   expect(looksLikeDropsim(first.bytes)).toBe(false);
 });
 
-const adapters: Record<string, Tcp> = { bun: bunTcp(rationedCollector(() => {})), node: nodeTcp };
+const adapters: Record<string, Tcp> = { bun: bunTcp(() => {}), node: nodeTcp };
 
 /** A server that writes `greeting` to each connection, at once or on its first read (as HTTP replies to a ClientHello). */
 function speaking(greeting: Uint8Array, when: "open" | "data") {

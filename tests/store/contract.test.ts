@@ -211,6 +211,16 @@ describe.each(backends)("store contract: $name", (backend) => {
     expect(await blocks.get(ha)).toEqual(a);
   });
 
+  test("a block is kept as it was put, even if the caller reuses its buffer", async () => {
+    const blocks = stores.share("default")!.blocks;
+    const buf = new TextEncoder().encode("reused buffer");
+    const h = hashBlock(buf);
+    await blocks.put(h, buf);
+    buf.fill(0);
+    await blocks.sync();
+    expect(hashBlock((await blocks.get(h))!)).toBe(h);
+  });
+
   test("readInto says which blocks it no longer holds and fills the others", async () => {
     const blocks = stores.share("default")!.blocks;
     const [a, b] = [new TextEncoder().encode("kept"), new TextEncoder().encode("deleted")];

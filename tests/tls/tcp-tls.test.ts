@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import * as tls from "node:tls";
 import { encodeFrame, FrameDecoder, FrameType } from "../../src/protocol/frame-codec.ts";
-import { rationedCollector } from "../../src/runtime/reclaim.ts";
 import { bunTcp } from "../../src/runtime/tcp-bun.ts";
 import { nodeTcp } from "../../src/runtime/tcp-node.ts";
 import type { Connection, Tcp, TlsServe } from "../../src/runtime/types.ts";
@@ -12,7 +11,7 @@ import { waitFor } from "../helpers/wait-for.ts";
 // Bun, node:tls, the code Deno runs; tests/deno runs the real Deno). The certificate is the
 // self-signed kind a server makes for itself.
 
-const adapters: Record<string, Tcp> = { bun: bunTcp(rationedCollector(() => {})), node: nodeTcp };
+const adapters: Record<string, Tcp> = { bun: bunTcp(() => {}), node: nodeTcp };
 const REPLY = encodeFrame(FrameType.control, new TextEncoder().encode(JSON.stringify({ type: "error", code: "tls_required", message: "TLS only" })));
 let identity: ServerIdentity;
 let serve: TlsServe;
