@@ -28,10 +28,9 @@ class BunConnection implements Connection {
     this.queue = new WriteQueue((bytes) => socket.write(bytes));
   }
   write(bytes: Uint8Array, transient = false): void {
-    this.queue.write(bytes);
-    // Nothing queued: the kernel took every byte and nothing refers to them any more.
-    if (transient && this.queue.bytes === 0 && wholeBuffer(bytes)) release(bytes.buffer);
-    else this.reclaimAfter(bytes.length);
+    // Transient bytes are freed by the queue once the kernel has them: no garbage to collect.
+    if (!transient) this.reclaimAfter(bytes.length);
+    this.queue.write(bytes, transient);
   }
   get queuedBytes(): number {
     return this.queue.bytes;

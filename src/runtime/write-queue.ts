@@ -1,10 +1,13 @@
+import { release, wholeBuffer } from "../core/release.ts";
+
 /**
  * The bookkeeping every TCP adapter needs: bytes the kernel has not taken yet, and the
  * promises waiting for that backlog to shrink. `send` is the adapter's raw write and returns
  * how many bytes were taken.
  */
 export class WriteQueue {
-  private queue: Uint8Array[] = [];
+  /** Bytes the kernel has not taken, each with the transient buffer it frees once taken whole. */
+  private queue: { bytes: Uint8Array; frees?: ArrayBufferLike }[] = [];
   private queued = 0;
   private waiters: { below: number; resolve: () => void }[] = [];
   private ended = false;
@@ -15,15 +18,20 @@ export class WriteQueue {
     return this.queued;
   }
 
-  write(bytes: Uint8Array): void {
+  /** `transient`: nothing uses `bytes` again, so their buffer is freed once the kernel has them all. */
+  write(bytes: Uint8Array, transient = false): void {
     if (this.ended || bytes.length === 0) return;
+    const frees = transient && wholeBuffer(bytes) ? bytes.buffer : undefined;
     if (this.queue.length === 0) {
       const n = this.send(bytes);
       if (n < 0) return this.end();
-      if (n === bytes.length) return;
+      if (n === bytes.length) {
+        if (frees) release(frees);
+        return;
+      }
       bytes = bytes.subarray(n);
     }
-    this.queue.push(bytes);
+    this.queue.push({ bytes, frees });
     this.queued += bytes.length;
   }
 
@@ -31,14 +39,15 @@ export class WriteQueue {
   flush(): void {
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
-      const n = this.send(head);
+      const n = this.send(head.bytes);
       if (n < 0) return this.end();
       this.queued -= n;
-      if (n < head.length) {
-        this.queue[0] = head.subarray(n);
+      if (n < head.bytes.length) {
+        head.bytes = head.bytes.subarray(n);
         break;
       }
       this.queue.shift();
+      if (head.frees) release(head.frees);
     }
     this.wake();
   }
