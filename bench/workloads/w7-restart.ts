@@ -1,10 +1,9 @@
 import * as path from "node:path";
-import { clientArgs, IDLE, Server, rmrf, startClient, stopAll, syncDisks } from "../lib/cluster.ts";
+import { clientArgs, IDLE, Server, rmrf, startClient, stopAll, syncDisks, waitIdle } from "../lib/cluster.ts";
 import { writeSmallTree } from "../lib/data.ts";
 import { Proc } from "../lib/proc.ts";
 import { RSYNC, RSYNC_HAS_FSYNC, timeRsync } from "../lib/rsync.ts";
 import type { Traffic } from "../lib/traffic.ts";
-import { waitFor } from "../lib/wait.ts";
 import { WireSession } from "../lib/wire.ts";
 import { absentFigure, type BenchContext, figure, type Figure, KiB, mib, runDir, Samples, type Workload } from "../lib/workload.ts";
 
@@ -40,7 +39,10 @@ export const w7: Workload = {
       const rsync = await timeBaselines(ctx, folder, dir);
       server = await Server.start(dir);
       client = await startClient("A", folder, server, { verbose: true });
-      const firstSyncMs = (await idleThenQuiet(client, ctx.quick ? 120_000 : 1_200_000)) - client.startedAt;
+      await waitIdle([client], { quietMs: 1000, timeout: ctx.quick ? 120_000 : 1_200_000 });
+      // The clock stops at the first Idle line (nothing is idle before every file is committed),
+      // not after the quiet wait.
+      const firstSyncMs = client.findLine(IDLE)!.at - client.startedAt;
       const firstSyncCpu = client.cpuSeconds();
       const firstSyncPeak = client.statusKiB("VmHWM");
       await client.stop();
@@ -58,11 +60,12 @@ export const w7: Workload = {
         const before = clientBytesIn(await server.settledTraffic());
         const proc = new Proc("A", clientArgs(folder, server, { verbose: true }), dir);
         client = proc;
-        const idleAt = await idleThenQuiet(proc, 300_000);
+        const idle = await proc.waitForLine(IDLE, { timeout: 300_000 });
         const readyCpu = proc.cpuSeconds();
         const connected = proc.findLine(CONNECTED);
-        const readyMs = idleAt - proc.startedAt;
+        const readyMs = idle.at - proc.startedAt;
         const connectedMs = connected ? connected.at - proc.startedAt : undefined;
+        await waitIdle([proc], { quietMs: 300, timeout: 120_000 });
         const sent = clientBytesIn(await server.settledTraffic()) - before;
         const peak = proc.statusKiB("VmHWM");
         await proc.stop();
@@ -101,21 +104,6 @@ export const w7: Workload = {
     ];
   },
 };
-
-/**
- * When `proc` first said it is idle (nothing is, before every file is committed), once it has
- * printed nothing for a second since. Not `waitIdle`: a line folded before the Idle line
- * ("Uploaded 500 files … (repeated 1 time)") is printed after it, so the last line need not be Idle.
- */
-async function idleThenQuiet(proc: Proc, timeout: number): Promise<number> {
-  const idle = await proc.waitForLine(IDLE, { timeout });
-  await waitFor(`${proc.name} to print nothing for a second`, () => performance.now() - proc.lastOutputAt >= 1000 || "still printing", {
-    timeout: 60_000,
-    interval: 50,
-    abortIf: () => proc.exitReason(),
-  });
-  return idle.at;
-}
 
 const FIRST_SYNC_TARGET = { op: "<=", value: 2, text: "≤ 2× rsync --fsync" } as const;
 
