@@ -83,8 +83,11 @@ export async function readLocalView(
     notes: new Map(),
   };
   const mustPlan = _concernedByNews(news, attended);
+  /** Paths whose entry was looked up: a dirty path found new is not looked up twice. */
+  const asked = new Set<string>();
   /** Adds what the index knows of `p` (and, with `subtree`, of everything below it). */
   const addKnown = (p: string, subtree: boolean) => {
+    asked.add(p);
     const known = ctx.index.get(p);
     if (known) view.synced.set(p, known);
     if (subtree) for (const s of ctx.index.under(p)) view.synced.set(s.entry.path, s);
@@ -102,6 +105,7 @@ export async function readLocalView(
       leftOut.add(rel);
       view.stat.delete(rel);
       view.synced.delete(rel);
+      asked.delete(rel);
       return true;
     };
     const tree = await scanTree(ctx.root, p, ctx.ignored, true, ctx.foldsNames, realFolders, leaveOut);
@@ -121,7 +125,7 @@ export async function readLocalView(
     if (st) view.stat.set(p, st);
     addKnown(p, false);
   }
-  for (const p of view.stat.keys()) if (!view.synced.has(p)) addKnown(p, false);
+  for (const p of view.stat.keys()) if (!view.synced.has(p) && !asked.has(p)) addKnown(p, false);
 
   // A vanished path means its folders may have vanished too, and the watcher does not always
   // say so (events for a removed folder can be lost with its watch): look upwards.
