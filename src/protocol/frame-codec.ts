@@ -1,4 +1,5 @@
 import { DropsimError } from "../core/errors.ts";
+import { release } from "../core/release.ts";
 
 /**
  * Frame = 8-byte big-endian length N, then N bytes: 1 byte frame type, then the body.
@@ -114,6 +115,9 @@ export class FrameDecoder {
   private grow(needed: number): void {
     const bigger = new Uint8Array(Math.min(this.length, Math.max(needed, 2 * this.frame.length)));
     bigger.set(this.frame.subarray(0, this.frameFilled));
+    // Only the decoder ever saw it: freed now, not at the next collection (a 512 KiB block
+    // arriving in pieces leaves 64 + 128 + 256 KiB behind).
+    release(this.frame.buffer);
     this.frame = bigger;
   }
 

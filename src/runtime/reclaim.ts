@@ -7,10 +7,11 @@ import type { Reclaim } from "./types.ts";
  * Measured on a 1 GiB transfer through a bare socket: ~100 MiB peak RSS without this, ~50 MiB
  * with a synchronous collection every 8–16 MiB; a collection takes 5–10 ms in a client or the
  * server. Most bulk buffers are now freed as soon as they are done with (runtime/release.ts),
- * so a collection runs only once the process has grown past RSS_BUDGET: W2 spent about a tenth
- * of every process's CPU collecting every 8 MiB, mostly nothing. Collections are rationed to a
- * tenth of wall time, so a process with a large live heap (an index of 100,000 files) does not
- * spend its time collecting.
+ * so a collection runs only once the process has grown past RSS_BUDGET (an idle server or
+ * client is ~60 MiB, ~45 of them Bun's own mapped binary): W2 spent about a tenth of every
+ * process's CPU collecting every 8 MiB, mostly nothing. Collections are rationed to a tenth of
+ * wall time, so a process with a large live heap (an index of 100,000 files) does not spend its
+ * time collecting.
  */
 const EVERY_BYTES = 8 * 1024 * 1024;
 /** Resident memory below which a collection would give back too little to be worth its time. */
