@@ -193,9 +193,9 @@ export class LocalIndex {
 
   /**
    * The fingerprints of the entries strictly inside `folder` ("" = everything), in path order,
-   * read a page at a time: a scan of the whole folder compares against them without holding
-   * every entry as an object (100,000 of them took some 300 MiB). Pages are keyed by path, so
-   * writes between pages neither repeat nor skip a path that stays.
+   * read a page at a time: a look at a folder finds the entries it did not find unchanged
+   * without holding every entry as an object (100,000 of them took some 300 MiB). Pages are
+   * keyed by path, so writes between pages neither repeat nor skip a path that stays.
    */
   *fingerprintsUnder(folder: string): Generator<Fingerprint> {
     let after = folder === "" ? "" : `${folder}/`;
