@@ -67,7 +67,8 @@ export const w8: Workload = {
         const secs = (done - t0) / 1000;
         // What B took between the first sample and the complete one: the pace the limit set.
         const rate = (seen.bytes - seen.firstDone) / MiB / ((seen.end - seen.start) / 1000);
-        // All bytes told, file not in place yet: the final fsync and rename, which status shows as 100 %.
+        // All bytes told, file not in place yet: the final fsync and rename, which status shows as 100 %
+        // (0 when no answer caught the download at 100 %, so that phase was shorter than a poll).
         const tail = seen.allAt === undefined ? 0 : Math.max(0, done - seen.allAt) / 1000;
         const failed = poller.failures.length;
         // The server's peak before B fetched anything: what receiving and storing A's upload cost it.
@@ -162,7 +163,7 @@ function pollStatus(folder: string, server: Proc): { samples: Sample[]; failures
  * and the slowest answer, which tell a receiver that stalls from a status command that is slow.
  * Undefined if no sample showed a download.
  */
-export function downloadSeen(samples: readonly Sample[]): DownloadSeen | undefined {
+function downloadSeen(samples: readonly Sample[]): DownloadSeen | undefined {
   const first = samples.findIndex((x) => x.done !== undefined);
   if (first < 0) return undefined;
   const start = samples[first]!.at;
