@@ -43,7 +43,8 @@ test("a read-only folder downloads, sends nothing, keeps local changes (a remote
   fake.conns.at(-1)!.send({ type: "changed", from: 1, head: 2, entries: [v2.entry] });
   const copy = await sync.waitForLine(/Conflict on "a\.txt": kept your version as "/);
   const copyName = /kept your version as "(.+)"$/.exec(copy)![1]!;
-  expect(await fs.readFile(`${folder}/a.txt`, "utf8")).toBe("server 2\n");
+  // The conflict is told when the local version is set aside, before the server's is written.
+  await waitFor("a.txt to hold the server's version", async () => (await fs.readFile(`${folder}/a.txt`, "utf8")) === "server 2\n" || "not yet");
   expect(await fs.readFile(`${folder}/${copyName}`, "utf8")).toBe("local edit\n");
   await sync.waitForLine(new RegExp(`"${copyName.replace(/[()]/g, "\\$&")}": not uploaded: read-only share`));
 
