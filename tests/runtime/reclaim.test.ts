@@ -32,3 +32,23 @@ describe("release", () => {
     release(bytes.buffer);
   });
 });
+
+describe("rationedCollector's rationing", () => {
+  test("waits ten times the CPU time a collection took, however long it took on the wall", () => {
+    let cpu = 0;
+    let collections = 0;
+    const reclaim = rationedCollector(
+      () => {
+        collections++;
+        cpu += 5;
+      },
+      () => RSS_BUDGET,
+      () => cpu,
+    );
+    reclaim(8 * MiB);
+    expect(collections).toBe(1);
+    // 50 ms of wall time must pass before the next: right after, 8 MiB more is not enough.
+    reclaim(8 * MiB);
+    expect(collections).toBe(1);
+  });
+});
