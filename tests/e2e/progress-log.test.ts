@@ -87,7 +87,8 @@ test(
     await using server = await startServer({ dataDir: root.join("data") });
     const folder = root.join("T");
     await writeRandomFile(folder, "big.bin", BIG);
-    const cmd = dropsimCommand(["sync", folder, "--server", server.address, "--share", "default", "--token", serverToken(server.address), "--rescan-interval", "1h"]);
+    // Paced to ~4 s: the line is drawn only after 1 s of work, and unpaced the upload can end sooner.
+    const cmd = dropsimCommand(["sync", folder, "--server", server.address, "--share", "default", "--token", serverToken(server.address), "--rescan-interval", "1h", "--limit-up", "32MiB"]);
     // util-linux script runs the command on a pseudo-terminal: stderr is a TTY, as for a user.
     // A wide terminal, so the line has room for the file's name.
     const proc = Bun.spawn(["script", "-qfec", `stty cols 160 rows 40; exec ${shellLine(cmd)}`, "/dev/null"], {
