@@ -34,6 +34,8 @@ test("a 16-byte overwrite, then a 16-byte insert, in the middle of a 64 MiB file
   };
   try {
     await fs.mkdir(root.join("stage"));
+    // The client makes its folder when it starts; under Deno that can come after the file is ready.
+    await fs.mkdir(root.join("A"), { recursive: true });
     const original = await writeRandomFile(root.join("stage"), "big.bin", SIZE);
     await fs.rename(root.join("stage", "big.bin"), root.join("A", "big.bin"));
     await waitFor("B to hold big.bin", async () => (await snapshotTree(b.folder)).get("big.bin") === original || "not yet", { abortIf, timeout: 90_000 });
