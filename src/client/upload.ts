@@ -138,7 +138,7 @@ interface SendRun {
  * bigger block alone), each read with one system call and sent with one write. A block that
  * occurs twice is sent once.
  */
-export function sendRuns(blocks: readonly BlockRef[], missing: ReadonlySet<string>): SendRun[] {
+function sendRuns(blocks: readonly BlockRef[], missing: ReadonlySet<string>): SendRun[] {
   const runs: SendRun[] = [];
   const taken = new Set<string>();
   let run: SendRun | undefined;

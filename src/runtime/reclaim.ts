@@ -6,7 +6,7 @@ import type { Reclaim } from "./types.ts";
  * buffers pile up by tens of MiB before a collection runs, and the allocator keeps the pages.
  * Measured on a 1 GiB transfer through a bare socket: ~100 MiB peak RSS without this, ~50 MiB
  * with a synchronous collection every 8–16 MiB; a collection takes 5–10 ms in a client or the
- * server. Most bulk buffers are now freed as soon as they are done with (runtime/release.ts),
+ * server. Most bulk buffers are now freed as soon as they are done with (core/release.ts),
  * so a collection runs only once the process has grown past RSS_BUDGET (an idle server or
  * client is ~60 MiB, ~45 of them Bun's own mapped binary): W2 spent about a tenth of every
  * process's CPU collecting every 8 MiB, mostly nothing. Collections are rationed to a tenth of

@@ -10,7 +10,7 @@ export interface Connection {
   readonly remote: string;
   /**
    * `transient`: the caller never uses `bytes` again (a run of block frames), so their memory
-   * may be given back as soon as the kernel has them all (runtime/release.ts).
+   * may be given back as soon as the kernel has them all (core/release.ts).
    */
   write(bytes: Uint8Array, transient?: boolean): void;
   /** Bytes accepted by `write` but not yet handed to the kernel. */

@@ -284,11 +284,7 @@ export class PackBlockStore implements BlockStore {
       throw e;
     });
     if (!pack) return false;
-    let length = 0;
-    for (const b of buffers) length += b.length;
-    if ((await readInto(pack.handle, buffers, offset)) !== length) {
-      throw new DropsimError("io", `Bytes ${offset}–${offset + length} are cut short in ${this.packPath(id)}`);
-    }
+    await this.readAt(pack, buffers, offset);
     return true;
   }
 
@@ -303,12 +299,12 @@ export class PackBlockStore implements BlockStore {
     return undefined;
   }
 
-  private async readAt(pack: Pack, buf: Uint8Array, offset: number): Promise<void> {
-    let got = 0;
-    while (got < buf.length) {
-      const { bytesRead } = await pack.handle.read(buf, got, buf.length - got, offset + got);
-      if (bytesRead === 0) throw new DropsimError("io", `Bytes ${offset}–${offset + buf.length} are cut short in ${this.packPath(pack.id)}`);
-      got += bytesRead;
+  /** Fills `buffers` end to end from `offset` of the pack; a pack that ends sooner is damaged. */
+  private async readAt(pack: Pack, buffers: readonly Uint8Array[], offset: number): Promise<void> {
+    let length = 0;
+    for (const b of buffers) length += b.length;
+    if ((await readInto(pack.handle, buffers, offset)) !== length) {
+      throw new DropsimError("io", `Bytes ${offset}–${offset + length} are cut short in ${this.packPath(pack.id)}`);
     }
   }
 
@@ -396,7 +392,7 @@ export class PackBlockStore implements BlockStore {
       const length = run.at(-1)!.offset + run.at(-1)!.size - run[0]!.offset;
       // A single block larger than the chunk gets its own buffer.
       const buf = length <= chunk.length ? chunk.subarray(0, length) : new Uint8Array(length);
-      await this.readAt(from, buf, run[0]!.offset);
+      await this.readAt(from, [buf], run[0]!.offset);
       for (const b of run) moved.push([b.hash, to.tail + b.offset - run[0]!.offset]);
       try {
         writeFully(to.handle.fd, buf, to.tail);
