@@ -46,7 +46,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   // Packs are read with readInto: runs of blocks lying end to end in one readv.
   store: ["core", "runtime/types.ts", "runtime/write-fully.ts", "runtime/read-into.ts"],
   // The folder on disk: pure rules from core, the injected contract, and writeFully for TempFile.
-  fsutil: ["core", "runtime/types.ts", "runtime/write-fully.ts"],
+  fsutil: ["core", "runtime/types.ts", "runtime/write-fully.ts", "runtime/read-into.ts"],
   // Frames and messages know nothing of storage or sync; a Transport is handed to them.
   protocol: ["core", "runtime/types.ts"],
   // Adapters throw DropsimError (core/errors.ts); core is pure, so this edge cannot loop back.

@@ -1,4 +1,5 @@
 import * as fs from "node:fs/promises";
+import { readInto } from "../runtime/read-into.ts";
 import type { Reclaim } from "../runtime/types.ts";
 
 /** Bytes read per system call: blocks of an old version are asked for in order, so read ahead. */
@@ -35,12 +36,7 @@ export class RangeReader {
     }
     if (offset < f.start || offset + size > f.start + f.bytes.length) {
       const bytes = new Uint8Array(Math.max(WINDOW, size));
-      let got = 0;
-      while (got < bytes.length) {
-        const { bytesRead } = await f.handle.read(bytes, got, bytes.length - got, offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
+      const got = await readInto(f.handle, [bytes], offset);
       this.reclaimAfter(got);
       f.start = offset;
       f.bytes = bytes.subarray(0, got);
