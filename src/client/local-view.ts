@@ -4,7 +4,7 @@ import process from "node:process";
 import { type Content, type Entry, normalMode, symlinkContent, symlinkTargetProblem } from "../core/entry.ts";
 import { parentOf } from "../core/wire-path.ts";
 import { isTooLarge, withForeignXattrs, XATTR_LIMIT, type XattrSet } from "../core/xattrs.ts";
-import { hashFile } from "../fsutil/hash-file.ts";
+import { type BlockSink, hashFile } from "../fsutil/hash-file.ts";
 import { readXattrs } from "../fsutil/xattrs.ts";
 import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
 import type { SyncContext } from "./context.ts";
@@ -32,6 +32,9 @@ export interface LocalView {
   /** Files read that sync without some of what they hold (extended attributes past the limit), with why: warned once. */
   notes: Map<string, string>;
 }
+
+/** New files from this size on start their upload while they are being hashed. */
+export const EARLY_UPLOAD_BYTES = 8 * 1024 * 1024;
 
 /** Changed files one pass reads at most (and bytes): later ones wait for the next pass. */
 export const PASS_FILES = 500;
@@ -61,6 +64,9 @@ export function absPath(root: string, wirePath: string): string {
  * (the planner would plan nothing for it), unless news concerns it or a folder above it, or
  * `attended` says the caller keeps state about it: a rescan of 100,000 synced files then loads
  * only the entries of what changed, not all of them.
+ *
+ * `uploadEarly`, given, takes the blocks of new files of EARLY_UPLOAD_BYTES or more as they
+ * are hashed (upload.ts's EarlyUploads).
  */
 export async function readLocalView(
   ctx: SyncContext,
@@ -69,6 +75,7 @@ export async function readLocalView(
   settle: WriteSettle,
   now: number,
   attended: (path: string) => boolean = () => false,
+  uploadEarly?: (path: string, stamp: LocalStat) => BlockSink | undefined,
 ): Promise<LocalView> {
   const view: LocalView = {
     content: new Map(),
@@ -169,9 +176,10 @@ export async function readLocalView(
   };
 
   /** Reads and hashes one changed file into the view. */
-  const readFile = async (p: string, st: LocalStat, known: XattrSet | undefined) => {
+  const readFile = async (p: string, st: LocalStat, known: XattrSet | undefined, isNew: boolean) => {
     try {
-      const { bytes, after, ...digest } = await hashFile(absPath(ctx.root, p), ctx.runtime.reclaimAfter, st.size);
+      const sink = isNew && st.size >= EARLY_UPLOAD_BYTES ? uploadEarly?.(p, st) : undefined;
+      const { bytes, after, ...digest } = await hashFile(absPath(ctx.root, p), ctx.runtime.reclaimAfter, st.size, sink);
       if (digest.size !== st.size || !sameStamp(after, st)) {
         // Written while we read it: the bytes may be torn, and the stat no fingerprint of them
         // (kept as is, so the next look reads it again). A file overdue is taken as read.
@@ -220,7 +228,7 @@ export async function readLocalView(
   };
   const links: string[] = [];
 
-  const toRead: [string, LocalStat, XattrSet | undefined][] = [];
+  const toRead: [string, LocalStat, XattrSet | undefined, boolean][] = [];
   let hashedBytes = 0;
   let wait = 0;
   for (const [p, st] of view.stat) {
@@ -240,11 +248,11 @@ export async function readLocalView(
       view.later.add(p);
     } else {
       hashedBytes += st.size;
-      toRead.push([p, st, known?.entry.kind === "file" ? known.entry.xattrs : undefined]);
+      toRead.push([p, st, known?.entry.kind === "file" ? known.entry.xattrs : undefined, !known]);
     }
   }
   if (toRead.length > 0) ctx.emit({ type: "phase", phase: "hashing", files: toRead.length, bytes: hashedBytes });
-  await Promise.all([_inPool(toRead, ([p, st, attrs]) => readFile(p, st, attrs)), _inPool(links, readLink)]);
+  await Promise.all([_inPool(toRead, ([p, st, attrs, isNew]) => readFile(p, st, attrs, isNew)), _inPool(links, readLink)]);
   return view;
 }
 

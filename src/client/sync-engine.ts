@@ -20,7 +20,7 @@ import { absPath, type LocalView, PASS_FILES, readLocalView } from "./local-view
 import type { EventOf } from "./events.ts";
 import type { ExcludeOutcome } from "./control.ts";
 import type { Changed, ServerPeer } from "./server-link.ts";
-import { type PlannedOp, uploadBatch } from "./upload.ts";
+import { EarlyUploads, type PlannedOp, uploadBatch } from "./upload.ts";
 
 const PAGE = 1000;
 const HELD_KEY = "held_deletions";
@@ -325,17 +325,23 @@ export class SyncEngine {
     this.remote = new Map();
     this.dirty = new Set();
     let remoteFailed: Entry[] = [];
+    // A read-only folder uploads nothing, and an excluded path is never committed.
+    const early = this.readOnly ? undefined : new EarlyUploads(this.ctx, peer);
+    const uploadEarly = early && ((p: string, st: LocalStat) => (isExcluded(this.excluded, p) ? undefined : early.start(p, st)));
     try {
       const now = this.clock();
       this.writes.prune(now);
-      const view = await readLocalView(this.ctx, dirty, remote, this.writes, now, this.attended());
+      const view = await readLocalView(this.ctx, dirty, remote, this.writes, now, this.attended(), uploadEarly);
       this.clearProblems(view, dirty);
-      remoteFailed = await this.execute(peer, remote, view, now);
+      remoteFailed = await this.execute(peer, remote, view, now, early);
     } catch (e) {
       // Nothing is lost: the news and the dirty paths go back for the next pass.
       for (const [p, e2] of remote) if (!this.remote.has(p)) this.remote.set(p, e2);
       for (const p of dirty) this.markDirty(p);
       throw e;
+    } finally {
+      // None outlives its pass: the next one's uploadBatch would send their blocks again.
+      await early?.settled();
     }
     for (const e of remoteFailed) this.defer(e);
     if (this.remote.size === 0 && this.deferred.size === 0) {
@@ -425,7 +431,7 @@ export class SyncEngine {
   }
 
   /** Plans the pass (core/plan-pass.ts) and carries the plan out; returns the news that could not be applied. */
-  private async execute(peer: ServerPeer, remote: Map<string, Entry>, view: LocalView, now: number): Promise<Entry[]> {
+  private async execute(peer: ServerPeer, remote: Map<string, Entry>, view: LocalView, now: number, early: EarlyUploads | undefined): Promise<Entry[]> {
     const { ctx } = this;
     const plan = planPass({
       remote,
@@ -504,6 +510,8 @@ export class SyncEngine {
         const st = op.op === "put" ? passView.stat.get(op.path) : undefined;
         if (op.op === "put" && st) this.inflight.set(op.path, { kind: op.kind, hash: content?.hash ?? "", xattrs: op.xattrs, stat: st });
       }
+      // The server is asked about blocks only once the early uploads have sent theirs.
+      await early?.settled();
       const results = await uploadBatch(ctx, peer, ops);
       for (const { op } of ops) if (op.op === "put") this.inflight.delete(op.path);
       const deleted = new Set<string>();

@@ -1,13 +1,14 @@
 import { countWithin } from "../protocol/budget.ts";
 import * as fs from "node:fs/promises";
 import type { BlockRef, Content } from "../core/entry.ts";
+import type { BlockSink } from "../fsutil/hash-file.ts";
 import { readInto } from "../runtime/read-into.ts";
 import { MAX_LIST, type MessageOf, type Op, type OpResult, type ServerMessage } from "../protocol/messages.ts";
 import type { SyncContext } from "./context.ts";
 import { absPath } from "./local-view.ts";
 import { blockFrames } from "../protocol/peer.ts";
 import type { ServerPeer } from "./server-link.ts";
-import { startTransfer } from "./transfer-progress.ts";
+import { startTransfer, type TransferProgress } from "./transfer-progress.ts";
 
 /**
  * Block bytes we let queue on the socket before waiting for it to drain. The kernel's socket
@@ -109,15 +110,11 @@ async function sendBlocks(ctx: SyncContext, peer: ServerPeer, p: PlannedOp, miss
     if (await changed()) return false;
     const progress = startTransfer(ctx.emit, op.path, "upload", bytes);
     for (const run of sendRuns(blocks, missing)) {
-      const frames = blockFrames(run.blocks);
-      if ((await readInto(handle, frames.bodies, run.offset)) !== run.bytes) {
+      if (!(await sendRun(ctx, peer, handle, run))) {
         await changed();
         return false;
       }
-      await ctx.throttle.take("upload", run.bytes);
-      peer.sendFrame(frames.bytes, true);
       for (const [hash] of run.blocks) missing.delete(hash);
-      await peer.conn.drained(SEND_WINDOW);
       progress.at(run.offset + run.bytes);
     }
     return !(await changed());
@@ -136,13 +133,12 @@ interface SendRun {
 /**
  * The missing blocks of a file in runs that lie end to end in it, of at most RUN_BYTES (a
  * bigger block alone), each read with one system call and sent with one write. A block that
- * occurs twice is sent once.
+ * occurs twice is sent once. `offset`: where the first of `blocks` starts in the file.
  */
-function sendRuns(blocks: readonly BlockRef[], missing: ReadonlySet<string>): SendRun[] {
+function sendRuns(blocks: readonly BlockRef[], missing: ReadonlySet<string>, offset = 0): SendRun[] {
   const runs: SendRun[] = [];
   const taken = new Set<string>();
   let run: SendRun | undefined;
-  let offset = 0;
   for (const ref of blocks) {
     const [hash, size] = ref;
     if (missing.has(hash) && !taken.has(hash)) {
@@ -157,4 +153,109 @@ function sendRuns(blocks: readonly BlockRef[], missing: ReadonlySet<string>): Se
     offset += size;
   }
   return runs;
+}
+
+/** Reads one run into its frames and sends them, with backpressure; false if the file came up short. */
+async function sendRun(ctx: SyncContext, peer: ServerPeer, handle: fs.FileHandle, run: SendRun): Promise<boolean> {
+  const frames = blockFrames(run.blocks);
+  if ((await readInto(handle, frames.bodies, run.offset)) !== run.bytes) return false;
+  await ctx.throttle.take("upload", run.bytes);
+  peer.sendFrame(frames.bytes, true);
+  await peer.conn.drained(SEND_WINDOW);
+  return true;
+}
+
+/**
+ * Uploads the blocks of new big files while they are still being hashed, so that the server
+ * checks and stores the first blocks while the sender reads the last (on two cores, W2 ran
+ * as a hash phase, then an upload phase, each bound to one core). Only blocks travel here:
+ * the commit is planned as usual, and uploadBatch, asking the server after `settled`, finds
+ * them there. A file that changes meanwhile stops its early upload (its blocks no longer
+ * match what is read); blocks sent for a file never committed are the server's garbage to
+ * collect. Files already synced are edited, not new: they upload only what their plan
+ * needs, so that an edit's bytes on the wire stay one block's worth.
+ */
+export class EarlyUploads {
+  private readonly running: Promise<void>[] = [];
+
+  constructor(
+    private readonly ctx: SyncContext,
+    private readonly peer: ServerPeer,
+  ) {}
+
+  /** A sink for the blocks of the new file at `path` as they are cut; `stamp`: its stat when the pass looked. */
+  start(path: string, stamp: { size: number; mtimeMs: number }): BlockSink {
+    const upload = new EarlyUpload(this.ctx, this.peer, path, stamp);
+    this.running.push(upload.done);
+    return upload;
+  }
+
+  /** Every early upload has ended: the server has been sent all it will be sent. */
+  async settled(): Promise<void> {
+    await Promise.all(this.running.splice(0));
+  }
+}
+
+class EarlyUpload implements BlockSink {
+  /** Blocks cut and not yet asked about, and where the first of them starts in the file. */
+  private pending: BlockRef[] = [];
+  private offset = 0;
+  private ended = false;
+  private wake: (() => void) | undefined;
+  /** Never rejects: a failed early upload leaves its blocks to uploadBatch. */
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly ctx: SyncContext,
+    private readonly peer: ServerPeer,
+    private readonly path: string,
+    private readonly stamp: { size: number; mtimeMs: number },
+  ) {
+    this.done = this.pump().catch(() => {});
+  }
+
+  add(blocks: readonly BlockRef[]): void {
+    this.pending.push(...blocks);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  /**
+   * Asks the server about what was cut since it last asked, and sends what it lacks. While a
+   * question is out, hashing goes on and the next one covers all it cut: on a slow link the
+   * questions grow instead of waiting for each other.
+   */
+  private async pump(): Promise<void> {
+    const { ctx, peer, stamp } = this;
+    const handle = await fs.open(absPath(ctx.root, this.path), "r");
+    try {
+      let progress: TransferProgress | undefined;
+      for (;;) {
+        if (this.pending.length === 0) {
+          if (this.ended) return;
+          await new Promise<void>((resolve) => (this.wake = resolve));
+          this.wake = undefined;
+          continue;
+        }
+        const blocks = this.pending.splice(0, MAX_LIST);
+        const offset = this.offset;
+        for (const [, size] of blocks) this.offset += size;
+        const reply = await peer.request<MessageOf<ServerMessage, "missing">>({ type: "has_blocks", hashes: [...new Set(blocks.map(([h]) => h))] });
+        if (reply.hashes.length === 0) continue;
+        const st = await handle.stat();
+        if (st.size !== stamp.size || st.mtimeMs !== stamp.mtimeMs) return;
+        progress ??= startTransfer(ctx.emit, this.path, "upload", stamp.size);
+        for (const run of sendRuns(blocks, new Set(reply.hashes), offset)) {
+          if (!(await sendRun(ctx, peer, handle, run))) return;
+          progress.at(run.offset + run.bytes);
+        }
+      }
+    } finally {
+      await handle.close();
+    }
+  }
 }

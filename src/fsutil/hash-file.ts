@@ -16,6 +16,15 @@ export interface FileDigest {
   after: { size: number; mtimeMs: number; ino: number };
 }
 
+/**
+ * Takes a file's blocks as they are cut, in file order, and then its end (also when reading
+ * fails): lets a new file's upload run behind its hashing (upload.ts's EarlyUploads).
+ */
+export interface BlockSink {
+  add(blocks: readonly BlockRef[]): void;
+  end(): void;
+}
+
 /** Files up to this size keep their bytes from hashing to upload. */
 export const SMALL_FILE = 64 * 1024;
 
@@ -23,9 +32,10 @@ export const SMALL_FILE = 64 * 1024;
  * Reads a file once, cutting and hashing blocks as it goes; memory stays at a few MiB.
  * `sizeHint` (the size stat saw) picks the chunk sizes and keeps the read buffer small for small files.
  */
-export async function hashFile(abs: string, reclaimAfter: Reclaim, sizeHint?: number): Promise<FileDigest> {
-  const handle = await fs.open(abs, "r");
+export async function hashFile(abs: string, reclaimAfter: Reclaim, sizeHint?: number, sink?: BlockSink): Promise<FileDigest> {
+  let handle: fs.FileHandle | undefined;
   try {
+    handle = await fs.open(abs, "r");
     sizeHint ??= (await handle.stat()).size;
     const params = chunkParamsFor(sizeHint);
     const blocks: BlockRef[] = [];
@@ -40,10 +50,14 @@ export async function hashFile(abs: string, reclaimAfter: Reclaim, sizeHint?: nu
     let size = 0;
     let reads = 0;
     let moved = false;
-    const cut = (final: boolean) =>
-      cutChunks(buf, 0, end, params, final, (at, length) => {
+    const cut = (final: boolean) => {
+      const before = blocks.length;
+      const rest = cutChunks(buf, 0, end, params, final, (at, length) => {
         blocks.push([hashBlock(buf.subarray(at, at + length)), length]);
       });
+      if (sink && blocks.length > before) sink.add(blocks.slice(before));
+      return rest;
+    };
     for (;;) {
       if (end === buf.length) {
         // Bigger than its hint: read on in big pieces.
@@ -72,6 +86,7 @@ export async function hashFile(abs: string, reclaimAfter: Reclaim, sizeHint?: nu
     const after = { size: afterSize, mtimeMs, ino };
     return { size, hash: hashBlockList(blocks.map((b) => b[0])), blocks, after, ...(bytes ? { bytes } : {}) };
   } finally {
-    await handle.close();
+    sink?.end();
+    await handle?.close();
   }
 }

@@ -5,11 +5,12 @@ import type { SyncContext } from "../../src/client/context.ts";
 import type { SyncEvent } from "../../src/client/events.ts";
 import { Throttle } from "../../src/client/rate-limit.ts";
 import type { ServerPeer } from "../../src/client/server-link.ts";
-import { type PlannedOp, uploadBatch } from "../../src/client/upload.ts";
-import { hashBlock, hashBlockList } from "../../src/core/block-hash.ts";
+import { EarlyUploads, type PlannedOp, uploadBatch } from "../../src/client/upload.ts";
+import { HASH_BYTES, hashBlock, hashBlockList } from "../../src/core/block-hash.ts";
 import type { BlockRef, Content } from "../../src/core/entry.ts";
 import type { ClientMessage } from "../../src/protocol/messages.ts";
 import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 // uploadBatch against a fake peer: the server lacks every block and accepts every op.
 
@@ -106,5 +107,99 @@ describe("uploadBatch", () => {
     const [result] = await uploadBatch(ctx, peer, [planned]);
     expect(result).toBeUndefined();
     expect(events.at(-1)).toEqual<SyncEvent>({ type: "file_failed", path: "big.bin", direction: "upload", reason: "it changed while it was being sent", retry: true });
+  });
+});
+
+/**
+ * A fake server that keeps what it is sent: has_blocks answers what it lacks, in order with
+ * the frames before it (as the real session does); `failing` makes every request fail.
+ */
+function keepingPeer(opts: { failing?: boolean } = {}) {
+  const stored = new Map<string, number>();
+  const asked: string[][] = [];
+  const peer = {
+    async request(m: ClientMessage) {
+      if (opts.failing) throw new Error("connection lost");
+      if (m.type === "has_blocks") {
+        asked.push(m.hashes);
+        return { type: "missing", hashes: m.hashes.filter((h) => !stored.has(h)) };
+      }
+      if (m.type === "apply") return { type: "applied", head: 1, results: m.ops.map(() => ({ status: "ok", entries: [] })) };
+      throw new Error(`unexpected ${m.type}`);
+    },
+    sendBlock: (hash: string) => stored.set(hash, (stored.get(hash) ?? 0) + 1),
+    sendFrame: (frames: Uint8Array) => {
+      const view = new DataView(frames.buffer, frames.byteOffset, frames.length);
+      for (let at = 0; at < frames.length; at += 8 + Number(view.getBigUint64(at))) {
+        const hash = Buffer.from(frames.subarray(at + 9, at + 9 + HASH_BYTES)).toString("hex");
+        stored.set(hash, (stored.get(hash) ?? 0) + 1);
+      }
+      onSend();
+    },
+    conn: { drained: async () => {} },
+  } as unknown as ServerPeer;
+  return { peer, stored, asked };
+}
+
+describe("EarlyUploads", () => {
+  test("sends a new file's blocks as they are cut, before the hashing ends; the upload after finds none missing", async () => {
+    const planned = await put("new.bin", 16, 128 * KiB);
+    const { peer, stored } = keepingPeer();
+    const early = new EarlyUploads(ctx, peer);
+    const sink = early.start("new.bin", { size: planned.op.op === "put" ? planned.op.size : 0, mtimeMs: (await fs.stat(dir.join("new.bin"))).mtimeMs });
+    const blocks = planned.content!.blocks;
+    sink.add(blocks.slice(0, 8));
+    await waitFor("the first 8 blocks to be sent", () => stored.size === 8 || `${stored.size} sent`);
+    sink.add(blocks.slice(8));
+    sink.end();
+    await early.settled();
+    expect([...stored.values()]).toEqual(Array(16).fill(1));
+    const [result] = await uploadBatch(ctx, peer, [planned]);
+    expect(result).toEqual({ status: "ok", entries: [] } as never);
+    // Every block once: uploadBatch sent nothing more.
+    expect([...stored.values()]).toEqual(Array(16).fill(1));
+    expect(events.filter((e) => e.type === "file_started")).toHaveLength(1);
+  });
+
+  test("blocks the server has, or that occur again, are not sent", async () => {
+    // The file holds blocks a, b, a, c; the server has b.
+    const [a, b, c] = [1, 2, 3].map((n) => new Uint8Array(128 * KiB).fill(n)) as [Uint8Array, Uint8Array, Uint8Array];
+    await fs.writeFile(dir.join("copy.bin"), Buffer.concat([a, b, a, c]));
+    const [ra, rb, rc] = [a, b, c].map((x): BlockRef => [hashBlock(x), x.length]) as [BlockRef, BlockRef, BlockRef];
+    const { peer, stored } = keepingPeer();
+    stored.set(rb[0], 1);
+    const early = new EarlyUploads(ctx, peer);
+    const sink = early.start("copy.bin", { size: 4 * 128 * KiB, mtimeMs: (await fs.stat(dir.join("copy.bin"))).mtimeMs });
+    sink.add([ra, rb]);
+    await waitFor("a to be sent", () => stored.has(ra[0]) || "not yet");
+    sink.add([ra, rc]);
+    sink.end();
+    await early.settled();
+    expect(stored).toEqual(new Map([ra, rb, rc].map(([h]) => [h, 1])));
+  });
+
+  test("a file changed since the look sends nothing", async () => {
+    const planned = await put("changed.bin", 4, 128 * KiB);
+    const mtimeMs = (await fs.stat(dir.join("changed.bin"))).mtimeMs;
+    appendFileSync(dir.join("changed.bin"), "more");
+    const { peer, stored } = keepingPeer();
+    const early = new EarlyUploads(ctx, peer);
+    const sink = early.start("changed.bin", { size: 4 * 128 * KiB, mtimeMs });
+    sink.add(planned.content!.blocks);
+    sink.end();
+    await early.settled();
+    expect(stored.size).toBe(0);
+  });
+
+  test("a lost connection or a vanished file ends the early upload quietly: the pass finds out on its own", async () => {
+    const planned = await put("lost.bin", 4, 128 * KiB);
+    const early = new EarlyUploads(ctx, keepingPeer({ failing: true }).peer);
+    const sink = early.start("lost.bin", { size: 4 * 128 * KiB, mtimeMs: (await fs.stat(dir.join("lost.bin"))).mtimeMs });
+    sink.add(planned.content!.blocks);
+    sink.end();
+    const gone = early.start("gone.bin", { size: 1, mtimeMs: 0 });
+    gone.end();
+    await early.settled();
+    expect(events).toEqual([]);
   });
 });

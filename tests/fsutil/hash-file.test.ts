@@ -39,3 +39,22 @@ test.each([
   else if (size > SMALL_FILE) expect(kept).toBeUndefined();
   if (kept) expect(kept).toEqual(bytes);
 });
+
+test("a sink gets every block as it is cut, in file order, before the digest is returned, then the end once", async () => {
+  const bytes = new Uint8Array(randomBytes(5 * 1024 * 1024));
+  const file = dir.join("sink.bin");
+  await fs.writeFile(file, bytes);
+  const got: BlockRef[][] = [];
+  let ends = 0;
+  const digest = await hashFile(file, () => {}, bytes.length, { add: (b) => got.push([...b]), end: () => ends++ });
+  expect(got.flat()).toEqual(digest.blocks);
+  // Told read by read, not all at the end: the upload runs behind the hashing.
+  expect(got.length).toBeGreaterThan(1);
+  expect(ends).toBe(1);
+});
+
+test("a sink is told the end when the file cannot be read", async () => {
+  let ends = 0;
+  await expect(hashFile(dir.join("missing.bin"), () => {}, 1, { add: () => {}, end: () => ends++ })).rejects.toThrow();
+  expect(ends).toBe(1);
+});
