@@ -88,10 +88,21 @@ export interface ClientOptions {
   verbose?: boolean;
   /** `--allow-mass-delete`: the bench deletes a whole synced folder on purpose (W10). */
   allowMassDelete?: boolean;
+  /** More `sync` flags for every client (W2's paced link: `--limit-up`, `--limit-down`). */
+  extraArgs?: readonly string[];
 }
 
 export function clientArgs(folder: string, server: Server, opts: ClientOptions): string[] {
-  return ["sync", folder, ...server.clientArgs, "--rescan-interval", "1h", ...(opts.verbose ? ["--verbose"] : []), ...(opts.allowMassDelete ? ["--allow-mass-delete"] : [])];
+  return [
+    "sync",
+    folder,
+    ...server.clientArgs,
+    "--rescan-interval",
+    "1h",
+    ...(opts.verbose ? ["--verbose"] : []),
+    ...(opts.allowMassDelete ? ["--allow-mass-delete"] : []),
+    ...(opts.extraArgs ?? []),
+  ];
 }
 
 /** A read-write token of the share `default`, as the join link `token create` prints (with the certificate's fingerprint when served over TLS). */

@@ -18,9 +18,13 @@ import { absentFigure, type BenchContext, figure, type Figure, GiB, MiB, mib, ru
  * peers, same run, same check: an rsync daemon over TCP (`rsync -a FILE rsync://…`, until it
  * exits) and Syncthing (renamed into its A, until its B holds it); `rsync -a` and `--fsync`
  * between local folders for reference. A build with TLS then sends the flushed file over TLS
- * to a fresh cluster: its cost is the TLS time over the plain TCP time of the same run.
+ * to a fresh cluster: its cost is the TLS time over the plain TCP time of the same run. Last,
+ * the flushed file over a paced link (A's upload and B's download limited to LINK_MIB_S), in
+ * crossings of that link: two machines, where streaming B's download behind A's upload pays.
  */
 const FILE = "big.bin";
+/** The paced row's link, each way: about a gigabit LAN. */
+const LINK_MIB_S = 64;
 
 interface Variant {
   /** Sample keys are prefixed with it ("" for the main row). */
@@ -147,6 +151,25 @@ export const w2: Workload = {
           ctx.progress(`run ${run}: over TLS (flushed) ${secs(ms)}, ${((ms / plainMs - 1) * 100).toFixed(1)} % over plain TCP`);
         });
       }
+      {
+        // Two machines on a link: A's upload and B's download each paced to the link's speed.
+        // B streams the file while A uploads it (prefetch.ts), so the whole takes about one
+        // crossing of the link, not two.
+        const clusterDir = path.join(dir, "dropsim-paced");
+        fs.mkdirSync(clusterDir);
+        const pace = `${LINK_MIB_S}MiB`;
+        await withCluster(ctx, clusterDir, { extraArgs: ["--limit-up", pace, "--limit-down", pace] }, async ({ folderA: a, folderB: b, exited }) => {
+          copy(true);
+          const target = path.join(b, FILE);
+          const t0 = performance.now();
+          fs.renameSync(staged, path.join(a, FILE));
+          const ms = (await waitFor("B to hold the file", bHolds(target, size), { timeout, interval: 5, abortIf: exited })) - t0;
+          check(target, "B");
+          const linkMs = (size / MiB / LINK_MIB_S) * 1000;
+          s.add({ pacedMs: ms, pacedCrossings: ms / linkMs });
+          ctx.progress(`run ${run}: over a ${LINK_MIB_S} MiB/s link ${secs(ms)}, ${(ms / linkMs).toFixed(2)}× one crossing`);
+        });
+      }
       rmrf(dir);
     }
 
@@ -189,6 +212,8 @@ export const w2: Workload = {
             figure("W2", "TLS cost over plain TCP", "%", s.get("tlsCost"), { op: "<=", value: 15, text: "≤ 15 %" }, ctx.quick),
           ]
         : []),
+      figure("W2", `dropsim over a ${LINK_MIB_S} MiB/s link (A up, B down), flushed`, "ms", s.get("pacedMs")),
+      figure("W2", "  the same, in crossings of the link (1 = B streams all of A's upload)", "×", s.get("pacedCrossings")),
       ...(RSYNC
         ? [
             figure("W2", "rsync -a, local (flushed)", "ms", s.get("rsyncMs")),

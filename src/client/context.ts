@@ -1,5 +1,5 @@
 import type { IgnoreRules } from "../core/ignore-rules.ts";
-import type { TempDirs } from "../fsutil/temp-dirs.ts";
+import type { Resumable, ResumeTarget, TempDirs } from "../fsutil/temp-dirs.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { BlockFetcher } from "./block-fetcher.ts";
 import type { Emit } from "./events.ts";
@@ -38,6 +38,8 @@ export interface SyncContext {
    * Windows, casefold): a download must not land on another spelling of its name.
    */
   foldsNames: boolean;
+  /** Files other clients are still uploading, streamed here ahead of their commit; a download claims its own. */
+  prefetcher?: { claim(target: ResumeTarget): Promise<Resumable | undefined> };
   /** Asks for `path` (and everything below it) to be looked at again in a later pass. */
   markDirty(path: string): void;
   /** A folder now exists that the watcher may not be watching yet. */

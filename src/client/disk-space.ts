@@ -1,3 +1,4 @@
+import type { StatsFs } from "node:fs";
 import * as fs from "node:fs/promises";
 import { formatBytes } from "../core/units.ts";
 import type { Download } from "./apply-remote.ts";
@@ -12,9 +13,8 @@ import type { SyncContext } from "./context.ts";
  * Counted at full size: a patched copy or a sparse file may take less, never more.
  */
 export async function admitBySpace(ctx: SyncContext, downloads: Download[]): Promise<{ fits: Download[]; waiting: Download[] }> {
-  const disk = await fs.statfs(ctx.root);
+  const { disk, keep } = await spaceOf(ctx);
   const floor = ctx.minDiskFree;
-  const keep = "percent" in floor ? (disk.blocks * disk.bsize * floor.percent) / 100 : floor.bytes;
   const keepAsSaid = "percent" in floor ? `${floor.percent}%` : formatBytes(floor.bytes);
   let free = disk.bavail * disk.bsize;
   const fits: Download[] = [];
@@ -34,4 +34,17 @@ export async function admitBySpace(ctx: SyncContext, downloads: Download[]): Pro
     ctx.emit({ type: "waiting_for_space", path: p, bytes: size, free: Math.max(0, free), keep: keepAsSaid, again });
   }
   return { fits, waiting };
+}
+
+/** Whether `bytes` more fit on the folder's disk above `ctx.minDiskFree`. */
+export async function roomFor(ctx: SyncContext, bytes: number): Promise<boolean> {
+  const { disk, keep } = await spaceOf(ctx);
+  return disk.bavail * disk.bsize - bytes >= keep;
+}
+
+/** The folder's disk, and the free bytes it must keep. */
+async function spaceOf(ctx: SyncContext): Promise<{ disk: StatsFs; keep: number }> {
+  const disk = await fs.statfs(ctx.root);
+  const floor = ctx.minDiskFree;
+  return { disk, keep: "percent" in floor ? (disk.blocks * disk.bsize * floor.percent) / 100 : floor.bytes };
 }

@@ -60,7 +60,9 @@ export async function claimPartials(ctx: SyncContext, pending: Download[]): Prom
     const { entry } = d;
     if (entry.size < RESUME_MIN_BYTES || claimed.has(entry.hash)) continue;
     claimed.add(entry.hash);
-    resumes.set(d, { ...(await ctx.tmpDirs.resumable(entry)), entry });
+    // Streamed ahead of the commit (prefetch.ts), else kept from an earlier attempt.
+    const streamed = await ctx.prefetcher?.claim(entry);
+    resumes.set(d, { ...(streamed ?? (await ctx.tmpDirs.resumable(entry))), entry });
   }
   return resumes;
 }

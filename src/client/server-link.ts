@@ -10,11 +10,14 @@ import { connectFailure, OfflineClock, REMIND_EVERY_MS, troubleReason } from "./
 export type ServerPeer = Peer<ServerMessage, ClientMessage>;
 export type Changed = MessageOf<ServerMessage, "changed">;
 export type Welcome = MessageOf<ServerMessage, "welcome">;
+export type Incoming = MessageOf<ServerMessage, "incoming">;
 
 export interface LinkHandlers {
   /** `fingerprint`: the certificate the server showed, now pinned if nothing was (undefined over plain TCP). */
   connected(peer: ServerPeer, welcome: Welcome, fingerprint: string | undefined): void;
   changed(message: Changed): void;
+  /** Blocks of a file another client is still uploading (protocol 3): a hint, ignored by a link without it. */
+  incoming?(peer: ServerPeer, message: Incoming): void;
   block(hash: string, bytes: Uint8Array): void;
   disconnected(error: Error): void;
   /** Trying again cannot help (a refused token, another server identity): the link has stopped for good. */
@@ -156,6 +159,7 @@ export class ServerLink {
           const p: ServerPeer = new Peer(conn, serverMessages, {
             message: (m) => {
               if (m.type === "changed") this.handlers.changed(m);
+              else if (m.type === "incoming") this.handlers.incoming?.(p, m);
               else if (m.type === "error" && FINAL.has(m.code)) this.refusal = new DropsimError(m.code as ErrorCode, m.message);
               else if (m.type === "error") this.emit({ type: "server_said", message: m.message });
             },

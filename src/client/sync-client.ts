@@ -2,12 +2,13 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describeError, DropsimError } from "../core/errors.ts";
-import { makeIgnoreRules, selectivePath } from "../core/ignore-rules.ts";
+import { isExcluded, makeIgnoreRules, selectivePath } from "../core/ignore-rules.ts";
 import { STATE_DIR } from "../core/wire-path.ts";
 import { TempDirs } from "../fsutil/temp-dirs.ts";
 import type { Runtime, WatchSubscription } from "../runtime/types.ts";
 import type { Log } from "../core/log.ts";
 import { BlockFetcher } from "./block-fetcher.ts";
+import { Prefetcher } from "./prefetch.ts";
 import type { DiskFloor, SyncContext } from "./context.ts";
 import { type Emit, type SyncEvent, SyncEvents } from "./events.ts";
 import { LocalIndex } from "./local-index.ts";
@@ -154,6 +155,8 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
     },
   };
   const engine = new SyncEngine(ctx);
+  const prefetcher = new Prefetcher(ctx, (p) => !isExcluded(engine.excludedPaths, p) && !ctx.ignored(p, false));
+  ctx.prefetcher = prefetcher;
   engine.markDirty("");
   for (const p of opts.exclude ?? []) {
     const wire = selectivePath(p);
@@ -208,8 +211,12 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       engine.changed(m);
       wake();
     },
+    incoming: (peer, m) => prefetcher.incoming(peer, m),
     block: (hash, bytes) => fetcher.deliver(hash, bytes),
-    disconnected: (e) => fetcher.failAll(e),
+    disconnected: (e) => {
+      fetcher.failAll(e);
+      prefetcher.dropAll();
+    },
     gaveUp: (e, presented) => {
       emit({ type: "stopped", code: e.code, reason: e.message, server: `${opts.server.host}:${opts.server.port}`, root, share: opts.share, presented });
       gaveUp(e);
@@ -367,6 +374,7 @@ export async function startSyncClient(opts: SyncOptions): Promise<RunningClient>
       // Hung up first: what waits on the server fails now, so the pass in flight ends at once
       // (a download leaves only its temp file, never seen; an upload not committed is sent next run).
       link.stop();
+      prefetcher.dropAll();
       throttle.close();
       await control?.close();
       clearInterval(rescan);

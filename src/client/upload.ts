@@ -200,6 +200,8 @@ class EarlyUpload implements BlockSink {
   /** Blocks cut and not yet asked about, and where the first of them starts in the file. */
   private pending: BlockRef[] = [];
   private offset = 0;
+  /** Blocks told to the server as streaming so far. */
+  private told = 0;
   private ended = false;
   private wake: (() => void) | undefined;
   /** Never rejects: a failed early upload leaves its blocks to uploadBatch. */
@@ -243,16 +245,31 @@ class EarlyUpload implements BlockSink {
         }
         const blocks = this.pending.splice(0, MAX_LIST);
         const offset = this.offset;
+        const from = this.told;
         for (const [, size] of blocks) this.offset += size;
+        this.told += blocks.length;
         const reply = await peer.request<MessageOf<ServerMessage, "missing">>({ type: "has_blocks", hashes: [...new Set(blocks.map(([h]) => h))] });
-        if (reply.hashes.length === 0) continue;
-        const st = await handle.stat();
-        if (st.size !== stamp.size || st.mtimeMs !== stamp.mtimeMs) return;
-        progress ??= startTransfer(ctx.emit, this.path, "upload", stamp.size);
-        for (const run of sendRuns(blocks, new Set(reply.hashes), offset)) {
-          if (!(await sendRun(ctx, peer, handle, run))) return;
-          progress.at(run.offset + run.bytes);
+        // The blocks up to a file offset, told as streaming behind their bytes on the
+        // connection (the server tells the others once it holds them): run by run, so that on
+        // a slow link the others follow the upload, not the hashing far ahead of it.
+        let told = 0;
+        let toldEnd = offset;
+        const tell = (upTo: number) => {
+          const start = told;
+          while (told < blocks.length && toldEnd + blocks[told]![1] <= upTo) toldEnd += blocks[told++]![1];
+          if (told > start) peer.send({ type: "streaming", path: this.path, size: stamp.size, from: from + start, blocks: blocks.slice(start, told) });
+        };
+        if (reply.hashes.length > 0) {
+          const st = await handle.stat();
+          if (st.size !== stamp.size || st.mtimeMs !== stamp.mtimeMs) return;
+          progress ??= startTransfer(ctx.emit, this.path, "upload", stamp.size);
+          for (const run of sendRuns(blocks, new Set(reply.hashes), offset)) {
+            if (!(await sendRun(ctx, peer, handle, run))) return;
+            progress.at(run.offset + run.bytes);
+            tell(run.offset + run.bytes);
+          }
         }
+        tell(Number.POSITIVE_INFINITY);
       }
     } finally {
       await handle.close();

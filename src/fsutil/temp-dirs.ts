@@ -93,6 +93,26 @@ export class TempDirs {
    * leaves it for a later attempt.
    */
   async resumable(target: ResumeTarget): Promise<Resumable> {
+    const { file, found } = await this.keptFor(target);
+    if (!found) return { path: file, blocks: 0, bytes: 0 };
+    await fs.rename(found, file);
+    return { path: file, ...(await intactPrefix(file, target.blocks)) };
+  }
+
+  /**
+   * Makes `partial`, a temp file whose first `prefix.blocks` blocks of `target` were checked
+   * as they were written (a download streamed ahead of its commit), the partial file of
+   * `target`'s download, in place of any kept one.
+   */
+  async adopt(target: ResumeTarget, partial: string, prefix: { blocks: number; bytes: number }): Promise<Resumable> {
+    const { file, found } = await this.keptFor(target);
+    if (found) await fs.rm(found, { force: true });
+    await fs.rename(partial, file);
+    return { path: file, ...prefix };
+  }
+
+  /** Where `target`'s partial file goes, and one kept for its content; kept files of its path for other content are removed. */
+  private async keptFor(target: ResumeTarget): Promise<{ file: string; found: string | undefined }> {
     const key = pathKey(target.path);
     const file = path.join(this.keptDir, `${target.hash}-${key}`);
     let found: string | undefined;
@@ -101,9 +121,7 @@ export class TempDirs {
       if (hash === target.hash) found ??= path.join(this.keptDir, name);
       else if (forPath === key) await fs.rm(path.join(this.keptDir, name), { force: true });
     }
-    if (!found) return { path: file, blocks: 0, bytes: 0 };
-    await fs.rename(found, file);
-    return { path: file, ...(await intactPrefix(file, target.blocks)) };
+    return { file, found };
   }
 
   /**

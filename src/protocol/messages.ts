@@ -14,8 +14,13 @@ import { XATTR_LIMIT, xattrSetProblem } from "../core/xattrs.ts";
  * 2: hello names a share and carries a token; welcome says the share and the token's scope;
  * entries may be symlinks and carry xattrs (a version-1 client refuses those, so it is told
  * to upgrade instead of stopping on its first symlink).
+ * 3: a client may send `streaming` (the blocks of a new file it is still uploading) and is
+ * sent `incoming` (those of another client's). A server still speaks 2 to a client that says
+ * so, without either: servers are upgraded first, and their older clients keep syncing.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
+/** The oldest protocol a server still speaks. */
+export const OLDEST_PROTOCOL = 2;
 export const MAX_LIST = 10_000;
 
 const id = z.number().int().nonnegative();
@@ -183,6 +188,12 @@ export const clientMessages = {
   bye: z.strictObject({ type: z.literal("bye") }),
   /** Sent on a quiet connection: any frame back proves the server and the path to it alive. */
   ping: z.strictObject({ type: z.literal("ping"), id }),
+  /**
+   * The next blocks of a new file this client is uploading, in file order from block number
+   * \`from\`, once the server has been sent each of them; not answered. The server tells the
+   * share's other clients (\`incoming\`), which may fetch them before the file is committed.
+   */
+  streaming: z.strictObject({ type: z.literal("streaming"), path: wirePath, size, from: seq, blocks: z.array(blockRef).min(1).max(MAX_LIST) }),
   /** The versions of a file, or with \`below\` the changes inside a folder, newest first. */
   history: z.strictObject({ type: z.literal("history"), id, path: queryPath, below: z.boolean(), before: seq.optional(), limit: z.number().int().min(1).max(MAX_PAGE).optional() }),
   trash: z.strictObject({ type: z.literal("trash"), id, path: queryPath, before: seq.optional(), limit: z.number().int().min(1).max(MAX_PAGE).optional() }),
@@ -226,6 +237,8 @@ export const serverMessages = {
   applied: z.strictObject({ type: z.literal("applied"), id, head: seq, results: z.array(opResult).max(MAX_LIST) }),
   pong: z.strictObject({ type: z.literal("pong"), id }),
   changed: z.strictObject({ type: z.literal("changed"), from: seq, head: seq, entries: z.array(entrySchema) }),
+  /** Another client's \`streaming\`, as it said it: blocks the server holds, of a file not committed yet. */
+  incoming: z.strictObject({ type: z.literal("incoming"), path: wirePath, size, from: seq, blocks: z.array(blockRef).min(1).max(MAX_LIST) }),
   error: z.strictObject({ type: z.literal("error"), id: id.optional(), code: errorCode, message: z.string() }),
   history_result: z.strictObject({ type: z.literal("history_result"), id, rows: z.array(historyRow).max(MAX_PAGE), more: z.boolean() }),
   trash_result: z.strictObject({ type: z.literal("trash_result"), id, items: z.array(trashRow).max(MAX_PAGE), more: z.boolean() }),

@@ -4,7 +4,7 @@ import { compactEntry, type WireEntry } from "../core/block-splice.ts";
 import type { Entry } from "../core/entry.ts";
 import { DropsimError, describeError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
-import { type ClientMessage, clientMessages, type MessageOf, type OpResult, PROTOCOL_VERSION, type ServerMessage } from "../protocol/messages.ts";
+import { type ClientMessage, clientMessages, type MessageOf, OLDEST_PROTOCOL, type OpResult, PROTOCOL_VERSION, type ServerMessage } from "../protocol/messages.ts";
 import { blockFrames, Peer } from "../protocol/peer.ts";
 import { release } from "../core/release.ts";
 import type { Connection, ConnectionEvents } from "../runtime/types.ts";
@@ -24,6 +24,13 @@ export const DEFAULT_PAGE = 1000;
 const INBOUND_HIGH_WATER = 8 * 1024 * 1024;
 /** Output we let pile up for a peer that does not read before we hang up on it. */
 const OUTBOUND_LIMIT = 64 * 1024 * 1024;
+/**
+ * Output past which another client's \`streaming\` is not told to this one: it only lets the
+ * client start early, and one that is behind on reading gets the commit anyway.
+ */
+const INCOMING_LIMIT = 4 * 1024 * 1024;
+/** The first protocol whose clients send \`streaming\` and are told \`incoming\`. */
+const STREAMING_PROTOCOL = 3;
 const BLOCK_SEND_WINDOW = 4 * 1024 * 1024;
 /** Block bytes served with one read and one write (blocks lying end to end in a pack). */
 const SERVE_RUN = 1024 * 1024;
@@ -202,6 +209,23 @@ export class Session {
     this.host.metrics.pushed(share, (performance.now() - push.since) / 1000);
   }
 
+  /** Another session's streaming file, unless this client is behind on reading (see INCOMING_LIMIT). */
+  private tellIncoming(frame: Uint8Array): void {
+    if (this.conn.queuedBytes <= INCOMING_LIMIT) this.peer.sendFrame(frame);
+  }
+
+  /**
+   * Tells the share's other clients of blocks of a file still being uploaded, once this
+   * session's blocks before the message are stored (frames are handled in order). Blocks the
+   * store does not hold (a put that failed) are not told: a client asking for them would fail
+   * its other downloads too.
+   */
+  private async streaming(s: Ready, m: MessageOf<ClientMessage, "streaming">): Promise<void> {
+    const sizes = await s.share.blocks.sizes(m.blocks.map(([h]) => h));
+    if (sizes.some((size, i) => size !== m.blocks[i]![1])) return;
+    s.share.announce(this, { type: "incoming", path: m.path, size: m.size, from: m.from, blocks: m.blocks });
+  }
+
   private send(message: ServerMessage): void {
     this.peer.send(message);
   }
@@ -281,7 +305,8 @@ export class Session {
       if (m.type === "ping") return this.send({ type: "pong", id: m.id });
     }
     if (state.kind !== "ready") throw new DropsimError("not_ready", "Send hello before anything else");
-    const writes = work.kind === "block" || work.message.type === "apply" || (work.message.type === "restore" && !work.message.dryRun);
+    const writes =
+      work.kind === "block" || work.message.type === "apply" || work.message.type === "streaming" || (work.message.type === "restore" && !work.message.dryRun);
     if (writes && state.principal.scope === "read_only") {
       throw new DropsimError("read_only", `Cannot change share "${state.share.name}": token ${state.principal.tokenId} is read-only`);
     }
@@ -302,6 +327,8 @@ export class Session {
         return this.send({ type: "trash_result", id: m.id, ...(await readTrash(state.share.meta, m)) });
       case "restore":
         return this.restore(state, m);
+      case "streaming":
+        return this.streaming(state, m);
       case "bye":
         this.conn.close();
         return;
@@ -330,10 +357,10 @@ export class Session {
   }
 
   private async hello(m: MessageOf<ClientMessage, "hello">): Promise<void> {
-    if (m.protocol !== PROTOCOL_VERSION) {
+    if (m.protocol < OLDEST_PROTOCOL || m.protocol > PROTOCOL_VERSION) {
       throw new DropsimError(
         "protocol_mismatch",
-        `This server speaks protocol ${PROTOCOL_VERSION}, the client speaks ${m.protocol}: upgrade the older side`,
+        `This server speaks protocols ${OLDEST_PROTOCOL} to ${PROTOCOL_VERSION}, the client speaks ${m.protocol}: upgrade the older side`,
       );
     }
     const now = Date.now();
@@ -354,10 +381,16 @@ export class Session {
     this._settle();
     this.host.used(grant.tokenId, now);
     const principal: Principal = { ...grant, clientId: m.clientId, host: m.host };
-    this.send({ type: "welcome", id: m.id, protocol: PROTOCOL_VERSION, serverId: share.meta.serverId, head, share: share.name, scope: grant.scope });
+    // The protocol this session speaks: the client's, which may be older than ours.
+    this.send({ type: "welcome", id: m.id, protocol: m.protocol, serverId: share.meta.serverId, head, share: share.name, scope: grant.scope });
     // After the welcome, in the same turn: no commit can slip between the head told and the
     // subscription, and no push can overtake the welcome.
-    const unsubscribe = share.subscribe(head, (notice) => this.push(share, notice));
+    const unsubscribeCommits = share.subscribe(head, (notice) => this.push(share, notice));
+    const unsubscribeStreams = m.protocol >= STREAMING_PROTOCOL ? share.listenStreaming(this, (frame) => this.tellIncoming(frame)) : () => {};
+    const unsubscribe = () => {
+      unsubscribeCommits();
+      unsubscribeStreams();
+    };
     this.current = { kind: "ready", share, principal, unsubscribe };
     this.host.log.info(`Client ${this.name} connected${m.host ? ` from ${m.host}` : ""} to share "${share.name}" with token ${grant.tokenId} (${grant.scope})`);
   }

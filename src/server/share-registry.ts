@@ -1,5 +1,5 @@
 import { encodeFrame, FrameType } from "../protocol/frame-codec.ts";
-import { encodeMessage } from "../protocol/messages.ts";
+import { encodeMessage, type MessageOf, type ServerMessage } from "../protocol/messages.ts";
 import type { BlockStore } from "../store/block-store.ts";
 import type { CommitNotice, JournalFeed } from "../store/journal-feed.ts";
 import type { MetaStore } from "../store/meta-store.ts";
@@ -19,6 +19,8 @@ export class Share {
    * encoded once however many sessions of the share receive it.
    */
   private readonly pushes = new WeakMap<CommitNotice, Push>();
+  /** Sessions told of files other sessions are still uploading, by session. */
+  private readonly streamListeners = new Map<object, (frame: Uint8Array) => void>();
 
   constructor(
     readonly name: string,
@@ -34,6 +36,23 @@ export class Share {
   /** Calls `listener` for each later commit whose head is past `afterSeq`; returns the unsubscribe function. */
   subscribe(afterSeq: number, listener: (notice: CommitNotice) => void): () => void {
     return this.feed.subscribe(this.name, afterSeq, listener);
+  }
+
+  /**
+   * Calls `listener` with the frame of each \`incoming\` another session announces; returns
+   * the unsubscribe function. Only this process's sessions are told: streaming lets a client
+   * start early, the commit still reaches every session through the feed.
+   */
+  listenStreaming(session: object, listener: (frame: Uint8Array) => void): () => void {
+    this.streamListeners.set(session, listener);
+    return () => this.streamListeners.delete(session);
+  }
+
+  /** Tells every listening session but `from` of `message`, encoded once. */
+  announce(from: object, message: MessageOf<ServerMessage, "incoming">): void {
+    if (this.streamListeners.size <= 1) return;
+    const frame = encodeFrame(FrameType.control, encodeMessage(message));
+    for (const [session, listener] of this.streamListeners) if (session !== from) listener(frame);
   }
 
   pushOf(notice: CommitNotice): Push {

@@ -117,7 +117,13 @@ describe("uploadBatch", () => {
 function keepingPeer(opts: { failing?: boolean } = {}) {
   const stored = new Map<string, number>();
   const asked: string[][] = [];
+  /** The `streaming` messages sent, each with how many blocks the server held when it was sent. */
+  const streaming: { from: number; blocks: number; held: number }[] = [];
   const peer = {
+    send(m: ClientMessage) {
+      if (m.type !== "streaming") throw new Error(`unexpected ${m.type}`);
+      streaming.push({ from: m.from, blocks: m.blocks.length, held: stored.size });
+    },
     async request(m: ClientMessage) {
       if (opts.failing) throw new Error("connection lost");
       if (m.type === "has_blocks") {
@@ -138,13 +144,13 @@ function keepingPeer(opts: { failing?: boolean } = {}) {
     },
     conn: { drained: async () => {} },
   } as unknown as ServerPeer;
-  return { peer, stored, asked };
+  return { peer, stored, asked, streaming };
 }
 
 describe("EarlyUploads", () => {
   test("sends a new file's blocks as they are cut, before the hashing ends; the upload after finds none missing", async () => {
     const planned = await put("new.bin", 16, 128 * KiB);
-    const { peer, stored } = keepingPeer();
+    const { peer, stored, streaming } = keepingPeer();
     const early = new EarlyUploads(ctx, peer);
     const sink = early.start("new.bin", { size: planned.op.op === "put" ? planned.op.size : 0, mtimeMs: (await fs.stat(dir.join("new.bin"))).mtimeMs });
     const blocks = planned.content!.blocks;
@@ -159,6 +165,11 @@ describe("EarlyUploads", () => {
     // Every block once: uploadBatch sent nothing more.
     expect([...stored.values()]).toEqual(Array(16).fill(1));
     expect(events.filter((e) => e.type === "file_started")).toHaveLength(1);
+    // Told to the others as it went, in order, each part once its blocks had been sent.
+    expect(streaming).toEqual([
+      { from: 0, blocks: 8, held: 8 },
+      { from: 8, blocks: 8, held: 16 },
+    ]);
   });
 
   test("blocks the server has, or that occur again, are not sent", async () => {
