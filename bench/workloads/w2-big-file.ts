@@ -136,40 +136,34 @@ export const w2: Workload = {
         settle([]);
       }
 
+      /** A fresh cluster with `opts` syncs a flushed copy: ms until B holds it. */
+      const timeFlushed = (name: string, opts: Parameters<typeof withCluster>[2]) => {
+        const clusterDir = path.join(dir, name);
+        fs.mkdirSync(clusterDir);
+        return withCluster(ctx, clusterDir, opts, async ({ folderA: a, folderB: b, exited }) => {
+          copy(true);
+          const target = path.join(b, FILE);
+          const t0 = performance.now();
+          fs.renameSync(staged, path.join(a, FILE));
+          const ms = (await waitFor("B to hold the file", bHolds(target, size), { timeout, interval: 5, abortIf: exited })) - t0;
+          check(target, "B");
+          return ms;
+        });
+      };
       if (activeBuild().tls) {
-        const clusterDir = path.join(dir, "dropsim-tls");
-        fs.mkdirSync(clusterDir);
-        await withCluster(ctx, clusterDir, { tls: true }, async ({ folderA: a, folderB: b, exited }) => {
-          copy(true);
-          const target = path.join(b, FILE);
-          const t0 = performance.now();
-          fs.renameSync(staged, path.join(a, FILE));
-          const ms = (await waitFor("B to hold the file", bHolds(target, size), { timeout, interval: 5, abortIf: exited })) - t0;
-          check(target, "B");
-          const plainMs = s.get("flushed:ms").at(-1)!;
-          s.add({ tlsMs: ms, tlsMbps: size / MiB / (ms / 1000), tlsCost: (ms / plainMs - 1) * 100 });
-          ctx.progress(`run ${run}: over TLS (flushed) ${secs(ms)}, ${((ms / plainMs - 1) * 100).toFixed(1)} % over plain TCP`);
-        });
+        const ms = await timeFlushed("dropsim-tls", { tls: true });
+        const plainMs = s.get("flushed:ms").at(-1)!;
+        s.add({ tlsMs: ms, tlsMbps: size / MiB / (ms / 1000), tlsCost: (ms / plainMs - 1) * 100 });
+        ctx.progress(`run ${run}: over TLS (flushed) ${secs(ms)}, ${((ms / plainMs - 1) * 100).toFixed(1)} % over plain TCP`);
       }
-      {
-        // Two machines on a link: A's upload and B's download each paced to the link's speed.
-        // B streams the file while A uploads it (prefetch.ts), so the whole takes about one
-        // crossing of the link, not two.
-        const clusterDir = path.join(dir, "dropsim-paced");
-        fs.mkdirSync(clusterDir);
-        const pace = `${LINK_MIB_S}MiB`;
-        await withCluster(ctx, clusterDir, { extraArgs: ["--limit-up", pace, "--limit-down", pace] }, async ({ folderA: a, folderB: b, exited }) => {
-          copy(true);
-          const target = path.join(b, FILE);
-          const t0 = performance.now();
-          fs.renameSync(staged, path.join(a, FILE));
-          const ms = (await waitFor("B to hold the file", bHolds(target, size), { timeout, interval: 5, abortIf: exited })) - t0;
-          check(target, "B");
-          const linkMs = (size / MiB / LINK_MIB_S) * 1000;
-          s.add({ pacedMs: ms, pacedCrossings: ms / linkMs });
-          ctx.progress(`run ${run}: over a ${LINK_MIB_S} MiB/s link ${secs(ms)}, ${(ms / linkMs).toFixed(2)}× one crossing`);
-        });
-      }
+      // Two machines on a link: A's upload and B's download each paced to the link's speed.
+      // B streams the file while A uploads it (prefetch.ts), so the whole takes about one
+      // crossing of the link, not two.
+      const pace = `${LINK_MIB_S}MiB`;
+      const pacedMs = await timeFlushed("dropsim-paced", { extraArgs: ["--limit-up", pace, "--limit-down", pace] });
+      const linkMs = (size / MiB / LINK_MIB_S) * 1000;
+      s.add({ pacedMs, pacedCrossings: pacedMs / linkMs });
+      ctx.progress(`run ${run}: over a ${LINK_MIB_S} MiB/s link ${secs(pacedMs)}, ${(pacedMs / linkMs).toFixed(2)}× one crossing`);
       rmrf(dir);
     }
 

@@ -20,13 +20,18 @@ const blockOf = (text: string): { ref: BlockRef; bytes: Uint8Array } => {
 };
 const a = blockOf("first block");
 const b = blockOf("second block");
-const incoming = (c: Client) => c.pushes.filter((m): m is Extract<ServerMessage, { type: "incoming" }> => m.type === "incoming");
-
-test("blocks told as streaming reach the share's other clients as incoming, once stored, in order; not the sender", async () => {
+/** A server with a sender and another client, both welcomed in this protocol. */
+async function twoClients(): Promise<{ sender: Client; other: Client }> {
   rig = await openRig();
   const [sender, other] = [connect(rig), connect(rig)];
   await sender.hello("sender");
   await other.hello("other");
+  return { sender, other };
+}
+const incoming = (c: Client) => c.pushes.filter((m): m is Extract<ServerMessage, { type: "incoming" }> => m.type === "incoming");
+
+test("blocks told as streaming reach the share's other clients as incoming, once stored, in order; not the sender", async () => {
+  const { sender, other } = await twoClients();
   sender.peer.sendBlock(a.ref[0], a.bytes);
   sender.peer.send({ type: "streaming", path: "big.bin", size: 100, from: 0, blocks: [a.ref] });
   sender.peer.sendBlock(b.ref[0], b.bytes);
@@ -44,10 +49,7 @@ test("blocks told as streaming reach the share's other clients as incoming, once
 });
 
 test("blocks the server does not hold are not told: a client asking for them would fail its other downloads", async () => {
-  rig = await openRig();
-  const [sender, other] = [connect(rig), connect(rig)];
-  await sender.hello("sender");
-  await other.hello("other");
+  const { sender, other } = await twoClients();
   sender.peer.send({ type: "streaming", path: "big.bin", size: 100, from: 0, blocks: [a.ref] });
   // A wrong size for a block it holds is not told either.
   sender.peer.sendBlock(b.ref[0], b.bytes);
