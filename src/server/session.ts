@@ -25,11 +25,11 @@ const INBOUND_HIGH_WATER = 8 * 1024 * 1024;
 /** Output we let pile up for a peer that does not read before we hang up on it. */
 const OUTBOUND_LIMIT = 64 * 1024 * 1024;
 /**
- * Output past which another client's \`streaming\` is not told to this one: it only lets the
+ * Output past which another client's `streaming` is not told to this one: it only lets the
  * client start early, and one that is behind on reading gets the commit anyway.
  */
 const INCOMING_LIMIT = 4 * 1024 * 1024;
-/** The first protocol whose clients send \`streaming\` and are told \`incoming\`. */
+/** The first protocol whose clients send `streaming` and are told `incoming`. */
 const STREAMING_PROTOCOL = 3;
 const BLOCK_SEND_WINDOW = 4 * 1024 * 1024;
 /** Block bytes served with one read and one write (blocks lying end to end in a pack). */

@@ -39,7 +39,7 @@ export class Share {
   }
 
   /**
-   * Calls `listener` with the frame of each \`incoming\` another session announces; returns
+   * Calls `listener` with the frame of each `incoming` another session announces; returns
    * the unsubscribe function. Only this process's sessions are told: streaming lets a client
    * start early, the commit still reaches every session through the feed.
    */
