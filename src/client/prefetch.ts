@@ -103,7 +103,8 @@ class Streamed {
 
   drop(): void {
     this.stop();
-    void this.done.then((tmp) => tmp?.abort());
+    // A temp file that cannot be removed now goes when the client next starts (TempDirs.prepare).
+    void this.done.then((tmp) => tmp?.abort()).catch(() => {});
   }
 
   /** The longest run of blocks written that begins `target`, as its partial file. */
@@ -124,7 +125,7 @@ class Streamed {
     } catch {
       // A partial file we cannot keep is one the download does without.
     }
-    await fs.rm(tmp.path, { force: true });
+    await fs.rm(tmp.path, { force: true }).catch(() => {});
     return undefined;
   }
 
