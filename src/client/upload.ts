@@ -18,6 +18,8 @@ import { startTransfer, type TransferProgress } from "./transfer-progress.ts";
 const SEND_WINDOW = 1024 * 1024;
 /** Block bytes read and sent at once (see `sendRuns`). */
 const RUN_BYTES = 1024 * 1024;
+/** An early upload tells the server what it streamed after at least this many bytes (and at the end of each batch). */
+const STREAM_TELL_BYTES = 4 * 1024 * 1024;
 /** Ops per apply request: keeps every message far below the frame limit. */
 const OPS_PER_APPLY = 500;
 
@@ -250,11 +252,13 @@ class EarlyUpload implements BlockSink {
         this.told += blocks.length;
         const reply = await peer.request<MessageOf<ServerMessage, "missing">>({ type: "has_blocks", hashes: [...new Set(blocks.map(([h]) => h))] });
         // The blocks up to a file offset, told as streaming behind their bytes on the
-        // connection (the server tells the others once it holds them): run by run, so that on
-        // a slow link the others follow the upload, not the hashing far ahead of it.
+        // connection (the server tells the others once it holds them): every STREAM_TELL_BYTES
+        // sent, so that on a slow link the others follow the upload, not the hashing far ahead
+        // of it, while a share's many clients get a message per few MiB, not per run.
         let told = 0;
         let toldEnd = offset;
         const tell = (upTo: number) => {
+          if (upTo - toldEnd < STREAM_TELL_BYTES && upTo !== Number.POSITIVE_INFINITY) return;
           const start = told;
           while (told < blocks.length && toldEnd + blocks[told]![1] <= upTo) toldEnd += blocks[told++]![1];
           if (told > start) peer.send({ type: "streaming", path: this.path, size: stamp.size, from: from + start, blocks: blocks.slice(start, told) });

@@ -172,6 +172,20 @@ describe("EarlyUploads", () => {
     ]);
   });
 
+  test("what was streamed is told every 4 MiB sent and at the end, each part once its blocks went", async () => {
+    const planned = await put("six.bin", 48, 128 * KiB);
+    const { peer, streaming } = keepingPeer();
+    const early = new EarlyUploads(ctx, peer);
+    const sink = early.start("six.bin", { size: 6 * 1024 * KiB, mtimeMs: (await fs.stat(dir.join("six.bin"))).mtimeMs });
+    sink.add(planned.content!.blocks);
+    sink.end();
+    await early.settled();
+    expect(streaming).toEqual([
+      { from: 0, blocks: 32, held: 32 },
+      { from: 32, blocks: 16, held: 48 },
+    ]);
+  });
+
   test("blocks the server has, or that occur again, are not sent", async () => {
     // The file holds blocks a, b, a, c; the server has b.
     const [a, b, c] = [1, 2, 3].map((n) => new Uint8Array(128 * KiB).fill(n)) as [Uint8Array, Uint8Array, Uint8Array];
