@@ -510,9 +510,9 @@ export class SyncEngine {
         const st = op.op === "put" ? passView.stat.get(op.path) : undefined;
         if (op.op === "put" && st) this.inflight.set(op.path, { kind: op.kind, hash: content?.hash ?? "", xattrs: op.xattrs, stat: st });
       }
-      // The server is asked about blocks only once the early uploads have sent theirs.
+      // The server is asked only about blocks the early uploads did not send, once they are done.
       await early?.settled();
-      const results = await uploadBatch(ctx, peer, ops);
+      const results = await uploadBatch(ctx, peer, ops, early);
       for (const { op } of ops) if (op.op === "put") this.inflight.delete(op.path);
       const deleted = new Set<string>();
       const answers: Answer[] = [];

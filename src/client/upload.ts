@@ -37,12 +37,13 @@ export interface PlannedOp {
  * apply requests as fit. Returns one result per op, in order; an op whose file changed while
  * it was being sent is answered `undefined` (the file is marked dirty for the next pass).
  */
-export async function uploadBatch(ctx: SyncContext, peer: ServerPeer, planned: PlannedOp[]): Promise<(OpResult | undefined)[]> {
+export async function uploadBatch(ctx: SyncContext, peer: ServerPeer, planned: PlannedOp[], early?: EarlyUploads): Promise<(OpResult | undefined)[]> {
   const all = new Set<string>();
-  // A splice's untouched blocks are the server's already: only its new ones are asked about.
+  // A splice's untouched blocks are the server's already: only its new ones are asked about;
+  // so are blocks an early upload sent or found there (the commit is refused should one be gone).
   for (const p of planned) {
     const refs = p.op.op === "put" ? (p.op.splice?.insert ?? p.content?.blocks) : undefined;
-    for (const [h] of refs ?? []) all.add(h);
+    for (const [h] of refs ?? []) if (!early?.hasSent(h)) all.add(h);
   }
   const missing = new Set<string>();
   const hashes = [...all];
@@ -179,6 +180,8 @@ async function sendRun(ctx: SyncContext, peer: ServerPeer, handle: fs.FileHandle
  */
 export class EarlyUploads {
   private readonly running: Promise<void>[] = [];
+  /** Blocks the server was sent, or said it had, during this pass. */
+  private readonly sent = new Set<string>();
 
   constructor(
     private readonly ctx: SyncContext,
@@ -187,9 +190,14 @@ export class EarlyUploads {
 
   /** A sink for the blocks of the new file at `path` as they are cut; `stamp`: its stat when the pass looked. */
   start(path: string, stamp: { size: number; mtimeMs: number }): BlockSink {
-    const upload = new EarlyUpload(this.ctx, this.peer, path, stamp);
+    const upload = new EarlyUpload(this.ctx, this.peer, path, stamp, this.sent);
     this.running.push(upload.done);
     return upload;
+  }
+
+  /** The server was sent `hash`, or said it had it, in this pass: uploadBatch need not ask. */
+  hasSent(hash: string): boolean {
+    return this.sent.has(hash);
   }
 
   /** Every early upload has ended: the server has been sent all it will be sent. */
@@ -214,6 +222,8 @@ class EarlyUpload implements BlockSink {
     private readonly peer: ServerPeer,
     private readonly path: string,
     private readonly stamp: { size: number; mtimeMs: number },
+    /** Shared by a pass's early uploads (EarlyUploads.hasSent). */
+    private readonly sent: Set<string>,
   ) {
     this.done = this.pump().catch(() => {});
   }
@@ -251,6 +261,8 @@ class EarlyUpload implements BlockSink {
         for (const [, size] of blocks) this.offset += size;
         this.told += blocks.length;
         const reply = await peer.request<MessageOf<ServerMessage, "missing">>({ type: "has_blocks", hashes: [...new Set(blocks.map(([h]) => h))] });
+        const missing = new Set(reply.hashes);
+        for (const [h] of blocks) if (!missing.has(h)) this.sent.add(h);
         // The blocks up to a file offset, told as streaming behind their bytes on the
         // connection (the server tells the others once it holds them): every STREAM_TELL_BYTES
         // sent, so that on a slow link the others follow the upload, not the hashing far ahead
@@ -263,12 +275,13 @@ class EarlyUpload implements BlockSink {
           while (told < blocks.length && toldEnd + blocks[told]![1] <= upTo) toldEnd += blocks[told++]![1];
           if (told > start) peer.send({ type: "streaming", path: this.path, size: stamp.size, from: from + start, blocks: blocks.slice(start, told) });
         };
-        if (reply.hashes.length > 0) {
+        if (missing.size > 0) {
           const st = await handle.stat();
           if (st.size !== stamp.size || st.mtimeMs !== stamp.mtimeMs) return;
           progress ??= startTransfer(ctx.emit, this.path, "upload", stamp.size);
-          for (const run of sendRuns(blocks, new Set(reply.hashes), offset)) {
+          for (const run of sendRuns(blocks, missing, offset)) {
             if (!(await sendRun(ctx, peer, handle, run))) return;
+            for (const [h] of run.blocks) this.sent.add(h);
             progress.at(run.offset + run.bytes);
             tell(run.offset + run.bytes);
           }

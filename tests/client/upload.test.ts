@@ -148,9 +148,9 @@ function keepingPeer(opts: { failing?: boolean } = {}) {
 }
 
 describe("EarlyUploads", () => {
-  test("sends a new file's blocks as they are cut, before the hashing ends; the upload after finds none missing", async () => {
+  test("sends a new file's blocks as they are cut, before the hashing ends; the upload after neither asks about them nor sends them", async () => {
     const planned = await put("new.bin", 16, 128 * KiB);
-    const { peer, stored, streaming } = keepingPeer();
+    const { peer, stored, streaming, asked } = keepingPeer();
     const early = new EarlyUploads(ctx, peer);
     const sink = early.start("new.bin", { size: planned.op.op === "put" ? planned.op.size : 0, mtimeMs: (await fs.stat(dir.join("new.bin"))).mtimeMs });
     const blocks = planned.content!.blocks;
@@ -160,10 +160,12 @@ describe("EarlyUploads", () => {
     sink.end();
     await early.settled();
     expect([...stored.values()]).toEqual(Array(16).fill(1));
-    const [result] = await uploadBatch(ctx, peer, [planned]);
+    const questions = asked.length;
+    const [result] = await uploadBatch(ctx, peer, [planned], early);
     expect(result).toEqual({ status: "ok", entries: [] } as never);
-    // Every block once: uploadBatch sent nothing more.
+    // Every block once, and the server was not asked again about them.
     expect([...stored.values()]).toEqual(Array(16).fill(1));
+    expect(asked.length).toBe(questions);
     expect(events.filter((e) => e.type === "file_started")).toHaveLength(1);
     // Told to the others as it went, in order, each part once its blocks had been sent.
     expect(streaming).toEqual([
