@@ -18,8 +18,13 @@ import { startTransfer, type TransferProgress } from "./transfer-progress.ts";
 const SEND_WINDOW = 1024 * 1024;
 /** Block bytes read and sent at once (see `sendRuns`). */
 const RUN_BYTES = 1024 * 1024;
-/** An early upload tells the server what it streamed after at least this many bytes (and at the end of each batch). */
+/**
+ * An early upload tells the server what it streamed after at least this many bytes or this
+ * long (and at the end of each batch): a slow uplink still tells the others well within the
+ * time after which they give a stream up (prefetch.ts).
+ */
 const STREAM_TELL_BYTES = 4 * 1024 * 1024;
+const STREAM_TELL_MS = 1000;
 /** Ops per apply request: keeps every message far below the frame limit. */
 const OPS_PER_APPLY = 500;
 
@@ -210,8 +215,9 @@ class EarlyUpload implements BlockSink {
   /** Blocks cut and not yet asked about, and where the first of them starts in the file. */
   private pending: BlockRef[] = [];
   private offset = 0;
-  /** Blocks told to the server as streaming so far. */
+  /** Blocks told to the server as streaming so far, and when last. */
   private told = 0;
+  private toldAt = performance.now();
   private ended = false;
   private wake: (() => void) | undefined;
   /** Never rejects: a failed early upload leaves its blocks to uploadBatch. */
@@ -265,15 +271,18 @@ class EarlyUpload implements BlockSink {
         for (const [h] of blocks) if (!missing.has(h)) this.sent.add(h);
         // The blocks up to a file offset, told as streaming behind their bytes on the
         // connection (the server tells the others once it holds them): every STREAM_TELL_BYTES
-        // sent, so that on a slow link the others follow the upload, not the hashing far ahead
-        // of it, while a share's many clients get a message per few MiB, not per run.
+        // or STREAM_TELL_MS, so that on a slow link the others follow the upload, not the
+        // hashing far ahead of it, while a share's many clients get a message per few MiB.
         let told = 0;
         let toldEnd = offset;
         const tell = (upTo: number) => {
-          if (upTo - toldEnd < STREAM_TELL_BYTES && upTo !== Number.POSITIVE_INFINITY) return;
+          const due = upTo === Number.POSITIVE_INFINITY || upTo - toldEnd >= STREAM_TELL_BYTES || performance.now() - this.toldAt >= STREAM_TELL_MS;
+          if (!due) return;
           const start = told;
           while (told < blocks.length && toldEnd + blocks[told]![1] <= upTo) toldEnd += blocks[told++]![1];
-          if (told > start) peer.send({ type: "streaming", path: this.path, size: stamp.size, from: from + start, blocks: blocks.slice(start, told) });
+          if (told === start) return;
+          peer.send({ type: "streaming", path: this.path, size: stamp.size, from: from + start, blocks: blocks.slice(start, told) });
+          this.toldAt = performance.now();
         };
         if (missing.size > 0) {
           const st = await handle.stat();

@@ -188,6 +188,21 @@ describe("EarlyUploads", () => {
     ]);
   });
 
+  test("on a slow uplink what was streamed is told at least every second, not only every 4 MiB", async () => {
+    const planned = await put("slow.bin", 24, 128 * KiB);
+    const { peer, streaming } = keepingPeer();
+    ctx = { ...ctx, throttle: new Throttle({ up: 1024 * KiB, down: null }) };
+    const early = new EarlyUploads(ctx, peer);
+    const sink = early.start("slow.bin", { size: 3 * 1024 * KiB, mtimeMs: (await fs.stat(dir.join("slow.bin"))).mtimeMs });
+    sink.add(planned.content!.blocks);
+    sink.end();
+    await early.settled();
+    // 3 MiB at 1 MiB/s: under 4 MiB, yet told before the end as well.
+    expect(streaming.length).toBeGreaterThanOrEqual(2);
+    expect(streaming.map((m) => m.blocks).reduce((a, b) => a + b)).toBe(24);
+    expect(streaming.map((m) => m.from)).toEqual(streaming.map((_, i) => streaming.slice(0, i).reduce((a, m) => a + m.blocks, 0)));
+  });
+
   test("blocks the server has, or that occur again, are not sent", async () => {
     // The file holds blocks a, b, a, c; the server has b.
     const [a, b, c] = [1, 2, 3].map((n) => new Uint8Array(128 * KiB).fill(n)) as [Uint8Array, Uint8Array, Uint8Array];
