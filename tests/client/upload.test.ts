@@ -147,6 +147,18 @@ function keepingPeer(opts: { failing?: boolean } = {}) {
   return { peer, stored, asked, streaming };
 }
 
+/** A new file of `count` blocks of 128 KiB, uploaded early in one go: the streaming it told. */
+async function uploadedEarly(p: string, count: number) {
+  const planned = await put(p, count, 128 * KiB);
+  const { peer, streaming } = keepingPeer();
+  const early = new EarlyUploads(ctx, peer);
+  const sink = early.start(p, { size: count * 128 * KiB, mtimeMs: (await fs.stat(dir.join(p))).mtimeMs });
+  sink.add(planned.content!.blocks);
+  sink.end();
+  await early.settled();
+  return streaming;
+}
+
 describe("EarlyUploads", () => {
   test("sends a new file's blocks as they are cut, before the hashing ends; the upload after neither asks about them nor sends them", async () => {
     const planned = await put("new.bin", 16, 128 * KiB);
@@ -175,28 +187,15 @@ describe("EarlyUploads", () => {
   });
 
   test("what was streamed is told every 4 MiB sent and at the end, each part once its blocks went", async () => {
-    const planned = await put("six.bin", 48, 128 * KiB);
-    const { peer, streaming } = keepingPeer();
-    const early = new EarlyUploads(ctx, peer);
-    const sink = early.start("six.bin", { size: 6 * 1024 * KiB, mtimeMs: (await fs.stat(dir.join("six.bin"))).mtimeMs });
-    sink.add(planned.content!.blocks);
-    sink.end();
-    await early.settled();
-    expect(streaming).toEqual([
+    expect(await uploadedEarly("six.bin", 48)).toEqual([
       { from: 0, blocks: 32, held: 32 },
       { from: 32, blocks: 16, held: 48 },
     ]);
   });
 
   test("on a slow uplink what was streamed is told at least every second, not only every 4 MiB", async () => {
-    const planned = await put("slow.bin", 24, 128 * KiB);
-    const { peer, streaming } = keepingPeer();
     ctx = { ...ctx, throttle: new Throttle({ up: 1024 * KiB, down: null }) };
-    const early = new EarlyUploads(ctx, peer);
-    const sink = early.start("slow.bin", { size: 3 * 1024 * KiB, mtimeMs: (await fs.stat(dir.join("slow.bin"))).mtimeMs });
-    sink.add(planned.content!.blocks);
-    sink.end();
-    await early.settled();
+    const streaming = await uploadedEarly("slow.bin", 24);
     // 3 MiB at 1 MiB/s: under 4 MiB, yet told before the end as well.
     expect(streaming.length).toBeGreaterThanOrEqual(2);
     expect(streaming.map((m) => m.blocks).reduce((a, b) => a + b)).toBe(24);
