@@ -104,6 +104,7 @@ test("a claim while blocks are still on their way stops the stream and takes wha
 test("a file committed with other content claims nothing, and the streamed file goes", async () => {
   const p = new Prefetcher(ctx, () => true);
   p.incoming(peer, told(0, 3));
+  await waitFor("three blocks streamed", () => ended === 1 || `${asked} asked`);
   expect(await p.claim(target([refs[5]!, ...refs.slice(0, 3)]))).toBeUndefined();
   expect(await tempFiles()).toEqual([]);
 });
@@ -122,8 +123,12 @@ test("a gap in what is told drops the stream; a new upload of the path starts ov
 
 test("a stream not told of again is given up, its file removed", async () => {
   const p = new Prefetcher(ctx, () => true, 50);
+  // Held on its second block, the stream keeps its file however soon it is given up.
+  held.add(refs[1]![0]);
   p.incoming(peer, told(0, 2));
-  await waitFor("the file to be written", async () => (await tempFiles()).length === 1 || "none yet");
+  await waitFor("the first block written, the second asked for", () => asked === 2 || `${asked} asked`);
+  expect(await tempFiles()).toHaveLength(1);
+  held.clear();
   await waitFor("the stream to be given up", async () => (await tempFiles()).length === 0 || (await tempFiles()).join(", "));
   expect(await p.claim(target(refs))).toBeUndefined();
 });
