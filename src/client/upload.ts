@@ -212,11 +212,11 @@ export class EarlyUploads {
 }
 
 class EarlyUpload implements BlockSink {
-  /** Blocks cut and not yet asked about, and where the first of them starts in the file. */
+  /** Blocks cut and not yet asked about; the first one's number in the file, and where it starts. */
   private pending: BlockRef[] = [];
+  private taken = 0;
   private offset = 0;
-  /** Blocks told to the server as streaming so far, and when last. */
-  private told = 0;
+  /** When the server was last told what was streamed. */
   private toldAt = performance.now();
   private ended = false;
   private wake: (() => void) | undefined;
@@ -262,10 +262,10 @@ class EarlyUpload implements BlockSink {
           continue;
         }
         const blocks = this.pending.splice(0, MAX_LIST);
+        const from = this.taken;
         const offset = this.offset;
-        const from = this.told;
+        this.taken += blocks.length;
         for (const [, size] of blocks) this.offset += size;
-        this.told += blocks.length;
         const reply = await peer.request<MessageOf<ServerMessage, "missing">>({ type: "has_blocks", hashes: [...new Set(blocks.map(([h]) => h))] });
         const missing = new Set(reply.hashes);
         for (const [h] of blocks) if (!missing.has(h)) this.sent.add(h);
