@@ -71,6 +71,24 @@ test("PackBlockStore stores a block put twice only once", async () => {
   });
 });
 
+test("PackBlockStore keeps a block put again after it was indexed readable, at its first place", async () => {
+  await withStore(async (_dir, open) => {
+    const store = await open();
+    const b = randomBlock(4096);
+    await store.put(hashBlock(b), b);
+    await store.sync();
+    const other = randomBlock(100);
+    await store.put(hashBlock(b), b);
+    await store.put(hashBlock(other), other);
+    await store.sync();
+    expect(await store.get(hashBlock(b))).toEqual(b);
+    expect(await store.get(hashBlock(other))).toEqual(other);
+    expect(await store.check()).toEqual([]);
+    expect((await store.list()).length).toBe(2);
+    await store.close();
+  });
+});
+
 test("PackBlockStore opens an index.db from before it was versioned and keeps its blocks, stored at an unknown time", async () => {
   await withStore(async (dir, open) => {
     const b = randomBlock(3000);
