@@ -4,6 +4,7 @@ import { activeBuild } from "../lib/build.ts";
 import { bHolds, requireFree, rmrf, stageFolder, syncDisks, withCluster } from "../lib/cluster.ts";
 import { hashFile, writeRandomFile } from "../lib/data.ts";
 import { AHEAD_OF_SYNCTHING, CPU_PER_GIB_TARGET, copyLikeUser, type PeerRow, peerFigures, perGiB, ratio } from "../lib/peers.ts";
+import { measureFloor } from "../lib/floor.ts";
 import { cpuMeter } from "../lib/proc.ts";
 import { RSYNC, RSYNC_ABSENT, RSYNC_HAS_FSYNC, timeRsync, withRsyncDaemon } from "../lib/rsync.ts";
 import { SYNCTHING, SYNCTHING_ABSENT, withSyncthing } from "../lib/syncthing.ts";
@@ -62,6 +63,8 @@ export const w2: Workload = {
         if (hashFile(file) !== hash) throw new Error(`${who}'s copy of ${FILE} differs from A's`);
       };
       syncDisks();
+      const floor = measureFloor(master);
+      s.add({ shaPerGiB: perGiB([floor.sha256sum], size), catPerGiB: perGiB([floor.cat], size) });
       let rsyncMs: number | undefined;
       let rsyncFsyncMs: number | undefined;
       if (RSYNC) {
@@ -125,7 +128,16 @@ export const w2: Workload = {
             [k("stRatio")]: ratio(ms, st?.ms),
             ...(v.key
               ? {}
-              : { mbps: size / MiB / (ms / 1000), cpuServer, cpuA, cpuB, cpuPerGiB: perGiB([cpuServer, cpuA, cpuB], size), stCpuPerGiB: st?.cpuPerGiB, ...mib(peaks) }),
+              : {
+                  mbps: size / MiB / (ms / 1000),
+                  cpuServer,
+                  cpuA,
+                  cpuB,
+                  cpuPerGiB: perGiB([cpuServer, cpuA, cpuB], size),
+                  cpuOverSha: (cpuServer + cpuA + cpuB) / floor.sha256sum,
+                  stCpuPerGiB: st?.cpuPerGiB,
+                  ...mib(peaks),
+                }),
           });
           ctx.progress(
             `run ${run}, ${v.label}: dropsim ${secs(ms)} (${(size / MiB / (ms / 1000)).toFixed(0)} MiB/s, CPU ${(cpuServer + cpuA + cpuB).toFixed(1)} s)` +
@@ -218,6 +230,9 @@ export const w2: Workload = {
       figure("W2", "CPU time client A (sender)", "s", s.get("cpuA")),
       figure("W2", "CPU time client B (receiver)", "s", s.get("cpuB")),
       figure("W2", "CPU s per GiB synced (server+A+B)", "s", s.get("cpuPerGiB"), CPU_PER_GIB_TARGET, ctx.quick),
+      figure("W2", "  floor: sha256sum of the same file, CPU s per GiB", "s", s.get("shaPerGiB")),
+      figure("W2", "  floor: cat > /dev/null of the same file, CPU s per GiB", "s", s.get("catPerGiB")),
+      figure("W2", "  dropsim's CPU in sha256sum passes (it hashes 3 times)", "×", s.get("cpuOverSha")),
       ...(SYNCTHING ? [figure("W2", "Syncthing CPU s per GiB synced (A+B)", "s", s.get("stCpuPerGiB"))] : []),
       figure("W2", "peak RSS server", "MiB", s.get("serverRss")),
       figure("W2", "peak RSS client A", "MiB", s.get("aRss")),
