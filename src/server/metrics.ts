@@ -55,7 +55,8 @@ abstract class Metric<L extends string, S> {
     if (values.some((v) => typeof v !== "string") || given.length !== this.labelNames.length) {
       throw new DropsimError("internal", `Metric ${this.name} takes the labels [${this.labelNames.join(", ")}], not [${given.join(", ")}]`);
     }
-    const key = JSON.stringify(values);
+    // Counted once or twice per block moved: one label is its own key, with no JSON to make.
+    const key = values.length === 1 ? values[0]! : JSON.stringify(values);
     let s = this.series.get(key);
     if (!s) {
       s = { labels: this.labelNames.map((n, i) => [n, values[i]!]), state: this.fresh() };
