@@ -18,6 +18,11 @@ const WRITE_BUFFER = 1024 * 1024;
  * or last byte.
  */
 const HOLE_PAGE = 4096;
+/**
+ * A big file is written back to disk as it arrives, a datasync in the background after every
+ * this many bytes, so that the fsync before its rename finds little left to write.
+ */
+const WRITEBACK_EVERY = 32 * 1024 * 1024;
 const ZERO_PAGE = Buffer.alloc(HOLE_PAGE);
 
 /**
@@ -34,6 +39,10 @@ export class TempFile {
   private buffered = 0;
   private offset = 0;
   private onDisk = 0;
+  /** Bytes written since the last background datasync started. */
+  private unflushed = 0;
+  /** A background datasync while it runs: the handle must not close under it. */
+  private writeback: Promise<unknown> | undefined;
 
   private constructor(
     readonly path: string,
@@ -157,6 +166,13 @@ export class TempFile {
     writeFully(this.handle.fd, bytes, this.offset);
     this.offset += bytes.length;
     this.onDisk = this.offset;
+    if ((this.unflushed += bytes.length) >= WRITEBACK_EVERY && !this.writeback) {
+      this.unflushed = 0;
+      this.writeback = this.handle.datasync().then(
+        () => (this.writeback = undefined),
+        () => (this.writeback = undefined),
+      );
+    }
   }
 
   /**
@@ -175,6 +191,7 @@ export class TempFile {
       await this.handle.sync();
       st = fstatSync(this.handle.fd);
     } finally {
+      await this.writeback;
       await this.handle.close();
     }
     await fs.rename(this.path, target);
@@ -196,11 +213,13 @@ export class TempFile {
       await this.flush();
     } finally {
       this.buffer = undefined;
+      await this.writeback;
       await this.handle.close();
     }
   }
 
   async abort(): Promise<void> {
+    await this.writeback;
     await this.handle.close().catch(() => {});
     await fs.rm(this.path, { force: true });
   }

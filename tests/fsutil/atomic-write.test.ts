@@ -146,3 +146,23 @@ test("zeros written to a reopened file become holes, as in a new one", async () 
   expect((await fs.stat(dir.join("sparse.img"))).size).toBe(33 * MiB);
   expect(await allocated(dir.join("sparse.img"))).toBeLessThanOrEqual(MiB + 64 * 1024);
 });
+
+// Past 32 MiB a datasync runs in the background while writing goes on; every way of closing
+// the file waits for it (a descriptor closed under it could be reused by another file).
+test.each(["commit", "keep", "abort"] as const)("a file written past its background writeback ends whole by %s", async (end) => {
+  dir = await tempDir();
+  const piece = randomBytes(4 * 1024 * 1024);
+  const tmp = await TempFile.create(dir.path, 0o644, 80 * 1024 * 1024);
+  for (let i = 0; i < 20; i++) await tmp.write(piece);
+  const whole = sha256(concatBytes(Array.from({ length: 20 }, () => piece)));
+  if (end === "commit") {
+    await tmp.commit(dir.join("big.bin"));
+    expect(sha256(await fs.readFile(dir.join("big.bin")))).toBe(whole);
+  } else if (end === "keep") {
+    await tmp.keep();
+    expect(sha256(await fs.readFile(tmp.path))).toBe(whole);
+  } else {
+    await tmp.abort();
+    expect(await fs.readdir(dir.path)).toEqual([]);
+  }
+});
