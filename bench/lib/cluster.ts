@@ -29,12 +29,13 @@ export class Server {
   ) {}
 
   /**
-   * Starts the active build's server with whichever byte counters it offers; over TLS with
-   * `tls` (clients then pin its certificate from the join link), plain TCP on loopback otherwise.
+   * Starts the active build's server with whichever byte counters it offers; over TLS (clients
+   * then pin its certificate from the join link) unless `tls` is false or the build has none:
+   * every dropsim row runs as users run it, and plain TCP (`--insecure`) is asked for by name.
    * `openFiles`: its soft open-file limit is raised to this many (at most its hard limit) before
    * anyone connects (open-files.ts).
    */
-  static async start(dir: string, tls = false, extraArgs: readonly string[] = [], opts: { openFiles?: number } = {}): Promise<Server> {
+  static async start(dir: string, tls = activeBuild().tls, extraArgs: readonly string[] = [], opts: { openFiles?: number } = {}): Promise<Server> {
     const data = path.join(dir, "server-data");
     const build = activeBuild();
     if (tls && !build.tls) throw new Error(`Cannot serve TLS with ${build.label}: its serve has no --tls`);
@@ -197,7 +198,7 @@ export async function withCluster<T>(ctx: BenchContext, dir: string, opts: Clien
   let clientA: Proc | undefined;
   let clientB: Proc | undefined;
   try {
-    server = await Server.start(dir, opts.tls);
+    server = await Server.start(dir, opts.tls ?? activeBuild().tls);
     [clientA, clientB] = await Promise.all([startClient("A", folderA, server, opts), startClient("B", folderB, server, opts)]);
     const procs = [server.proc, clientA, clientB] as const;
     return await body({ server, clientA, clientB, folderA, folderB, procs, exited: () => procs.map((p) => p.exitReason()).find(Boolean) });

@@ -55,6 +55,7 @@ export const w6: Workload = {
         // Every session comes from this one address: as for many clients behind one NAT, the
         // limit on connections waiting to authenticate (16 per IP by default) is raised to a batch.
         const limit = String(CONNECT_BATCH + 16);
+        // Plain TCP: the bare sessions (wire.ts) speak no TLS yet, so W6 alone runs without it.
         server = await Server.start(dir, false, ["--max-pending-per-ip", limit, "--max-pending", limit], { openFiles: count + SPARE_FILES });
         const serverFiles = openFileLimit(server.proc.pid);
         if (serverFiles && serverFiles.soft < count + SPARE_FILES) {
