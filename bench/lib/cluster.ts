@@ -26,6 +26,8 @@ export class Server {
     readonly clientArgs: readonly string[],
     /** The token of the join link, for bare sessions (bench/lib/wire.ts); none for a build without tokens. */
     readonly token: string | undefined,
+    /** It serves TLS: bare sessions must speak it too. */
+    readonly tls: boolean,
   ) {}
 
   /**
@@ -49,9 +51,9 @@ export class Server {
       const link = build.tls ? await joinLink(data) : undefined;
       const join = link ? ["--join", link, ...(tls ? [] : ["--insecure"])] : ["--server", `127.0.0.1:${port}`];
       const token = link ? new URL(link).searchParams.get("token")! : undefined;
-      if (!metrics) return new Server(proc, port, async () => readStatsFile(statsFile), join, token);
+      if (!metrics) return new Server(proc, port, async () => readStatsFile(statsFile), join, token, tls);
       const url = (await proc.waitForLine(METRICS_AT, { timeout: START_TIMEOUT })).match[1]!;
-      return new Server(proc, port, () => fetchMetrics(url), join, token);
+      return new Server(proc, port, () => fetchMetrics(url), join, token, tls);
     } catch (e) {
       await proc.stop(1_000);
       throw e;

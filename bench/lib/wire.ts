@@ -40,11 +40,13 @@ export class WireSession {
   closed = false;
   private nextId = 1;
 
-  static async open(port: number, host = "127.0.0.1"): Promise<WireSession> {
+  /** `tls`: as a client over TLS, trusting any certificate (the bench's own server). */
+  static async open(port: number, opts: { host?: string; tls?: boolean } = {}): Promise<WireSession> {
     const s = new WireSession();
     s.socket = await Bun.connect<undefined>({
-      hostname: host,
+      hostname: opts.host ?? "127.0.0.1",
       port,
+      ...(opts.tls ? { tls: { rejectUnauthorized: false } } : {}),
       socket: {
         binaryType: "uint8array",
         data: (_sock, data) => s.receive(data),

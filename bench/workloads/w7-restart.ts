@@ -130,7 +130,7 @@ function clientBytesIn(traffic: Traffic): number {
 
 /** The server's journal head, from a fresh raw session's welcome. */
 async function serverHead(server: Server, tag: string): Promise<number> {
-  const session = await WireSession.open(server.port);
+  const session = await WireSession.open(server.port, { tls: server.tls });
   try {
     const welcome = await session.hello(`bench-w7-${tag}-${crypto.randomUUID()}`, server.token);
     return Number(welcome.message.head);
