@@ -8,7 +8,8 @@ import { withTimeout } from "../lib/wait.ts";
 import { type BenchContext, figure, type Figure, KiB, runDir, Samples, type Workload } from "../lib/workload.ts";
 
 /**
- * W6: this process opens many raw protocol sessions to one server; a separate session commits
+ * W6: this process opens many raw protocol sessions to one server (over TLS, as every client
+ * speaks where the build has it); a separate session commits
  * one file (its block first, confirmed with has_blocks, then the apply: the clock starts as the
  * apply is written) and every session's arrival time of the `changed` push is recorded.
  * Memory: server VmRSS before and after the idle sessions said hello.
@@ -55,21 +56,21 @@ export const w6: Workload = {
         // Every session comes from this one address: as for many clients behind one NAT, the
         // limit on connections waiting to authenticate (16 per IP by default) is raised to a batch.
         const limit = String(CONNECT_BATCH + 16);
-        // Plain TCP: the bare sessions (wire.ts) speak no TLS yet, so W6 alone runs without it.
-        server = await Server.start(dir, false, ["--max-pending-per-ip", limit, "--max-pending", limit], { openFiles: count + SPARE_FILES });
+        server = await Server.start(dir, undefined, ["--max-pending-per-ip", limit, "--max-pending", limit], { openFiles: count + SPARE_FILES });
         const serverFiles = openFileLimit(server.proc.pid);
         if (serverFiles && serverFiles.soft < count + SPARE_FILES) {
           ctx.progress(`the server's open-file limit is ${serverFiles.soft} (hard ${serverFiles.hard}): W6 runs ${serverFiles.soft - SPARE_FILES} sessions instead of ${count}`);
           count = Math.max(1, serverFiles.soft - SPARE_FILES);
         }
-        const committer = await WireSession.open(server.port);
+        const tls = server.tls;
+        const committer = await WireSession.open(server.port, { tls });
         sessions.push(committer);
         await committer.hello(`bench-w6-committer-${run}`, server.token);
         const rssBefore = server.proc.statusKiB("VmRSS")!;
 
         const listeners: WireSession[] = [];
         for (let i = 0; i < count; i += CONNECT_BATCH) {
-          const batch = await Promise.all(Array.from({ length: Math.min(CONNECT_BATCH, count - i) }, () => WireSession.open(server!.port)));
+          const batch = await Promise.all(Array.from({ length: Math.min(CONNECT_BATCH, count - i) }, () => WireSession.open(server!.port, { tls })));
           sessions.push(...batch);
           listeners.push(...batch);
           const welcomes = await withTimeout(
