@@ -200,7 +200,7 @@ export async function withCluster<T>(ctx: BenchContext, dir: string, opts: Clien
   let clientA: Proc | undefined;
   let clientB: Proc | undefined;
   try {
-    server = await Server.start(dir, opts.tls ?? activeBuild().tls);
+    server = await Server.start(dir, opts.tls);
     [clientA, clientB] = await Promise.all([startClient("A", folderA, server, opts), startClient("B", folderB, server, opts)]);
     const procs = [server.proc, clientA, clientB] as const;
     return await body({ server, clientA, clientB, folderA, folderB, procs, exited: () => procs.map((p) => p.exitReason()).find(Boolean) });

@@ -41,7 +41,7 @@ export class TempFile {
   private onDisk = 0;
   /** Bytes written since the last background datasync started. */
   private unflushed = 0;
-  /** A background datasync while it runs: the handle must not close under it. */
+  /** A background datasync while it runs (`close` waits for it); it never rejects. */
   private writeback: Promise<unknown> | undefined;
 
   private constructor(
@@ -191,8 +191,7 @@ export class TempFile {
       await this.handle.sync();
       st = fstatSync(this.handle.fd);
     } finally {
-      await this.writeback;
-      await this.handle.close();
+      await this.close();
     }
     await fs.rename(this.path, target);
     return st;
@@ -213,15 +212,19 @@ export class TempFile {
       await this.flush();
     } finally {
       this.buffer = undefined;
-      await this.writeback;
-      await this.handle.close();
+      await this.close();
     }
   }
 
   async abort(): Promise<void> {
-    await this.writeback;
-    await this.handle.close().catch(() => {});
+    await this.close().catch(() => {});
     await fs.rm(this.path, { force: true });
+  }
+
+  /** After the background datasync, if one runs: a descriptor closed under it could be reused by another file. */
+  private async close(): Promise<void> {
+    await this.writeback;
+    await this.handle.close();
   }
 }
 

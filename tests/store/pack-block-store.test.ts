@@ -71,7 +71,7 @@ test("PackBlockStore stores a block put twice only once", async () => {
   });
 });
 
-test("PackBlockStore keeps a block put again after it was indexed readable, at its first place", async () => {
+test("PackBlockStore keeps a block put again after it was indexed readable, with one index row and a clean check", async () => {
   await withStore(async (_dir, open) => {
     const store = await open();
     const b = randomBlock(4096);
