@@ -69,6 +69,12 @@ interface WriteBatch {
 const WRITE_BATCH = 1024 * 1024;
 
 /**
+ * Hashes per lookup query. SQLite parses the JSON array into a tree of its own: one query over
+ * the 16,000 blocks of a 2 GiB file's commit grew the server by 5.5 MiB at once.
+ */
+const QUERY_PART = 1024;
+
+/**
  * Blocks appended to pack files (`blocks/packs/000001.pack`), located by an SQLite index.
  * One file per block would cost a create and an fsync per block — thousands of small files
  * would pay that thousands of times. Here many blocks share one fdatasync (`sync`), and the
@@ -186,9 +192,11 @@ export class PackBlockStore implements BlockStore {
   }
 
   async missing(hashes: readonly string[]): Promise<string[]> {
-    const unknown = this.notPending(hashes);
-    if (unknown.length === 0) return [];
-    return this.q.absent.all<{ hash: string }>(JSON.stringify(unknown)).map((r) => r.hash);
+    const absent: string[] = [];
+    for (const part of queryParts(this.notPending(hashes))) {
+      for (const r of this.q.absent.all<{ hash: string }>(JSON.stringify(part))) absent.push(r.hash);
+    }
+    return absent;
   }
 
   /**
@@ -259,8 +267,10 @@ export class PackBlockStore implements BlockStore {
 
   /** The sizes of the blocks held, undefined for those that are not: one query for the batch. */
   async sizes(hashes: readonly string[]): Promise<(number | undefined)[]> {
-    const unknown = this.notPending(hashes);
-    const found = new Map(unknown.length === 0 ? [] : this.q.sizes.all<{ hash: string; size: number }>(JSON.stringify(unknown)).map((r) => [r.hash, r.size]));
+    const found = new Map<string, number>();
+    for (const part of queryParts(this.notPending(hashes))) {
+      for (const r of this.q.sizes.all<{ hash: string; size: number }>(JSON.stringify(part))) found.set(r.hash, r.size);
+    }
     return hashes.map((h) => this.pending.get(h)?.size ?? found.get(h));
   }
 
@@ -484,4 +494,8 @@ function _runs(blocks: readonly PlacedBlock[]): PlacedBlock[][] {
   }
   if (run.length > 0) runs.push(run);
   return runs;
+}
+
+function* queryParts(hashes: readonly string[]): Generator<readonly string[]> {
+  for (let i = 0; i < hashes.length; i += QUERY_PART) yield hashes.slice(i, i + QUERY_PART);
 }

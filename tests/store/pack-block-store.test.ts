@@ -194,6 +194,21 @@ test("PackBlockStore reads runs of blocks into their buffers, and says which it 
   });
 });
 
+test("PackBlockStore answers missing and sizes for a batch longer than one query, in the order asked", async () => {
+  await withStore(async (_dir, open) => {
+    const store = await open();
+    // 2,500 hashes span three of the index's queries; every third one is held.
+    const blocks = Array.from({ length: 2500 }, (_, i) => new TextEncoder().encode(`block ${i}`));
+    const hashes = blocks.map(hashBlock);
+    for (let i = 0; i < blocks.length; i += 3) await store.put(hashes[i]!, blocks[i]!);
+    await store.sync();
+    const held = (i: number) => i % 3 === 0;
+    expect(await store.missing(hashes)).toEqual(hashes.filter((_, i) => !held(i)));
+    expect(await store.sizes(hashes)).toEqual(blocks.map((b, i) => (held(i) ? b.length : undefined)));
+    await store.close();
+  });
+});
+
 test("PackBlockStore forgets every block of a batch it could not write, so that they are sent again", async () => {
   await withStore(async (_dir, open) => {
     const store = await open();
