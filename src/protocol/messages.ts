@@ -287,10 +287,10 @@ export type RestoreChange = z.infer<typeof restoreChange>;
 export type MessageOf<M, T> = Extract<M, { type: T }>;
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
-const encoder = new TextEncoder();
 
-export function encodeMessage(message: ClientMessage | ServerMessage): Uint8Array {
-  return encoder.encode(JSON.stringify(message));
+/** A control frame's body as text: `encodeFrame` writes it into the frame as UTF-8. */
+export function encodeMessage(message: ClientMessage | ServerMessage): string {
+  return JSON.stringify(message);
 }
 
 /** Parses and validates one control frame body against the schemas of one direction. */

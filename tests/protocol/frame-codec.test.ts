@@ -35,6 +35,11 @@ describe("encodeFrame", () => {
     expect([...f]).toEqual([0, 0, 0, 0, 0, 0, 0, 4, 2, 1, 2, 3]);
   });
 
+  test("encodeFrame writes a string part as UTF-8, its length counted in bytes", () => {
+    const f = encodeFrame(FrameType.control, "é€", Uint8Array.of(7), "😀");
+    expect([...f]).toEqual([0, 0, 0, 0, 0, 0, 0, 11, 1, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 7, 0xf0, 0x9f, 0x98, 0x80]);
+  });
+
   test("encodeFrame of no body is a frame holding only the type byte", () => {
     expect([...encodeFrame(FrameType.control)]).toEqual([0, 0, 0, 0, 0, 0, 0, 1, 1]);
   });

@@ -128,11 +128,11 @@ describe("decodeMessage accepts", () => {
   });
 
   test.each(validClient.map((m) => [m.type, m] as const))("decodeMessage accepts a valid client %s message", (_type, m) => {
-    expect(decodeMessage(clientMessages, encodeMessage(m))).toEqual(m);
+    expect(decodeMessage(clientMessages, text(encodeMessage(m)))).toEqual(m);
   });
 
   test.each(validServer.map((m) => [m.type, m] as const))("decodeMessage accepts a valid server %s message", (_type, m) => {
-    expect(decodeMessage(serverMessages, encodeMessage(m))).toEqual(m);
+    expect(decodeMessage(serverMessages, text(encodeMessage(m)))).toEqual(m);
   });
 
   test("decodeMessage accepts a message with a leading byte-order mark and whitespace", () => {
