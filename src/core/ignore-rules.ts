@@ -38,9 +38,23 @@ export type IgnoreRules = (path: string, isDir: boolean) => boolean;
  * copy a client's database and lock into other folders. Case-insensitively, as wire paths are.
  */
 export function makeIgnoreRules(extra = ""): IgnoreRules {
-  const ig = ignore().add(DEFAULT_IGNORES).add(extra);
-  return (path, isDir) => _inStateDir(path) || ig.ignores(isDir ? `${path}/` : path);
+  const matcher = () => ignore().add(DEFAULT_IGNORES).add(extra);
+  let ig = matcher();
+  let checks = 0;
+  return (path, isDir) => {
+    if (++checks % CHECKS_PER_MATCHER === 0) ig = matcher();
+    return _inStateDir(path) || ig.ignores(isDir ? `${path}/` : path);
+  };
 }
+
+/**
+ * Checks answered by one matcher before a fresh one replaces it. The `ignore` package keeps the
+ * answer for every path it was ever asked about: a rescan of 100,000 files held ~5 MiB of them
+ * (W7's restart), and a client running for weeks beside a program that makes ever new temp
+ * names would grow without end. A matcher takes ~0.2 ms to build, and a small cache is faster
+ * to look in: 100,000 checks took 220 ms instead of 360.
+ */
+const CHECKS_PER_MATCHER = 4096;
 
 function _inStateDir(path: string): boolean {
   return path.split("/").some((segment) => segment.toLowerCase() === STATE_DIR);

@@ -105,6 +105,18 @@ describe("makeIgnoreRules extra rules", () => {
     expect(rules("x.swp", false)).toBe(true);
   });
 
+  test("rules answer the same for as long as they are asked: 20,000 paths, every one of them twice", () => {
+    // Past the point where the matcher is rebuilt (ignore-rules.ts), the extra rules, the
+    // defaults and a folder's exclusion still hold for its children.
+    const rules = makeIgnoreRules("build/\n*.log\n!keep.log\n");
+    const paths = (i: number) => [[`d${i}/build`, true], [`d${i}/build/x${i}.js`, false], [`d${i}/r${i}.log`, false], [`d${i}/keep.log`, false]] as const;
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 5000; i++) {
+        expect(paths(i).map(([p, dir]) => rules(p, dir))).toEqual([true, true, true, false]);
+      }
+    }
+  });
+
   test("each call builds independent rules", () => {
     const a = makeIgnoreRules("*.pdf");
     const b = makeIgnoreRules();
