@@ -2,6 +2,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import process from "node:process";
 import { type Content, type Entry, normalMode, symlinkContent, symlinkTargetProblem } from "../core/entry.ts";
+import { PathSet } from "../core/path-set.ts";
 import { parentOf } from "../core/wire-path.ts";
 import { isTooLarge, withForeignXattrs, XATTR_LIMIT, type XattrSet } from "../core/xattrs.ts";
 import { type BlockSink, hashFile } from "../fsutil/hash-file.ts";
@@ -105,7 +106,7 @@ export async function readLocalView(
   for (const p of dirty) {
     // What is found unchanged below `p` is left out as the walk finds it (from the view too,
     // if an earlier dirty path put it there); the entries of the rest are loaded.
-    const leftOut = new Set<string>();
+    const leftOut = new PathSet();
     const leaveOut = (rel: string, st: LocalStat) => {
       const f = ctx.index.fingerprint(rel);
       if (!f || !unchangedSince(f, st) || mustPlan(rel)) return false;
