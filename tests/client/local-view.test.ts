@@ -2,7 +2,7 @@ import { afterEach, beforeEach, expect, test } from "bun:test";
 import * as fs from "node:fs/promises";
 import type { SyncContext } from "../../src/client/context.ts";
 import { LocalIndex } from "../../src/client/local-index.ts";
-import { readLocalView } from "../../src/client/local-view.ts";
+import { readLocalView, WALKED_ENTRY_BYTES } from "../../src/client/local-view.ts";
 import type { Entry } from "../../src/core/entry.ts";
 import { makeIgnoreRules } from "../../src/core/ignore-rules.ts";
 import { WriteSettle } from "../../src/core/write-settle.ts";
@@ -63,4 +63,13 @@ test("news that moved a path keeps its old path and what is below it in the view
 
 test("an unchanged path the caller attends to (a held deletion restored, a problem) stays in the view", async () => {
   expect(await look(new Map(), (p) => p === "d/x")).toEqual({ stat: ["d/x"], synced: ["d/x", "d/z"] });
+});
+
+test("a look at the whole folder tells the collector of every entry it walks, unchanged ones included", async () => {
+  // A walk of 100,000 files leaves its garbage to a collector paced by bytes (local-view.ts).
+  let told = 0;
+  ctx = { ...ctx, runtime: { ...runtime, reclaimAfter: (bytes: number) => void (told += bytes) } } as SyncContext;
+  await look();
+  // d, d/x, d/y: found by the walk; d/z is gone.
+  expect(told).toBe(3 * WALKED_ENTRY_BYTES);
 });
