@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import { useTestCluster } from "../helpers/cluster-hooks.ts";
 import { serverEntries } from "../helpers/raw-client.ts";
-import { partialDownloads, sha256 } from "../helpers/tree.ts";
+import { allConflictCopies, partialDownloads, sha256 } from "../helpers/tree.ts";
 import { BigFilePatrol, crashSeed, expectFsckClean, packBytes, partialDownloadBytes, placeFile, prng } from "./_lib.ts";
 
 // SIGKILL a client in the middle of a large transfer (seeded random moments; the seed is
@@ -89,5 +89,45 @@ test("SIGKILL a client three times while it uploads a large file: the server nev
     expect(entry?.size).toBe(SIZE);
     expect((await c.snapshot("A")).get("big.bin")).toBe(hash);
     await expectFsckClean(c.server.dataDir);
+  });
+});
+
+test("SIGKILL a client while it downloads many small files: after restart it holds each once, with no conflict copy and nothing uploaded", async () => {
+  // Files are put in place before the index records them (download-batch.ts, RECORD_EVERY): a
+  // kill in between leaves files the index does not know, which the restarted client must take
+  // for what they are, the server's own content.
+  const COUNT = 400;
+  const rnd = prng(crashSeed("client-kill small files"));
+  await withCluster(async (c) => {
+    const b = c.client("B");
+    await b.stop();
+    const expected = new Map<string, string>();
+    const staging = c.root.join(`staging-${crypto.randomUUID()}`);
+    await fs.mkdir(staging);
+    for (let i = 0; i < COUNT; i++) {
+      const bytes = new Uint8Array(randomBytes(1000 + i));
+      await fs.writeFile(`${staging}/f${i}.bin`, bytes);
+      expected.set(`f${i}.bin`, sha256(bytes));
+    }
+    await fs.rename(staging, c.path("A", "many"));
+    const committed = async () => {
+      const entries = await serverEntries(c.server.port);
+      return { held: [...expected.keys()].filter((p) => entries.get(`many/${p}`)?.deleted === false).length, head: Math.max(...[...entries.values()].map((e) => e.version)) };
+    };
+    await c.waitFor("the server to hold every file", async () => ((await committed()).held === COUNT ? true : `${(await committed()).held} of ${COUNT}`), 120_000);
+    const { head } = await committed();
+
+    b.start();
+    const target = Math.floor((0.2 + 0.6 * rnd()) * COUNT);
+    await c.waitFor(`B to hold ${target} of the files`, async () => {
+      const n = (await fs.readdir(c.path("B", "many")).catch(() => [] as string[])).filter((f) => f.endsWith(".bin")).length;
+      return n >= target || `${n} so far`;
+    }, 120_000);
+    await b.kill();
+    b.start();
+    await c.waitForTree(expected, ["B"], { under: "many", timeout: 120_000 });
+    expect(allConflictCopies(await c.snapshot("B"))).toEqual([]);
+    // B uploaded nothing: what it found in place unrecorded was taken for the server's own.
+    expect((await committed()).head).toBe(head);
   });
 });
