@@ -342,7 +342,14 @@ export class PackBlockStore implements BlockStore {
     const dirty = [...this.packs.values()].filter((p) => p.dirty);
     for (const p of dirty) p.dirty = false;
     const earlier = this.flushing;
-    const mine = Promise.all(dirty.map((p) => p.handle.datasync()));
+    const mine = Promise.all(
+      dirty.map((p) =>
+        p.handle.datasync().catch((e: unknown) => {
+          this.lost(p);
+          throw e;
+        }),
+      ),
+    );
     this.flushing = mine.then(
       () => {},
       () => {},
@@ -352,14 +359,25 @@ export class PackBlockStore implements BlockStore {
       await earlier;
       await mine;
     } catch (e) {
-      for (const p of dirty) p.dirty = true;
       throw new DropsimError("io", `Cannot make blocks durable: ${(e as Error).message}`, { cause: e });
     }
+    // A block `lost` forgot since (or put again, elsewhere) is not this batch's to index.
+    const kept = batch.filter(([hash, l]) => this.pending.get(hash) === l);
     this.tx.run("record uploaded blocks", () => {
       const at = this.now();
-      for (const [hash, l] of batch) this.q.insert.run(hash, l.pack, l.offset, l.size, at);
+      for (const [hash, l] of kept) this.q.insert.run(hash, l.pack, l.offset, l.size, at);
     });
-    for (const [hash] of batch) this.pending.delete(hash);
+    for (const [hash] of kept) this.pending.delete(hash);
+  }
+
+  /**
+   * Forgets the blocks of `pack` not yet indexed, after its datasync failed. The kernel may have
+   * dropped the pages it could not write, and it tells of that once: a later datasync of the
+   * same file succeeds whatever was lost ("fsyncgate", PostgreSQL 2018). Those blocks then read
+   * as missing and are sent again, instead of being indexed on a promise the disk did not keep.
+   */
+  private lost(pack: Pack): void {
+    for (const [hash, l] of this.pending) if (l.pack === pack.id) this.pending.delete(hash);
   }
 
   /**

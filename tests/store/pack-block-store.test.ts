@@ -223,3 +223,35 @@ test("PackBlockStore forgets every block of a batch it could not write, so that 
     await store.close().catch(() => {});
   });
 });
+
+test("PackBlockStore never indexes a block whose datasync failed, even when a sync beside it succeeds", async () => {
+  await withStore(async (_dir, open) => {
+    const store = await open();
+    const handle = (store as unknown as { current: { handle: { datasync(): Promise<void> } } }).current.handle;
+    const realSync = handle.datasync.bind(handle);
+    let failFirst!: (e: Error) => void;
+    let calls = 0;
+    // The first datasync fails once the second has succeeded: after a failed writeback Linux
+    // reports the error once and a later fsync of the same file returns 0, pages lost or not.
+    handle.datasync = () => (++calls === 1 ? new Promise<void>((_, reject) => (failFirst = reject)) : realSync());
+    const [x, y, z] = [randomBlock(5000), randomBlock(6000), randomBlock(7000)];
+    await store.put(hashBlock(x), x);
+    const first = store.sync();
+    await store.put(hashBlock(y), y);
+    const second = store.sync();
+    failFirst(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+    await expect(first).rejects.toMatchObject({ code: "io" });
+    await second;
+    // Both were in the pack when its datasync failed: neither is trusted, so both are asked for again.
+    expect(await store.missing([hashBlock(x), hashBlock(y)])).toEqual([hashBlock(x), hashBlock(y)]);
+    // The store goes on: a block put (or put again) after the failure is indexed.
+    await store.put(hashBlock(z), z);
+    await store.put(hashBlock(x), x);
+    await store.sync();
+    await store.close();
+    const reopened = await open();
+    expect(await reopened.missing([hashBlock(x), hashBlock(y), hashBlock(z)])).toEqual([hashBlock(y)]);
+    expect(await reopened.get(hashBlock(x))).toEqual(x);
+    await reopened.close();
+  });
+});
