@@ -37,7 +37,9 @@ const SERVE_RUN = 1024 * 1024;
 const REPLY_WINDOW = 4 * 1024 * 1024;
 /**
  * Received blocks are made durable after this many bytes (and when the session ends), so an
- * upload interrupted by a server restart resumes from there instead of from zero.
+ * upload interrupted by a server restart resumes from there instead of from zero. The session
+ * goes on receiving meanwhile: stopping for each datasync (~50 ms per 32 MiB while W2's three
+ * processes write) made W2 over TLS 5 % slower (3.29–3.43 s against 3.07–3.20, alternating).
  */
 export const DURABLE_EVERY = 32 * 1024 * 1024;
 /**
@@ -96,8 +98,9 @@ export class Session {
   private storeFailure: DropsimError | undefined;
   /** Block bytes received since they were last made durable. */
   private unsynced = 0;
-  /** The drain loop while it runs, and the last sync of received blocks once the session ended: what `stop` waits for. */
+  /** The drain loop while it runs: what `stop` waits for, then `durable`. */
   private draining: Promise<void> = Promise.resolve();
+  /** The last sync of received blocks: one running in the background, or the session's last. */
   private durable: Promise<void> = Promise.resolve();
   /** The server is stopping: no more work is taken from the queue. */
   private stopping = false;
@@ -190,7 +193,7 @@ export class Session {
     if (this.current.kind === "ready") {
       this.current.unsubscribe();
       const { share } = this.current;
-      if (this.unsynced > 0) this.durable = this.syncBlocks(share).catch((e) => this.host.log.warn(`Session ${this.name}: could not make its received blocks durable: ${describeError(e)}`));
+      if (this.unsynced > 0) this.durable = this.syncBlocks(share).catch((e) => this.notDurable(e));
     }
     this.current = { kind: "closed", principal: this.principal };
     this.unmeter();
@@ -345,7 +348,12 @@ export class Session {
       // Copied by the store: the frame's own buffer (the decoder makes one per frame) is done with.
       release(bytes.buffer);
       this.host.metrics.blockStored(s.share, size);
-      if ((this.unsynced += size) >= DURABLE_EVERY) await this.syncBlocks(s.share);
+      if ((this.unsynced += size) >= DURABLE_EVERY) {
+        // One datasync at a time, each while the next blocks arrive: a slow disk slows the upload
+        // down instead of queueing datasyncs behind each other.
+        await this.durable;
+        this.durable = this.syncBlocks(s.share).catch((e) => this.notDurable(e));
+      }
     } catch (e) {
       if (!(e instanceof DropsimError)) throw e;
       // A full disk refuses every block that follows: one error, not thousands. The apply
@@ -462,6 +470,8 @@ export class Session {
     const started = performance.now();
     const { share } = s;
     // The slow part outside the share's one-at-a-time transactions; the check in it is then quick.
+    // The background datasync first: if it failed, its blocks are missing and it says why.
+    await this.durable;
     await this.syncBlocks(share);
     const commit = await applyOps(share.meta, m.ops, findMissingIn(share.blocks), { clientId: s.principal.clientId, at: Date.now() }, this.quotaOf(share));
     const failure = this.storeFailure;
@@ -482,6 +492,17 @@ export class Session {
 
   private quotaOf(share: Share): number | null {
     return this.host.access.share(share.name)?.quota ?? null;
+  }
+
+  /**
+   * A datasync in the background failed. The store forgot the blocks it could not make
+   * durable, so the commit that needs them is refused as missing (the client sends them
+   * again); it is told this reason.
+   */
+  private notDurable(e: unknown): void {
+    const error = e instanceof DropsimError ? e : new DropsimError("io", describeError(e), { cause: e });
+    this.host.log.warn(`Session ${this.name}: could not make its received blocks durable: ${error.message}`);
+    this.storeFailure ??= error;
   }
 
   /** Makes the blocks received so far durable (the journal may only refer to blocks on disk). */
