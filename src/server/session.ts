@@ -24,17 +24,20 @@ export const DEFAULT_PAGE = 1000;
 const INBOUND_HIGH_WATER = 8 * 1024 * 1024;
 /** Output we let pile up for a peer that does not read before we hang up on it. */
 const OUTBOUND_LIMIT = 64 * 1024 * 1024;
-/**
- * Output past which another client's `streaming` is not told to this one: it only lets the
- * client start early, and one that is behind on reading gets the commit anyway.
- */
-const INCOMING_LIMIT = 4 * 1024 * 1024;
 /** The first protocol whose clients send `streaming` and are told `incoming`. */
 const STREAMING_PROTOCOL = 3;
 const BLOCK_SEND_WINDOW = 4 * 1024 * 1024;
 /** Block bytes served with one read and one write (blocks lying end to end in a pack). */
 const SERVE_RUN = 1024 * 1024;
 const REPLY_WINDOW = 4 * 1024 * 1024;
+/**
+ * Output past which another client's `streaming` is not told to this one: it only lets the
+ * client start early, and one that is behind on reading gets the commit anyway. It lies above
+ * all a client that reads can have queued: its replies, and the blocks it is downloading. At
+ * 4 MiB a client fetching the streamed file itself (a send window and a run: 5 MiB) missed a
+ * notice, and a missed notice leaves a gap: its stream of the file ended there for good.
+ */
+const INCOMING_LIMIT = REPLY_WINDOW + BLOCK_SEND_WINDOW + SERVE_RUN;
 /**
  * Received blocks are made durable after this many bytes (and when the session ends), so an
  * upload interrupted by a server restart resumes from there instead of from zero. The session

@@ -83,3 +83,23 @@ test("a read-only client cannot announce uploads", async () => {
   await other.request({ type: "ping" });
   expect(incoming(other)).toEqual([]);
 });
+
+test("a client with a window of its own downloads queued is still told incoming; one far behind on reading is not", async () => {
+  const { sender, other } = await twoClients();
+  const queued = (bytes: number) => void ((other.session as unknown as { conn: { queuedBytes: number } }).conn.queuedBytes = bytes);
+  // What a client fetching the streamed file itself keeps queued: the server's block send
+  // window (4 MiB) and the run of blocks it wrote just before waiting for it (1 MiB). A notice
+  // missed leaves a gap it cannot fill, and its stream of the file ends there.
+  queued(5 * 2 ** 20);
+  sender.peer.sendBlock(a.ref[0], a.bytes);
+  sender.peer.send({ type: "streaming", path: "big.bin", size: 100, from: 0, blocks: [a.ref] });
+  await sender.request({ type: "ping" });
+  await other.request({ type: "ping" });
+  expect(incoming(other).map((m) => m.from)).toEqual([0]);
+  queued(64 * 2 ** 20);
+  sender.peer.sendBlock(b.ref[0], b.bytes);
+  sender.peer.send({ type: "streaming", path: "big.bin", size: 100, from: 1, blocks: [b.ref] });
+  await sender.request({ type: "ping" });
+  await other.request({ type: "ping" });
+  expect(incoming(other).map((m) => m.from)).toEqual([0]);
+});
