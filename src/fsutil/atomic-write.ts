@@ -43,6 +43,12 @@ export class TempFile {
   private unflushed = 0;
   /** A background datasync while it runs (`close` waits for it); it never rejects. */
   private writeback: Promise<unknown> | undefined;
+  /**
+   * Why a background datasync failed. Linux tells of a failed writeback once per open file, so
+   * the fsync before the rename would succeed whatever pages were lost: `commit` fails instead.
+   * (A kept partial file needs no such care: a resumed download re-hashes every block in it.)
+   */
+  private writebackFailed: Error | undefined;
 
   private constructor(
     readonly path: string,
@@ -170,7 +176,10 @@ export class TempFile {
       this.unflushed = 0;
       this.writeback = this.handle.datasync().then(
         () => (this.writeback = undefined),
-        () => (this.writeback = undefined),
+        (e: Error) => {
+          this.writeback = undefined;
+          this.writebackFailed ??= e;
+        },
       );
     }
   }
@@ -189,6 +198,8 @@ export class TempFile {
       // In seconds, not as a Date: a Date would drop what the sender's clock had below the ms.
       if (mtimeMs !== undefined) futimesSync(this.handle.fd, Date.now() / 1000, mtimeMs / 1000);
       await this.handle.sync();
+      await this.writeback;
+      if (this.writebackFailed) throw this.writebackFailed;
       st = fstatSync(this.handle.fd);
     } finally {
       await this.close();

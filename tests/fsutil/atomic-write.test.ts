@@ -166,3 +166,18 @@ test.each(["commit", "keep", "abort"] as const)("a file written past its backgro
     expect(await fs.readdir(dir.path)).toEqual([]);
   }
 });
+
+// Linux tells of a failed writeback once per open file: a datasync that failed in the
+// background leaves the fsync before the rename succeeding, whatever pages were lost.
+test("a file whose background writeback failed is not committed: the commit fails with that error", async () => {
+  dir = await tempDir();
+  const tmp = await TempFile.create(dir.path, 0o644, 80 * 1024 * 1024);
+  const handle = (tmp as unknown as { handle: { datasync(): Promise<void> } }).handle;
+  handle.datasync = () => Promise.reject(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+  const piece = randomBytes(4 * 1024 * 1024);
+  for (let i = 0; i < 10; i++) await tmp.write(piece);
+  await expect(tmp.commit(dir.join("big.bin"))).rejects.toMatchObject({ code: "EIO" });
+  expect(await fs.readdir(dir.path)).toEqual([tmp.path.slice(dir.path.length + 1)]);
+  await tmp.abort();
+  expect(await fs.readdir(dir.path)).toEqual([]);
+});
