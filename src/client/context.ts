@@ -24,7 +24,7 @@ export interface SyncContext {
   throttle: Throttle;
   emit: Emit;
   /** Extended attributes (read by the scan, written to a download's temp file), kernel copies and buffer reclaiming. */
-  runtime: Pick<Runtime, "xattrs" | "copyRange" | "reclaimAfter">;
+  runtime: Pick<Runtime, "xattrs" | "copyRange" | "reclaimAfter" | "syncDir">;
   /** Local deletions above this many (and over half the folder) wait for confirmation. */
   massDeleteLimit: number;
   /** The user confirmed the deletions held last (--confirm-deletes): send exactly those. */

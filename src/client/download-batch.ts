@@ -1,5 +1,6 @@
 import { release } from "../core/release.ts";
 import * as fs from "node:fs/promises";
+import * as path from "node:path";
 import type { Placement } from "../core/case-conflict.ts";
 import { describeError } from "../core/errors.ts";
 import type { Entry } from "../core/entry.ts";
@@ -121,7 +122,7 @@ export async function writeFiles(ctx: SyncContext, peer: ServerPeer, downloads: 
       if (target) await drop(target);
     }));
     await Promise.all(finishing);
-    record(batch);
+    await record(batch);
     await batch.fetch.close();
     await local.close();
     if (resumes.size > 0) await ctx.tmpDirs.pruneKept();
@@ -204,16 +205,28 @@ async function commit(batch: Batch, d: Download, placed: Placement, tmp: TempFil
   if (!own) markKeptApart(ctx, d.entry.path, placed);
   else if (st) {
     batch.placed.push({ entry: d.entry, stat: beforeRename(st) });
-    if (batch.placed.length >= RECORD_EVERY) record(batch);
+    if (batch.placed.length >= RECORD_EVERY) await record(batch);
   }
   ctx.emit({ type: "file_done", path: d.entry.path, direction: "download", bytes: d.entry.size, version: d.entry.version });
   return true;
 }
 
-/** Records the files of the batch now in place, in one transaction. */
-function record({ ctx, placed }: Batch): void {
+/**
+ * Records the files of the batch now in place, in one transaction, once their folders are
+ * synced: a rename is durable only then. Recorded before, a power cut could leave the index
+ * saying a file holds the new version while its folder on disk still has the old one, and the
+ * next pass would take the old bytes for an edit and send them over the new. Files whose
+ * folder cannot be synced stay unrecorded, as after a crash (see RECORD_EVERY).
+ */
+async function record({ ctx, placed }: Batch): Promise<void> {
   const done = placed.splice(0);
-  if (done.length > 0) ctx.index.transaction(() => done.forEach(({ entry, stat }) => recordOnDisk(ctx, entry, stat)));
+  if (done.length === 0) return;
+  const folders = new Set(done.map(({ entry }) => path.dirname(resolveInside(ctx.root, entry.path))));
+  const synced = await Promise.all([...folders].map((d) => ctx.runtime.syncDir(d))).then(
+    () => true,
+    () => false,
+  );
+  if (synced) ctx.index.transaction(() => done.forEach(({ entry, stat }) => recordOnDisk(ctx, entry, stat)));
 }
 
 /**

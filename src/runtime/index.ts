@@ -1,4 +1,5 @@
 import { rationedCollector } from "./reclaim.ts";
+import { syncDir } from "./sync-dir.ts";
 import type { CopyRange, Reclaim, Runtime, Xattrs } from "./types.ts";
 import { loadWatcher } from "./watcher.ts";
 import { NO_XATTRS } from "./xattr-libc.ts";
@@ -22,11 +23,11 @@ export async function loadRuntime(): Promise<Runtime> {
       loadXattrs("bun"),
       loadBunCopyRange(),
     ]);
-    return { name: "bun", tcp: bunTcp(reclaimAfter), openDatabase: openBunDatabase, xattrs, copyRange, reclaimAfter, loadWatcher };
+    return { name: "bun", tcp: bunTcp(reclaimAfter), openDatabase: openBunDatabase, xattrs, copyRange, reclaimAfter, syncDir, loadWatcher };
   }
   const name = "Deno" in globalThis ? "deno" : "node";
   const [{ nodeTcp }, { openNodeDatabase }, xattrs] = await Promise.all([import("./tcp-node.ts"), import("./sqlite-node.ts"), loadXattrs(name)]);
-  return { name, tcp: nodeTcp, openDatabase: openNodeDatabase, xattrs, copyRange: NO_COPY_RANGE, reclaimAfter: NO_RECLAIM, loadWatcher };
+  return { name, tcp: nodeTcp, openDatabase: openNodeDatabase, xattrs, copyRange: NO_COPY_RANGE, reclaimAfter: NO_RECLAIM, syncDir, loadWatcher };
 }
 
 /** copy_file_range through bun:ffi: Linux only, and not where libc cannot be opened (musl) or FFI is refused. */

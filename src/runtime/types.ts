@@ -131,6 +131,8 @@ export interface Runtime {
   readonly xattrs: Xattrs;
   readonly copyRange: CopyRange;
   readonly reclaimAfter: Reclaim;
+  /** Makes a folder's entries (a file just renamed into it) durable. */
+  syncDir(dir: string): Promise<void>;
   /** The native change watcher, loaded on first use: commands that never watch (serve) never load the addon. */
   loadWatcher(): Promise<Watcher>;
 }

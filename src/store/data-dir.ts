@@ -1,6 +1,7 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
+import { syncDir } from "../runtime/sync-dir.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 
 /**
@@ -97,14 +98,7 @@ export const LAYOUT_UPGRADE: readonly ((root: string, openDatabase: OpenDatabase
   },
   // The renames made durable: after a power cut the data dir is not back in the old layout.
   async (root) => {
-    for (const dir of [path.dirname(metaFile(root, DEFAULT_SHARE)), sharesDir(root), root]) {
-      const handle = await fs.open(dir, "r");
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    }
+    for (const dir of [path.dirname(metaFile(root, DEFAULT_SHARE)), sharesDir(root), root]) await syncDir(dir);
   },
 ];
 

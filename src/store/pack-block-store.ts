@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { DropsimError } from "../core/errors.ts";
 import type { SqlDatabase } from "../runtime/types.ts";
 import { readInto } from "../runtime/read-into.ts";
+import { syncDir } from "../runtime/sync-dir.ts";
 import { writeFully } from "../runtime/write-fully.ts";
 import type { BlockStore, Compaction, StoredBlock } from "./block-store.ts";
 import { type PackUsage, planCompaction } from "./pack-plan.ts";
@@ -447,7 +448,7 @@ export class PackBlockStore implements BlockStore {
       to.tail += length;
     }
     await to.handle.datasync();
-    await this.syncPacksDir();
+    await syncDir(path.join(this.dir, "packs"));
     this.tx.run("point blocks at their compacted pack", () => {
       for (const [hash, offset] of moved) this.q.move.run(to.id, offset, hash, id);
     });
@@ -459,16 +460,6 @@ export class PackBlockStore implements BlockStore {
     if (open) {
       this.packs.delete(id);
       this.retired.push(open);
-    }
-  }
-
-  /** A new file's directory entry is durable only once its directory is synced. */
-  private async syncPacksDir(): Promise<void> {
-    const handle = await fs.open(path.join(this.dir, "packs"), "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
     }
   }
 

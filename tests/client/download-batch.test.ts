@@ -122,6 +122,23 @@ describe("writeFiles", () => {
     expect(events).toContainEqual({ type: "file_done", path: "small.bin", direction: "download", bytes: BLOCK, version: 3 });
   });
 
+  test("records a file only once its folder is synced: a rename is durable only then", async () => {
+    await fs.mkdir(path.join(root, "docs"));
+    const files = ["a.txt", "docs/b.txt", "docs/c.txt"].map((p, i) => served(p, blocksOf(1, () => i + 1)));
+    // Each folder synced, with what the index held of its files at that moment.
+    const synced: { dir: string; recorded: string[] }[] = [];
+    ctx.runtime = {
+      ...runtime,
+      async syncDir(d: string) {
+        synced.push({ dir: d, recorded: files.map((f) => f.path).filter((p) => index.get(p) !== undefined) });
+      },
+    };
+    expect(await writeFiles(ctx, peer, files.map((entry) => ({ entry, expect: undefined })))).toEqual([]);
+    expect(files.map((f) => index.get(f.path)?.entry.version)).toEqual([1, 1, 1]);
+    expect(synced.map((s) => s.dir).sort()).toEqual([root, path.join(root, "docs")]);
+    for (const s of synced) expect(s.recorded).toEqual([]);
+  });
+
   test("fetches each block once: a block the folder or the batch already holds is copied locally", async () => {
     const shared = blocksOf(1, () => 1)[0]!;
     const fresh = blocksOf(1, () => 2)[0]!;
