@@ -44,7 +44,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   server: ["core", "protocol", "store", "runtime/types.ts"],
   // Stores write their files with writeFully from runtime/, not through fsutil/ (issue 10, item 6).
   // Packs are read with readInto: runs of blocks lying end to end in one readv.
-  store: ["core", "runtime/types.ts", "runtime/write-fully.ts", "runtime/read-into.ts"],
+  store: ["core", "runtime/types.ts", "runtime/write-fully.ts", "runtime/read-into.ts", "runtime/sync-dir.ts"],
   // The folder on disk: pure rules from core, the injected contract, and writeFully for TempFile.
   fsutil: ["core", "runtime/types.ts", "runtime/write-fully.ts", "runtime/read-into.ts"],
   // Frames and messages know nothing of storage or sync; a Transport is handed to them.

@@ -1,4 +1,5 @@
 import * as fs from "node:fs/promises";
+import * as path from "node:path";
 import { conflictName } from "../core/conflict-name.ts";
 import type { Entry } from "../core/entry.ts";
 import { sameXattrs } from "../core/xattrs.ts";
@@ -37,8 +38,12 @@ export async function makeFolder(ctx: SyncContext, entry: Entry): Promise<boolea
   return true;
 }
 
-/** Removes a path the server deleted, unless it changed locally since it was last synced. */
-export async function removeLocal(ctx: SyncContext, entry: Entry, expect: LocalStat | undefined): Promise<boolean> {
+/**
+ * Removes a path the server deleted, unless it changed locally since it was last synced.
+ * `forget` drops it from the index once it is gone from the disk; a caller removing many may
+ * collect them and forget them together (`forgetRemoved`).
+ */
+export async function removeLocal(ctx: SyncContext, entry: Entry, expect: LocalStat | undefined, forget = (p: string) => ctx.index.remove(p)): Promise<boolean> {
   const abs = resolveInside(ctx.root, entry.path);
   const now = await statLocal(abs);
   if (!now) {
@@ -61,8 +66,30 @@ export async function removeLocal(ctx: SyncContext, entry: Entry, expect: LocalS
   } else {
     await fs.rm(abs, { force: true });
   }
-  ctx.index.remove(entry.path);
+  forget(entry.path);
   return true;
+}
+
+/**
+ * Drops paths removed from the disk from the index, once their folders are synced: a removal
+ * is durable only then. Forgotten before, a power cut could bring back a file the index no
+ * longer knows, and the next pass would upload it again as new. Paths whose folder cannot be
+ * synced stay in the index; the next pass finds them gone on both sides and forgets them.
+ */
+export async function forgetRemoved(ctx: Pick<SyncContext, "root" | "index" | "runtime">, paths: readonly string[]): Promise<void> {
+  if (paths.length > 0 && (await syncFoldersOf(ctx, paths))) ctx.index.transaction(() => paths.forEach((p) => ctx.index.remove(p)));
+}
+
+/**
+ * Syncs the folders holding `paths` (wire paths), in parallel: what was created, renamed or
+ * removed in them is durable once this resolves true. False if one could not be synced.
+ */
+export function syncFoldersOf(ctx: Pick<SyncContext, "root" | "runtime">, paths: readonly string[]): Promise<boolean> {
+  const folders = new Set(paths.map((p) => path.dirname(resolveInside(ctx.root, p))));
+  return Promise.all([...folders].map((d) => ctx.runtime.syncDir(d))).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Moves local bytes aside under a conflict name; the next pass uploads them as a new file. */

@@ -1,13 +1,12 @@
 import { release } from "../core/release.ts";
 import * as fs from "node:fs/promises";
-import * as path from "node:path";
 import type { Placement } from "../core/case-conflict.ts";
 import { describeError } from "../core/errors.ts";
 import type { Entry } from "../core/entry.ts";
 import type { TempFile } from "../fsutil/atomic-write.ts";
 import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
 import { type LocalStat, toLocalStat } from "../fsutil/scan.ts";
-import { type Download, unchangedSincePlan } from "./apply-remote.ts";
+import { type Download, syncFoldersOf, unchangedSincePlan } from "./apply-remote.ts";
 import { BatchFetch } from "./batch-fetch.ts";
 import { CaseGuard, markKeptApart } from "./case-guard.ts";
 import type { SyncContext } from "./context.ts";
@@ -220,13 +219,7 @@ async function commit(batch: Batch, d: Download, placed: Placement, tmp: TempFil
  */
 async function record({ ctx, placed }: Batch): Promise<void> {
   const done = placed.splice(0);
-  if (done.length === 0) return;
-  const folders = new Set(done.map(({ entry }) => path.dirname(resolveInside(ctx.root, entry.path))));
-  const synced = await Promise.all([...folders].map((d) => ctx.runtime.syncDir(d))).then(
-    () => true,
-    () => false,
-  );
-  if (synced) ctx.index.transaction(() => done.forEach(({ entry, stat }) => recordOnDisk(ctx, entry, stat)));
+  if (done.length > 0 && (await syncFoldersOf(ctx, done.map(({ entry }) => entry.path)))) ctx.index.transaction(() => done.forEach(({ entry, stat }) => recordOnDisk(ctx, entry, stat)));
 }
 
 /**

@@ -8,7 +8,7 @@ import { WriteSettle } from "../core/write-settle.ts";
 import { isInside } from "../core/wire-path.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
 import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
-import { type Download, makeFolder, moveAside, removeLocal, renameMoved } from "./apply-remote.ts";
+import { type Download, forgetRemoved, makeFolder, moveAside, removeLocal, renameMoved } from "./apply-remote.ts";
 import { writeFiles } from "./download-batch.ts";
 import { writeSymlink } from "./apply-symlink.ts";
 import type { SyncContext } from "./context.ts";
@@ -481,17 +481,19 @@ export class SyncEngine {
       } else if (await renameMoved(ctx, { entry, expect: passView.stat.get(entry.path) })) renamed.add(entry.path);
     }
     const downloads: Download[] = [];
+    const removed: string[] = [];
     const date = new Date();
     for (const a of plan.local) {
       if (renamed.has(a.path)) continue;
       try {
-        await this.applyLocal(a, passView, date, downloads, failed);
+        await this.applyLocal(a, passView, date, downloads, removed, failed);
       } catch (e) {
         // One path we cannot touch (a symlinked folder, permissions) must not stop the rest.
         this.problems.report(a.path, `cannot apply the ${a.type.replace("_", " ")}: ${describeError(e)}`);
         failed.push(a.entry);
       }
     }
+    await forgetRemoved(ctx, removed);
     failed.push(...(await writeFiles(ctx, peer, downloads, (p, why) => this.note(p, why))).map((d) => d.entry));
     const written = new Set(downloads.filter((d) => !failed.includes(d.entry)).map((d) => d.entry.path));
     for (const a of plan.local) {
@@ -557,11 +559,12 @@ export class SyncEngine {
     }, ms).unref?.();
   }
 
-  private async applyLocal(a: LocalStep, view: LocalView, date: Date, downloads: Download[], failed: Entry[]): Promise<void> {
+  /** Carries out one local step; files to write go to `downloads`, paths removed from the disk to `removed` (the index forgets them after). */
+  private async applyLocal(a: LocalStep, view: LocalView, date: Date, downloads: Download[], removed: string[], failed: Entry[]): Promise<void> {
     const { ctx } = this;
     switch (a.type) {
       case "delete_local":
-        if (!(await removeLocal(ctx, a.entry, view.stat.get(a.path)))) {
+        if (!(await removeLocal(ctx, a.entry, view.stat.get(a.path), (p) => removed.push(p)))) {
           ctx.markDirty(a.path);
           failed.push(a.entry);
         }
