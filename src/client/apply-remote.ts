@@ -8,7 +8,7 @@ import { ensureParents, realFoldersAbove, resolveInside } from "../fsutil/safe-r
 import { type LocalStat, statLocal } from "../fsutil/scan.ts";
 import { CaseGuard, markKeptApart } from "./case-guard.ts";
 import type { SyncContext } from "./context.ts";
-import { beforeRename, sameStat } from "./local-index.ts";
+import { beforeRename, sameStat, type Synced } from "./local-index.ts";
 import { recordOnDisk } from "./record.ts";
 
 /** A remote entry to materialise, and the local stat the decision was based on (undefined = absent). */
@@ -24,18 +24,37 @@ export async function unchangedSincePlan(abs: string, expect: LocalStat | undefi
   return sameStat(now, expect);
 }
 
-export async function makeFolder(ctx: SyncContext, entry: Entry): Promise<boolean> {
-  const placed = await new CaseGuard(ctx).place(entry.path, "dir");
-  const abs = resolveInside(ctx.root, placed.path);
-  await ensureParents(ctx.root, placed.path);
+/**
+ * Makes the folder `entry` at its path; what it placed is added to `placed`, to be recorded
+ * once durable (`recordPlaced`).
+ */
+export async function makeFolder(ctx: SyncContext, entry: Entry, placed: Synced[]): Promise<boolean> {
+  const where = await new CaseGuard(ctx).place(entry.path, "dir");
+  const abs = resolveInside(ctx.root, where.path);
+  await ensureParents(ctx.root, where.path);
   const st = await statLocal(abs);
   if (st && st.kind !== "dir") return false; // a file appeared meanwhile: the next pass decides
   if (!st) await fs.mkdir(abs).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== "EEXIST") throw e;
   });
-  if (placed.path === entry.path) recordOnDisk(ctx, entry, await statLocal(abs));
-  else markKeptApart(ctx, entry.path, placed);
+  if (where.path !== entry.path) markKeptApart(ctx, entry.path, where);
+  else {
+    const made = await statLocal(abs);
+    if (made) placed.push({ entry, stat: made });
+  }
   return true;
+}
+
+/**
+ * Records entries now in place (folders made, links and files renamed into place), in one
+ * transaction, once the folders holding them are synced: a new name is durable only then.
+ * Recorded before, a power cut could leave the index saying a path holds what the server has
+ * while the disk holds something older, or nothing: the next pass would send the old bytes
+ * over the new, or delete the path everywhere. Entries whose folder cannot be synced stay
+ * unrecorded, as after a crash; the next pass finds them holding what the server has.
+ */
+export async function recordPlaced(ctx: Pick<SyncContext, "root" | "index" | "runtime">, placed: readonly Synced[]): Promise<void> {
+  if (placed.length > 0 && (await syncFoldersOf(ctx, placed.map(({ entry }) => entry.path)))) ctx.index.transaction(() => placed.forEach(({ entry, stat }) => recordOnDisk(ctx, entry, stat)));
 }
 
 /**
@@ -108,25 +127,45 @@ export async function moveAside(ctx: SyncContext, wirePath: string, date: Date):
   }
 }
 
+/** A file renamed on disk for a move on another replica, recorded once durable (`recordMoved`). */
+export interface Moved {
+  from: string;
+  entry: Entry;
+  stat: LocalStat;
+}
+
 /** A move on another replica: rename our copy if it is still what was synced. */
-export async function renameMoved(ctx: SyncContext, d: Download): Promise<boolean> {
+export async function renameMoved(ctx: SyncContext, d: Download): Promise<Moved | undefined> {
   const from = d.entry.movedFrom;
-  if (!from) return false;
+  if (!from) return undefined;
   const known = ctx.index.get(from);
   // Retagged elsewhere on the way: downloaded (from local blocks) instead, so the attributes come too.
-  if (!known || known.entry.kind !== "file" || known.entry.hash !== d.entry.hash || !sameXattrs(known.entry.xattrs, d.entry.xattrs) || d.expect) return false;
+  if (!known || known.entry.kind !== "file" || known.entry.hash !== d.entry.hash || !sameXattrs(known.entry.xattrs, d.entry.xattrs) || d.expect) return undefined;
   const src = resolveInside(ctx.root, from);
   // A folder above it replaced by a link would move a file from outside into the folder.
-  if (!(await realFoldersAbove(ctx.root, from).catch(() => false))) return false;
+  if (!(await realFoldersAbove(ctx.root, from).catch(() => false))) return undefined;
   const st = await statLocal(src);
-  if (!st || !sameStat(st, known.stat)) return false;
+  if (!st || !sameStat(st, known.stat)) return undefined;
   const dst = resolveInside(ctx.root, d.entry.path);
   await ensureParents(ctx.root, d.entry.path);
   await fs.rename(src, dst);
-  ctx.index.transaction(() => {
-    ctx.index.remove(from);
-    recordOnDisk(ctx, d.entry, beforeRename(st));
-  });
   ctx.emit({ type: "moved", from, to: d.entry.path });
-  return true;
+  return { from, entry: d.entry, stat: beforeRename(st) };
+}
+
+/**
+ * Records renamed files at their new paths once the folders on both sides of each rename are
+ * synced. Recorded before, a power cut could leave the file at its old path while the index knew
+ * only the new one: the next pass would upload the old path as new and delete the new one,
+ * undoing the move everywhere. If a folder cannot be synced the index stays as it was; the next
+ * pass finds the old paths gone and the new ones holding what the server has, and records them.
+ */
+export async function recordMoved(ctx: Pick<SyncContext, "root" | "index" | "runtime">, moved: readonly Moved[]): Promise<void> {
+  if (moved.length === 0 || !(await syncFoldersOf(ctx, moved.flatMap((m) => [m.from, m.entry.path])))) return;
+  ctx.index.transaction(() => {
+    for (const m of moved) {
+      ctx.index.remove(m.from);
+      recordOnDisk(ctx, m.entry, m.stat);
+    }
+  });
 }

@@ -6,17 +6,18 @@ import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
 import { type LocalStat, statLocal } from "../fsutil/scan.ts";
 import { unchangedSincePlan } from "./apply-remote.ts";
 import type { SyncContext } from "./context.ts";
-import { recordOnDisk } from "./record.ts";
+import type { Synced } from "./local-index.ts";
 
 /**
- * Makes the symlink `entry` at its path and records it. The link is made under a temp name in
+ * Makes the symlink `entry` at its path, and adds it to `placed` to be recorded once durable
+ * (`recordPlaced`). The link is made under a temp name in
  * `.dropsim/tmp` (never seen by the watcher, cleared at start) and renamed over the path, so
  * the path never holds a missing or half-made link; and only if it still holds what the plan
  * saw (`expect`, undefined = nothing): otherwise a local change raced us and wins (false, and
  * the path is looked at again). The target is written as it came, never resolved or followed;
  * no folder above the path may be a symlink (ensureParents), so nothing lands outside the root.
  */
-export async function writeSymlink(ctx: SyncContext, entry: Entry, expect: LocalStat | undefined): Promise<boolean> {
+export async function writeSymlink(ctx: SyncContext, entry: Entry, expect: LocalStat | undefined, placed: Synced[]): Promise<boolean> {
   const abs = resolveInside(ctx.root, entry.path);
   await ensureParents(ctx.root, entry.path);
   const tmp = path.join(ctx.tmpDirs.next(), `link-${crypto.randomUUID()}`);
@@ -25,21 +26,22 @@ export async function writeSymlink(ctx: SyncContext, entry: Entry, expect: Local
   } catch (e) {
     throw _explainRefusal(e, entry.path);
   }
-  let placed = false;
+  let renamed = false;
   try {
     if (await unchangedSincePlan(abs, expect)) {
       await fs.rename(tmp, abs);
-      placed = true;
+      renamed = true;
     }
   } finally {
-    if (!placed) await fs.unlink(tmp).catch(() => {});
+    if (!renamed) await fs.unlink(tmp).catch(() => {});
   }
-  if (!placed) {
+  if (!renamed) {
     ctx.markDirty(entry.path);
     return false;
   }
   // The fingerprint is only for the record: a link's content is read again (readlink) each look.
-  recordOnDisk(ctx, entry, await statLocal(abs));
+  const st = await statLocal(abs);
+  if (st) placed.push({ entry, stat: st });
   ctx.emit({ type: "linked", path: entry.path, target: entry.target! });
   return true;
 }

@@ -6,7 +6,7 @@ import type { Entry } from "../core/entry.ts";
 import type { TempFile } from "../fsutil/atomic-write.ts";
 import { ensureParents, resolveInside } from "../fsutil/safe-resolve.ts";
 import { type LocalStat, toLocalStat } from "../fsutil/scan.ts";
-import { type Download, syncFoldersOf, unchangedSincePlan } from "./apply-remote.ts";
+import { type Download, recordPlaced, unchangedSincePlan } from "./apply-remote.ts";
 import { BatchFetch } from "./batch-fetch.ts";
 import { CaseGuard, markKeptApart } from "./case-guard.ts";
 import type { SyncContext } from "./context.ts";
@@ -15,7 +15,6 @@ import { claimPartials, drop, openTarget, type Resume, type Target } from "./dow
 import { beforeRename, type Synced } from "./local-index.ts";
 import { LocalBlocks } from "./local-blocks.ts";
 import { copyShifted } from "./patched-copy.ts";
-import { recordOnDisk } from "./record.ts";
 import type { ServerPeer } from "./server-link.ts";
 import { startTransfer } from "./transfer-progress.ts";
 
@@ -210,16 +209,9 @@ async function commit(batch: Batch, d: Download, placed: Placement, tmp: TempFil
   return true;
 }
 
-/**
- * Records the files of the batch now in place, in one transaction, once their folders are
- * synced: a rename is durable only then. Recorded before, a power cut could leave the index
- * saying a file holds the new version while its folder on disk still has the old one, and the
- * next pass would take the old bytes for an edit and send them over the new. Files whose
- * folder cannot be synced stay unrecorded, as after a crash (see RECORD_EVERY).
- */
-async function record({ ctx, placed }: Batch): Promise<void> {
-  const done = placed.splice(0);
-  if (done.length > 0 && (await syncFoldersOf(ctx, done.map(({ entry }) => entry.path)))) ctx.index.transaction(() => done.forEach(({ entry, stat }) => recordOnDisk(ctx, entry, stat)));
+/** Records the files of the batch now in place (see `recordPlaced`, and RECORD_EVERY). */
+function record({ ctx, placed }: Batch): Promise<void> {
+  return recordPlaced(ctx, placed.splice(0));
 }
 
 /**

@@ -9,7 +9,7 @@ import type { SyncContext } from "./context.ts";
  * nothing (undefined) or something of another kind: a fingerprint of a folder for a file would
  * never match again, and what the path holds is news for the next pass anyway.
  */
-export function recordOnDisk(ctx: SyncContext, entry: Entry, stat: LocalStat | undefined): void {
+export function recordOnDisk(ctx: Pick<SyncContext, "index">, entry: Entry, stat: LocalStat | undefined): void {
   if (stat?.kind !== entry.kind) return;
   ctx.index.put(entry, stat);
 }

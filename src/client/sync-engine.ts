@@ -8,7 +8,7 @@ import { WriteSettle } from "../core/write-settle.ts";
 import { isInside } from "../core/wire-path.ts";
 import type { MessageOf, OpResult, ServerMessage } from "../protocol/messages.ts";
 import { type LocalStat, scanTree, statLocal } from "../fsutil/scan.ts";
-import { type Download, forgetRemoved, makeFolder, moveAside, removeLocal, renameMoved } from "./apply-remote.ts";
+import { type Download, forgetRemoved, makeFolder, type Moved, moveAside, recordMoved, recordPlaced, removeLocal, renameMoved } from "./apply-remote.ts";
 import { writeFiles } from "./download-batch.ts";
 import { writeSymlink } from "./apply-symlink.ts";
 import type { SyncContext } from "./context.ts";
@@ -468,6 +468,7 @@ export class SyncEngine {
 
     // Renames first: the tombstones of moved paths would delete the bytes a rename can reuse.
     const renamed = new Set<string>();
+    const moved: Moved[] = [];
     for (const entry of plan.renames) {
       if (renamed.has(entry.path)) continue;
       if (entry.kind === "dir") {
@@ -478,22 +479,31 @@ export class SyncEngine {
           const news = plan.news.get(p);
           if (news && ctx.index.get(p)?.entry.version !== news.version) this.remote.set(p, news);
         }
-      } else if (await renameMoved(ctx, { entry, expect: passView.stat.get(entry.path) })) renamed.add(entry.path);
+      } else {
+        const m = await renameMoved(ctx, { entry, expect: passView.stat.get(entry.path) });
+        if (m) {
+          moved.push(m);
+          renamed.add(entry.path);
+        }
+      }
     }
-    const downloads: Download[] = [];
-    const removed: string[] = [];
+    await recordMoved(ctx, moved);
+    const done: Done = { downloads: [], removed: [], placed: [] };
     const date = new Date();
     for (const a of plan.local) {
       if (renamed.has(a.path)) continue;
       try {
-        await this.applyLocal(a, passView, date, downloads, removed, failed);
+        await this.applyLocal(a, passView, date, done, failed);
       } catch (e) {
         // One path we cannot touch (a symlinked folder, permissions) must not stop the rest.
         this.problems.report(a.path, `cannot apply the ${a.type.replace("_", " ")}: ${describeError(e)}`);
         failed.push(a.entry);
       }
     }
-    await forgetRemoved(ctx, removed);
+    await forgetRemoved(ctx, done.removed);
+    // Before the downloads: a folder made is durable before anything is written into it.
+    await recordPlaced(ctx, done.placed);
+    const { downloads } = done;
     failed.push(...(await writeFiles(ctx, peer, downloads, (p, why) => this.note(p, why))).map((d) => d.entry));
     const written = new Set(downloads.filter((d) => !failed.includes(d.entry)).map((d) => d.entry.path));
     for (const a of plan.local) {
@@ -560,11 +570,12 @@ export class SyncEngine {
   }
 
   /** Carries out one local step; files to write go to `downloads`, paths removed from the disk to `removed` (the index forgets them after). */
-  private async applyLocal(a: LocalStep, view: LocalView, date: Date, downloads: Download[], removed: string[], failed: Entry[]): Promise<void> {
+  private async applyLocal(a: LocalStep, view: LocalView, date: Date, done: Done, failed: Entry[]): Promise<void> {
     const { ctx } = this;
+    const { downloads } = done;
     switch (a.type) {
       case "delete_local":
-        if (!(await removeLocal(ctx, a.entry, view.stat.get(a.path), (p) => removed.push(p)))) {
+        if (!(await removeLocal(ctx, a.entry, view.stat.get(a.path), (p) => done.removed.push(p)))) {
           ctx.markDirty(a.path);
           failed.push(a.entry);
         }
@@ -586,15 +597,15 @@ export class SyncEngine {
           }
           expect = undefined;
         }
-        if (a.entry.kind === "dir") await this.makeFolder(a.entry, failed);
-        else if (a.entry.kind === "symlink") await this.makeSymlink(a.entry, expect, failed);
+        if (a.entry.kind === "dir") await this.makeFolder(a.entry, done.placed, failed);
+        else if (a.entry.kind === "symlink") await this.makeSymlink(a.entry, expect, done.placed, failed);
         else downloads.push({ entry: a.entry, expect });
         break;
       }
       case "conflict_copy":
         await moveAside(ctx, a.path, date);
-        if (a.entry.kind === "dir") await this.makeFolder(a.entry, failed);
-        else if (a.entry.kind === "symlink") await this.makeSymlink(a.entry, undefined, failed);
+        if (a.entry.kind === "dir") await this.makeFolder(a.entry, done.placed, failed);
+        else if (a.entry.kind === "symlink") await this.makeSymlink(a.entry, undefined, done.placed, failed);
         else downloads.push({ entry: a.entry, expect: undefined });
         break;
     }
@@ -610,13 +621,13 @@ export class SyncEngine {
     this.ctx.emit({ type: "note", path, reason: why });
   }
 
-  private async makeFolder(entry: Entry, failed: Entry[]): Promise<void> {
-    if (await makeFolder(this.ctx, entry)) this.ctx.folderAppeared(entry.path);
+  private async makeFolder(entry: Entry, placed: Synced[], failed: Entry[]): Promise<void> {
+    if (await makeFolder(this.ctx, entry, placed)) this.ctx.folderAppeared(entry.path);
     else failed.push(entry);
   }
 
-  private async makeSymlink(entry: Entry, expect: LocalStat | undefined, failed: Entry[]): Promise<void> {
-    if (!(await writeSymlink(this.ctx, entry, expect))) failed.push(entry);
+  private async makeSymlink(entry: Entry, expect: LocalStat | undefined, placed: Synced[], failed: Entry[]): Promise<void> {
+    if (!(await writeSymlink(this.ctx, entry, expect, placed))) failed.push(entry);
   }
 
   /** Records one entry the server accepted from us; `st` is what the path holds now. Deletions go to `deleted`. */
@@ -694,6 +705,15 @@ export class SyncEngine {
 }
 
 /** The server's answer to one op, read before the batch's answers are recorded in one transaction. */
+/** What carrying out a pass's local steps left to do after them. */
+interface Done {
+  downloads: Download[];
+  /** Removed from the disk, to forget once durable (`forgetRemoved`). */
+  removed: string[];
+  /** Folders and links made, to record once durable (`recordPlaced`). */
+  placed: Synced[];
+}
+
 interface Answer {
   op: PlannedOp["op"];
   result: OpResult | undefined;

@@ -19,6 +19,9 @@ let dir: TempDir;
 let root: string;
 let index: LocalIndex;
 let events: SyncEvent[];
+/** Each folder synced, with the paths the index still knew at that moment. */
+let syncedDirs: { dir: string; known: string[] }[];
+let syncDir: (d: string) => Promise<void>;
 
 beforeEach(async () => {
   dir = await tempDir("dropsim-folder-move-");
@@ -26,6 +29,10 @@ beforeEach(async () => {
   await fs.mkdir(path.join(root, "d/e"), { recursive: true });
   index = new LocalIndex(runtime.openDatabase(dir.join("state.db")));
   events = [];
+  syncedDirs = [];
+  syncDir = async (d) => {
+    syncedDirs.push({ dir: d, known: index.all().map((s) => s.entry.path).sort() });
+  };
 });
 afterEach(async () => {
   index.close();
@@ -61,7 +68,7 @@ async function synced(paths: [string, Entry["kind"], number][]): Promise<LocalVi
 }
 
 function ctx(): SyncContext {
-  return { root, index, emit: (e: SyncEvent) => events.push(e), markDirty() {}, folderAppeared() {} } as unknown as SyncContext;
+  return { root, index, runtime: { syncDir: (d: string) => syncDir(d) }, emit: (e: SyncEvent) => events.push(e), markDirty() {}, folderAppeared() {} } as unknown as SyncContext;
 }
 
 /** What the server's move of d (holding e/a.txt) to m, at version 10, pushes: applied to `view`. */
@@ -84,6 +91,20 @@ describe("moveFolderAsOne", () => {
     expect(index.get("m/e/a.txt")?.entry.version).toBe(10);
     expect(index.get("d/e/a.txt")).toBeUndefined();
     expect(events).toEqual([{ type: "moved", from: "d", to: "m" }]);
+    // The rename is durable before the index says so: both parents synced while it still held d.
+    expect(syncedDirs.map((s) => s.dir)).toEqual([root]);
+    expect(syncedDirs[0]!.known).toEqual(["d", "d/e", "d/e/a.txt"]);
+  });
+
+  test("when the folders cannot be synced, the move is done but the index keeps the old paths", async () => {
+    const view = await synced([["d", "dir", 1], ["d/e", "dir", 2], ["d/e/a.txt", "file", 3]]);
+    syncDir = () => Promise.reject(Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" }));
+    const done = await serverMovesDToM(view);
+    // Taken care of all the same: the next pass finds the old paths gone and the new ones
+    // holding what the server has, and records them.
+    expect([...done].sort()).toEqual(["d", "d/e", "d/e/a.txt", "m", "m/e", "m/e/a.txt"]);
+    expect(await fs.readFile(path.join(root, "m/e/a.txt"), "utf8")).toBe("d/e/a.txt");
+    expect(index.all().map((s) => s.entry.path).sort()).toEqual(["d", "d/e", "d/e/a.txt"]);
   });
 
   test("does nothing when we hold a file there that the server did not move (added after the move): file by file instead", async () => {
