@@ -33,6 +33,8 @@ export interface PackOptions {
   now?: () => number;
   /** Bytes after which a new pack is started (tests make it small). */
   packLimit?: number;
+  /** Makes the names in a folder durable (tests watch or fail it). */
+  syncDir?: (dir: string) => Promise<void>;
 }
 
 interface PlacedBlock {
@@ -52,6 +54,11 @@ interface Pack {
   handle: fs.FileHandle;
   tail: number;
   dirty: boolean;
+  /**
+   * Its name is durable: the packs folder was synced since it was opened for writing. Until
+   * then a power cut could take the file away with the blocks the index says it holds.
+   */
+  named: boolean;
 }
 
 /** Blocks put but not yet written, copied end to end into `bytes`: they follow each other at the end of one pack. */
@@ -103,6 +110,7 @@ export class PackBlockStore implements BlockStore {
   private readonly tx: SqlTransactions;
   private readonly now: () => number;
   private readonly packLimit: number;
+  private readonly syncDir: (dir: string) => Promise<void>;
 
   private constructor(
     private readonly dir: string,
@@ -111,6 +119,7 @@ export class PackBlockStore implements BlockStore {
   ) {
     this.now = options.now ?? Date.now;
     this.packLimit = options.packLimit ?? PACK_LIMIT;
+    this.syncDir = options.syncDir ?? syncDir;
     this.tx = new SqlTransactions(db);
     this.q = {
       get: db.prepare("SELECT pack, offset, size FROM blocks WHERE hash = ?"),
@@ -183,7 +192,7 @@ export class PackBlockStore implements BlockStore {
     // Not "a" mode: with O_APPEND, Linux ignores the position of a write and appends, which
     // would scramble blocks written concurrently at the offsets they claimed.
     const handle = await fs.open(this.packPath(id), fsConstants.O_RDWR | (create ? fsConstants.O_CREAT : 0), 0o644);
-    const pack = { id, handle, tail: (await handle.stat()).size, dirty: false };
+    const pack = { id, handle, tail: (await handle.stat()).size, dirty: false, named: false };
     this.packs.set(id, pack);
     return pack;
   }
@@ -350,7 +359,7 @@ export class PackBlockStore implements BlockStore {
           throw e;
         }),
       ),
-    );
+    ).then(() => this.name(dirty));
     this.flushing = mine.then(
       () => {},
       () => {},
@@ -369,6 +378,23 @@ export class PackBlockStore implements BlockStore {
       for (const [hash, l] of kept) this.q.insert.run(hash, l.pack, l.offset, l.size, at);
     });
     for (const [hash] of kept) this.pending.delete(hash);
+  }
+
+  /**
+   * Makes the names of packs made since the last time durable: one sync of their folder (a
+   * pack is made every PACK_LIMIT bytes, and once per start). If that fails, their blocks not
+   * yet indexed are forgotten, as after a failed datasync, and sent again.
+   */
+  private async name(packs: readonly Pack[]): Promise<void> {
+    const fresh = packs.filter((p) => !p.named);
+    if (fresh.length === 0) return;
+    try {
+      await this.syncDir(path.join(this.dir, "packs"));
+    } catch (e) {
+      for (const p of fresh) this.lost(p);
+      throw e;
+    }
+    for (const p of fresh) p.named = true;
   }
 
   /**
@@ -448,7 +474,7 @@ export class PackBlockStore implements BlockStore {
       to.tail += length;
     }
     await to.handle.datasync();
-    await syncDir(path.join(this.dir, "packs"));
+    await this.syncDir(path.join(this.dir, "packs"));
     this.tx.run("point blocks at their compacted pack", () => {
       for (const [hash, offset] of moved) this.q.move.run(to.id, offset, hash, id);
     });

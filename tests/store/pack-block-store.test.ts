@@ -255,3 +255,40 @@ test("PackBlockStore never indexes a block whose datasync failed, even when a sy
     await reopened.close();
   });
 });
+
+test("PackBlockStore indexes blocks in a pack it opened for writing only once the packs folder is synced", async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "dropsim-pack-"));
+  try {
+    const synced: string[] = [];
+    let fail = false;
+    const syncDir = async (d: string) => {
+      if (fail) throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+      synced.push(d);
+    };
+    // Packs of 12,000 bytes: the block put after 15,000 bytes starts a second pack.
+    const store = await PackBlockStore.open(dir, openBunDatabase, { packLimit: 12_000, syncDir });
+    const [a, b, c] = [randomBlock(5000), randomBlock(5000), randomBlock(5000)];
+    // A new pack's name is durable only once its folder is synced: until then, a power cut
+    // could leave the index pointing into a file that is not there.
+    fail = true;
+    await store.put(hashBlock(a), a);
+    await expect(store.sync()).rejects.toMatchObject({ code: "io" });
+    expect(await store.missing([hashBlock(a)])).toEqual([hashBlock(a)]);
+    fail = false;
+    await store.put(hashBlock(a), a);
+    await store.sync();
+    expect(synced).toEqual([path.join(dir, "packs")]);
+    // The same pack again: its name is durable already.
+    await store.put(hashBlock(b), b);
+    await store.sync();
+    expect(synced).toHaveLength(1);
+    // A new pack: the folder again.
+    await store.put(hashBlock(c), c);
+    await store.sync();
+    expect(synced).toHaveLength(2);
+    expect(await store.missing([a, b, c].map(hashBlock))).toEqual([]);
+    await store.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
