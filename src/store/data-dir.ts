@@ -46,6 +46,22 @@ export async function exists(file: string): Promise<boolean> {
   );
 }
 
+/** The folders from `dir` up that do not exist yet, deepest first: what making `dir` will create. */
+export async function missingFolders(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let d = dir; !(await exists(d)) && path.dirname(d) !== d; d = path.dirname(d)) missing.push(d);
+  return missing;
+}
+
+/**
+ * Makes folders just created durable (`missing`, from `missingFolders`): each one, for what it
+ * holds, and the folder above the topmost, for its name.
+ */
+export async function syncMade(missing: readonly string[], syncDir: (dir: string) => Promise<void>): Promise<void> {
+  if (missing.length === 0) return;
+  for (const d of [...missing, path.dirname(missing.at(-1)!)]) await syncDir(d);
+}
+
 /** The shares of a data dir in the current layout: the folders of `shares/` that hold a meta.db, sorted. */
 export async function listShares(root: string): Promise<string[]> {
   const names = await fs.readdir(sharesDir(root)).catch(() => [] as string[]);

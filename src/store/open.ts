@@ -4,7 +4,8 @@ import { DropsimError } from "../core/errors.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { BlockStore } from "./block-store.ts";
 import { type AccessStore, MemoryAccessStore } from "./access-store.ts";
-import { accessFile, blocksDir, DEFAULT_SHARE, exists, legacyBlocksDir, legacyMetaFile, listShares, metaFile, needsUpgrade, sharesDir, upgradeLayout } from "./data-dir.ts";
+import { syncDir } from "../runtime/sync-dir.ts";
+import { accessFile, blocksDir, DEFAULT_SHARE, exists, legacyBlocksDir, legacyMetaFile, listShares, metaFile, missingFolders, needsUpgrade, sharesDir, syncMade, upgradeLayout } from "./data-dir.ts";
 import type { JournalFeed } from "./journal-feed.ts";
 import { LocalFeed } from "./local-feed.ts";
 import { MemoryBlockStore } from "./memory-block-store.ts";
@@ -13,6 +14,12 @@ import type { MetaStore } from "./meta-store.ts";
 import { PackBlockStore } from "./pack-block-store.ts";
 import { SqlAccessStore } from "./sql-access-store.ts";
 import { SqlMetaStore } from "./sql-meta-store.ts";
+
+/**
+ * What opening stores needs of the runtime. `syncDir` makes the folders of a new data dir or
+ * share durable (runtime/sync-dir.ts unless given: tests watch it).
+ */
+export type StoreRuntime = Pick<Runtime, "openDatabase"> & Partial<Pick<Runtime, "syncDir">>;
 
 /** The location of a server that keeps everything in memory (tests, benchmarks): gone when it stops. */
 export const MEMORY_LOCATION = "memory:";
@@ -50,35 +57,44 @@ export interface OpenOptions {
  * Opens the stores at `location`: `memory:`, or a data dir's path. A new data dir gets the share
  * `default`; one from before shares is moved into the current layout first (store/data-dir.ts).
  */
-export async function openStores(location: string, runtime: Pick<Runtime, "openDatabase">, opts: OpenOptions = {}): Promise<StoreSet> {
+export async function openStores(location: string, runtime: StoreRuntime, opts: OpenOptions = {}): Promise<StoreSet> {
   if (location === MEMORY_LOCATION) {
     return _storeSet(location, async () => ({ meta: new MemoryMetaStore(), blocks: new MemoryBlockStore() }), [DEFAULT_SHARE]);
   }
   const root = path.resolve(location);
-  const open = (file: string) => runtime.openDatabase(file);
   if (opts.inspect) {
     const names = await _existingShares(root);
-    return _storeSet(location, (name) => _openShare(root, name, open, { legacy: true }), names);
+    return _storeSet(location, (name) => _openShare(root, name, runtime, { legacy: true }), names);
   }
+  const made = await missingFolders(root);
   await fs.mkdir(root, { recursive: true });
-  if (await needsUpgrade(root)) await upgradeLayout(root, open);
+  await syncMade(made, runtime.syncDir ?? syncDir);
+  if (await needsUpgrade(root)) await upgradeLayout(root, (file) => runtime.openDatabase(file));
   const names = await listShares(root);
-  return _storeSet(location, (name) => _openShare(root, name, open, { legacy: false }), names.length > 0 ? names : [DEFAULT_SHARE]);
+  return _storeSet(location, (name) => _openShare(root, name, runtime, { legacy: false }), names.length > 0 ? names : [DEFAULT_SHARE]);
 }
 
 /**
  * The access store of `location`, made if missing. On its first opening it lists the shares
  * the data dir already has (`default` at least), so a data dir from before tokens keeps them.
  */
-export async function openAccessStore(location: string, runtime: Pick<Runtime, "openDatabase">, now = Date.now()): Promise<AccessStore> {
+export async function openAccessStore(location: string, runtime: StoreRuntime, now = Date.now()): Promise<AccessStore> {
   if (location === MEMORY_LOCATION) {
     const access = new MemoryAccessStore();
     access.addShare(DEFAULT_SHARE, null, now);
     return access;
   }
   const root = path.resolve(location);
+  const made = await missingFolders(root);
+  const fresh = !(await exists(accessFile(root)));
   await fs.mkdir(root, { recursive: true });
   const access = SqlAccessStore.open(accessFile(root), (file) => runtime.openDatabase(file));
+  // The tokens of a new data dir survive a power cut: access.db's name in it, and its own.
+  const sync = runtime.syncDir ?? syncDir;
+  if (fresh) await (made.length > 0 ? syncMade(made, sync) : sync(root)).catch((e) => {
+    access.close();
+    throw e;
+  });
   if (access.shares().length === 0) {
     for (const name of new Set([DEFAULT_SHARE, ...(await listShares(root))])) access.addShare(name, null, now);
   }
@@ -86,8 +102,8 @@ export async function openAccessStore(location: string, runtime: Pick<Runtime, "
 }
 
 /** Makes a new share's folder, journal and block store in the data dir at `root`. */
-export async function createShareFiles(root: string, name: string, runtime: Pick<Runtime, "openDatabase">): Promise<void> {
-  const stores = await _openShare(path.resolve(root), name, (file) => runtime.openDatabase(file), { legacy: false });
+export async function createShareFiles(root: string, name: string, runtime: StoreRuntime): Promise<void> {
+  const stores = await _openShare(path.resolve(root), name, runtime, { legacy: false });
   await stores.meta.close();
   await stores.blocks.close();
 }
@@ -98,14 +114,23 @@ export async function deleteShareFiles(root: string, name: string): Promise<void
 }
 
 /** With `legacy`, a data dir from before shares is read where it is (fsck, beside a server of any version). */
-async function _openShare(root: string, name: string, open: (file: string) => ReturnType<Runtime["openDatabase"]>, where: { legacy: boolean }): Promise<ShareStores> {
+async function _openShare(root: string, name: string, runtime: StoreRuntime, where: { legacy: boolean }): Promise<ShareStores> {
   const old = where.legacy && name === DEFAULT_SHARE;
   const metaPath = old && (await exists(legacyMetaFile(root))) ? legacyMetaFile(root) : metaFile(root, name);
   const blocksPath = old && (await exists(legacyBlocksDir(root))) ? legacyBlocksDir(root) : blocksDir(root, name);
+  const open = (file: string) => runtime.openDatabase(file);
+  const sync = runtime.syncDir ?? syncDir;
+  const made = await missingFolders(blocksPath);
   await fs.mkdir(path.dirname(metaPath), { recursive: true });
   const meta = SqlMetaStore.open(metaPath, open);
   try {
-    return { meta, blocks: await PackBlockStore.open(blocksPath, open) };
+    const blocks = await PackBlockStore.open(blocksPath, open, { syncDir: sync });
+    // A new share's folders, journal and block index included, survive a power cut from here.
+    await syncMade(made, sync).catch(async (e) => {
+      await blocks.close();
+      throw e;
+    });
+    return { meta, blocks };
   } catch (e) {
     await meta.close();
     throw e;

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { hashBlock } from "../../src/core/block-hash.ts";
 import { openBunDatabase } from "../../src/runtime/sqlite-bun.ts";
 import { LAYOUT_UPGRADE, metaFile } from "../../src/store/data-dir.ts";
-import { createShareFiles, openStores } from "../../src/store/open.ts";
+import { createShareFiles, openAccessStore, openStores } from "../../src/store/open.ts";
 import { PackBlockStore } from "../../src/store/pack-block-store.ts";
 import { SqlMetaStore } from "../../src/store/sql-meta-store.ts";
 import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
@@ -136,4 +136,34 @@ describe("openStores", () => {
     await expect(openStores(empty, runtime, { inspect: true })).rejects.toThrow(`Cannot open data dir "${empty}": there is no meta.db in it (is it a dropsim data dir?)`);
     expect(await fs.readdir(empty)).toEqual([]);
   });
+});
+
+describe("durable names", () => {
+  test("a new data dir and a new share have their folders synced once, when made", async () => {
+    const synced: string[] = [];
+    const watching = { openDatabase: openBunDatabase, syncDir: async (d: string) => void synced.push(d) };
+    const root = scratch.join("fresh");
+    const share = path.join(root, "shares", "default");
+    await (await openStores(root, watching)).close();
+    // A power cut could otherwise take a share's folder, journal and all, away after its first commits.
+    expect([...new Set(synced)].sort()).toEqual([scratch.path, root, path.join(root, "shares"), share, path.join(share, "blocks")].sort());
+    synced.length = 0;
+    await createShareFiles(root, "photos", watching);
+    expect(synced.sort()).toEqual([path.join(root, "shares"), path.join(root, "shares", "photos"), path.join(root, "shares", "photos", "blocks")].sort());
+    synced.length = 0;
+    // Opened again: nothing new to make durable.
+    await (await openStores(root, watching)).close();
+    expect(synced).toEqual([]);
+  });
+});
+
+test("a new access store has its data dir synced once, when made", async () => {
+  const synced: string[] = [];
+  const watching = { openDatabase: openBunDatabase, syncDir: async (d: string) => void synced.push(d) };
+  const root = scratch.join("tokens");
+  (await openAccessStore(root, watching)).close();
+  expect(synced).toEqual([root, scratch.path]);
+  synced.length = 0;
+  (await openAccessStore(root, watching)).close();
+  expect(synced).toEqual([]);
 });
