@@ -91,7 +91,7 @@ export default defineCommand({
     if (credentials.insecure && !isLoopbackHost(server.host)) {
       return refuse(`Cannot sync with ${formatAddress(server)} over plain TCP: --insecure is allowed only to a loopback address such as 127.0.0.1`);
     }
-    await saveCredentials(stateDir, credentials);
+    await saveCredentials(stateDir, credentials, runtime.syncDir);
     // TLS unless --insecure (loopback only): the certificate is checked against the pin, or
     // pinned on first use when the folder knows none yet.
     const tls = !credentials.insecure;
@@ -106,7 +106,7 @@ export default defineCommand({
         const learned = { ...credentials, share: credentials.share ?? welcome.share, fingerprint: credentials.fingerprint ?? fingerprint };
         if (learned.share === credentials.share && learned.fingerprint === credentials.fingerprint) return;
         credentials = learned;
-        saveCredentials(stateDir, learned).catch((e) => log.warn(`Cannot save what this folder joined in ${stateDir}: ${describeError(e)}`));
+        saveCredentials(stateDir, learned, runtime.syncDir).catch((e) => log.warn(`Cannot save what this folder joined in ${stateDir}: ${describeError(e)}`));
       },
       runtime,
       log,

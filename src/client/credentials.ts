@@ -109,8 +109,11 @@ export async function readCredentials(stateDir: string): Promise<Credentials | u
   return credentials;
 }
 
-/** Writes the credentials whole, readable by the owner only, and closes `.dropsim/` to everyone else. */
-export async function saveCredentials(stateDir: string, c: Credentials): Promise<void> {
+/**
+ * Writes the credentials whole and durably (`syncDir`: the runtime's), readable by the owner
+ * only, and closes `.dropsim/` to everyone else.
+ */
+export async function saveCredentials(stateDir: string, c: Credentials, syncDir: (dir: string) => Promise<void>): Promise<void> {
   await fs.chmod(stateDir, 0o700);
   const file = path.join(stateDir, CREDENTIALS_FILE);
   const temp = `${file}.${crypto.randomUUID()}.tmp`;
@@ -129,4 +132,8 @@ export async function saveCredentials(stateDir: string, c: Credentials): Promise
     await fs.rm(temp, { force: true });
     throw e;
   }
+  // The rename is durable only then, and `.dropsim/` (made at the first start) once the folder
+  // holding it is synced: lost, the folder would not know its server after a power cut.
+  await syncDir(stateDir);
+  await syncDir(path.dirname(stateDir));
 }

@@ -6,6 +6,7 @@ import { DropsimError } from "../core/errors.ts";
 import { encodeFrame, FrameType } from "../protocol/frame-codec.ts";
 import { encodeMessage } from "../protocol/messages.ts";
 import type { TlsServe } from "../runtime/types.ts";
+import { missingFolders, syncCreated } from "../store/data-dir.ts";
 import { MEMORY_LOCATION } from "../store/open.ts";
 
 /** What a server shows over TLS: its certificate and key (PEM) and the fingerprint clients pin. */
@@ -34,19 +35,24 @@ export function identityFiles(dataDir: string): { dir: string; cert: string; key
 /**
  * The identity of the server on `location`: the one its data dir keeps, made on first use
  * (`serve`, or `token create` before any serve, so the join link can carry its fingerprint).
- * A `memory:` server gets a new one each start, as it gets new everything else.
+ * A `memory:` server gets a new one each start, as it gets new everything else. `syncDir`:
+ * tests watch the identity made durable.
  */
-export async function dataDirIdentity(location: string): Promise<ServerIdentity> {
+export async function dataDirIdentity(location: string, syncDir?: (dir: string) => Promise<void>): Promise<ServerIdentity> {
   if (location === MEMORY_LOCATION) return createIdentity();
   const files = identityFiles(location);
   const kept = await _readPair(files.cert, files.key);
   if (kept) return kept;
   const made = await createIdentity();
+  const folders = await missingFolders(files.dir);
   await fs.mkdir(files.dir, { recursive: true, mode: 0o700 });
   // The key first and the certificate last, each renamed into place whole: a pair with its
   // certificate is complete, and a start that died half-way makes a new pair.
   await _writeWhole(files.key, made.key, 0o600);
   await _writeWhole(files.cert, made.cert, 0o644);
+  // Durable before it is used: clients pin its fingerprint, and a pair lost to a power cut
+  // would be replaced by one that every one of them refuses.
+  await syncCreated(files.dir, folders, syncDir);
   return made;
 }
 
@@ -128,7 +134,14 @@ function _checkedPair(cert: string, key: string, where: string): ServerIdentity 
 
 async function _writeWhole(file: string, text: string, mode: number): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(temp, text, { mode });
+  const handle = await fs.open(temp, "w", mode);
+  try {
+    await handle.writeFile(text);
+    // Before the rename: a rename can reach the disk before the bytes it names.
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
   await fs.rename(temp, file);
 }
 

@@ -57,9 +57,17 @@ export async function missingFolders(dir: string): Promise<string[]> {
  * Makes folders just created durable (`missing`, from `missingFolders`): each one, for what it
  * holds, and the folder above the topmost, for its name.
  */
-export async function syncMade(missing: readonly string[], syncDir: (dir: string) => Promise<void>): Promise<void> {
+export async function syncMade(missing: readonly string[], sync = syncDir): Promise<void> {
   if (missing.length === 0) return;
-  for (const d of [...missing, path.dirname(missing.at(-1)!)]) await syncDir(d);
+  for (const d of [...missing, path.dirname(missing.at(-1)!)]) await sync(d);
+}
+
+/**
+ * Makes files just created in `dir` durable: `dir` itself for their names, and the folders made
+ * for it (`made`, from `missingFolders`: `dir` first) with the one above them.
+ */
+export function syncCreated(dir: string, made: readonly string[], sync = syncDir): Promise<void> {
+  return made.length > 0 ? syncMade(made, sync) : sync(dir);
 }
 
 /** The shares of a data dir in the current layout: the folders of `shares/` that hold a meta.db, sorted. */

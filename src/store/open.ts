@@ -5,7 +5,7 @@ import type { Runtime } from "../runtime/types.ts";
 import type { BlockStore } from "./block-store.ts";
 import { type AccessStore, MemoryAccessStore } from "./access-store.ts";
 import { syncDir } from "../runtime/sync-dir.ts";
-import { accessFile, blocksDir, DEFAULT_SHARE, exists, legacyBlocksDir, legacyMetaFile, listShares, metaFile, missingFolders, needsUpgrade, sharesDir, syncMade, upgradeLayout } from "./data-dir.ts";
+import { accessFile, blocksDir, DEFAULT_SHARE, exists, legacyBlocksDir, legacyMetaFile, listShares, metaFile, missingFolders, needsUpgrade, sharesDir, syncCreated, syncMade, upgradeLayout } from "./data-dir.ts";
 import type { JournalFeed } from "./journal-feed.ts";
 import { LocalFeed } from "./local-feed.ts";
 import { MemoryBlockStore } from "./memory-block-store.ts";
@@ -91,7 +91,7 @@ export async function openAccessStore(location: string, runtime: StoreRuntime, n
   const access = SqlAccessStore.open(accessFile(root), (file) => runtime.openDatabase(file));
   // The tokens of a new data dir survive a power cut: access.db's name in it, and its own.
   const sync = runtime.syncDir ?? syncDir;
-  if (fresh) await (made.length > 0 ? syncMade(made, sync) : sync(root)).catch((e) => {
+  if (fresh) await syncCreated(root, made, sync).catch((e) => {
     access.close();
     throw e;
   });

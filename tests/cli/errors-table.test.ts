@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { saveCredentials } from "../../src/client/credentials.ts";
 import { STATE_DIR } from "../../src/core/wire-path.ts";
+import { syncDir } from "../../src/runtime/sync-dir.ts";
 import { ANY_TOKEN, dropsimCommand, type ServerProcess, startServer } from "../helpers/spawn-dropsim.ts";
 import { type TempDir, tempDir } from "../helpers/temp-dir.ts";
 
@@ -37,7 +38,7 @@ afterAll(async () => {
 async function joinedFolder(name: string, port: number, token: string): Promise<string> {
   const root = scratch.join(name);
   fs.mkdirSync(path.join(root, STATE_DIR), { recursive: true });
-  await saveCredentials(path.join(root, STATE_DIR), { server: { host: "127.0.0.1", port }, share: "default", token, insecure: true });
+  await saveCredentials(path.join(root, STATE_DIR), { server: { host: "127.0.0.1", port }, share: "default", token, insecure: true }, syncDir);
   return root;
 }
 

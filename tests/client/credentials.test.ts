@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs/promises";
 import { CREDENTIALS_FILE, type Credentials, DEFAULT_SERVER, type GivenCredentials, mergeCredentials, readCredentials, saveCredentials } from "../../src/client/credentials.ts";
+import { syncDir } from "../../src/runtime/sync-dir.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
 
 const FP = `SHA256:${"ab".repeat(32)}`;
@@ -36,13 +37,25 @@ describe("the join file", () => {
     const stateDir = dir.join(".dropsim");
     await fs.mkdir(stateDir, { mode: 0o755 });
     const c: Credentials = { server: { host: "::1", port: 7070 }, share: "team", token: "dst_x", fingerprint: FP, insecure: true };
-    await saveCredentials(stateDir, c);
+    await saveCredentials(stateDir, c, syncDir);
     expect((await fs.stat(stateDir)).mode & 0o777).toBe(0o700);
     expect((await fs.stat(dir.join(".dropsim", CREDENTIALS_FILE))).mode & 0o777).toBe(0o600);
     expect(await readCredentials(stateDir)).toEqual(c);
-    await saveCredentials(stateDir, { server: HERE, token: "t2", insecure: false });
+    await saveCredentials(stateDir, { server: HERE, token: "t2", insecure: false }, syncDir);
     expect(await readCredentials(stateDir)).toEqual({ server: HERE, token: "t2", insecure: false });
     expect((await fs.readdir(stateDir)).sort()).toEqual([CREDENTIALS_FILE]);
+  });
+
+  test("saveCredentials syncs .dropsim/ once the new file is in place: a power cut keeps the folder joined", async () => {
+    await using dir = await tempDir("dropsim-credentials-");
+    const stateDir = dir.join(".dropsim");
+    await fs.mkdir(stateDir);
+    const seen: [string, Credentials | undefined][] = [];
+    await saveCredentials(stateDir, saved, async (d) => void seen.push([d, await readCredentials(stateDir)]));
+    expect(seen).toEqual([
+      [stateDir, saved],
+      [dir.path, saved],
+    ]);
   });
 
   test("readCredentials reads no file as never joined, and refuses a broken one without quoting it", async () => {

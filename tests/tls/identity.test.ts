@@ -62,3 +62,19 @@ describe("certificate serial numbers", () => {
     }
   });
 });
+
+test("dataDirIdentity makes the pair durable, whole, before it returns it", async () => {
+  await using dir = await tempDir("dropsim-identity-");
+  const files = identityFiles(dir.path);
+  const seen: [string, string][] = [];
+  const watch = async (d: string) => void seen.push([d, await fs.readFile(files.cert, "utf8")]);
+  const made = await dataDirIdentity(dir.path, watch);
+  // tls/ for the two names, and the data dir for tls/'s: each with the certificate whole in place.
+  expect(seen).toEqual([
+    [files.dir, made.cert],
+    [dir.path, made.cert],
+  ]);
+  seen.length = 0;
+  await dataDirIdentity(dir.path, watch);
+  expect(seen).toEqual([]);
+});
