@@ -239,17 +239,6 @@ export class TempFile {
   }
 }
 
-export async function writeFileAtomic(target: string, tmpDir: string, bytes: Uint8Array): Promise<void> {
-  const tmp = await TempFile.create(tmpDir);
-  try {
-    await tmp.write(bytes);
-    await tmp.commit(target);
-  } catch (e) {
-    await tmp.abort();
-    throw e;
-  }
-}
-
 /** The write buffer for a file of about `expectedSize` bytes: a small file's stays small. */
 function bufferFor(expectedSize: number): number {
   return Math.max(1, Math.min(WRITE_BUFFER, expectedSize));
