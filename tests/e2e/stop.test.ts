@@ -92,7 +92,11 @@ test(
     const a = (await dir()).join("A");
     await using server = await startServer({ dataDir: data.join("data"), extraArgs: ["--insecure"] });
     const digest = await writeRandomFile(a, "big.bin", BIG);
-    await using uploader = startClient({ folder: a, server: server.address, name: "A", extraArgs: ["--rescan-interval", "1h", "--verbose", "--insecure"] });
+    // Limited so that the upload is still under way when the server is stopped. Unlimited it took
+    // 1.1 s under Deno, and most of it went while the file was still being hashed (early uploads),
+    // before "Uploading" was said: the first look at the server found 136–204 of 192 MiB there,
+    // and the upload could finish before the Ctrl+C (CI at f70acb6, 2 runs in 3 at 8ee330f).
+    await using uploader = startClient({ folder: a, server: server.address, name: "A", extraArgs: ["--rescan-interval", "1h", "--verbose", "--insecure", "--limit-up", "64MiB"] });
     await uploader.waitForLine(/Uploading /, 60_000);
     const received = () => scrapeMetric(server.metricsUrl, "dropsim_bytes_received_total");
     await waitFor("the upload under way", async () => (await received()) > 16 * 2 ** 20 || `${await received()} bytes received`);
