@@ -4,7 +4,8 @@ import { activeBuild } from "../lib/build.ts";
 import { bHolds, requireFree, rmrf, stageFolder, syncDisks, withCluster } from "../lib/cluster.ts";
 import { hashFile, writeRandomFile } from "../lib/data.ts";
 import { AHEAD_OF_SYNCTHING, CPU_PER_GIB_TARGET, copyLikeUser, type PeerRow, peerFigures, perGiB, ratio } from "../lib/peers.ts";
-import { measureFloor } from "../lib/floor.ts";
+import { measureFloor, measureSteps } from "../lib/floor.ts";
+import { w2Floor } from "../lib/steps.ts";
 import { cpuMeter } from "../lib/proc.ts";
 import { RSYNC, RSYNC_ABSENT, RSYNC_HAS_FSYNC, timeRsync, withRsyncDaemon } from "../lib/rsync.ts";
 import { SYNCTHING, SYNCTHING_ABSENT, withSyncthing } from "../lib/syncthing.ts";
@@ -65,7 +66,9 @@ export const w2: Workload = {
       };
       syncDisks();
       const floor = measureFloor(master);
-      s.add({ shaPerGiB: perGiB([floor.sha256sum], size), catPerGiB: perGiB([floor.cat], size) });
+      const steps = measureSteps(Math.min(size, 256 * MiB), dir);
+      const stepsFloor = w2Floor(steps, perGiB([floor.cat], size));
+      s.add({ shaPerGiB: perGiB([floor.sha256sum], size), catPerGiB: perGiB([floor.cat], size), stepsFloor, shaStep: steps.sha, cdcStep: steps.cdc, tcpStep: steps.tcp, tlsStep: steps.tls, writeStep: steps.write });
       let rsyncMs: number | undefined;
       let rsyncFsyncMs: number | undefined;
       if (RSYNC) {
@@ -136,6 +139,7 @@ export const w2: Workload = {
                   cpuB,
                   cpuPerGiB: perGiB([cpuServer, cpuA, cpuB], size),
                   cpuOverSha: (cpuServer + cpuA + cpuB) / floor.sha256sum,
+                  cpuOverSteps: perGiB([cpuServer, cpuA, cpuB], size) / stepsFloor,
                   stCpuPerGiB: st?.cpuPerGiB,
                   ...mib(peaks),
                 }),
@@ -234,6 +238,14 @@ export const w2: Workload = {
       figure("W2", "  floor: sha256sum of the same file, CPU s per GiB", "s", s.get("shaPerGiB")),
       figure("W2", "  floor: cat > /dev/null of the same file, CPU s per GiB", "s", s.get("catPerGiB")),
       figure("W2", "  dropsim's CPU in sha256sum passes (it hashes 3 times)", "×", s.get("cpuOverSha")),
+      figure("W2", "  floor: the steps no sync through a server over TLS skips, CPU s per GiB", "s", s.get("stepsFloor")),
+      figure("W2", "    SHA-256 of 32 KiB blocks in Bun (3 times: A, server, B)", "s", s.get("shaStep")),
+      figure("W2", "    FastCDC, 512 MiB file's blocks (once: A)", "s", s.get("cdcStep")),
+      figure("W2", "    one loopback hop over plain TCP, both ends (twice)", "s", s.get("tcpStep")),
+      figure("W2", "    TLS on one hop, encrypting and decrypting (twice)", "s", s.get("tlsStep")),
+      figure("W2", "    writing into the page cache (twice: the pack, B's file)", "s", s.get("writeStep")),
+      figure("W2", "    and reading it (twice: A's file, the pack): the cat figure", "s", s.get("catPerGiB")),
+      figure("W2", "  dropsim's CPU over that floor", "×", s.get("cpuOverSteps")),
       ...(SYNCTHING ? [figure("W2", "Syncthing CPU s per GiB synced (A+B)", "s", s.get("stCpuPerGiB"))] : []),
       figure("W2", "peak RSS server", "MiB", s.get("serverRss")),
       figure("W2", "peak RSS client A", "MiB", s.get("aRss")),
