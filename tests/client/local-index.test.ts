@@ -115,3 +115,22 @@ describe("LocalIndex fingerprints", () => {
     index.close();
   });
 });
+
+describe("LocalIndex block sources", () => {
+  test("each block of a file is found at its own offset, a block held twice at both, and a new version replaces them", () => {
+    const index = new LocalIndex(runtime.openDatabase(dir.join("blocks.db")));
+    const [x, y] = ["x".repeat(64), "y".repeat(64)];
+    const stat = { kind: "file" as const, size: 9, mtimeMs: 1, ino: 1, mode: 0o644, ctimeMs: 1, nlink: 1 };
+    const file = { path: "f.bin", kind: "file" as const, size: 9, mode: 0o644, hash: "h", blocks: [[x, 2], [y, 3], [x, 2]] as [string, number][], version: 1, deleted: false, mtime: 1 };
+    index.put(file, stat);
+    expect(index.findBlock(x).sort((a, b) => a.offset - b.offset)).toEqual([
+      { path: "f.bin", offset: 0, size: 2 },
+      { path: "f.bin", offset: 5, size: 2 },
+    ]);
+    expect(index.findBlock(y)).toEqual([{ path: "f.bin", offset: 2, size: 3 }]);
+    index.put({ ...file, blocks: [[y, 3]], size: 3, version: 2 }, stat);
+    expect(index.findBlock(x)).toEqual([]);
+    expect(index.findBlock(y)).toEqual([{ path: "f.bin", offset: 0, size: 3 }]);
+    index.close();
+  });
+});
