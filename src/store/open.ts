@@ -4,7 +4,6 @@ import { DropsimError } from "../core/errors.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { BlockStore } from "./block-store.ts";
 import { type AccessStore, MemoryAccessStore } from "./access-store.ts";
-import { syncDir } from "../runtime/sync-dir.ts";
 import { accessFile, blocksDir, DEFAULT_SHARE, exists, legacyBlocksDir, legacyMetaFile, listShares, metaFile, missingFolders, needsUpgrade, sharesDir, syncCreated, syncMade, upgradeLayout } from "./data-dir.ts";
 import type { JournalFeed } from "./journal-feed.ts";
 import { LocalFeed } from "./local-feed.ts";
@@ -17,7 +16,7 @@ import { SqlMetaStore } from "./sql-meta-store.ts";
 
 /**
  * What opening stores needs of the runtime. `syncDir` makes the folders of a new data dir or
- * share durable (runtime/sync-dir.ts unless given: tests watch it).
+ * share durable (runtime/sync-dir.ts's unless given: tests watch it).
  */
 export type StoreRuntime = Pick<Runtime, "openDatabase"> & Partial<Pick<Runtime, "syncDir">>;
 
@@ -68,7 +67,7 @@ export async function openStores(location: string, runtime: StoreRuntime, opts: 
   }
   const made = await missingFolders(root);
   await fs.mkdir(root, { recursive: true });
-  await syncMade(made, runtime.syncDir ?? syncDir);
+  await syncMade(made, runtime.syncDir);
   if (await needsUpgrade(root)) await upgradeLayout(root, (file) => runtime.openDatabase(file));
   const names = await listShares(root);
   return _storeSet(location, (name) => _openShare(root, name, runtime, { legacy: false }), names.length > 0 ? names : [DEFAULT_SHARE]);
@@ -90,8 +89,7 @@ export async function openAccessStore(location: string, runtime: StoreRuntime, n
   await fs.mkdir(root, { recursive: true });
   const access = SqlAccessStore.open(accessFile(root), (file) => runtime.openDatabase(file));
   // The tokens of a new data dir survive a power cut: access.db's name in it, and its own.
-  const sync = runtime.syncDir ?? syncDir;
-  if (fresh) await syncCreated(root, made, sync).catch((e) => {
+  if (fresh) await syncCreated(root, made, runtime.syncDir).catch((e) => {
     access.close();
     throw e;
   });
@@ -119,14 +117,13 @@ async function _openShare(root: string, name: string, runtime: StoreRuntime, whe
   const metaPath = old && (await exists(legacyMetaFile(root))) ? legacyMetaFile(root) : metaFile(root, name);
   const blocksPath = old && (await exists(legacyBlocksDir(root))) ? legacyBlocksDir(root) : blocksDir(root, name);
   const open = (file: string) => runtime.openDatabase(file);
-  const sync = runtime.syncDir ?? syncDir;
   const made = await missingFolders(blocksPath);
   await fs.mkdir(path.dirname(metaPath), { recursive: true });
   const meta = SqlMetaStore.open(metaPath, open);
   try {
-    const blocks = await PackBlockStore.open(blocksPath, open, { syncDir: sync });
+    const blocks = await PackBlockStore.open(blocksPath, open, { syncDir: runtime.syncDir });
     // A new share's folders, journal and block index included, survive a power cut from here.
-    await syncMade(made, sync).catch(async (e) => {
+    await syncMade(made, runtime.syncDir).catch(async (e) => {
       await blocks.close();
       throw e;
     });
