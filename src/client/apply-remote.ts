@@ -154,14 +154,15 @@ export async function renameMoved(ctx: SyncContext, d: Download): Promise<Moved 
 }
 
 /**
- * Records renamed files at their new paths once the folders on both sides of each rename are
- * synced. Recorded before, a power cut could leave the file at its old path while the index knew
- * only the new one: the next pass would upload the old path as new and delete the new one,
- * undoing the move everywhere. If a folder cannot be synced the index stays as it was; the next
- * pass finds the old paths gone and the new ones holding what the server has, and records them.
+ * Records moved paths at their new places once the folders on both sides of each rename are
+ * synced (`renames`: the renames done on disk, `moved` itself unless one folder's rename moved
+ * everything in it). Recorded before, a power cut could leave the file at its old path while the
+ * index knew only the new one: the next pass would upload the old path as new and delete the new
+ * one, undoing the move everywhere. If a folder cannot be synced the index stays as it was; the
+ * next pass finds the old paths gone and the new ones holding what the server has, and records them.
  */
-export async function recordMoved(ctx: Pick<SyncContext, "root" | "index" | "runtime">, moved: readonly Moved[]): Promise<void> {
-  if (moved.length === 0 || !(await syncFoldersOf(ctx, moved.flatMap((m) => [m.from, m.entry.path])))) return;
+export async function recordMoved(ctx: Pick<SyncContext, "root" | "index" | "runtime">, moved: readonly Moved[], renames: readonly Moved[] = moved): Promise<void> {
+  if (moved.length === 0 || !(await syncFoldersOf(ctx, renames.flatMap((m) => [m.from, m.entry.path])))) return;
   ctx.index.transaction(() => {
     for (const m of moved) {
       ctx.index.remove(m.from);

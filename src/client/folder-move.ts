@@ -4,12 +4,11 @@ import { sameXattrs } from "../core/xattrs.ts";
 import type { Action } from "../core/reconcile.ts";
 import { renameNoReplace } from "../fsutil/rename-no-replace.ts";
 import { ensureParents, realFoldersAbove, resolveInside } from "../fsutil/safe-resolve.ts";
-import { type LocalStat, statLocal } from "../fsutil/scan.ts";
-import { syncFoldersOf } from "./apply-remote.ts";
+import { statLocal } from "../fsutil/scan.ts";
+import { type Moved, recordMoved } from "./apply-remote.ts";
 import type { SyncContext } from "./context.ts";
 import { sameStat } from "./local-index.ts";
 import type { LocalView } from "./local-view.ts";
-import { recordOnDisk } from "./record.ts";
 
 /**
  * A folder moved elsewhere, applied as one rename of our folder instead of one per file (a
@@ -40,26 +39,20 @@ export async function moveFolderAsOne(ctx: SyncContext, moved: Entry, planned: A
   await ensureParents(ctx.root, moved.path);
   if (!(await renameNoReplace(resolveInside(ctx.root, from), resolveInside(ctx.root, moved.path)))) return done;
   const st = (await statLocal(resolveInside(ctx.root, moved.path))) ?? local;
-  const records: [Entry, LocalStat][] = [[moved, st]];
+  const folder: Moved = { from, entry: moved, stat: st };
+  const records = [folder];
   done.add(moved.path);
   done.add(from);
   for (const s of inside) {
     const to = moved.path + s.entry.path.slice(from.length);
     const theirs = news.get(to);
     const same = theirs && theirs.movedFrom === s.entry.path && theirs.kind === s.entry.kind && theirs.hash === s.entry.hash && sameXattrs(theirs.xattrs, s.entry.xattrs);
-    records.push([same ? theirs : { ...s.entry, path: to, version: 0 }, s.stat]);
+    records.push({ from: s.entry.path, entry: same ? theirs : { ...s.entry, path: to, version: 0 }, stat: s.stat });
     done.add(to);
     done.add(s.entry.path);
   }
-  // Recorded once the rename is durable (see `recordMoved`); if it cannot be made so, the next
-  // pass finds the old paths gone and the new ones holding what the server has.
-  if (await syncFoldersOf(ctx, [from, moved.path])) {
-    ctx.index.transaction(() => {
-      ctx.index.remove(from);
-      for (const s of inside) ctx.index.remove(s.entry.path);
-      for (const [entry, stat] of records) recordOnDisk(ctx, entry, stat);
-    });
-  }
+  // One rename on disk: its two folders are the ones to sync.
+  await recordMoved(ctx, records, [folder]);
   ctx.emit({ type: "moved", from, to: moved.path });
   return done;
 }

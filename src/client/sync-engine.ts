@@ -569,7 +569,7 @@ export class SyncEngine {
     }, ms).unref?.();
   }
 
-  /** Carries out one local step; files to write go to `downloads`, paths removed from the disk to `removed` (the index forgets them after). */
+  /** Carries out one local step; what is left to do after the pass's steps goes to `done`. */
   private async applyLocal(a: LocalStep, view: LocalView, date: Date, done: Done, failed: Entry[]): Promise<void> {
     const { ctx } = this;
     const { downloads } = done;
@@ -704,7 +704,6 @@ export class SyncEngine {
   }
 }
 
-/** The server's answer to one op, read before the batch's answers are recorded in one transaction. */
 /** What carrying out a pass's local steps left to do after them. */
 interface Done {
   downloads: Download[];
@@ -714,6 +713,7 @@ interface Done {
   placed: Synced[];
 }
 
+/** The server's answer to one op, read before the batch's answers are recorded in one transaction. */
 interface Answer {
   op: PlannedOp["op"];
   result: OpResult | undefined;
