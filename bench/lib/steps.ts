@@ -1,7 +1,8 @@
 /**
  * The CPU each step of W2 costs on its own, in Bun on this machine, per GiB: what no sync over
  * TLS through a server can skip. Run as a child (`bun bench/lib/steps.ts BYTES DIR`, JSON on
- * stdout) so that each figure is that process's own CPU and nothing of the bench's.
+ * stdout) so that each figure is that process's own CPU and nothing of the bench's; with a
+ * third argument, one of PROBES, it runs that step alone (`bun bench/lib/steps.ts BYTES DIR sha`).
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -70,9 +71,18 @@ async function hop(data: Uint8Array, tls?: { cert: string; key: string }): Promi
   server.stop(true);
 }
 
-export async function measureSteps(bytes: number, dir: string): Promise<Steps> {
+function randomData(bytes: number): Uint8Array {
   const data = new Uint8Array(bytes);
   for (let i = 0; i < bytes; i += 65536) crypto.getRandomValues(data.subarray(i, Math.min(bytes, i + 65536)));
+  return data;
+}
+
+function hashBlocks(data: Uint8Array): void {
+  for (let o = 0; o < data.length; o += BLOCK) createHash("sha256").update(data.subarray(o, o + BLOCK)).digest("hex");
+}
+
+export async function measureSteps(bytes: number, dir: string): Promise<Steps> {
+  const data = randomData(bytes);
   const params = chunkParamsFor(512 * MiB);
   const identity = await createIdentity();
   // Once each first: the JIT and the TLS library warm up outside the figures.
@@ -81,9 +91,7 @@ export async function measureSteps(bytes: number, dir: string): Promise<Steps> {
   cutChunks(warm, 0, warm.length, params, true, () => {});
   await hop(warm);
   await hop(warm, identity);
-  const sha = await perGiB(bytes, () => {
-    for (let o = 0; o < bytes; o += BLOCK) createHash("sha256").update(data.subarray(o, o + BLOCK)).digest("hex");
-  });
+  const sha = await perGiB(bytes, () => hashBlocks(data));
   const cdc = await perGiB(bytes, () => cutChunks(data, 0, bytes, params, true, () => {}));
   const tcp = await perGiB(bytes, () => hop(data));
   const tlsHop = await perGiB(bytes, () => hop(data, identity));
@@ -109,7 +117,22 @@ export function w2Floor(s: Steps, read: number): number {
   return 3 * s.sha + s.cdc + 2 * (s.tcp + s.tls) + 2 * s.write + 2 * read;
 }
 
+/** The steps bench/cpu-split.ts samples alone to find Bun's hashing and encrypting code. */
+export const PROBES = ["sha", "tcp", "tls"] as const;
+export type Probe = (typeof PROBES)[number];
+
+/**
+ * One step alone over `bytes`, and nothing else worth sampling: the bytes are not random, as
+ * making them so runs AES in Bun's random generator, which would pass for the step's own code.
+ */
+async function runProbe(probe: Probe, bytes: number): Promise<void> {
+  const data = new Uint8Array(bytes).fill(0x5a);
+  if (probe === "sha") return hashBlocks(data);
+  await hop(data, probe === "tls" ? await createIdentity() : undefined);
+}
+
 if (import.meta.main) {
-  const [bytes, dir] = process.argv.slice(2);
-  console.log(JSON.stringify(await measureSteps(Number(bytes), dir!)));
+  const [bytes, dir, probe] = process.argv.slice(2);
+  if (probe) await runProbe(probe as Probe, Number(bytes));
+  else console.log(JSON.stringify(await measureSteps(Number(bytes), dir!)));
 }
