@@ -53,7 +53,11 @@ function probe(dir: string, which: Probe): PerfSample[] {
 async function sampleAll<T>(data: string, body: () => Promise<T>): Promise<{ result: T; samples: PerfSample[] }> {
   const rec = Bun.spawn(["perf", "record", "-q", "-a", "-F", String(HZ), "-e", "cpu-clock", "-o", data], { stdout: "ignore", stderr: "pipe" });
   // perf writes its header once it samples.
-  await waitFor("perf record to start", () => (fs.existsSync(data) && fs.statSync(data).size > 0) || "no perf.data yet", { timeout: 10_000, interval: 10 });
+  await waitFor("perf record to start", () => (fs.existsSync(data) && fs.statSync(data).size > 0) || "no perf.data yet", {
+    timeout: 10_000,
+    interval: 10,
+    abortIf: () => (rec.exitCode === null ? undefined : `perf record exited with code ${rec.exitCode} (sampling every CPU needs root, or kernel.perf_event_paranoid ≤ 0)`),
+  });
   let result: T;
   try {
     result = await body();
@@ -78,7 +82,7 @@ function pct(n: number, of: number): string {
 
 async function main(): Promise<void> {
   const size = parseSize(process.argv.slice(2));
-  perf(["--version"]);
+  if (!Bun.which("perf")) throw new Error("perf is not installed: apt-get install linux-perf");
   useBuild(currentBuild());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dropsim-cpu-split-"));
   try {
