@@ -21,7 +21,7 @@ import { writeRandomFile } from "./lib/data.ts";
 import { type Category, CATEGORIES, CATEGORY_TEXT, FLOOR_KINDS, hotPages, type KnownCode, parsePerfScript, type PerfSample, splitOf, total } from "./lib/perf-split.ts";
 import { copyLikeUser } from "./lib/peers.ts";
 import { killAll } from "./lib/proc.ts";
-import type { Probe } from "./lib/steps.ts";
+import { type Probe, PROBES } from "./lib/steps.ts";
 import { waitFor } from "./lib/wait.ts";
 import { MiB } from "./lib/workload.ts";
 
@@ -83,12 +83,14 @@ function pct(n: number, of: number): string {
 async function main(): Promise<void> {
   const size = parseSize(process.argv.slice(2));
   if (!Bun.which("perf")) throw new Error("perf is not installed: apt-get install linux-perf");
+  // Bun's hashing and encrypting code is found in probes run by this Bun: another binary's lies elsewhere.
+  if (process.env.DROPSIM_BIN) throw new Error("bench/cpu-split.ts samples `bun src/main.ts`: unset DROPSIM_BIN");
   useBuild(currentBuild());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dropsim-cpu-split-"));
   try {
-    const [sha, tcp, tls] = (["sha", "tcp", "tls"] as const).map((p) => probe(dir, p));
-    const tcpPages = hotPages(tcp!, HOT);
-    const code: KnownCode = { sha: hotPages(sha!, HOT), aes: new Set([...hotPages(tls!, HOT)].filter((p) => !tcpPages.has(p))) };
+    const alone = Object.fromEntries(PROBES.map((p) => [p, probe(dir, p)])) as Record<Probe, PerfSample[]>;
+    const tcpPages = hotPages(alone.tcp, HOT);
+    const code: KnownCode = { sha: hotPages(alone.sha, HOT), aes: new Set([...hotPages(alone.tls, HOT)].filter((p) => !tcpPages.has(p))) };
     if (code.sha.size === 0 || code.aes.size === 0) throw new Error("Cannot find Bun's SHA-256 or AES-GCM code in the probes' samples");
 
     const master = path.join(dir, "master.bin");
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
       ["server", splitOf(samples, pids[0]!, code)],
       ["A (sends)", splitOf(samples, pids[1]!, code)],
       ["B (receives)", splitOf(samples, pids[2]!, code)],
-      ["bare TLS hop", splitOf(tls!, tls![0]!.pid, code)],
+      ["bare TLS hop", splitOf(alone.tls, alone.tls[0]!.pid, code)],
     ];
     const width = Math.max(...Object.values(CATEGORY_TEXT).map((t) => t.length)) + 2;
     const row = (label: string, cells: string[]) => console.log(label.padEnd(width) + cells.map((c) => c.padStart(14)).join(""));

@@ -54,7 +54,11 @@ const isBun = (s: PerfSample) => /\/bun(\.exe)?$/.test(s.dso);
 /** The pages of Bun's binary that hold at least `share` of `samples` each. */
 export function hotPages(samples: readonly PerfSample[], share: number): Set<number> {
   const counts = new Map<number, number>();
-  for (const s of samples) if (isBun(s)) counts.set(Math.floor(s.ip / PAGE), (counts.get(Math.floor(s.ip / PAGE)) ?? 0) + 1);
+  for (const s of samples) {
+    if (!isBun(s)) continue;
+    const page = Math.floor(s.ip / PAGE);
+    counts.set(page, (counts.get(page) ?? 0) + 1);
+  }
   return new Set([...counts].filter(([, n]) => n >= share * samples.length).map(([page]) => page));
 }
 

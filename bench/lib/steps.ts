@@ -71,18 +71,13 @@ async function hop(data: Uint8Array, tls?: { cert: string; key: string }): Promi
   server.stop(true);
 }
 
-function randomData(bytes: number): Uint8Array {
-  const data = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i += 65536) crypto.getRandomValues(data.subarray(i, Math.min(bytes, i + 65536)));
-  return data;
-}
-
 function hashBlocks(data: Uint8Array): void {
   for (let o = 0; o < data.length; o += BLOCK) createHash("sha256").update(data.subarray(o, o + BLOCK)).digest("hex");
 }
 
 export async function measureSteps(bytes: number, dir: string): Promise<Steps> {
-  const data = randomData(bytes);
+  const data = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i += 65536) crypto.getRandomValues(data.subarray(i, Math.min(bytes, i + 65536)));
   const params = chunkParamsFor(512 * MiB);
   const identity = await createIdentity();
   // Once each first: the JIT and the TLS library warm up outside the figures.
@@ -133,6 +128,7 @@ async function runProbe(probe: Probe, bytes: number): Promise<void> {
 
 if (import.meta.main) {
   const [bytes, dir, probe] = process.argv.slice(2);
+  if (probe !== undefined && !(PROBES as readonly string[]).includes(probe)) throw new Error(`Unknown step "${probe}": the steps run alone are ${PROBES.join(", ")}`);
   if (probe) await runProbe(probe as Probe, Number(bytes));
   else console.log(JSON.stringify(await measureSteps(Number(bytes), dir!)));
 }
